@@ -1,0 +1,1 @@
+"""The `datacoin` command: the composition root that wires every component."""

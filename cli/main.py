@@ -1,0 +1,75 @@
+"""`datacoin` CLI entry point (typer). Settings are built here and passed down."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from common.errors import DatacoinError
+from common.logs import configure_logging
+from common.settings import Settings
+
+app = typer.Typer(
+    name="datacoin",
+    help="Datacoin: a data marketplace whose only authority is the chain.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema (alembic).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    """Build settings once from DATACOIN_* variables and configure logging."""
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    ctx.obj = settings
+
+
+@app.command()
+def deploy(
+    ctx: typer.Context,
+    rpc_url: Annotated[str | None, typer.Option(help="JSON-RPC URL (default: settings).")] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(help="Where to write the manifest (default: settings).")
+    ] = None,
+    faucet: Annotated[bool, typer.Option(help="Also deploy the dev faucet.")] = True,
+) -> None:
+    """Deploy all contracts and write the deployment manifest."""
+    from cli.commands.deploy import run_deploy
+
+    settings = _settings(ctx)
+    _guard(lambda: run_deploy(settings, rpc_url, manifest, faucet, console))
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Create the database if needed and migrate it to `revision`."""
+    from migrations.runner import upgrade
+
+    settings = _settings(ctx)
+    _guard(lambda: upgrade(settings.database_url, revision))
+    console.print(f"[green]database at {revision}[/green]")
+
+
+def _guard(action: object) -> None:
+    """Run `action`, turning our errors into a clear message and exit code 1."""
+    try:
+        action()  # type: ignore[operator]
+    except DatacoinError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)

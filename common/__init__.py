@@ -1,0 +1,1 @@
+"""Shared foundations: settings, logging, database base, errors and the chain client."""

@@ -1,0 +1,42 @@
+"""The one settings class. Built once in an entry point and passed down (never global)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the platform, read from ``DATACOIN_*`` environment variables.
+
+    Example: ``DATACOIN_RPC_URL=http://127.0.0.1:8545``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DATACOIN_", env_file=".env", extra="ignore")
+
+    rpc_url: str = Field("http://127.0.0.1:8545", description="JSON-RPC endpoint of the chain.")
+    database_url: str = Field(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/datacoin",
+        description="SQLAlchemy URL of the PostgreSQL database (event store and read models).",
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Dramatiq broker URL.")
+    data_dir: Path = Field(Path("var"), description="Root for local state (manifests, blobs).")
+    manifest_path: Path | None = Field(
+        None, description="Deployment manifest; default: <data_dir>/deployment.json."
+    )
+    deployer_key: SecretStr | None = Field(
+        None,
+        description="Private key that deploys contracts; dev chains default to anvil's first key.",
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: pretty on a terminal, JSON otherwise."
+    )
+    log_level: str = Field("INFO", description="Minimum log level.")
+
+    @property
+    def manifest_file(self) -> Path:
+        """Where the deployment manifest is read and written."""
+        return self.manifest_path or self.data_dir / "deployment.json"

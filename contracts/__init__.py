@@ -1,0 +1,1 @@
+"""Solidity sources, the pinned compiler settings and the committed ABI/bytecode artifacts."""

@@ -1,0 +1,34 @@
+"""Load the committed contract artifacts (ABI, bytecode, compiler provenance)."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
+
+#: The platform's deployable contracts, in deployment order.
+PLATFORM_CONTRACTS = ("DataCoin", "Marketplace", "Staking", "TrainingLog", "Faucet")
+
+
+class ArtifactNotFoundError(FileNotFoundError):
+    """No committed artifact for the requested contract (run `make contracts`)."""
+
+
+@cache
+def load_artifact(name: str) -> dict[str, Any]:
+    """Return the artifact of contract `name`: abi, bytecode, deployedBytecode, compiler."""
+    path = ARTIFACTS_DIR / f"{name}.json"
+    if not path.exists():
+        raise ArtifactNotFoundError(f"no artifact for contract {name!r} at {path}")
+    artifact: dict[str, Any] = orjson.loads(path.read_bytes())
+    return artifact
+
+
+def abi_digest(abi: list[dict[str, Any]]) -> str:
+    """sha256 of an ABI's canonical JSON (sorted keys), as hex: identifies an interface."""
+    return hashlib.sha256(orjson.dumps(abi, option=orjson.OPT_SORT_KEYS)).hexdigest()

@@ -1,0 +1,103 @@
+"""Session-wide real services: anvil on a free loopback port, the deployed platform, and a
+fresh PostgreSQL database. In CI a missing service fails; elsewhere it skips."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from web3 import Web3
+
+from common.anvil import AnvilNode, start_anvil
+from common.chain import ChainClient, Transactor, connect, dev_account
+from common.manifest import Deployment
+from contracts.deploy import DeployConfig, deploy_platform
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+ADMIN_DB_URL = os.environ.get("DATACOIN_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def service_missing(what: str, exc: BaseException) -> None:
+    """Fail in CI, skip elsewhere: CI must never go green without the real service."""
+    message = f"{what} unavailable: {exc}"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[AnvilNode]:
+    """A real anvil node for the whole session."""
+    try:
+        node = start_anvil()
+    except Exception as exc:  # noqa: BLE001 - any failure to start means "missing service"
+        service_missing("anvil", exc)
+        raise
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session")
+def w3(anvil: AnvilNode) -> Web3:
+    """web3 connected to the session's anvil."""
+    return connect(anvil.url)
+
+
+@dataclass
+class Platform:
+    """The deployed contracts and the dev accounts used in tests."""
+
+    client: ChainClient
+    deployer: Transactor
+    config: DeployConfig
+
+    @property
+    def deployment(self) -> Deployment:
+        return self.client.deployment
+
+    def account(self, index: int) -> Transactor:
+        """Transactor for dev account `index` (anvil funds 0-9 with ETH)."""
+        return Transactor(self.client.w3, dev_account(index))
+
+
+@pytest.fixture(scope="session")
+def platform(w3: Web3) -> Platform:
+    """Every platform contract deployed once per session (tests revert to a snapshot)."""
+    config = DeployConfig()
+    deployer = Transactor(w3, dev_account(0))
+    deployment = deploy_platform(deployer, config)
+    return Platform(client=ChainClient(w3, deployment), deployer=deployer, config=config)
+
+
+@pytest.fixture
+def chain(platform: Platform) -> Iterator[Platform]:
+    """The deployed platform, rolled back to a snapshot after the test."""
+    w3 = platform.client.w3
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    yield platform
+    w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A fresh, uniquely named PostgreSQL database for the session, dropped afterwards."""
+    name = f"datacoin_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(ADMIN_DB_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        service_missing("PostgreSQL", exc)
+        raise
+    base = ADMIN_DB_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(ADMIN_DB_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def to_checksum(address: str) -> str:
+    """EIP-55 form of an address."""
+    return Web3.to_checksum_address(address)
