@@ -37,4 +37,7 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=numeric_level, stream=sys.stderr, format="%(name)s %(message)s")
+    # Third-party libraries (alembic, httpx, web3) log through stdlib: warnings only.
+    logging.basicConfig(
+        level=max(numeric_level, logging.WARNING), stream=sys.stderr, format="%(name)s %(message)s"
+    )

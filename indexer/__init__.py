@@ -1,0 +1,1 @@
+"""Chain indexer: rpc -> sync -> decode -> store (the append-only event store)."""

@@ -1,0 +1,1 @@
+"""Alembic migrations for the event store and the read models."""

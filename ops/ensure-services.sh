@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Make sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are listening:
+# start the Debian services when installed, install them with apt when not.
+set -euo pipefail
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    echo "ensure-services: $* missing and no apt-get; install it or set DATACOIN_DATABASE_URL/DATACOIN_REDIS_URL" >&2
+    exit 1
+  fi
+  [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq; APT_UPDATED=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! listening 5432; then
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  version=$(ls /etc/postgresql | sort -V | tail -n1)
+  conf="/etc/postgresql/$version/main/pg_hba.conf"
+  # Local development and CI only: trust loopback connections as the docs promise.
+  grep -q "^host all all 127.0.0.1/32 trust" "$conf" || sed -i '1i host all all 127.0.0.1/32 trust' "$conf"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 50); do listening 5432 && break; sleep 0.2; done
+fi
+listening 5432 || { echo "ensure-services: PostgreSQL is not listening on 5432" >&2; exit 1; }
+
+if ! listening 6379; then
+  command -v redis-server >/dev/null || apt_install redis-server
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+  for _ in $(seq 50); do listening 6379 && break; sleep 0.2; done
+fi
+listening 6379 || { echo "ensure-services: Redis is not listening on 6379" >&2; exit 1; }
+echo "ensure-services: PostgreSQL and Redis are up"
