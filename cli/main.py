@@ -53,6 +53,20 @@ def deploy(
     _guard(lambda: run_deploy(settings, rpc_url, manifest, faucet, console))
 
 
+@app.command()
+def demo(
+    ctx: typer.Context,
+    keep_running: Annotated[
+        bool, typer.Option(help="Stay up after the scenario, for a dApp to use.")
+    ] = False,
+) -> None:
+    """Run the marketplace end to end on embedded defaults."""
+    from cli.commands.demo import run_demo
+
+    settings = _settings(ctx)
+    _guard(lambda: run_demo(settings, keep_running, console))
+
+
 @db_app.command("upgrade")
 def db_upgrade(
     ctx: typer.Context,
