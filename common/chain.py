@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from eth_abi import decode as abi_decode
+from eth_abi.abi import decode as abi_decode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractConstructor, ContractFunction
@@ -114,9 +114,7 @@ class Transactor:
         """The sender's checksummed address."""
         return str(self.account.address)
 
-    def send(
-        self, call: ContractFunction | ContractConstructor, value: int = 0
-    ) -> TxReceipt:
+    def send(self, call: ContractFunction | ContractConstructor, value: int = 0) -> TxReceipt:
         """Estimate, sign, send and wait. Raises RevertError with the decoded custom error."""
         params: dict[str, Any] = {
             "from": self.account.address,
@@ -128,7 +126,7 @@ class Transactor:
             tx = call.build_transaction(params)  # type: ignore[arg-type]
         except ContractLogicError as exc:
             raise decode_revert(exc.data if isinstance(exc.data, str) else None) from exc
-        signed = self.account.sign_transaction(tx)
+        signed = self.account.sign_transaction(dict(tx))  # type: ignore[arg-type]
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = self.w3.eth.wait_for_transaction_receipt(
             tx_hash, timeout=self.timeout, poll_latency=0.05

@@ -56,9 +56,7 @@ def deploy_platform(tx: Transactor, config: DeployConfig | None = None) -> Deplo
     me = tx.address
     treasury = cfg.treasury or me
     deployed: dict[str, DeployedContract] = {}
-    deployed["DataCoin"] = token = _deploy(
-        tx, "DataCoin", me, cfg.supply_cap, cfg.initial_supply
-    )
+    deployed["DataCoin"] = token = _deploy(tx, "DataCoin", me, cfg.supply_cap, cfg.initial_supply)
     deployed["Marketplace"] = market = _deploy(
         tx, "Marketplace", token.address, me, treasury, cfg.fee_bps
     )
@@ -78,7 +76,9 @@ def deploy_platform(tx: Transactor, config: DeployConfig | None = None) -> Deplo
         deployed["Faucet"] = faucet = _deploy(
             tx, "Faucet", token.address, cfg.faucet_drip, cfg.faucet_cooldown
         )
-        coin = tx.w3.eth.contract(address=token.address, abi=load_artifact("DataCoin")["abi"])
+        coin = tx.w3.eth.contract(
+            address=Web3.to_checksum_address(token.address), abi=load_artifact("DataCoin")["abi"]
+        )
         minter_role = coin.functions.MINTER_ROLE().call()
         tx.send(coin.functions.grantRole(minter_role, faucet.address))
     return Deployment(

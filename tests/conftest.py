@@ -18,7 +18,9 @@ from common.manifest import Deployment
 from contracts.deploy import DeployConfig, deploy_platform
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-ADMIN_DB_URL = os.environ.get("DATACOIN_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_DB_URL = os.environ.get(
+    "DATACOIN_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def service_missing(what: str, exc: BaseException) -> None:
@@ -34,7 +36,7 @@ def anvil() -> Iterator[AnvilNode]:
     """A real anvil node for the whole session."""
     try:
         node = start_anvil()
-    except Exception as exc:  # noqa: BLE001 - any failure to start means "missing service"
+    except Exception as exc:  # any failure to start means "missing service"
         service_missing("anvil", exc)
         raise
     yield node

@@ -32,9 +32,7 @@ def run_deploy(
     elif chain_id in DEV_CHAIN_IDS:
         account = dev_account(0)
     else:
-        raise ConfigurationError(
-            f"chain {chain_id} is not a dev chain: set DATACOIN_DEPLOYER_KEY"
-        )
+        raise ConfigurationError(f"chain {chain_id} is not a dev chain: set DATACOIN_DEPLOYER_KEY")
     deployment = deploy_platform(Transactor(w3, account), DeployConfig(faucet=faucet))
     path = manifest or settings.manifest_file
     deployment.save(path)
