@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -61,6 +62,8 @@ class EventRow(Base):
         CheckConstraint("kind IN ('log', 'retract')", name="kind"),
         CheckConstraint("(kind = 'retract') = (retracts IS NOT NULL)", name="retract_target"),
         Index("ix_events_chain_block", "chain_id", "block_number"),
+        # Finds whether (and by which entry) a log was retracted.
+        Index("ix_events_retracts", "retracts", postgresql_where=text("retracts IS NOT NULL")),
     )
 
 

@@ -100,6 +100,30 @@ def database_url() -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def migrated_template(database_url: str) -> Iterator[str]:
+    """A database migrated to head, used as a template for cheap per-test databases."""
+    from migrations.runner import upgrade
+
+    url = database_url + "_tmpl"
+    upgrade(url)  # creates it
+    yield url
+    with psycopg.connect(ADMIN_DB_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+@pytest.fixture
+def fresh_db(migrated_template: str) -> Iterator[str]:
+    """A new, migrated, empty database for one test (CREATE DATABASE ... TEMPLATE)."""
+    template = migrated_template.rsplit("/", 1)[1]
+    name = f"{template}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_DB_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield f"{ADMIN_DB_URL.rsplit('/', 1)[0]}/{name}"
+    with psycopg.connect(ADMIN_DB_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def to_checksum(address: str) -> str:
     """EIP-55 form of an address."""
     return Web3.to_checksum_address(address)

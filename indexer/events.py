@@ -1,0 +1,108 @@
+"""Values passed between the indexer's stages and stored in the event store."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+KIND_LOG = "log"
+KIND_RETRACT = "retract"
+GENESIS_HASH = b"\x00" * 32
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """A decoded log, ready to be appended."""
+
+    chain_id: int
+    block_number: int
+    block_hash: bytes
+    parent_hash: bytes
+    block_timestamp: int
+    tx_hash: bytes
+    tx_index: int
+    log_index: int
+    address: bytes
+    event_name: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event-store entry: a log or the retraction of an earlier entry."""
+
+    position: int
+    kind: str
+    incarnation: int
+    retracts: int | None
+    hash: bytes
+    event: NewEvent
+
+    def canonical(self) -> bytes:
+        """The canonical encoding hashed into the tamper-evident chain."""
+        return canonical_encoding(
+            self.position, self.kind, self.incarnation, self.retracts, self.event
+        )
+
+
+def canonical_encoding(
+    position: int, kind: str, incarnation: int, retracts: int | None, e: NewEvent
+) -> bytes:
+    """Deterministic bytes of one entry (sorted-key JSON of every stored field)."""
+    return orjson.dumps(
+        [
+            position,
+            e.chain_id,
+            kind,
+            incarnation,
+            e.block_number,
+            e.block_hash.hex(),
+            e.parent_hash.hex(),
+            e.block_timestamp,
+            e.tx_hash.hex(),
+            e.tx_index,
+            e.log_index,
+            e.address.hex(),
+            e.event_name,
+            e.args,
+            retracts,
+        ],
+        option=orjson.OPT_SORT_KEYS,
+    )
+
+
+def chain_hash(previous: bytes, encoding: bytes) -> bytes:
+    """sha256(previous hash || encoding)."""
+    return hashlib.sha256(previous + encoding).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRecord:
+    """A block the indexer records as canonical."""
+
+    number: int
+    hash: bytes
+    parent_hash: bytes
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where a chain's indexing stands after a commit (stored with the events)."""
+
+    chain_id: int
+    block_number: int
+    block_hash: bytes
+    finalized_number: int
+    blocks: tuple[BlockRecord, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The event store's last entry."""
+
+    position: int
+    hash: bytes
