@@ -106,3 +106,18 @@ class Head:
 
     position: int
     hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A platform log that could not be decoded: kept with the reason, never dropped."""
+
+    chain_id: int
+    block_number: int
+    block_hash: bytes
+    log_index: int
+    tx_hash: bytes
+    address: bytes
+    topics: tuple[str, ...]
+    data: str
+    reason: str

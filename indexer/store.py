@@ -20,6 +20,7 @@ from indexer.events import (
     KIND_RETRACT,
     BlockRecord,
     Checkpoint,
+    DeadLetter,
     Head,
     NewEvent,
     StoredEvent,
@@ -39,9 +40,13 @@ class EventStore(Protocol):
     """Append-only, hash-chained log of decoded contract events."""
 
     def append(
-        self, events: Sequence[NewEvent], checkpoint: Checkpoint, expected: Expected
+        self,
+        events: Sequence[NewEvent],
+        checkpoint: Checkpoint,
+        expected: Expected,
+        dead_letters: Sequence[DeadLetter] = (),
     ) -> Head:
-        """Append `events` and move the chain's checkpoint, atomically."""
+        """Append `events`, record `dead_letters` and move the checkpoint, atomically."""
         ...
 
     def retract(
@@ -92,6 +97,7 @@ class InMemoryEventStore:
         self._checkpoints: dict[int, Checkpoint] = {}
         self._blocks: dict[int, dict[int, BlockRecord]] = {}
         self._final: dict[int, int] = {}
+        self.dead_letters: dict[tuple[int, bytes, int], DeadLetter] = {}
 
     def _check(self, chain_id: int, expected: Expected) -> None:
         current = self._checkpoints.get(chain_id)
@@ -121,9 +127,15 @@ class InMemoryEventStore:
         self._final[checkpoint.chain_id] = checkpoint.finalized_number
 
     def append(
-        self, events: Sequence[NewEvent], checkpoint: Checkpoint, expected: Expected
+        self,
+        events: Sequence[NewEvent],
+        checkpoint: Checkpoint,
+        expected: Expected,
+        dead_letters: Sequence[DeadLetter] = (),
     ) -> Head:
         self._check(checkpoint.chain_id, expected)
+        for dead in dead_letters:
+            self.dead_letters[(dead.chain_id, dead.block_hash, dead.log_index)] = dead
         seen: dict[tuple[bytes, int], int] = {}
         for e in self._entries:
             if e.kind == KIND_LOG and e.event.chain_id == checkpoint.chain_id:

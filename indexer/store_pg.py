@@ -22,6 +22,7 @@ from indexer.events import (
     KIND_RETRACT,
     BlockRecord,
     Checkpoint,
+    DeadLetter,
     Head,
     NewEvent,
     StoredEvent,
@@ -125,7 +126,7 @@ class PostgresEventStore:
         self,
         cur: psycopg.Cursor[Any],
         head: Head,
-        entries: list[tuple[str, int, int | None, NewEvent]],
+        entries: Sequence[tuple[str, int, int | None, NewEvent]],
     ) -> Head:
         position, previous = head.position, head.hash
         with cur.copy(f"COPY events ({COLUMNS}) FROM STDIN WITH (FORMAT BINARY)") as copy:
@@ -171,10 +172,25 @@ class PostgresEventStore:
         cur.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(head.position)))
 
     def append(
-        self, events: Sequence[NewEvent], checkpoint: Checkpoint, expected: Expected
+        self,
+        events: Sequence[NewEvent],
+        checkpoint: Checkpoint,
+        expected: Expected,
+        dead_letters: Sequence[DeadLetter] = (),
     ) -> Head:
-        """Append `events` and move the chain's checkpoint, atomically."""
+        """Append `events`, record `dead_letters` and move the checkpoint, atomically."""
         with self._transaction() as cur:
+            if dead_letters:
+                cur.executemany(
+                    "INSERT INTO dead_letters (chain_id, block_hash, log_index, block_number,"
+                    " tx_hash, address, topics, data, reason) VALUES"
+                    " (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    [
+                        (d.chain_id, d.block_hash, d.log_index, d.block_number, d.tx_hash,
+                         d.address, Jsonb(list(d.topics)), d.data, d.reason)
+                        for d in dead_letters
+                    ],
+                )  # fmt: skip
             head = self._lock_and_check(cur, checkpoint.chain_id, expected)
             nexts = self._incarnations(cur, checkpoint.chain_id, events)
             entries = [

@@ -6,14 +6,16 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {ERC20Capped} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Capped.sol";
 import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
 import {ERC20Votes} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Votes.sol";
+import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 
 /// @title DATACOIN
 /// @notice The marketplace's ERC-20 token: capped supply, EIP-2612 permits and
 ///         checkpointed voting power for the governance that comes later.
 /// @dev Minting is restricted to MINTER_ROLE (granted to the dev faucet and, later, to
-///      emission contracts). The cap is enforced by ERC20Capped in `_update`.
-contract DataCoin is ERC20, ERC20Capped, ERC20Permit, ERC20Votes, AccessControl {
+///      emission contracts). The cap is enforced by ERC20Capped in `_update`. Multicall
+///      batches transfers (airdrops, payouts) into one transaction.
+contract DataCoin is ERC20, ERC20Capped, ERC20Permit, ERC20Votes, AccessControl, Multicall {
     /// @notice Role allowed to mint new tokens up to the cap.
     bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
 

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 
 /// @title Datacoin marketplace
@@ -11,7 +12,9 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 ///         perpetual or time-bounded access; verified buyers rate once.
 /// @dev Every state change emits an event carrying the full new values, so an indexer can
 ///      build its read models from logs alone, without calling the chain back.
-contract Marketplace is Ownable2Step, ReentrancyGuard {
+///      Multicall lets a provider list (or reprice) many datasets in one transaction;
+///      `purchase` stays guarded because nonReentrant state persists across the batch.
+contract Marketplace is Ownable2Step, ReentrancyGuard, Multicall {
     using SafeERC20 for IERC20;
 
     /// @notice Upper bound on the protocol fee: 10%.

@@ -134,6 +134,7 @@ def list_dataset(
     chain: Platform,
     provider: Transactor,
     price: int,
+    *,
     access_duration: int = 0,
     cid: str = "bafy-meta",
     content_hash: bytes = b"\x11" * 32,

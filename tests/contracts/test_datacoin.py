@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from web3 import Web3
 from web3.contract import Contract
 
@@ -169,7 +168,6 @@ def sign_permit(
     spender: str,
     value: int,
     deadline: int,
-    nonce: int | None = None,
 ) -> tuple[int, bytes, bytes]:
     """Sign an EIP-2612 permit with dev account `owner_index`'s key; returns (v, r, s)."""
     owner = dev_account(owner_index)
@@ -193,7 +191,7 @@ def sign_permit(
         "owner": owner.address,
         "spender": spender,
         "value": value,
-        "nonce": token.functions.nonces(owner.address).call() if nonce is None else nonce,
+        "nonce": token.functions.nonces(owner.address).call(),
         "deadline": deadline,
     }
     signed = owner.sign_typed_data(domain, types, message)

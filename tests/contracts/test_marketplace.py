@@ -320,7 +320,9 @@ def test_purchase_without_balance_reverts_and_grants_nothing(chain: Platform) ->
     assert balance(token, buyer.address) == 10 * WAD
 
 
-def assert_no_purchase(chain: Platform, dataset: int, buyer: Transactor, provider: Transactor) -> None:
+def assert_no_purchase(
+    chain: Platform, dataset: int, buyer: Transactor, provider: Transactor
+) -> None:
     market = market_of(chain)
     assert market.functions.hasAccess(dataset, buyer.address).call() is False
     assert market.functions.hasPurchased(dataset, buyer.address).call() is False

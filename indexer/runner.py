@@ -1,0 +1,225 @@
+"""The indexer: backfill to finality, then follow the head; commit every value it yields.
+
+Crash safety: each committed value moves the cursor in the same transaction as its events
+and only if the cursor is where this process last left it. After ``kill -9`` a restart
+resumes from the committed cursor: no gap, no duplicate.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from common.errors import ConfigurationError
+from common.manifest import Deployment
+from indexer.decode import EventDecoder
+from indexer.events import BlockRecord, Checkpoint
+from indexer.follow import UNKNOWN_HASH, FollowConfig, Follower
+from indexer.metrics import IndexerMetrics
+from indexer.rpc import RpcClient, RpcError
+from indexer.store import EventStore, Expected
+from indexer.sync import Batch, Finalize, RangeFetcher, RangeSizer, Reorg, SyncValue, backfill
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class IndexerConfig:
+    """Indexer knobs (from settings)."""
+
+    confirmations: int = 12
+    concurrency: int = 4
+    poll_interval: float = 0.5
+    initial_range: int = 2_000
+    max_range: int = 50_000
+    target_logs: int = 2_000
+    use_finalized_tag: bool = True
+    max_backoff: float = 30.0
+
+
+@dataclass
+class Progress:
+    """What a progress display shows."""
+
+    phase: str
+    cursor: int
+    head: int
+    events: int
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def rate(self) -> float:
+        """Events per second since start."""
+        return self.events / max(time.monotonic() - self.started, 1e-9)
+
+
+class Indexer:
+    """Indexes one chain's platform events into an event store."""
+
+    def __init__(
+        self,
+        rpc: RpcClient,
+        store: EventStore,
+        deployment: Deployment,
+        config: IndexerConfig | None = None,
+        metrics: IndexerMetrics | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.rpc = rpc
+        self.store = store
+        self.deployment = deployment
+        self.config = config or IndexerConfig()
+        self.metrics = metrics or IndexerMetrics()
+        self.on_progress = on_progress
+        self.chain_id = deployment.chain_id
+        self.decoder = EventDecoder({n: c.address for n, c in deployment.contracts.items()})
+        self._label = str(self.chain_id)
+        self.cursor = BlockRecord(deployment.start_block - 1, UNKNOWN_HASH, UNKNOWN_HASH, 0)
+        self.finalized = deployment.start_block - 1
+        self.expected: Expected = None
+        self.progress = Progress("starting", self.cursor.number, 0, 0)
+
+    # -- state ------------------------------------------------------------------------
+    def _load(self) -> None:
+        node_chain = self.rpc.chain_id()
+        if node_chain != self.chain_id:
+            raise ConfigurationError(
+                f"node at {self.rpc.url} is chain {node_chain}, manifest says {self.chain_id}"
+            )
+        saved = self.store.checkpoint(self.chain_id)
+        if saved is not None:
+            self.cursor = BlockRecord(saved.block_number, saved.block_hash, UNKNOWN_HASH, 0)
+            self.finalized = saved.finalized_number
+            self.expected = (saved.block_number, saved.block_hash)
+        elif self.cursor.number >= 0:
+            header = self.rpc.header(self.cursor.number)
+            if header is not None:
+                self.cursor = BlockRecord(
+                    header.number, header.hash, header.parent_hash, header.timestamp
+                )
+        log.info("indexer.start", chain_id=self.chain_id, cursor=self.cursor.number,
+                 finalized=self.finalized)  # fmt: skip
+
+    def _finalized_head(self) -> tuple[int, int]:
+        latest = self.rpc.block_number()
+        final = latest - self.config.confirmations
+        if self.config.use_finalized_tag:
+            tagged = self.rpc.header("finalized")
+            if tagged is not None:
+                final = max(final, tagged.number)
+        return latest, final
+
+    # -- commit -------------------------------------------------------------------------
+    def apply(self, value: SyncValue) -> None:
+        """Commit one sync value to the store."""
+        if isinstance(value, Batch):
+            cp = Checkpoint(self.chain_id, value.end.number, value.end.hash,
+                            min(self.finalized, value.end.number), tuple(value.blocks))  # fmt: skip
+            self.store.append(value.events, cp, self.expected, value.dead_letters)
+            self.cursor = value.end
+            self.metrics.events.labels(self._label).inc(len(value.events))
+            self.metrics.dead_letters.labels(self._label).inc(len(value.dead_letters))
+            self.progress.events += len(value.events)
+            for dead in value.dead_letters:
+                log.error("indexer.dead_letter", block=dead.block_number, reason=dead.reason)
+        elif isinstance(value, Reorg):
+            anc = value.ancestor
+            self.finalized = min(self.finalized, anc.number)
+            cp = Checkpoint(self.chain_id, anc.number, anc.hash, self.finalized)
+            retracted = self.store.retract(self.chain_id, anc.number, cp, self.expected)
+            self.cursor = anc
+            self.metrics.reorgs.labels(self._label, str(value.beyond_finality).lower()).inc()
+            log.warning("indexer.reorg.reconciled", depth=value.depth, ancestor=anc.number,
+                        retracted=len(retracted))  # fmt: skip
+        else:
+            assert isinstance(value, Finalize)
+            self.finalized = value.number
+            cp = Checkpoint(self.chain_id, self.cursor.number, self.cursor.hash, value.number)
+            self.store.append([], cp, self.expected)
+        self.expected = (self.cursor.number, self.cursor.hash)
+        self.metrics.cursor.labels(self._label).set(self.cursor.number)
+
+    def _report(self, phase: str, head: int) -> None:
+        self.progress.phase, self.progress.cursor, self.progress.head = (
+            phase,
+            self.cursor.number,
+            head,
+        )
+        self.metrics.head_lag.labels(self._label).set(max(0, head - self.cursor.number))
+        if self.on_progress:
+            self.on_progress(self.progress)
+
+    # -- phases -------------------------------------------------------------------------
+    def backfill(self, to_block: int | None = None) -> None:
+        """Index every block up to finality (or `to_block`), several ranges in flight."""
+        fetcher = RangeFetcher(self.rpc, self.decoder, self.chain_id)
+        sizer = RangeSizer(
+            self.config.initial_range, 1, self.config.max_range, self.config.target_logs
+        )
+        while True:
+            head, final = self._finalized_head()
+            target = final if to_block is None else min(final, to_block)
+            if target <= self.cursor.number:
+                return
+            log.info("indexer.backfill", start=self.cursor.number + 1, end=target, head=head)
+            self.finalized = target  # everything backfilled is at or below finality
+            for batch in backfill(fetcher, self.cursor.number + 1, target, sizer,
+                                  concurrency=self.config.concurrency,
+                                  max_backoff=self.config.max_backoff):  # fmt: skip
+                self.apply(batch)
+                self._report("backfill", head)
+
+    def follow(self, to_block: int | None = None, stop: threading.Event | None = None) -> None:
+        """Follow the head (reorgs, finality) until `to_block` is indexed or `stop` is set."""
+        stop = stop or threading.Event()
+        recent = self.store.recorded_blocks(self.chain_id, max(0, self.finalized - 64))
+        floor_number = self.deployment.start_block - 1
+        follower = Follower(
+            self.rpc, self.decoder, self.chain_id, self.cursor, self.finalized, recent,
+            lambda n: self.store.recorded_blocks(self.chain_id, n),
+            FollowConfig(
+                self.config.confirmations, use_finalized_tag=self.config.use_finalized_tag
+            ),
+            BlockRecord(floor_number, UNKNOWN_HASH, UNKNOWN_HASH, 0),
+        )  # fmt: skip
+        follower.stop_at = to_block
+        backoff = 0.0
+        while not stop.is_set():
+            if to_block is not None and self.cursor.number >= to_block:
+                return
+            moved = False
+            try:
+                for value in follower.step():
+                    self.apply(value)
+                    moved = moved or not isinstance(value, Finalize)
+                backoff = 0.0
+            except RpcError as exc:
+                self.metrics.rpc_errors.labels(self._label).inc()
+                backoff = min(self.config.max_backoff, max(0.1, backoff * 2))
+                log.warning("indexer.live.rpc_error", error=str(exc)[:200], retry_in=backoff)
+                follower.cursor = self.cursor  # resume from what was committed
+                stop.wait(backoff)
+                continue
+            self._report("live", max(self.cursor.number, follower.cursor.number))
+            if not moved:
+                stop.wait(self.config.poll_interval)
+
+    def run(self, to_block: int | None = None, stop: threading.Event | None = None) -> None:
+        """Backfill then follow. Transient RPC failures are retried with backoff."""
+        self._load()
+        attempt = 0
+        while True:
+            try:
+                self.backfill(to_block)
+                break
+            except RpcError as exc:
+                attempt += 1
+                self.metrics.rpc_errors.labels(self._label).inc()
+                wait_s = min(self.config.max_backoff, 0.1 * 2**attempt)
+                log.warning("indexer.backfill.rpc_error", error=str(exc)[:200], retry_in=wait_s)
+                time.sleep(wait_s)
+        self.follow(to_block, stop)
