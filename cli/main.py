@@ -54,6 +54,22 @@ def deploy(
 
 
 @app.command()
+def index(
+    ctx: typer.Context,
+    rpc_url: Annotated[str | None, typer.Option(help="JSON-RPC URL (default: settings).")] = None,
+    manifest: Annotated[Path | None, typer.Option(help="Deployment manifest.")] = None,
+    to_block: Annotated[
+        int | None, typer.Option(help="Stop once this block is indexed (default: follow).")
+    ] = None,
+) -> None:
+    """Backfill the chain's platform events into the event store, then follow the head."""
+    from cli.commands.index import run_index
+
+    settings = _settings(ctx)
+    _guard(lambda: run_index(settings, rpc_url, manifest, to_block, console))
+
+
+@app.command()
 def demo(
     ctx: typer.Context,
     keep_running: Annotated[

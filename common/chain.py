@@ -26,6 +26,8 @@ from contracts.artifacts import ARTIFACTS_DIR, load_artifact
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 #: Chains where the dev mnemonic's keys are acceptable defaults.
 DEV_CHAIN_IDS = frozenset({31337, 1337})
+#: Headroom over the gas estimate (1/5 = 20%): state can shift between estimate and inclusion.
+GAS_MARGIN_DIVISOR = 5
 
 
 class RevertError(PermanentError):
@@ -123,9 +125,15 @@ class Transactor:
             "value": value,
         }
         try:
-            tx = call.build_transaction(params)  # type: ignore[arg-type]
+            tx = call.build_transaction({**params, "gas": 0})  # type: ignore[arg-type]
+            # Estimate against the pending block, where the transaction will run: against
+            # "latest", a write that extends a per-block checkpoint (ERC20Votes) made in the
+            # latest block is priced as an in-place update and then runs out of gas.
+            del tx["gas"]
+            estimate = self.w3.eth.estimate_gas(tx, "pending")
         except ContractLogicError as exc:
             raise decode_revert(exc.data if isinstance(exc.data, str) else None) from exc
+        tx["gas"] = estimate + estimate // GAS_MARGIN_DIVISOR
         signed = self.account.sign_transaction(dict(tx))  # type: ignore[arg-type]
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         receipt = self.w3.eth.wait_for_transaction_receipt(

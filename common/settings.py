@@ -31,6 +31,14 @@ class Settings(BaseSettings):
         None,
         description="Private key that deploys contracts; dev chains default to anvil's first key.",
     )
+    confirmations: int = Field(
+        12, ge=0, description="Blocks below the head after which a block counts as final."
+    )
+    index_concurrency: int = Field(4, ge=1, description="getLogs ranges in flight in backfill.")
+    poll_interval: float = Field(0.5, gt=0, description="Seconds between head polls when idle.")
+    metrics_port: int | None = Field(
+        None, description="Serve Prometheus metrics on this port (127.0.0.1) when set."
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: pretty on a terminal, JSON otherwise."
     )

@@ -49,19 +49,6 @@ def advance_time(w3: Web3, seconds: int) -> None:
     w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
-def mine(w3: Web3) -> None:
-    """Mine one empty block.
-
-    Works around Transactor.send estimating gas against the *latest* block: a transaction
-    that writes an ERC20Votes checkpoint (a mint, or a transfer touching a delegate) right
-    after one written in the latest block is estimated as an in-place update but executes
-    as a new checkpoint push in the next block, and runs out of gas. Mining an empty block
-    first makes the estimate and the execution agree. See
-    test_datacoin.test_back_to_back_mints_estimate_enough_gas.
-    """
-    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-
-
 def block_time(w3: Web3, receipt: TxReceipt) -> int:
     """Timestamp of the block that included `receipt`."""
     return int(w3.eth.get_block(receipt["blockNumber"])["timestamp"])

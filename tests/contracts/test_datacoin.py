@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from web3 import Web3
 from web3.contract import Contract
 
-from common.chain import RevertError, Transactor, dev_account
+from common.chain import Transactor, dev_account
 from tests.conftest import Platform
 from tests.contracts.helpers import (
     WAD,
@@ -18,7 +17,6 @@ from tests.contracts.helpers import (
     deploy,
     fund,
     latest_time,
-    mine,
     reverts,
     single_event,
 )
@@ -332,12 +330,10 @@ def test_votes_follow_delegation_and_transfers(chain: Platform) -> None:
     delegated_block = receipt["blockNumber"]
     assert token.functions.getVotes(holder.address).call() == 100 * WAD
 
-    mine(w3)
     holder.send(token.functions.transfer(other, 30 * WAD))
     assert token.functions.getVotes(holder.address).call() == 70 * WAD
     assert token.functions.getVotes(other).call() == 0  # receiver never delegated
 
-    mine(w3)
     holder.send(token.functions.delegate(delegatee))
     assert token.functions.delegates(holder.address).call() == delegatee
     assert token.functions.getVotes(holder.address).call() == 0
@@ -375,7 +371,6 @@ def test_faucet_drip_mints_and_emits(chain: Platform) -> None:
     assert balance(token, user.address) == drip
     assert token.functions.totalSupply().call() == supply + drip
     assert faucet.functions.lastDrip(user.address).call() == block_time(w3, receipt)
-    mine(w3)
     user.send(faucet.functions.drip())
     assert balance(token, user.address) == 2 * drip
 
@@ -403,7 +398,6 @@ def test_faucet_cooldown_blocks_second_drip(chain: Platform) -> None:
         user.send(faucet.functions.drip())
     assert balance(token, user.address) == 5 * WAD
 
-    mine(w3)
     chain.account(2).send(faucet.functions.drip())
     assert balance(token, chain.account(2).address) == 5 * WAD
 
@@ -441,16 +435,6 @@ def test_faucet_respects_cap(chain: Platform) -> None:
     assert faucet.functions.lastDrip(user.address).call() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RevertError,
-    reason=(
-        "common.chain.Transactor.send estimates gas against the latest block, not the "
-        "pending one: a mint right after a mint in the previous block is estimated as an "
-        "in-place ERC20Votes checkpoint update but executes as a new checkpoint push, and "
-        "runs out of gas (status 0)."
-    ),
-)
 def test_back_to_back_mints_estimate_enough_gas(chain: Platform) -> None:
     """Given a drip mined in the latest block, when another account drips in the very next
     block, then the Transactor's gas estimate should suffice and the drip succeed."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 from web3.contract import Contract
+from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
 from common.chain import Transactor
@@ -72,7 +73,10 @@ def ready_worker(chain: Platform, index: int = 3, stake: int | None = None) -> T
     return worker
 
 
-def log_call(chain: Platform, job_id: int, model: str = "bafy-model", metrics: str = "bafy-card"):  # type: ignore[no-untyped-def]
+def log_call(
+    chain: Platform, job_id: int, model: str = "bafy-model", metrics: str = "bafy-card"
+) -> ContractFunction:
+    """The logTraining call for `job_id` with fixed hashes."""
     return log_of(chain).functions.logTraining(job_id, model, MODEL_HASH, metrics, METRICS_HASH)
 
 
