@@ -103,3 +103,7 @@ def _guard(action: object) -> None:
     except DatacoinError as exc:
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    app()

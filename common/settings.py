@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         12, ge=0, description="Blocks below the head after which a block counts as final."
     )
     index_concurrency: int = Field(4, ge=1, description="getLogs ranges in flight in backfill.")
+    index_initial_range: int = Field(
+        2_000, ge=1, description="First getLogs range in blocks (adapts as it goes)."
+    )
     poll_interval: float = Field(0.5, gt=0, description="Seconds between head polls when idle.")
     metrics_port: int | None = Field(
         None, description="Serve Prometheus metrics on this port (127.0.0.1) when set."

@@ -208,18 +208,23 @@ class Indexer:
             if not moved:
                 stop.wait(self.config.poll_interval)
 
-    def run(self, to_block: int | None = None, stop: threading.Event | None = None) -> None:
-        """Backfill then follow. Transient RPC failures are retried with backoff."""
-        self._load()
+    def _retrying(self, what: str, action: Callable[[], None]) -> None:
+        """Run `action` until it succeeds; RPC failures are retried with backoff, forever
+        (a failed range is never skipped)."""
         attempt = 0
         while True:
             try:
-                self.backfill(to_block)
-                break
+                action()
+                return
             except RpcError as exc:
                 attempt += 1
                 self.metrics.rpc_errors.labels(self._label).inc()
                 wait_s = min(self.config.max_backoff, 0.1 * 2**attempt)
-                log.warning("indexer.backfill.rpc_error", error=str(exc)[:200], retry_in=wait_s)
+                log.warning(f"indexer.{what}.rpc_error", error=str(exc)[:200], retry_in=wait_s)
                 time.sleep(wait_s)
+
+    def run(self, to_block: int | None = None, stop: threading.Event | None = None) -> None:
+        """Backfill then follow. Transient RPC failures are retried with backoff."""
+        self._retrying("start", self._load)
+        self._retrying("backfill", lambda: self.backfill(to_block))
         self.follow(to_block, stop)

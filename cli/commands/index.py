@@ -44,6 +44,7 @@ def run_index(
         confirmations=settings.confirmations,
         concurrency=settings.index_concurrency,
         poll_interval=settings.poll_interval,
+        initial_range=settings.index_initial_range,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

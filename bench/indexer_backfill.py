@@ -1,0 +1,744 @@
+"""Backfill benchmark: our indexer against the raw ceiling and against Ponder, in one run.
+
+    .venv/bin/python -m bench.indexer_backfill --events 100000
+
+1. Starts its own anvil (block gas limit raised), deploys the platform and generates
+   ``--events`` events, many per transaction: ``DataCoin.multicall`` of ``transfer`` calls
+   (Transfer) mixed with ``Marketplace.multicall`` of ``listDataset`` calls (DatasetListed,
+   with strings). Transactions are signed locally with explicit nonces and gas and sent in
+   JSON-RPC batches; the receipts are checked at the end. Then 50 empty blocks are mined so
+   Ponder's 30-block unfinalized hold-back hides nothing.
+2. Measures, ``--repeats`` times each (medians reported):
+   (a) the raw ceiling: ``eth_getLogs`` in ~1k-log chunks (``RpcClient``, 4 in flight, in
+       order) and a binary COPY of the undecoded rows into a scratch table, one commit per
+       chunk; a getLogs-only pass is timed too, to show the transport's share;
+   (b) our backfill: ``Indexer.run(to_block=head)`` with ``confirmations=0`` into a fresh
+       migrated database, then checks the store holds exactly the chain's events;
+   (c) Ponder 0.16.10 (``bench/ponder``) once per ``--ponder-runs``, ``ponder start`` against
+       a fresh database, timed until its tables hold every event.
+3. Prints events/s and the ratios ours / raw ceiling and ours / Ponder, and writes them to
+   ``bench/RESULTS.md`` (``--results``; text below the notes marker is kept).
+
+Everything it starts (anvil, ponder) is stopped and every database it creates is dropped,
+also on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import http.client
+import os
+import platform
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+from eth_abi.abi import encode as abi_encode
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+
+from common.anvil import AnvilNode, find_anvil, free_port, start_anvil
+from common.chain import Transactor, connect, dev_account
+from common.logs import configure_logging
+from common.manifest import Deployment
+from contracts.artifacts import load_artifact
+from contracts.deploy import deploy_platform
+from indexer.decode import EventDecoder, event_specs
+from indexer.rpc import JsonObj, RpcClient
+from indexer.runner import Indexer, IndexerConfig
+from indexer.store_pg import PostgresEventStore
+from migrations.runner import upgrade
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+PONDER_DIR = BENCH_DIR / "ponder"
+DEFAULT_RESULTS = BENCH_DIR / "RESULTS.md"
+NOTES_MARKER = "<!-- notes: everything below this line is kept when the benchmark rewrites -->"
+
+BLOCK_GAS_LIMIT = 1_000_000_000
+EMPTY_BLOCKS = 50  # > Ponder's 30-block finality hold-back for unknown chains
+RAW_CHUNK_LOGS = 1_000
+RAW_CONCURRENCY = 4  # the indexer's default getLogs concurrency
+SEND_BATCH = 20  # raw transactions per JSON-RPC batch
+MAX_FEE = 20 * 10**9
+PRIORITY_FEE = 10**9
+
+
+def _selector(signature: str) -> bytes:
+    return keccak(text=signature)[:4]
+
+
+def _topic(contract: str, event: str) -> str:
+    for spec in event_specs(load_artifact(contract)["abi"]):
+        if spec.name == event:
+            return spec.topic0
+    raise KeyError(f"{contract} has no event {event}")
+
+
+# -- 1. the chain ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Workload:
+    """What was generated on the chain."""
+
+    deployment: Deployment
+    head: int
+    transactions: int
+    generated: int  # Transfer + DatasetListed events from the workload's transactions
+    expected_total: int  # every platform log from the start block (what our store must hold)
+    expected_by_name: dict[str, int]
+    expected_ponder: int  # DataCoin Transfer + Marketplace DatasetListed (Ponder's handlers)
+    blocks: int
+    seconds: float
+
+
+def _transfer_calls(first: int, count: int) -> list[bytes]:
+    selector = _selector("transfer(address,uint256)")
+    calls = []
+    for i in range(first, first + count):
+        recipient = (0x1000 + i % 64).to_bytes(32, "big")  # 64 recipients, never address(0)
+        calls.append(selector + recipient + (1 + i % 997).to_bytes(32, "big"))
+    return calls
+
+
+def _listing_calls(first: int, count: int) -> list[bytes]:
+    selector = _selector("listDataset(string,bytes32,string,uint256,uint64)")
+    types = ["string", "bytes32", "string", "uint256", "uint64"]
+    categories = ("tabular", "image", "text", "audio")
+    return [
+        selector
+        + abi_encode(
+            types,
+            [
+                f"bafybench{i:012d}",
+                hashlib.sha256(i.to_bytes(8, "big")).digest(),
+                categories[i % len(categories)],
+                (i + 1) * 10**15,
+                3600 * (i % 2),
+            ],
+        )
+        for i in range(first, first + count)
+    ]
+
+
+def _multicall(calls: list[bytes]) -> bytes:
+    return _selector("multicall(bytes[])") + abi_encode(["bytes[]"], [calls])
+
+
+def _plan(events: int, per_tx: int, listing_every: int) -> list[tuple[str, int, int]]:
+    """(kind, first index of its kind, count) per transaction, `events` events in all."""
+    plan: list[tuple[str, int, int]] = []
+    made = {"transfer": 0, "listing": 0}
+    left = events
+    while left > 0:
+        kind = (
+            "listing"
+            if listing_every and len(plan) % listing_every == listing_every - 1
+            else "transfer"
+        )
+        count = min(per_tx, left)
+        plan.append((kind, made[kind], count))
+        made[kind] += count
+        left -= count
+    return plan
+
+
+def _estimate(rpc: RpcClient, sender: str, to: str, data: bytes) -> int:
+    tx = {"from": sender, "to": to, "data": "0x" + data.hex()}
+    gas = int(rpc.call("eth_estimateGas", [tx, "pending"]), 16)
+    return gas + gas // 4 + 50_000
+
+
+def _send_all(rpc: RpcClient, raw_txs: list[bytes]) -> list[str]:
+    hashes: list[str] = []
+    for i in range(0, len(raw_txs), SEND_BATCH):
+        chunk = raw_txs[i : i + SEND_BATCH]
+        hashes.extend(rpc.batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in chunk]))
+    return hashes
+
+
+def _check_receipts(rpc: RpcClient, hashes: list[str], timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while rpc.call("eth_getTransactionReceipt", [hashes[-1]]) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the last benchmark transaction was not mined in time")
+        time.sleep(0.1)
+    for i in range(0, len(hashes), 200):
+        chunk = hashes[i : i + 200]
+        receipts = rpc.batch([("eth_getTransactionReceipt", [h]) for h in chunk])
+        for tx_hash, receipt in zip(chunk, receipts, strict=True):
+            if receipt is None or receipt.get("status") != "0x1":
+                raise RuntimeError(f"benchmark transaction {tx_hash} failed: {receipt}")
+
+
+def _survey(rpc: RpcClient, deployment: Deployment, head: int) -> tuple[int, dict[str, int], int]:
+    """Count the chain's platform logs (untimed): total, by event name, Ponder's share."""
+    decoder = EventDecoder({n: c.address for n, c in deployment.contracts.items()})
+    coin = deployment.address("DataCoin").lower()
+    market = deployment.address("Marketplace").lower()
+    ponder_keys = {
+        (coin, _topic("DataCoin", "Transfer")),
+        (market, _topic("Marketplace", "DatasetListed")),
+    }
+    by_name: Counter[str] = Counter()
+    total = ponder = 0
+    step = 100
+    for start in range(deployment.start_block, head + 1, step):
+        end = min(head, start + step - 1)
+        for raw in rpc.get_logs(start, end, decoder.addresses, decoder.topics):
+            total += 1
+            by_name[decoder.spec_for(raw["address"], raw["topics"][0]).name] += 1
+            ponder += (raw["address"].lower(), raw["topics"][0].lower()) in ponder_keys
+    return total, dict(by_name), ponder
+
+
+def generate(
+    node: AnvilNode, events: int, per_tx: int, listing_every: int, say: Callable[[str], None]
+) -> Workload:
+    """Deploy the platform and emit `events` events; return what the chain now holds."""
+    started = time.perf_counter()
+    account: LocalAccount = dev_account(0)
+    deployment = deploy_platform(Transactor(connect(node.url), account))
+    rpc = RpcClient(node.url, timeout=120.0)
+    coin = deployment.address("DataCoin")
+    market = deployment.address("Marketplace")
+    plan = _plan(events, per_tx, listing_every)
+    say(f"deployed at block {deployment.start_block}; encoding and signing {len(plan)} txs")
+
+    def calldata(kind: str, first: int, count: int) -> tuple[str, bytes]:
+        if kind == "transfer":
+            return coin, _multicall(_transfer_calls(first, count))
+        return market, _multicall(_listing_calls(first, count))
+
+    gas: dict[str, int] = {}
+    for kind, first, _count in plan:
+        if kind not in gas:
+            to, data = calldata(kind, first, per_tx)  # the largest transaction of its kind
+            gas[kind] = _estimate(rpc, account.address, to, data)
+    chain_id = rpc.chain_id()
+    nonce = int(rpc.call("eth_getTransactionCount", [account.address, "pending"]), 16)
+    raw_txs: list[bytes] = []
+    for i, (kind, first, count) in enumerate(plan):
+        to, data = calldata(kind, first, count)
+        tx: dict[str, Any] = {
+            "type": 2, "chainId": chain_id, "nonce": nonce + i, "to": to, "value": 0,
+            "data": data, "gas": gas[kind], "maxFeePerGas": MAX_FEE,
+            "maxPriorityFeePerGas": PRIORITY_FEE,
+        }  # fmt: skip
+        signed = account.sign_transaction(tx)
+        raw_txs.append(bytes(signed.raw_transaction))
+    say(f"gas per tx: {gas}; sending")
+    hashes = _send_all(rpc, raw_txs)
+    _check_receipts(rpc, hashes)
+    rpc.call("anvil_mine", [hex(EMPTY_BLOCKS)])
+    head = rpc.block_number()
+    total, by_name, ponder = _survey(rpc, deployment, head)
+    seconds = time.perf_counter() - started
+    return Workload(deployment, head, len(plan), events, total, by_name, ponder,
+                    head - deployment.start_block + 1, seconds)  # fmt: skip
+
+
+# -- databases ---------------------------------------------------------------------------
+@dataclass
+class Databases:
+    """Creates uniquely named databases and drops every one of them on close."""
+
+    base_url: str  # postgresql://user@host:port (no database)
+    prefix: str = field(default_factory=lambda: f"datacoin_bench_{os.getpid()}")
+    created: list[str] = field(default_factory=list)
+
+    def url(self, name: str) -> str:
+        return f"{self.base_url}/{name}"
+
+    def name(self, tag: str) -> str:
+        name = f"{self.prefix}_{tag}"
+        self.created.append(name)
+        return name
+
+    def create(self, tag: str) -> str:
+        name = self.name(tag)
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+    def drop(self, name: str) -> None:
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if name in self.created:
+            self.created.remove(name)
+
+    def close(self) -> None:
+        for name in list(self.created):
+            self.drop(name)
+
+
+# -- 2a. raw ceiling ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Timing:
+    """One measured run."""
+
+    events: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
+def _ranges(start: int, end: int, size: int) -> list[tuple[int, int]]:
+    return [(s, min(end, s + size - 1)) for s in range(start, end + 1, size)]
+
+
+def _ordered_fetch(
+    rpc: RpcClient, ranges: Sequence[tuple[int, int]], addresses: list[str], topics: list[str]
+) -> Iterator[list[JsonObj]]:
+    """getLogs of each range, RAW_CONCURRENCY in flight, yielded in range order."""
+    with ThreadPoolExecutor(RAW_CONCURRENCY, thread_name_prefix="raw-getlogs") as pool:
+        pending: deque[Future[list[JsonObj]]] = deque()
+        todo = iter(ranges)
+        while True:
+            while len(pending) < RAW_CONCURRENCY and (r := next(todo, None)) is not None:
+                pending.append(pool.submit(rpc.get_logs, r[0], r[1], addresses, topics))
+            if not pending:
+                return
+            yield pending.popleft().result()
+
+
+RAW_TABLE = (
+    "CREATE TABLE raw_logs (block_number int8 NOT NULL, block_hash bytea NOT NULL,"
+    " log_index int4 NOT NULL, address bytea NOT NULL, topics bytea NOT NULL,"
+    " data bytea NOT NULL)"
+)
+
+
+def raw_ceiling(work: Workload, rpc_url: str, db_url: str) -> tuple[Timing, Timing]:
+    """(getLogs + COPY of undecoded rows, getLogs alone) over the whole range."""
+    dep = work.deployment
+    decoder = EventDecoder({n: c.address for n, c in dep.contracts.items()})
+    addresses, topics = decoder.addresses, decoder.topics
+    size = max(1, work.blocks * RAW_CHUNK_LOGS // max(1, work.expected_total))
+    ranges = _ranges(dep.start_block, work.head, size)
+    rpc = RpcClient(rpc_url)
+
+    started = time.perf_counter()
+    fetched = sum(len(logs) for logs in _ordered_fetch(rpc, ranges, addresses, topics))
+    fetch_only = Timing(fetched, time.perf_counter() - started)
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS raw_logs")
+        conn.execute(RAW_TABLE)
+        rows = 0
+        started = time.perf_counter()
+        for logs in _ordered_fetch(rpc, ranges, addresses, topics):
+            with (
+                conn.transaction(),
+                conn.cursor() as cur,
+                cur.copy("COPY raw_logs FROM STDIN WITH (FORMAT BINARY)") as copy,
+            ):
+                copy.set_types(["int8", "bytea", "int4", "bytea", "bytea", "bytea"])
+                for raw in logs:
+                    copy.write_row((
+                            int(raw["blockNumber"], 16), bytes.fromhex(raw["blockHash"][2:]),
+                            int(raw["logIndex"], 16), bytes.fromhex(raw["address"][2:]),
+                            bytes.fromhex("".join(t[2:] for t in raw["topics"])),
+                            bytes.fromhex(raw["data"][2:]),
+                        ))  # fmt: skip
+            rows += len(logs)
+        full = Timing(rows, time.perf_counter() - started)
+        row = conn.execute("SELECT count(*) FROM raw_logs").fetchone()
+        conn.execute("DROP TABLE raw_logs")
+    if fetched != work.expected_total or rows != work.expected_total or not row:
+        raise RuntimeError(f"raw pass saw {fetched}/{rows} logs, chain has {work.expected_total}")
+    if row[0] != rows:
+        raise RuntimeError(f"raw_logs holds {row[0]} rows, COPY wrote {rows}")
+    return full, fetch_only
+
+
+# -- 2b. our backfill --------------------------------------------------------------------
+def our_backfill(work: Workload, rpc_url: str, db_url: str, config: IndexerConfig) -> Timing:
+    """Backfill into a freshly migrated database; verify the store holds every event."""
+    upgrade(db_url)  # untimed: schema creation is not backfill work
+    store = PostgresEventStore(db_url)
+    try:
+        indexer = Indexer(RpcClient(rpc_url), store, work.deployment, config)
+        started = time.perf_counter()
+        indexer.run(to_block=work.head)
+        seconds = time.perf_counter() - started
+    finally:
+        store.close()
+    with psycopg.connect(db_url) as conn:
+        by_name: dict[str, int] = dict(
+            conn.execute(
+                "SELECT event_name, count(*) FROM events WHERE kind = 'log' GROUP BY 1"
+            ).fetchall()
+        )
+        row = conn.execute(
+            "SELECT count(*), count(DISTINCT (block_hash, log_index)), max(position),"
+            " (SELECT count(*) FROM dead_letters), (SELECT block_number FROM cursors)"
+            " FROM events"
+        ).fetchone()
+    assert row is not None
+    total, distinct, last_position, dead, cursor = row
+    problems = []
+    if by_name != work.expected_by_name:
+        problems.append(f"events by name {by_name} != chain {work.expected_by_name}")
+    if not total == distinct == last_position == work.expected_total:
+        problems.append(f"rows {total}, distinct {distinct}, last position {last_position}")
+    if dead or cursor != work.head:
+        problems.append(f"dead letters {dead}, cursor {cursor} (head {work.head})")
+    if problems:
+        raise RuntimeError("our store does not match the chain: " + "; ".join(problems))
+    return Timing(total, seconds)
+
+
+# -- 2c. Ponder --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PonderRun:
+    """One Ponder backfill: `startup` is process start to /health answering."""
+
+    events: int
+    startup: float
+    total: float
+
+    @property
+    def rate(self) -> float:
+        """Indexing rate, startup excluded (the figure most favourable to Ponder)."""
+        return self.events / (self.total - self.startup)
+
+    @property
+    def wall_rate(self) -> float:
+        return self.events / self.total
+
+
+def _http_ok(port: int, path: str) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def _ponder_rows(db_url: str, schema: str) -> int:
+    try:
+        with psycopg.connect(db_url, autocommit=True, connect_timeout=2) as conn:
+            row = conn.execute(
+                f'SELECT (SELECT count(*) FROM "{schema}".transfer_event)'
+                f' + (SELECT count(*) FROM "{schema}".dataset_listed)'
+            ).fetchone()
+    except psycopg.Error:
+        return 0  # tables not created yet
+    return int(row[0]) if row else 0
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process we started in its own session, with everything it spawned."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def ponder_backfill(
+    work: Workload, rpc_url: str, db_url: str, schema: str, timeout: float, log_path: Path
+) -> PonderRun:
+    """`ponder start` against a fresh database; timed until its tables hold every event."""
+    dep = work.deployment
+    bench_config = {
+        "rpc": rpc_url,
+        "chainId": dep.chain_id,
+        "startBlock": dep.start_block,
+        "contracts": {
+            name: {"address": dep.address(name), "abi": load_artifact(name)["abi"]}
+            for name in ("DataCoin", "Marketplace")
+        },
+    }
+    with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as f:
+        f.write(orjson.dumps(bench_config))
+        config_path = Path(f.name)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "PONDER_TELEMETRY_DISABLED": "true",
+        "PONDER_BENCH_CONFIG": str(config_path),
+        "NO_COLOR": "1",
+    }
+    command = [
+        str(PONDER_DIR / "node_modules" / ".bin" / "ponder"),
+        *("--log-format", "json", "start", "--schema", schema),
+        *("--port", str(port), "--hostname", "127.0.0.1"),
+    ]
+    startup = 0.0
+    try:
+        with log_path.open("wb") as log_file:
+            started = time.perf_counter()
+            process = subprocess.Popen(
+                command, cwd=PONDER_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+            try:
+                while True:
+                    now = time.perf_counter() - started
+                    if process.poll() is not None:
+                        raise RuntimeError(f"ponder exited with {process.returncode}: {log_path}")
+                    if now > timeout:
+                        raise RuntimeError(f"ponder did not finish in {timeout:.0f}s: {log_path}")
+                    if not startup and _http_ok(port, "/health"):
+                        startup = now
+                    if startup and _ponder_rows(db_url, schema) >= work.expected_ponder:
+                        total = time.perf_counter() - started
+                        break
+                    time.sleep(0.1)
+            finally:
+                _stop(process)
+    finally:
+        config_path.unlink(missing_ok=True)
+    rows = _ponder_rows(db_url, schema)
+    if rows != work.expected_ponder:
+        raise RuntimeError(f"ponder holds {rows} rows, the chain has {work.expected_ponder}")
+    return PonderRun(rows, startup, total)
+
+
+# -- 3/4. report -------------------------------------------------------------------------
+def _first_line(command: list[str]) -> str:
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    except OSError:
+        return "unknown"
+    return (out.stdout or out.stderr).strip().splitlines()[0] if out.stdout or out.stderr else "?"
+
+
+def machine(pg_url: str) -> dict[str, str]:
+    """The facts a reader needs to compare numbers across machines."""
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    pg = f"PostgreSQL {row[0] if row else '?'} (default durability)"
+    ponder_pkg = PONDER_DIR / "node_modules" / "ponder" / "package.json"
+    ponder = orjson.loads(ponder_pkg.read_bytes())["version"] if ponder_pkg.exists() else "missing"
+    return {
+        "cpu": f"{os.cpu_count()} cores, {cpu}",
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "postgres": pg,
+        "anvil": _first_line([find_anvil(), "--version"]),
+        "node": _first_line(["node", "--version"]),
+        "ponder": ponder,
+    }
+
+
+@dataclass
+class Results:
+    """Everything measured in one run."""
+
+    work: Workload
+    raw: list[Timing] = field(default_factory=list)
+    fetch_only: list[Timing] = field(default_factory=list)
+    ours: list[Timing] = field(default_factory=list)
+    ponder: list[PonderRun] = field(default_factory=list)
+
+    @staticmethod
+    def median(rates: list[float]) -> float:
+        return statistics.median(rates) if rates else float("nan")
+
+    def rates(self) -> dict[str, float]:
+        return {
+            "raw": self.median([t.rate for t in self.raw]),
+            "fetch": self.median([t.rate for t in self.fetch_only]),
+            "ours": self.median([t.rate for t in self.ours]),
+            "ponder": self.median([p.rate for p in self.ponder]),
+            "ponder_wall": self.median([p.wall_rate for p in self.ponder]),
+        }
+
+    def table(self) -> str:
+        r = self.rates()
+        runs = {
+            "raw": ", ".join(f"{t.rate:,.0f}" for t in self.raw),
+            "fetch": ", ".join(f"{t.rate:,.0f}" for t in self.fetch_only),
+            "ours": ", ".join(f"{t.rate:,.0f} ({t.seconds:.2f} s)" for t in self.ours),
+            "ponder": ", ".join(
+                f"{p.rate:,.0f} ({p.total - p.startup:.1f} s + {p.startup:.1f} s startup)"
+                for p in self.ponder
+            ),
+        }
+        ours_raw = r["ours"] / r["raw"]
+        ours_ponder = r["ours"] / r["ponder"] if self.ponder else float("nan")
+        lines = [
+            "| measurement | median events/s | runs |",
+            "|---|---:|---|",
+            f"| (a) raw ceiling: getLogs (~1k logs/call, {RAW_CONCURRENCY} in flight) + binary "
+            f"COPY of undecoded rows | {r['raw']:,.0f} | {runs['raw']} |",
+            f"| (a') getLogs alone, same chunks | {r['fetch']:,.0f} | {runs['fetch']} |",
+            "| (b) ours: `Indexer.run` (confirmations=0) into the event store "
+            f"| {r['ours']:,.0f} | {runs['ours']} |",
+            f"| (c) Ponder {'(startup excluded)' if self.ponder else '(not run)'} "
+            f"| {r['ponder']:,.0f} | {runs['ponder']} |",
+            f"| (c') Ponder, wall clock incl. startup | {r['ponder_wall']:,.0f} | |",
+            "",
+            f"- ours / raw ceiling = **{ours_raw:.2f}** (target >= 0.70): "
+            f"{'met' if ours_raw >= 0.70 else 'NOT met'}",
+            f"- ours / Ponder = **{ours_ponder:.1f}x** (target >= 10x): "
+            f"{'met' if ours_ponder >= 10 else 'NOT met'}",
+        ]
+        return "\n".join(lines)
+
+    def describe_work(self) -> str:
+        w = self.work
+        names = ", ".join(f"{k} {v:,}" for k, v in sorted(w.expected_by_name.items()))
+        return (
+            f"{w.generated:,} generated events in {w.transactions:,} transactions over "
+            f"{w.blocks:,} blocks (start block {w.deployment.start_block}, head {w.head}, "
+            f"{EMPTY_BLOCKS} empty blocks at the end); the store must hold {w.expected_total:,}"
+            f" platform events ({names}); Ponder's handlers cover {w.expected_ponder:,}. "
+            f"Generation took {w.seconds:.1f} s."
+        )
+
+
+def write_results(path: Path, command: str, facts: dict[str, str], results: Results) -> None:
+    """Rewrite the generated part of `path`, keeping any notes below the marker."""
+    notes = ""
+    if path.exists():
+        old = path.read_text()
+        if NOTES_MARKER in old:
+            notes = old.split(NOTES_MARKER, 1)[1].lstrip("\n")
+    machine_lines = "\n".join(f"- {k}: {v}" for k, v in facts.items())
+    text = (
+        "# Backfill benchmark results\n\n"
+        "Generated by `bench/indexer_backfill.py` (see bench/README.md). Command:\n\n"
+        f"```\n{command}\n```\n\n"
+        f"Machine (shared with other work, so numbers are noisy; medians):\n\n{machine_lines}\n\n"
+        f"Workload: {results.describe_work()}\n\n"
+        f"{results.table()}\n\n"
+        f"{NOTES_MARKER}\n\n{notes}"
+    )
+    path.write_text(text.rstrip("\n") + "\n")
+
+
+# -- main --------------------------------------------------------------------------------
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.indexer_backfill", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--events", type=int, default=100_000, help="events to generate")
+    p.add_argument("--events-per-tx", type=int, default=100, help="calls per multicall")
+    p.add_argument(
+        "--listing-every",
+        type=int,
+        default=4,
+        help="every Nth transaction lists datasets, the others transfer (0: none)",
+    )
+    p.add_argument("--repeats", type=int, default=3, help="runs of (a) and (b)")
+    p.add_argument("--ponder-runs", type=int, default=1, help="runs of Ponder (0: skip)")
+    p.add_argument("--ponder-timeout", type=float, default=600.0, help="seconds per Ponder run")
+    p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432",
+                   help="PostgreSQL server URL without a database name")  # fmt: skip
+    p.add_argument("--results", default=str(DEFAULT_RESULTS),
+                   help="markdown file to write ('-': none)")  # fmt: skip
+    p.add_argument(
+        "--initial-range", type=int, default=None, help="IndexerConfig.initial_range for (b)"
+    )
+    p.add_argument(
+        "--concurrency", type=int, default=None, help="IndexerConfig.concurrency for (b)"
+    )
+    return p.parse_args(argv)
+
+
+def _on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
+    """The whole benchmark; every process and database it makes is gone when it returns."""
+    config = IndexerConfig(confirmations=0)
+    if args.initial_range:
+        config.initial_range = args.initial_range
+    if args.concurrency:
+        config.concurrency = args.concurrency
+    with contextlib.ExitStack() as stack:
+        dbs = Databases(args.pg.rstrip("/"))
+        stack.callback(dbs.close)
+        node = start_anvil(extra_args=["--gas-limit", str(BLOCK_GAS_LIMIT)])
+        stack.callback(node.stop)
+        say(f"anvil on {node.url}")
+        work = generate(node, args.events, args.events_per_tx, args.listing_every, say)
+        results = Results(work)
+        say(results.describe_work())
+
+        scratch = dbs.create("raw")
+        for i in range(args.repeats):
+            full, fetch = raw_ceiling(work, node.url, dbs.url(scratch))
+            results.raw.append(full)
+            results.fetch_only.append(fetch)
+            say(f"(a) raw #{i + 1}: {full.rate:,.0f} events/s ({full.seconds:.2f} s);"
+                f" getLogs alone {fetch.rate:,.0f}/s")  # fmt: skip
+
+            name = dbs.name(f"ours{i}")
+            ours = our_backfill(work, node.url, dbs.url(name), config)
+            dbs.drop(name)
+            results.ours.append(ours)
+            say(f"(b) ours #{i + 1}: {ours.rate:,.0f} events/s ({ours.seconds:.2f} s),"
+                f" store verified: {ours.events:,} events")  # fmt: skip
+        dbs.drop(scratch)
+
+        for i in range(args.ponder_runs):
+            name = dbs.create(f"ponder{i}")
+            log_path = Path(tempfile.gettempdir()) / f"{name}.log"
+            run_ = ponder_backfill(work, node.url, dbs.url(name), "bench", args.ponder_timeout,
+                                   log_path)  # fmt: skip
+            dbs.drop(name)
+            results.ponder.append(run_)
+            say(f"(c) ponder #{i + 1}: {run_.rate:,.0f} events/s"
+                f" ({run_.total - run_.startup:.1f} s + {run_.startup:.1f} s startup;"
+                f" log {log_path})")  # fmt: skip
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging("console", "WARNING")
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    command = ".venv/bin/python -m bench.indexer_backfill " + shlex.join(
+        sys.argv[1:] if argv is None else list(argv)
+    )
+    started = time.perf_counter()
+
+    def say(message: str) -> None:
+        print(f"[{time.perf_counter() - started:7.1f}s] {message}", flush=True)
+
+    facts = machine(f"{args.pg.rstrip('/')}/postgres")
+    results = run(args, say)
+    print()
+    print(results.table())
+    if args.results != "-":
+        write_results(Path(args.results), command.strip(), facts, results)
+        say(f"wrote {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
