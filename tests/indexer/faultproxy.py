@@ -107,7 +107,8 @@ class FaultProxy:
                     proxy._count("range")
                     err = {
                         "code": -32005,
-                        "message": f"query returned more than 10000 results. Try with this block range [0x1, {hex(proxy.max_range)}].",
+                        "message": "query returned more than 10000 results. Try with this"
+                        f" block range [0x1, {hex(proxy.max_range)}].",
                     }
                     self._send(200, orjson.dumps({"jsonrpc": "2.0", "id": rid, "error": err}))
                     return
@@ -126,8 +127,8 @@ class FaultProxy:
                     return
                 if fault == "slow":
                     time.sleep(proxy.slow_s)
-                upstream = httpx.post(proxy.upstream, content=body,
-                                      headers={"Content-Type": "application/json"}, timeout=30)  # fmt: skip
+                headers = {"Content-Type": "application/json"}
+                upstream = httpx.post(proxy.upstream, content=body, headers=headers, timeout=30)
                 reply = proxy._reorder(upstream.json())
                 payload = orjson.dumps(reply)
                 if fault == "truncate":
