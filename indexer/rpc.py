@@ -41,10 +41,9 @@ class RangeTooLargeError(RpcError):
 
 # Providers phrase "your range is too big" in many ways; these are the ones with a hint.
 _HEX_RANGE = re.compile(r"\[\s*(0x[0-9a-fA-F]+)\s*,\s*(0x[0-9a-fA-F]+)\s*\]")
-_MAX_RANGE = re.compile(
-    r"(?:range|blocks?)\D{0,40}?(?:limit(?:ed)?|max(?:imum)?|exceed(?:s|ed)?|<=|up to)"
-    r"\D{0,20}?(\d[\d,_]*)",
-    re.IGNORECASE,
+# A number in a message that talks about a range, unless it counts results, logs or bytes.
+_RANGE_NUMBER = re.compile(
+    r"(\d[\d,_]*)(?![\d,_])\s*([kK]\b)?(?!\s*(?:results|logs|bytes|[mM][bB]|s\b|seconds|ms\b))"
 )
 _TOO_MANY = re.compile(
     r"too many|more than \d|limit exceeded|response size|too large|exceed|timeout|timed out",
@@ -57,8 +56,9 @@ def classify_logs_error(message: str, code: int | None) -> RpcError:
     if m := _HEX_RANGE.search(message):
         start, end = int(m.group(1), 16), int(m.group(2), 16)
         return RangeTooLargeError(message, code, max(1, end - start + 1))
-    if m := _MAX_RANGE.search(message):
-        return RangeTooLargeError(message, code, max(1, int(re.sub(r"[,_]", "", m.group(1)))))
+    if "range" in message.lower() and (m := _RANGE_NUMBER.search(message)):
+        size = int(re.sub(r"[,_]", "", m.group(1))) * (1000 if m.group(2) else 1)
+        return RangeTooLargeError(message, code, max(1, size))
     if _TOO_MANY.search(message):
         return RangeTooLargeError(message, code, None)
     return RpcError(message, code)
