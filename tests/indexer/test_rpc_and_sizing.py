@@ -15,10 +15,7 @@ from indexer.sync import RangeSizer
         ("block range is too large, max is 1000", 1000),
         ("eth_getLogs is limited to a 10,000 block range", 10000),
         ("exceed maximum block range: 5000", 5000),
-        (
-            "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range",
-            None,
-        ),
+        ("Log response size exceeded. You can make requests with up to a 2K block range", 2000),
         ("query timeout exceeded", None),
         ("too many logs", None),
     ],
