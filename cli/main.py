@@ -70,6 +70,28 @@ def index(
 
 
 @app.command()
+def verify(
+    ctx: typer.Context,
+    rpc_url: Annotated[
+        str | None, typer.Option(help="Also re-fetch this node's logs and compare.")
+    ] = None,
+    manifest: Annotated[Path | None, typer.Option(help="Deployment manifest.")] = None,
+) -> None:
+    """Audit the event store: recompute the hash chain (and compare with the chain)."""
+    from cli.commands.verify import run_verify
+
+    settings = _settings(ctx)
+    ok = False
+
+    def action() -> None:
+        nonlocal ok
+        ok = run_verify(settings, rpc_url, manifest, console)
+
+    _guard(action)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
 def demo(
     ctx: typer.Context,
     keep_running: Annotated[
