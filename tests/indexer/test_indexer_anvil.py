@@ -90,13 +90,19 @@ def test_backfill_equals_one_direct_getlogs(chain: Platform, store: PostgresEven
     mine(chain.client.w3, 5)
     head = chain.client.w3.eth.block_number
     # When the indexer backfills to the head with tiny, adaptive ranges
-    make_indexer(chain, store, confirmations=0).run(to_block=head)
+    indexer = make_indexer(chain, store, confirmations=0)
+    indexer.run(to_block=head)
     # Then the store holds exactly the chain's logs, event for event, in order
     expected = canonical_events(url_of(chain), chain.deployment, head)
     assert len(expected) > 150
     assert stored_events(store, chain.deployment.chain_id) == expected
     saved = store.checkpoint(chain.deployment.chain_id)
     assert saved is not None and saved.block_number == head
+    # And the metrics saw the same
+    registry = indexer.metrics.registry
+    label = {"chain_id": str(chain.deployment.chain_id)}
+    assert registry.get_sample_value("datacoin_indexer_events_total", label) == len(expected)
+    assert registry.get_sample_value("datacoin_indexer_head_lag_blocks", label) == 0
 
 
 def test_handover_from_backfill_to_live_misses_nothing(
@@ -134,17 +140,26 @@ def test_live_reorg_retracts_orphans_and_indexes_replacements(
         wait_for(lambda: run.caught_up(head))
         before = len(stored_events(store, chain.deployment.chain_id))
         # When anvil replaces the last `depth` blocks, with new listings in them
-        provider = chain.account(2).address
-        replacement = {
-            "from": provider,
-            "to": market.address,
-            "data": market.functions.listDataset(
-                "bafy-replacement", bytes(32), "images", 7, 0
-            )._encode_transaction_data(),
-        }
-        rpc_call = w3.provider.make_request
-        reply = rpc_call("anvil_reorg", [depth, [[replacement, 0]]])  # type: ignore[arg-type]
-        assert "error" not in reply
+        # (signed here with the nonce the provider had at the fork point, explicit gas)
+        provider = chain.account(2).account
+        fork_point = head - depth
+        tx = market.functions.listDataset("bafy-replacement", bytes(32), "images", 7, 0)
+        replacement = provider.sign_transaction(
+            {
+                "to": market.address,
+                "data": tx._encode_transaction_data(),
+                "nonce": w3.eth.get_transaction_count(provider.address, fork_point),
+                "gas": 500_000,
+                "maxFeePerGas": 100 * 10**9,
+                "maxPriorityFeePerGas": 10**9,
+                "chainId": w3.eth.chain_id,
+                "type": 2,
+            }
+        ).raw_transaction
+        reply = w3.provider.make_request(  # type: ignore[arg-type]
+            "anvil_reorg", [depth, [["0x" + replacement.hex().removeprefix("0x"), 0]]]
+        )
+        assert "error" not in reply, reply
         mine(w3, 1)
         new_head = w3.eth.block_number
         wait_for(
