@@ -156,8 +156,8 @@ def test_live_reorg_retracts_orphans_and_indexes_replacements(
                 "type": 2,
             }
         ).raw_transaction
-        reply = w3.provider.make_request(  # type: ignore[arg-type]
-            "anvil_reorg", [depth, [["0x" + replacement.hex().removeprefix("0x"), 0]]]
+        reply = w3.provider.make_request(
+            "anvil_reorg",  # type: ignore[arg-type] [depth, [["0x" + replacement.hex().removeprefix("0x"), 0]]]
         )
         assert "error" not in reply, reply
         mine(w3, 1)
