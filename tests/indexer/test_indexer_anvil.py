@@ -19,6 +19,7 @@ from tests.indexer.activity import (
     list_datasets,
     mine,
     random_activity,
+    rpc_call,
     stored_events,
 )
 
@@ -156,10 +157,8 @@ def test_live_reorg_retracts_orphans_and_indexes_replacements(
                 "type": 2,
             }
         ).raw_transaction
-        reply = w3.provider.make_request(
-            "anvil_reorg",  # type: ignore[arg-type] [depth, [["0x" + replacement.hex().removeprefix("0x"), 0]]]
-        )
-        assert "error" not in reply, reply
+        raw = "0x" + replacement.hex().removeprefix("0x")
+        rpc_call(w3, "anvil_reorg", [depth, [[raw, 0]]])
         mine(w3, 1)
         new_head = w3.eth.block_number
         wait_for(
