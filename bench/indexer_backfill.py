@@ -73,7 +73,7 @@ BLOCK_GAS_LIMIT = 1_000_000_000
 EMPTY_BLOCKS = 50  # > Ponder's 30-block finality hold-back for unknown chains
 RAW_CHUNK_LOGS = 1_000
 RAW_CONCURRENCY = 4  # the indexer's default getLogs concurrency
-SEND_BATCH = 20  # raw transactions per JSON-RPC batch
+LISTING_TXS_PER_BLOCK = 10
 MAX_FEE = 20 * 10**9
 PRIORITY_FEE = 10**9
 
@@ -162,11 +162,12 @@ def _estimate(rpc: RpcClient, sender: str, to: str, data: bytes) -> int:
     return gas + gas // 4 + 50_000
 
 
-def _send_all(rpc: RpcClient, raw_txs: list[bytes]) -> list[str]:
+def _mine_blocks(rpc: RpcClient, blocks: list[list[bytes]]) -> list[str]:
+    """Send each block's raw transactions, then mine exactly that block (automine is off)."""
     hashes: list[str] = []
-    for i in range(0, len(raw_txs), SEND_BATCH):
-        chunk = raw_txs[i : i + SEND_BATCH]
-        hashes.extend(rpc.batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in chunk]))
+    for raw_txs in blocks:
+        hashes.extend(rpc.batch([("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raw_txs]))
+        rpc.call("evm_mine")
     return hashes
 
 
@@ -205,43 +206,69 @@ def _survey(rpc: RpcClient, deployment: Deployment, head: int) -> tuple[int, dic
     return total, dict(by_name), ponder
 
 
+def _pack(plan: list[tuple[str, int, int]], raw_txs: list[bytes]) -> list[list[bytes]]:
+    """Blocks: each transfer transaction alone; listing transactions LISTING_TXS_PER_BLOCK
+    together, one such block where its last listing falls in the plan.
+
+    Listings grow the Marketplace's storage, and anvil's per-block cost grows with the storage
+    of every contract a block touches: one listing transaction per block makes generation
+    quadratic (~90 s for 100k events), packing them keeps it to seconds."""
+    blocks: list[list[bytes]] = []
+    listings: list[bytes] = []
+    for (kind, _first, _count), raw in zip(plan, raw_txs, strict=True):
+        if kind == "transfer":
+            blocks.append([raw])
+            continue
+        listings.append(raw)
+        if len(listings) == LISTING_TXS_PER_BLOCK:
+            blocks.append(listings)
+            listings = []
+    if listings:
+        blocks.append(listings)
+    return blocks
+
+
 def generate(
     node: AnvilNode, events: int, per_tx: int, listing_every: int, say: Callable[[str], None]
 ) -> Workload:
     """Deploy the platform and emit `events` events; return what the chain now holds."""
     started = time.perf_counter()
-    account: LocalAccount = dev_account(0)
-    deployment = deploy_platform(Transactor(connect(node.url), account))
+    deployer: LocalAccount = dev_account(0)
+    deployment = deploy_platform(Transactor(connect(node.url), deployer))
     rpc = RpcClient(node.url, timeout=120.0)
-    coin = deployment.address("DataCoin")
-    market = deployment.address("Marketplace")
+    # Transfers come from the deployer (it holds the supply), listings from account 1: two
+    # nonce sequences, so listing transactions can wait for their block without a nonce gap.
+    senders = {"transfer": deployer, "listing": dev_account(1)}
+    targets = {"transfer": deployment.address("DataCoin"),
+               "listing": deployment.address("Marketplace")}  # fmt: skip
+    encoders = {"transfer": _transfer_calls, "listing": _listing_calls}
     plan = _plan(events, per_tx, listing_every)
     say(f"deployed at block {deployment.start_block}; encoding and signing {len(plan)} txs")
 
-    def calldata(kind: str, first: int, count: int) -> tuple[str, bytes]:
-        if kind == "transfer":
-            return coin, _multicall(_transfer_calls(first, count))
-        return market, _multicall(_listing_calls(first, count))
-
-    gas: dict[str, int] = {}
-    for kind, first, _count in plan:
-        if kind not in gas:
-            to, data = calldata(kind, first, per_tx)  # the largest transaction of its kind
-            gas[kind] = _estimate(rpc, account.address, to, data)
     chain_id = rpc.chain_id()
-    nonce = int(rpc.call("eth_getTransactionCount", [account.address, "pending"]), 16)
+    gas: dict[str, int] = {}
+    nonces: dict[str, int] = {}
+    for kind, account in senders.items():
+        # Gas of the largest transaction of its kind, estimated once, with a margin.
+        data = _multicall(encoders[kind](0, per_tx))
+        gas[kind] = _estimate(rpc, account.address, targets[kind], data)
+        nonces[kind] = int(rpc.call("eth_getTransactionCount", [account.address, "pending"]), 16)
     raw_txs: list[bytes] = []
-    for i, (kind, first, count) in enumerate(plan):
-        to, data = calldata(kind, first, count)
+    for kind, first, count in plan:
         tx: dict[str, Any] = {
-            "type": 2, "chainId": chain_id, "nonce": nonce + i, "to": to, "value": 0,
-            "data": data, "gas": gas[kind], "maxFeePerGas": MAX_FEE,
-            "maxPriorityFeePerGas": PRIORITY_FEE,
+            "type": 2, "chainId": chain_id, "nonce": nonces[kind], "to": targets[kind],
+            "value": 0, "data": _multicall(encoders[kind](first, count)), "gas": gas[kind],
+            "maxFeePerGas": MAX_FEE, "maxPriorityFeePerGas": PRIORITY_FEE,
         }  # fmt: skip
-        signed = account.sign_transaction(tx)
-        raw_txs.append(bytes(signed.raw_transaction))
-    say(f"gas per tx: {gas}; sending")
-    hashes = _send_all(rpc, raw_txs)
+        nonces[kind] += 1
+        raw_txs.append(bytes(senders[kind].sign_transaction(tx).raw_transaction))
+    blocks = _pack(plan, raw_txs)
+    say(f"gas per tx: {gas}; mining {len(blocks)} blocks")
+    rpc.call("evm_setAutomine", [False])
+    try:
+        hashes = _mine_blocks(rpc, blocks)
+    finally:
+        rpc.call("evm_setAutomine", [True])
     _check_receipts(rpc, hashes)
     rpc.call("anvil_mine", [hex(EMPTY_BLOCKS)])
     head = rpc.block_number()

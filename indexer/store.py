@@ -71,6 +71,13 @@ class EventStore(Protocol):
         """Recorded canonical blocks with number >= `numbers_from`, ascending."""
         ...
 
+    def find_live(
+        self, chain_id: int, names: frozenset[str], args: dict[str, str], before: int
+    ) -> list[StoredEvent]:
+        """Log entries before position `before`, not retracted by then, named in `names`,
+        whose args contain `args`; in position order (projections refold from these)."""
+        ...
+
 
 def live_events(store: EventStore, chain_id: int | None = None) -> list[StoredEvent]:
     """Log entries never retracted, in position order (optionally for one chain)."""
@@ -177,3 +184,19 @@ class InMemoryEventStore:
     def recorded_blocks(self, chain_id: int, numbers_from: int) -> list[BlockRecord]:
         blocks = self._blocks.get(chain_id, {})
         return [blocks[n] for n in sorted(blocks) if n >= numbers_from]
+
+    def find_live(
+        self, chain_id: int, names: frozenset[str], args: dict[str, str], before: int
+    ) -> list[StoredEvent]:
+        entries = self._entries[: max(0, before - 1)]
+        # A retraction at `before` itself counts: the caller refolds on its behalf.
+        retracted = {e.retracts for e in self._entries[:before] if e.kind == KIND_RETRACT}
+        return [
+            e
+            for e in entries
+            if e.kind == KIND_LOG
+            and e.event.chain_id == chain_id
+            and e.event.event_name in names
+            and e.position not in retracted
+            and all(e.event.args.get(k) == v for k, v in args.items())
+        ]

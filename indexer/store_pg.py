@@ -268,3 +268,19 @@ class PostgresEventStore:
                 (chain_id, numbers_from),
             )
             return [BlockRecord(n, bytes(h), bytes(p), t) for n, h, p, t in cur.fetchall()]
+
+    def find_live(
+        self, chain_id: int, names: frozenset[str], args: dict[str, str], before: int
+    ) -> list[StoredEvent]:
+        """Log entries before `before`, not retracted by then, matching `names` and `args`."""
+        if not names:
+            return []
+        with self._transaction() as cur:
+            cur.execute(
+                f"SELECT {COLUMNS} FROM events e WHERE chain_id = %s AND kind = 'log'"
+                " AND position < %s AND event_name = ANY(%s) AND args @> %s"
+                " AND NOT EXISTS (SELECT 1 FROM events r WHERE r.kind = 'retract'"
+                " AND r.retracts = e.position AND r.position <= %s) ORDER BY position",
+                (chain_id, before, sorted(names), Jsonb(args), before),
+            )
+            return [_row_to_event(r) for r in cur.fetchall()]

@@ -1,0 +1,1 @@
+"""Projections: deterministic folds of the event store into PostgreSQL read models."""

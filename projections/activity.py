@@ -1,0 +1,89 @@
+"""Per-account activity: one row per (event, account it concerns)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from sqlalchemy import BigInteger, Integer, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from common.db import AddressBytes, Bytes32, Uint256
+from indexer.events import StoredEvent
+from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr
+from projections.clock import block_time
+
+#: event -> (argument naming the account, role of that account), for each party.
+PARTIES: dict[str, tuple[tuple[str, str], ...]] = {
+    "DatasetListed": (("provider", "provider"),),
+    "PriceChanged": (),
+    "DatasetDelisted": (("provider", "provider"),),
+    "Purchased": (("buyer", "buyer"), ("provider", "seller")),
+    "Rated": (("rater", "rater"),),
+    "TrainingRequested": (("requester", "requester"),),
+    "TrainingLogged": (("worker", "worker"),),
+    "TrainingRefunded": (("requester", "requester"),),
+    "Staked": (("account", "staker"),),
+    "UnstakeRequested": (("account", "staker"),),
+    "Unstaked": (("account", "staker"),),
+    "Dripped": (("to", "recipient"),),
+}
+#: event -> argument carrying the amount of DATACOIN involved.
+AMOUNTS = {
+    "DatasetListed": "price", "Purchased": "price", "TrainingRequested": "payment",
+    "TrainingRefunded": "amount", "Staked": "amount", "UnstakeRequested": "amount",
+    "Unstaked": "amount", "Dripped": "amount",
+}  # fmt: skip
+
+
+class ActivityRow(ReadModelBase):
+    """Something an account did or received."""
+
+    __tablename__ = "account_activity"
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    block_hash: Mapped[Bytes32] = mapped_column(primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[AddressBytes] = mapped_column(primary_key=True)
+    role: Mapped[str] = mapped_column(Text)
+    event_name: Mapped[str] = mapped_column(Text)
+    dataset_id: Mapped[Uint256 | None]
+    job_id: Mapped[Uint256 | None]
+    amount: Mapped[Uint256 | None]
+    tx_hash: Mapped[Bytes32]
+    occurred_at: Mapped[datetime]
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+def _int(args: dict[str, object], name: str | None) -> int | None:
+    value = args.get(name) if name else None
+    return int(value) if isinstance(value, str) else None
+
+
+class Activity(Projection):
+    """Fans each event out to the accounts it concerns."""
+
+    name = "account_activity"
+    table: ClassVar[Table] = ActivityRow.__table__  # type: ignore[assignment]
+    events = frozenset(name for name, parties in PARTIES.items() if parties)
+
+    def keys(self, event: StoredEvent) -> list[Key]:
+        e = event.event
+        keys = [(e.chain_id, e.block_hash, e.log_index, addr(e.args[arg]))
+                for arg, _ in PARTIES[e.event_name]]  # fmt: skip
+        return list(dict.fromkeys(keys))  # a provider buying its own dataset: one row
+
+    def refold(self, key: Key, event: StoredEvent) -> Refold:
+        return Refold(key[0], frozenset(), {})  # written by that one event only
+
+    def apply(self, key: Key, row: Row | None, event: StoredEvent) -> Row | None:
+        e = event.event
+        a = e.args
+        account = key[3]
+        role = next(r for arg, r in PARTIES[e.event_name] if addr(a[arg]) == account)
+        return {
+            "chain_id": e.chain_id, "block_hash": e.block_hash, "log_index": e.log_index,
+            "account": account, "role": role, "event_name": e.event_name,
+            "dataset_id": _int(a, "datasetId"), "job_id": _int(a, "jobId"),
+            "amount": _int(a, AMOUNTS.get(e.event_name)), "tx_hash": e.tx_hash,
+            "occurred_at": block_time(e.block_timestamp), "block_number": e.block_number,
+        }  # fmt: skip

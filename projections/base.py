@@ -1,0 +1,81 @@
+"""What every projection is: tables, aggregate keys, and pure handlers.
+
+A projection maps an event to the keys of the rows it touches, and folds events into a row
+with a pure function ``apply(row | None, event) -> row | None``. The runner owns all I/O.
+Retractions are handled by refolding each affected key from the events still live, so a
+reorg leaves a read model exactly as if the orphaned events never happened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from sqlalchemy import MetaData, Table
+from sqlalchemy.orm import DeclarativeBase
+
+from common.db import NAMING_CONVENTION, Base
+from indexer.events import StoredEvent
+
+Row = dict[str, Any]
+Key = tuple[Any, ...]
+
+
+class ReadModelBase(DeclarativeBase):
+    """Base of read-model tables: their own metadata, created per schema by the runner
+    (they are rebuildable, so they are not alembic-managed; see projections/schema.py)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = Base.type_annotation_map
+
+
+@dataclass(frozen=True)
+class Refold:
+    """Which live events rebuild one key: events named `names` on `chain_id` whose args
+    contain `args` (all of them when `args` is empty)."""
+
+    chain_id: int
+    names: frozenset[str]
+    args: dict[str, str]
+
+
+class Projection:
+    """One read-model table fed by a set of events."""
+
+    name: ClassVar[str]
+    table: ClassVar[Table]
+    events: ClassVar[frozenset[str]]
+
+    def keys(self, event: StoredEvent) -> list[Key]:
+        """Primary keys of the rows `event` touches (in the table's key column order)."""
+        raise NotImplementedError
+
+    def apply(self, key: Key, row: Row | None, event: StoredEvent) -> Row | None:
+        """Fold `event` into the row at `key` (None: no row yet / delete it). Must be pure."""
+        raise NotImplementedError
+
+    def refold(self, key: Key, event: StoredEvent) -> Refold:
+        """The live events that rebuild `key` (used when `event` is retracted)."""
+        raise NotImplementedError
+
+
+# -- argument helpers: event args are JSON strings (see indexer/decode.py) -----------------
+def addr(value: str) -> bytes:
+    """A lowercase 0x address string as its 20 raw bytes."""
+    return bytes.fromhex(value[2:])
+
+
+def b32(value: str) -> bytes:
+    """A 0x bytes32 string as raw bytes."""
+    return bytes.fromhex(value[2:])
+
+
+def changed(row: Row, event: StoredEvent, **values: Any) -> Row:
+    """A copy of `row` with `values` and the event's block as the last change."""
+    return {**row, **values, "block_number": event.event.block_number}
+
+
+def natural_key(event: StoredEvent) -> Key:
+    """(chain_id, block_hash, log_index): the natural key of a log."""
+    e = event.event
+    return (e.chain_id, e.block_hash, e.log_index)

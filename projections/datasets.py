@@ -1,0 +1,87 @@
+"""Datasets: listing terms, status, purchase count and rating per (chain, dataset)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from sqlalchemy import BigInteger, Integer, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from common.db import AddressBytes, Bytes32, Uint256
+from indexer.events import StoredEvent
+from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr, b32, changed
+from projections.clock import block_time
+
+
+class DatasetRow(ReadModelBase):
+    """One listed dataset."""
+
+    __tablename__ = "datasets"
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[Uint256] = mapped_column(primary_key=True)
+    provider: Mapped[AddressBytes]
+    price: Mapped[Uint256]
+    access_duration: Mapped[int] = mapped_column(BigInteger, comment="seconds; 0 = perpetual")
+    metadata_cid: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[Bytes32]
+    category: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, comment="listed | delisted")
+    purchases: Mapped[int] = mapped_column(Integer)
+    rating_count: Mapped[int] = mapped_column(Integer)
+    rating_sum: Mapped[int] = mapped_column(Integer)
+    listed_at: Mapped[datetime]
+    listed_block: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger, comment="last change")
+
+
+class Datasets(Projection):
+    """Marketplace listing events folded per dataset."""
+
+    name = "datasets"
+    table: ClassVar[Table] = DatasetRow.__table__  # type: ignore[assignment]
+    events = frozenset({"DatasetListed", "PriceChanged", "DatasetDelisted", "Purchased", "Rated"})
+
+    def keys(self, event: StoredEvent) -> list[Key]:
+        return [(event.event.chain_id, int(event.event.args["datasetId"]))]
+
+    def refold(self, key: Key, event: StoredEvent) -> Refold:
+        return Refold(key[0], self.events, {"datasetId": str(key[1])})
+
+    def apply(self, key: Key, row: Row | None, event: StoredEvent) -> Row | None:
+        e = event.event
+        a = e.args
+        match e.event_name:
+            case "DatasetListed":
+                return {
+                    "chain_id": e.chain_id,
+                    "dataset_id": int(a["datasetId"]),
+                    "provider": addr(a["provider"]),
+                    "price": int(a["price"]),
+                    "access_duration": int(a["accessDuration"]),
+                    "metadata_cid": a["metadataCid"],
+                    "content_hash": b32(a["contentHash"]),
+                    "category": a["category"],
+                    "status": "listed",
+                    "purchases": 0,
+                    "rating_count": 0,
+                    "rating_sum": 0,
+                    "listed_at": block_time(e.block_timestamp),
+                    "listed_block": e.block_number,
+                    "block_number": e.block_number,
+                }
+            case _ if row is None:
+                return None  # an event for a dataset we never saw listed: nothing to fold
+            case "PriceChanged":
+                return changed(row, event, price=int(a["newPrice"]))
+            case "DatasetDelisted":
+                return changed(row, event, status="delisted")
+            case "Purchased":
+                return changed(row, event, purchases=row["purchases"] + 1)
+            case "Rated":
+                return changed(
+                    row, event,
+                    rating_count=row["rating_count"] + 1,
+                    rating_sum=row["rating_sum"] + int(a["score"]),
+                )  # fmt: skip
+        return row

@@ -1,0 +1,62 @@
+"""The outbox: one row per side effect workers must perform, written in the same
+transaction as the projections' tracking. The dispatcher sends a row once its block is
+final; its natural key makes the send idempotent."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sqlalchemy import BigInteger, Integer, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from common.db import Bytes32
+from indexer.events import StoredEvent
+from projections.base import Key, Projection, ReadModelBase, Refold, Row, natural_key
+
+GRANT_ACCESS = "grant_access"
+RUN_TRAINING = "run_training"
+
+
+class OutboxRow(ReadModelBase):
+    """A side effect owed for one on-chain event."""
+
+    __tablename__ = "outbox"
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    block_hash: Mapped[Bytes32] = mapped_column(primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]]
+    position: Mapped[int] = mapped_column(BigInteger, comment="event-store position")
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class Outbox(Projection):
+    """Purchased -> grant access; TrainingRequested -> run training."""
+
+    name = "outbox"
+    table: ClassVar[Table] = OutboxRow.__table__  # type: ignore[assignment]
+    events = frozenset({"Purchased", "TrainingRequested"})
+
+    def keys(self, event: StoredEvent) -> list[Key]:
+        return [natural_key(event)]
+
+    def refold(self, key: Key, event: StoredEvent) -> Refold:
+        return Refold(key[0], frozenset(), {})  # an orphaned payment owes nothing
+
+    def apply(self, key: Key, row: Row | None, event: StoredEvent) -> Row | None:
+        e = event.event
+        a = e.args
+        if e.event_name == "Purchased":
+            action = GRANT_ACCESS
+            payload = {"dataset_id": a["datasetId"], "buyer": a["buyer"],
+                       "expires_at": a["expiresAt"]}  # fmt: skip
+        else:
+            action = RUN_TRAINING
+            payload = {"job_id": a["jobId"], "dataset_id": a["datasetId"],
+                       "spec_cid": a["specCid"], "requester": a["requester"]}  # fmt: skip
+        payload |= {"chain_id": e.chain_id, "tx_hash": "0x" + e.tx_hash.hex()}
+        return {
+            "chain_id": e.chain_id, "block_hash": e.block_hash, "log_index": e.log_index,
+            "action": action, "payload": payload, "position": event.position,
+            "block_number": e.block_number,
+        }  # fmt: skip

@@ -1,0 +1,116 @@
+"""Purchases (one row per Purchased event) and access grants (one per dataset and buyer)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from sqlalchemy import BigInteger, Integer, Table
+from sqlalchemy.orm import Mapped, mapped_column
+
+from common.db import AddressBytes, Bytes32, Uint256
+from indexer.events import StoredEvent
+from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr, natural_key
+from projections.clock import block_time
+
+
+class PurchaseRow(ReadModelBase):
+    """One purchase, as paid on chain."""
+
+    __tablename__ = "purchases"
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    block_hash: Mapped[Bytes32] = mapped_column(primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[Uint256]
+    buyer: Mapped[AddressBytes]
+    provider: Mapped[AddressBytes]
+    price: Mapped[Uint256]
+    fee: Mapped[Uint256]
+    expires_at: Mapped[datetime | None]
+    tx_hash: Mapped[Bytes32]
+    purchased_at: Mapped[datetime]
+    block_number: Mapped[int] = mapped_column(BigInteger)
+
+
+class AccessGrantRow(ReadModelBase):
+    """A buyer's current access to a dataset (expires_at NULL = perpetual)."""
+
+    __tablename__ = "access_grants"
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    dataset_id: Mapped[Uint256] = mapped_column(primary_key=True)
+    buyer: Mapped[AddressBytes] = mapped_column(primary_key=True)
+    expires_at: Mapped[datetime | None]
+    purchases: Mapped[int] = mapped_column(Integer)
+    first_purchased_at: Mapped[datetime]
+    block_number: Mapped[int] = mapped_column(BigInteger, comment="last purchase")
+
+
+def _expiry(seconds: str) -> datetime | None:
+    value = int(seconds)
+    return None if value == 0 else block_time(value)
+
+
+class Purchases(Projection):
+    """Every Purchased event as a row."""
+
+    name = "purchases"
+    table: ClassVar[Table] = PurchaseRow.__table__  # type: ignore[assignment]
+    events = frozenset({"Purchased"})
+
+    def keys(self, event: StoredEvent) -> list[Key]:
+        return [natural_key(event)]
+
+    def refold(self, key: Key, event: StoredEvent) -> Refold:
+        # Only the retracted event itself ever wrote this row: nothing rebuilds it.
+        return Refold(key[0], frozenset(), {})
+
+    def apply(self, key: Key, row: Row | None, event: StoredEvent) -> Row | None:
+        e = event.event
+        a = e.args
+        return {
+            "chain_id": e.chain_id,
+            "block_hash": e.block_hash,
+            "log_index": e.log_index,
+            "dataset_id": int(a["datasetId"]),
+            "buyer": addr(a["buyer"]),
+            "provider": addr(a["provider"]),
+            "price": int(a["price"]),
+            "fee": int(a["fee"]),
+            "expires_at": _expiry(a["expiresAt"]),
+            "tx_hash": e.tx_hash,
+            "purchased_at": block_time(e.block_timestamp),
+            "block_number": e.block_number,
+        }
+
+
+class AccessGrants(Projection):
+    """Purchases folded per (dataset, buyer): the latest expiry wins."""
+
+    name = "access_grants"
+    table: ClassVar[Table] = AccessGrantRow.__table__  # type: ignore[assignment]
+    events = frozenset({"Purchased"})
+
+    def keys(self, event: StoredEvent) -> list[Key]:
+        a = event.event.args
+        return [(event.event.chain_id, int(a["datasetId"]), addr(a["buyer"]))]
+
+    def refold(self, key: Key, event: StoredEvent) -> Refold:
+        return Refold(key[0], self.events, {"datasetId": str(key[1]), "buyer": "0x" + key[2].hex()})
+
+    def apply(self, key: Key, row: Row | None, event: StoredEvent) -> Row | None:
+        e = event.event
+        a = e.args
+        expires = _expiry(a["expiresAt"])
+        if row is None:
+            return {
+                "chain_id": e.chain_id,
+                "dataset_id": int(a["datasetId"]),
+                "buyer": addr(a["buyer"]),
+                "expires_at": expires,
+                "purchases": 1,
+                "first_purchased_at": block_time(e.block_timestamp),
+                "block_number": e.block_number,
+            }
+        # The contract extends subscriptions itself: the event's expiry is the new one.
+        return {**row, "expires_at": expires, "purchases": row["purchases"] + 1,
+                "block_number": e.block_number}  # fmt: skip

@@ -1,0 +1,92 @@
+"""Read-model schemas: created by the runner, rebuilt (not migrated) when projections change.
+
+Read models are a cache of the event store, so a code change that alters them bumps
+``PROJECTIONS_VERSION`` and the runner rebuilds the schema by replay instead of running a
+migration. Each table gets a ``<table>_v`` view adding ``finalized`` from the indexer's
+cursor, so finality stays out of the deterministic rows.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import BigInteger, Connection, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from projections.base import ReadModelBase
+from projections.registry import all_projections
+
+#: Bump when a projection's tables or handlers change: the runner then rebuilds.
+PROJECTIONS_VERSION = "1"
+VERSION_KEY = "__version__"
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class TrackingRow(ReadModelBase):
+    """Event-store position each projection has applied (committed with its rows)."""
+
+    __tablename__ = "projection_tracking"
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[str] = mapped_column(Text)
+
+
+def check_schema_name(schema: str) -> str:
+    """Refuse anything but a plain lowercase identifier (schema names are interpolated)."""
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"invalid schema name {schema!r}")
+    return schema
+
+
+def schema_version(conn: Connection, schema: str) -> str | None:
+    """The projections version a schema was built with, or None if it does not exist."""
+    check_schema_name(schema)
+    exists = conn.execute(
+        text("SELECT 1 FROM information_schema.tables WHERE table_schema = :s"
+             " AND table_name = 'projection_tracking'"),
+        {"s": schema},
+    ).first()  # fmt: skip
+    if not exists:
+        return None
+    row = conn.execute(
+        text(f'SELECT version FROM "{schema}".projection_tracking WHERE name = :k'),
+        {"k": VERSION_KEY},
+    ).first()
+    return row[0] if row else None
+
+
+def create_schema(conn: Connection, schema: str) -> None:
+    """Create the schema, every read-model table, their views and the tracking rows."""
+    check_schema_name(schema)
+    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    ReadModelBase.metadata.create_all(conn.execution_options(schema_translate_map={None: schema}))
+    for projection in all_projections():
+        table = projection.table.name
+        conn.execute(text(
+            f'CREATE OR REPLACE VIEW "{schema}".{table}_v AS SELECT t.*,'
+            " coalesce(t.block_number <= c.finalized_number, false) AS finalized"
+            f' FROM "{schema}".{table} t LEFT JOIN public.cursors c ON c.chain_id = t.chain_id'
+        ))  # fmt: skip
+    names = [VERSION_KEY, *(p.name for p in all_projections())]
+    for name in names:
+        conn.execute(
+            text(f'INSERT INTO "{schema}".projection_tracking (name, position, version)'
+                 " VALUES (:n, 0, :v) ON CONFLICT (name) DO NOTHING"),
+            {"n": name, "v": PROJECTIONS_VERSION},
+        )  # fmt: skip
+
+
+def drop_schema(conn: Connection, schema: str) -> None:
+    """Drop a read-model schema and everything in it."""
+    conn.execute(text(f'DROP SCHEMA IF EXISTS "{check_schema_name(schema)}" CASCADE'))
+
+
+def ensure_schema(conn: Connection, schema: str) -> bool:
+    """Create the schema when missing, rebuild it when built by other code; True if new."""
+    version = schema_version(conn, schema)
+    if version == PROJECTIONS_VERSION:
+        return False
+    if version is not None:
+        drop_schema(conn, schema)
+    create_schema(conn, schema)
+    return True
