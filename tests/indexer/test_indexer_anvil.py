@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from web3 import Web3
 
 from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
@@ -159,6 +160,8 @@ def test_live_reorg_retracts_orphans_and_indexes_replacements(
         ).raw_transaction
         raw = "0x" + replacement.hex().removeprefix("0x")
         rpc_call(w3, "anvil_reorg", [depth, [[raw, 0]]])
+        receipt = w3.eth.get_transaction_receipt(Web3.keccak(hexstr=raw))
+        assert receipt["status"] == 1 and receipt["blockNumber"] == fork_point + 1, receipt
         mine(w3, 1)
         new_head = w3.eth.block_number
         wait_for(
