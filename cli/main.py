@@ -92,6 +92,46 @@ def verify(
 
 
 @app.command()
+def project(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option(help="Apply what is there now, then exit.")] = False,
+) -> None:
+    """Fold the event store into the read models, woken by each indexer commit."""
+    from cli.commands.project import run_project
+
+    settings = _settings(ctx)
+    _guard(lambda: run_project(settings, once, console))
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    keep: Annotated[bool, typer.Option(help="Keep the replay schema afterwards.")] = False,
+) -> None:
+    """Rebuild every read model from position 0 into a fresh schema; print state hashes."""
+    from cli.commands.project import run_replay
+
+    settings = _settings(ctx)
+    ok = False
+
+    def action() -> None:
+        nonlocal ok
+        ok = run_replay(settings, keep, console)
+
+    _guard(action)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command("state-hash")
+def state_hash_command(ctx: typer.Context) -> None:
+    """Print the live read models' state hash."""
+    from cli.commands.project import run_state_hash
+
+    settings = _settings(ctx)
+    _guard(lambda: run_state_hash(settings))
+
+
+@app.command()
 def demo(
     ctx: typer.Context,
     keep_running: Annotated[

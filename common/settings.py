@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         None, description="Serve Prometheus metrics on this port (127.0.0.1) when set."
     )
+    read_schema: str = Field(
+        "readmodels",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema of the live read models.",
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: pretty on a terminal, JSON otherwise."
     )

@@ -85,6 +85,11 @@ class ProjectionRunner:
     def _conn_commit(self) -> None:
         self._connection().commit()
 
+    @property
+    def position(self) -> int:
+        """The lowest position every projection has applied."""
+        return min((self.positions.get(p.name, 0) for p in self.projections), default=0)
+
     def close(self) -> None:
         """Close the database connection."""
         if self._conn is not None:
@@ -138,14 +143,16 @@ class ProjectionRunner:
             (position, [p.name for p in self.projections], position),
         )
 
-    def run_once(self) -> int:
-        """Apply every entry available now, batch by batch; returns how many were read."""
+    def run_once(self, until: int | None = None) -> int:
+        """Apply every entry available now (up to position `until`), batch by batch;
+        returns how many were read."""
         if not self.positions:
             self.prepare()
         total = 0
         while True:
             start = min(self.positions.get(p.name, 0) for p in self.projections)
-            entries = self.store.read_after(start, self.batch_size)
+            limit = self.batch_size if until is None else min(self.batch_size, until - start)
+            entries = self.store.read_after(start, limit) if limit > 0 else []
             if not entries:
                 return total
             conn = self._connection()

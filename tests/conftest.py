@@ -112,16 +112,27 @@ def migrated_template(database_url: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
-@pytest.fixture
-def fresh_db(migrated_template: str) -> Iterator[str]:
-    """A new, migrated, empty database for one test (CREATE DATABASE ... TEMPLATE)."""
-    template = migrated_template.rsplit("/", 1)[1]
+def clone_database(template_url: str) -> str:
+    """A new database copied from a migrated template (CREATE DATABASE ... TEMPLATE)."""
+    template = template_url.rsplit("/", 1)[1]
     name = f"{template}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN_DB_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    yield f"{ADMIN_DB_URL.rsplit('/', 1)[0]}/{name}"
+    return f"{ADMIN_DB_URL.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_database(url: str) -> None:
+    """Drop a test database, closing its connections."""
     with psycopg.connect(ADMIN_DB_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+@pytest.fixture
+def fresh_db(migrated_template: str) -> Iterator[str]:
+    """A new, migrated, empty database for one test."""
+    url = clone_database(migrated_template)
+    yield url
+    drop_database(url)
 
 
 def to_checksum(address: str) -> str:

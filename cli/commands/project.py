@@ -1,0 +1,77 @@
+"""`datacoin project`, `datacoin replay` and `datacoin state-hash`."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from common.settings import Settings
+from indexer.store_pg import PostgresEventStore
+from migrations.runner import upgrade
+from projections.replay import replay, tracking_position
+from projections.runner import ProjectionRunner
+from projections.statehash import state_hash
+
+
+def run_project(settings: Settings, once: bool, console: Console) -> None:
+    """Keep the read models up to date (until SIGTERM/Ctrl-C, or once with `once`)."""
+    upgrade(settings.database_url)
+    store = PostgresEventStore(settings.database_url)
+    runner = ProjectionRunner(settings.database_url, store, settings.read_schema)
+    try:
+        if once:
+            applied = runner.run_once()
+            console.print(f"applied {applied:,} entries; position {runner.position:,}")
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            runner.run_forever(stop)
+        except KeyboardInterrupt:
+            stop.set()
+    finally:
+        runner.close()
+        store.close()
+
+
+def run_replay(settings: Settings, keep: bool, console: Console) -> bool:
+    """Replay into a fresh schema up to the live read models' position; compare hashes."""
+    live_position = tracking_position(settings.database_url, settings.read_schema)
+    store = PostgresEventStore(settings.database_url)
+    head = store.head().position
+    until = live_position if live_position is not None else head
+    with Progress(
+        TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=not console.is_terminal,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("replay", total=until)
+        result = replay(
+            settings.database_url, store, until=until, keep=keep,
+            on_progress=lambda position, _n: bar.update(task, completed=position),
+        )  # fmt: skip
+    store.close()
+    console.print(f"replayed {result.position:,} entries into schema {result.schema}"
+                  f"{'' if keep else ' (dropped)'}")  # fmt: skip
+    print(f"replay state hash: {result.state_hash}")
+    if live_position is None:
+        console.print(f"no live read models in schema {settings.read_schema} to compare with")
+        return True
+    live = state_hash(settings.database_url, settings.read_schema)
+    print(f"live state hash:   {live} (schema {settings.read_schema}, position {live_position})")
+    if live != result.state_hash:
+        console.print("[red]MISMATCH: the live read models differ from a replay[/red]")
+        return False
+    console.print("[green]match: the live read models equal a replay from position 0[/green]")
+    return True
+
+
+def run_state_hash(settings: Settings) -> None:
+    """Print the live read models' state hash and position."""
+    position = tracking_position(settings.database_url, settings.read_schema)
+    if position is None:
+        print(f"no read models in schema {settings.read_schema}")
+        return
+    print(f"{state_hash(settings.database_url, settings.read_schema)} position {position}")
