@@ -69,8 +69,11 @@ class World:
         try:
             match action:
                 case ("list", i, price, duration):
-                    self.chain.account(i).send(self.market.functions.listDataset(
-                        f"bafy-{self.w3.eth.block_number}", bytes(32), "tabular", price * WAD, duration))  # fmt: skip
+                    cid = f"bafy-{self.w3.eth.block_number}"
+                    listing = self.market.functions.listDataset(
+                        cid, bytes(32), "tabular", price * WAD, duration
+                    )
+                    self.chain.account(i).send(listing)
                 case ("buy", i, index) if d := self.dataset(index):
                     self.chain.account(i).send(self.market.functions.purchase(d, 2**255))
                 case ("rate", i, index, score) if d := self.dataset(index):
