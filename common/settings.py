@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         pattern=r"^[a-z_][a-z0-9_]{0,62}$",
         description="PostgreSQL schema of the live read models.",
     )
+    projection_batch_size: int = Field(
+        5_000, ge=1, description="Event-store entries folded per read-model transaction."
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: pretty on a terminal, JSON otherwise."
     )

@@ -177,4 +177,10 @@ def test_live_reorg_retracts_orphans_and_indexes_replacements(
     assert retractions, "the orphaned listings must be retracted"
     assert len([e for e in entries if e.kind == "log"]) >= before
     names = [k[4] for k in stored_events(store, chain.deployment.chain_id)]
-    assert any(("category", "images") in args for args in names)
+    block = w3.eth.get_block(fork_point + 1)
+    diagnosis = (
+        f"fork point {fork_point}, head {w3.eth.block_number}, block {block['number']} "
+        f"hash {block['hash'].hex()} txs {[t.hex() for t in block['transactions']]}, "
+        f"receipt now {w3.eth.get_transaction_receipt(Web3.keccak(hexstr=raw))}"
+    )
+    assert any(("category", "images") in args for args in names), diagnosis
