@@ -51,6 +51,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
+from bench.fastpath import FastPostgresEventStore, fast_fetcher
 from common.anvil import AnvilNode, find_anvil, free_port, start_anvil
 from common.chain import Transactor, connect, dev_account
 from common.logs import configure_logging
@@ -314,6 +315,7 @@ class Timing:
 
     events: int
     seconds: float
+    head_hash: bytes = b""  # the event store's last hash, where there is one
 
     @property
     def rate(self) -> float:
@@ -390,15 +392,19 @@ def raw_ceiling(work: Workload, rpc_url: str, db_url: str) -> tuple[Timing, Timi
 
 
 # -- 2b. our backfill --------------------------------------------------------------------
-def our_backfill(work: Workload, rpc_url: str, db_url: str, config: IndexerConfig) -> Timing:
-    """Backfill into a freshly migrated database; verify the store holds every event."""
+def our_backfill(
+    work: Workload, rpc_url: str, db_url: str, config: IndexerConfig, prototype: bool = False
+) -> Timing:
+    """Backfill into a freshly migrated database; verify the store holds every event.
+    `prototype`: with bench.fastpath's drop-in fetcher and store (see that module)."""
     upgrade(db_url)  # untimed: schema creation is not backfill work
-    store = PostgresEventStore(db_url)
+    store = FastPostgresEventStore(db_url) if prototype else PostgresEventStore(db_url)
     try:
         indexer = Indexer(RpcClient(rpc_url), store, work.deployment, config)
-        started = time.perf_counter()
-        indexer.run(to_block=work.head)
-        seconds = time.perf_counter() - started
+        with fast_fetcher() if prototype else contextlib.nullcontext():
+            started = time.perf_counter()
+            indexer.run(to_block=work.head)
+            seconds = time.perf_counter() - started
     finally:
         store.close()
     with psycopg.connect(db_url) as conn:
@@ -409,11 +415,12 @@ def our_backfill(work: Workload, rpc_url: str, db_url: str, config: IndexerConfi
         )
         row = conn.execute(
             "SELECT count(*), count(DISTINCT (block_hash, log_index)), max(position),"
-            " (SELECT count(*) FROM dead_letters), (SELECT block_number FROM cursors)"
+            " (SELECT count(*) FROM dead_letters), (SELECT block_number FROM cursors),"
+            " (SELECT hash FROM events ORDER BY position DESC LIMIT 1)"
             " FROM events"
         ).fetchone()
     assert row is not None
-    total, distinct, last_position, dead, cursor = row
+    total, distinct, last_position, dead, cursor, head_hash = row
     problems = []
     if by_name != work.expected_by_name:
         problems.append(f"events by name {by_name} != chain {work.expected_by_name}")
@@ -423,7 +430,7 @@ def our_backfill(work: Workload, rpc_url: str, db_url: str, config: IndexerConfi
         problems.append(f"dead letters {dead}, cursor {cursor} (head {work.head})")
     if problems:
         raise RuntimeError("our store does not match the chain: " + "; ".join(problems))
-    return Timing(total, seconds)
+    return Timing(total, seconds, bytes(head_hash))
 
 
 # -- 2c. Ponder --------------------------------------------------------------------------

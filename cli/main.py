@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -129,6 +130,30 @@ def state_hash_command(ctx: typer.Context) -> None:
 
     settings = _settings(ctx)
     _guard(lambda: run_state_hash(settings))
+
+
+class ExportFormat(StrEnum):
+    """Export file formats."""
+
+    ndjson = "ndjson"
+    parquet = "parquet"
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", help="Output format.")
+    ] = ExportFormat.ndjson,
+    output: Annotated[
+        Path | None, typer.Option(help="Output file (ndjson: default stdout).")
+    ] = None,
+) -> None:
+    """Dump the event store (retractions included) for outside tools."""
+    from cli.commands.export import run_export
+
+    settings = _settings(ctx)
+    _guard(lambda: run_export(settings, fmt.value, output, console))
 
 
 @app.command()

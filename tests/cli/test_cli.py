@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pyarrow.parquet as pq
 
 from common.anvil import start_anvil
 from common.manifest import Deployment
@@ -46,6 +47,24 @@ def test_deploy_index_verify_and_detect_tampering(tmp_path: Path, fresh_db: str)
         verified = datacoin("verify", "--rpc-url", node.url, "--manifest", str(manifest), env=env)
         assert verified.returncode == 0, verified.stdout + verified.stderr
         assert "hash chain" in verified.stderr and "problem" not in verified.stderr
+    # And the read models are projected, replayed to the same state hash, and exported
+    assert datacoin("project", "--once", env=env).returncode == 0
+    live = datacoin("state-hash", env=env)
+    assert live.returncode == 0 and live.stdout.split()[1] == "position"
+    replayed = datacoin("replay", env=env)
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"replay state hash: {live.stdout.split()[0]}" in replayed.stdout
+    ndjson = datacoin("export", "--format", "ndjson", env=env)
+    lines = [json.loads(line) for line in ndjson.stdout.splitlines()]
+    assert [r["position"] for r in lines] == list(range(1, len(lines) + 1))
+    assert {r["event_name"] for r in lines} >= {"Transfer", "RoleGranted"}
+    parquet = tmp_path / "events.parquet"
+    assert (
+        datacoin("export", "--format", "parquet", "--output", str(parquet), env=env).returncode == 0
+    )
+    table = pq.read_table(parquet)
+    assert table.num_rows == len(lines)
+    assert table.column("hash").to_pylist() == [r["hash"] for r in lines]
     # Then an edit made behind the store's back (triggers disabled by a superuser) is caught
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute("ALTER TABLE events DISABLE TRIGGER events_append_only")

@@ -180,7 +180,7 @@ def test_live_reorg_retracts_orphans_and_indexes_replacements(
     block = w3.eth.get_block(fork_point + 1)
     diagnosis = (
         f"fork point {fork_point}, head {w3.eth.block_number}, block {block['number']} "
-        f"hash {block['hash'].hex()} txs {[t.hex() for t in block['transactions']]}, "
+        f"hash {block['hash'].hex()} txs {block['transactions']!r}, "
         f"receipt now {w3.eth.get_transaction_receipt(Web3.keccak(hexstr=raw))}"
     )
     assert any(("category", "images") in args for args in names), diagnosis
