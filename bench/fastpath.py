@@ -22,27 +22,35 @@ tamper-evident hash chain (``verify_encoding`` checks the encoding against
 
 from __future__ import annotations
 
+import multiprocessing
 import struct
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any
 
 import orjson
 import psycopg
 
 import indexer.runner
+from common.manifest import Deployment
 from indexer.decode import WORD, DecodeError, EventDecoder, _dynamic_at, _FastEvent
 from indexer.events import (
+    KIND_LOG,
     BlockRecord,
+    Checkpoint,
     DeadLetter,
     Head,
     NewEvent,
     canonical_encoding,
-    chain_hash,
 )
-from indexer.rpc import Header, RpcError
+from indexer.rpc import Header, RpcClient, RpcError
+from indexer.store import Expected
 from indexer.store_pg import COLUMNS, PostgresEventStore
-from indexer.sync import Batch, RangeFetcher
+from indexer.sync import Batch, RangeFetcher, RangeSizer
 
 JsonObj = dict[str, Any]
 Decoder = Callable[[list[str], str], JsonObj]
@@ -208,6 +216,77 @@ def _bytea(value: bytes) -> bytes:
     return struct.pack(">i", len(value)) + value
 
 
+class RowEncoder:
+    """Encodes events for the hash chain and for binary COPY into ``events``, caching the
+    parts shared by a block, a transaction, a contract, an event name and a kind.
+
+    ``parts`` returns (rest, mid, tail): the canonical encoding is ``b"[<position>," +
+    rest`` and the COPY row is ``ROW_START + int8(position) + mid + bytea(hash) + tail``,
+    so everything but the position and the hash can be computed before they are known."""
+
+    def __init__(self) -> None:
+        self.blocks: dict[tuple[int, int, bytes], tuple[bytes, bytes]] = {}
+        self.txs: dict[bytes, tuple[bytes, bytes]] = {}
+        self.addresses: dict[bytes, tuple[bytes, bytes]] = {}
+        self.names: dict[str, tuple[bytes, bytes]] = {}
+        self.kinds: dict[str, tuple[bytes, bytes]] = {}
+
+    def parts(
+        self, kind: str, incarnation: int, retracts: int | None, e: NewEvent
+    ) -> tuple[bytes, bytes, bytes]:
+        bkey = (e.chain_id, e.block_number, e.block_hash)
+        block = self.blocks.get(bkey)
+        if block is None:
+            block = self.blocks[bkey] = (
+                b'%d,"%s","%s",%d,' % (e.block_number, e.block_hash.hex().encode(),
+                                      e.parent_hash.hex().encode(), e.block_timestamp),
+                _I8(8, e.chain_id) + _I8(8, e.block_number) + _bytea(e.block_hash)
+                + _bytea(e.parent_hash) + _I8(8, e.block_timestamp),
+            )  # fmt: skip
+        tx = self.txs.get(e.tx_hash)
+        if tx is None:
+            tx = self.txs[e.tx_hash] = (b'"%s",' % e.tx_hash.hex().encode(), _bytea(e.tx_hash))
+        addr = self.addresses.get(e.address)
+        if addr is None:
+            addr = self.addresses[e.address] = (
+                b'"%s",' % e.address.hex().encode(),
+                _bytea(e.address),
+            )
+        name = self.names.get(e.event_name)
+        if name is None:
+            name = self.names[e.event_name] = (
+                orjson.dumps(e.event_name) + b",",
+                _text(e.event_name),
+            )
+        kinds = self.kinds.get(kind)
+        if kinds is None:
+            kinds = self.kinds[kind] = (orjson.dumps(kind) + b",", _text(kind))
+        args = orjson.dumps(e.args, option=_SORTED)  # once: hash chain and JSONB column
+        rest = b"".join((
+            b"%d," % e.chain_id, kinds[0], b"%d," % incarnation, block[0], tx[0],
+            b"%d,%d," % (e.tx_index, e.log_index), addr[0], name[0], args,
+            b",null]" if retracts is None else b",%d]" % retracts,
+        ))  # fmt: skip
+        mid = kinds[1] + _I2(2, incarnation) + (_NULL if retracts is None else _I8(8, retracts))
+        tail = b"".join((
+            block[1], tx[1], _I4(4, e.tx_index), _I4(4, e.log_index), addr[1], name[1],
+            _JSONB(len(args) + 1, 1), args,
+        ))  # fmt: skip
+        return rest, mid, tail
+
+
+def chain_rows(head: Head, parts: Sequence[tuple[bytes, bytes, bytes]]) -> tuple[Head, bytes]:
+    """Number and hash-chain encoded events after `head`: the new head and the COPY data."""
+    position, previous = head.position, head.hash
+    rows: list[bytes] = [_COPY_HEADER]
+    for rest, mid, tail in parts:
+        position += 1
+        previous = sha256(previous + b"[%d," % position + rest).digest()
+        rows.append(b"".join((_ROW_START, _I8(8, position), mid, _BYTEA32, previous, tail)))
+    rows.append(_COPY_TRAILER)
+    return Head(position, previous), b"".join(rows)
+
+
 class FastPostgresEventStore(PostgresEventStore):
     """``PostgresEventStore`` whose COPY rows and hash chain are built in one pass."""
 
@@ -219,65 +298,18 @@ class FastPostgresEventStore(PostgresEventStore):
         head: Head,
         entries: Sequence[tuple[str, int, int | None, NewEvent]],
     ) -> Head:
-        position, previous = head.position, head.hash
-        block_cache: dict[tuple[int, int, bytes], tuple[bytes, bytes]] = {}
-        tx_cache: dict[bytes, tuple[bytes, bytes]] = {}
-        addr_cache: dict[bytes, tuple[bytes, bytes]] = {}
-        name_cache: dict[str, tuple[bytes, bytes]] = {}
-        kind_cache: dict[str, tuple[bytes, bytes]] = {}
-        sha = chain_hash
-        rows: list[bytes] = [_COPY_HEADER]
-        verify = self.verify_every
-        for n, (kind, incarnation, retracts, e) in enumerate(entries):
-            position += 1
-            # (canonical-encoding part, COPY part) of the fields shared by a block, a
-            # transaction, a contract, an event name, a kind: computed once per batch.
-            bkey = (e.chain_id, e.block_number, e.block_hash)
-            block = block_cache.get(bkey)
-            if block is None:
-                block = block_cache[bkey] = (
-                    b'%d,"%s","%s",%d,' % (e.block_number, e.block_hash.hex().encode(),
-                                          e.parent_hash.hex().encode(), e.block_timestamp),
-                    _I8(8, e.chain_id) + _I8(8, e.block_number) + _bytea(e.block_hash)
-                    + _bytea(e.parent_hash) + _I8(8, e.block_timestamp),
-                )  # fmt: skip
-            tx = tx_cache.get(e.tx_hash)
-            if tx is None:
-                tx = tx_cache[e.tx_hash] = (b'"%s",' % e.tx_hash.hex().encode(), _bytea(e.tx_hash))
-            addr = addr_cache.get(e.address)
-            if addr is None:
-                addr = addr_cache[e.address] = (
-                    b'"%s",' % e.address.hex().encode(),
-                    _bytea(e.address),
-                )
-            name = name_cache.get(e.event_name)
-            if name is None:
-                name = name_cache[e.event_name] = (
-                    orjson.dumps(e.event_name) + b",",
-                    _text(e.event_name),
-                )
-            kinds = kind_cache.get(kind)
-            if kinds is None:
-                kinds = kind_cache[kind] = (orjson.dumps(kind) + b",", _text(kind))
-            args = orjson.dumps(e.args, option=_SORTED)  # once: hash chain and JSONB column
-            encoding = b"".join((
-                b"[%d,%d," % (position, e.chain_id), kinds[0], b"%d," % incarnation, block[0],
-                tx[0], b"%d,%d," % (e.tx_index, e.log_index), addr[0], name[0], args,
-                b",null]" if retracts is None else b",%d]" % retracts,
-            ))  # fmt: skip
-            if verify and n % verify == 0:
-                verify_encoding(encoding, position, kind, incarnation, retracts, e)
-            previous = sha(previous, encoding)
-            rows.append(b"".join((
-                _ROW_START, _I8(8, position), kinds[1], _I2(2, incarnation),
-                _NULL if retracts is None else _I8(8, retracts), _BYTEA32, previous, block[1],
-                tx[1], _I4(4, e.tx_index), _I4(4, e.log_index), addr[1], name[1],
-                _JSONB(len(args) + 1, 1), args,
-            )))  # fmt: skip
-        rows.append(_COPY_TRAILER)
+        encoder = RowEncoder()
+        parts = [encoder.parts(kind, inc, retracts, e) for kind, inc, retracts, e in entries]
+        if self.verify_every:
+            for n in range(0, len(entries), self.verify_every):
+                kind, inc, retracts, e = entries[n]
+                position = head.position + n + 1
+                encoding = b"[%d," % position + parts[n][0]
+                verify_encoding(encoding, position, kind, inc, retracts, e)
+        head, data = chain_rows(head, parts)
         with cur.copy(f"COPY events ({COLUMNS}) FROM STDIN WITH (FORMAT BINARY)") as copy:
-            copy.write(b"".join(rows))
-        return Head(position, previous)
+            copy.write(data)
+        return head
 
 
 def verify_encoding(
@@ -300,3 +332,103 @@ def fast_fetcher() -> Iterator[None]:
         yield
     finally:
         setattr(indexer.runner, "RangeFetcher", original)  # noqa: B010
+
+
+# -- 4. fetch, decode and encode in worker processes ----------------------------------------
+@dataclass(frozen=True)
+class EncodedBatch:
+    """A fetched range, already encoded except for positions and hashes (see RowEncoder)."""
+
+    start: int
+    end: int
+    end_record: BlockRecord
+    blocks: list[BlockRecord]
+    parts: list[tuple[bytes, bytes, bytes]]
+    dead_letters: list[DeadLetter]
+
+
+_WORKER: dict[str, FastRangeFetcher] = {}
+
+
+def _worker_init(rpc_url: str, contracts: dict[str, str], chain_id: int) -> None:
+    _WORKER["fetcher"] = FastRangeFetcher(RpcClient(rpc_url), EventDecoder(contracts), chain_id)
+
+
+def _worker_ready(_: int) -> bool:
+    return "fetcher" in _WORKER
+
+
+def _worker_fetch(start: int, end: int) -> EncodedBatch:
+    batch = _WORKER["fetcher"].fetch(start, end)
+    encoder = RowEncoder()
+    parts = [encoder.parts(KIND_LOG, 0, None, e) for e in batch.events]
+    return EncodedBatch(start, end, batch.end, batch.blocks, parts, batch.dead_letters)
+
+
+def start_pool(rpc_url: str, deployment: Deployment, processes: int) -> ProcessPoolExecutor:
+    """A warm pool of fetch/decode/encode processes (forkserver: the parent has threads)."""
+    contracts = {name: c.address for name, c in deployment.contracts.items()}
+    pool = ProcessPoolExecutor(
+        processes,
+        mp_context=multiprocessing.get_context("forkserver"),
+        initializer=_worker_init,
+        initargs=(rpc_url, contracts, deployment.chain_id),
+    )
+    if not all(pool.map(_worker_ready, range(processes * 4))):
+        raise RuntimeError("worker processes did not initialise")
+    return pool
+
+
+class EncodedEventStore(FastPostgresEventStore):
+    """Appends batches the workers already encoded: only positions and hashes are left."""
+
+    def append_encoded(
+        self, batch: EncodedBatch, checkpoint: Checkpoint, expected: Expected
+    ) -> Head:
+        with self._transaction() as cur:
+            if batch.dead_letters:
+                raise NotImplementedError("prototype: dead letters take the regular path")
+            head = self._lock_and_check(cur, checkpoint.chain_id, expected)
+            cur.execute(
+                "SELECT EXISTS (SELECT 1 FROM events WHERE chain_id = %s AND kind = 'retract')",
+                (checkpoint.chain_id,),
+            )
+            row = cur.fetchone()
+            if row and row[0]:
+                raise NotImplementedError("prototype: after a retraction, take the regular path")
+            if batch.parts:
+                head, data = chain_rows(head, batch.parts)
+                with cur.copy(f"COPY events ({COLUMNS}) FROM STDIN WITH (FORMAT BINARY)") as copy:
+                    copy.write(data)
+            self._save_checkpoint(cur, checkpoint, head)
+        return head
+
+
+def process_backfill(
+    pool: ProcessPoolExecutor,
+    store: EncodedEventStore,
+    chain_id: int,
+    start: int,
+    end: int,
+    sizer: RangeSizer,
+    in_flight: int,
+) -> int:
+    """Backfill `start`..`end` (all final) with ranges fetched by `pool`, committed in order
+    with the same checkpoints as ``Indexer.apply``; returns the number of events."""
+    pending: deque[Future[EncodedBatch]] = deque()
+    next_start = start
+    expected: Expected = None
+    events = 0
+    while pending or next_start <= end:
+        while len(pending) < in_flight and next_start <= end:
+            stop = min(end, next_start + sizer.size - 1)
+            pending.append(pool.submit(_worker_fetch, next_start, stop))
+            next_start = stop + 1
+        batch = pending.popleft().result()
+        sizer.success(batch.end - batch.start + 1, len(batch.parts))
+        cp = Checkpoint(chain_id, batch.end_record.number, batch.end_record.hash,
+                        batch.end_record.number, tuple(batch.blocks))  # fmt: skip
+        store.append_encoded(batch, cp, expected)
+        expected = (batch.end_record.number, batch.end_record.hash)
+        events += len(batch.parts)
+    return events

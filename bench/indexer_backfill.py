@@ -40,7 +40,7 @@ import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,12 @@ from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from bench.fastpath import FastPostgresEventStore, fast_fetcher
+from bench.fastpath import (
+    EncodedEventStore,
+    FastPostgresEventStore,
+    fast_fetcher,
+    process_backfill,
+)
 from common.anvil import AnvilNode, find_anvil, free_port, start_anvil
 from common.chain import Transactor, connect, dev_account
 from common.logs import configure_logging
@@ -62,6 +67,7 @@ from indexer.decode import EventDecoder, event_specs
 from indexer.rpc import JsonObj, RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
+from indexer.sync import RangeSizer
 from migrations.runner import upgrade
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -392,21 +398,45 @@ def raw_ceiling(work: Workload, rpc_url: str, db_url: str) -> tuple[Timing, Timi
 
 
 # -- 2b. our backfill --------------------------------------------------------------------
+#: How (b) runs: the indexer as it is, with bench.fastpath's drop-in fetcher and store, or
+#: bench.fastpath's process-pool pipeline (a prototype of a different design).
+MODES = ("indexer", "prototype", "processes")
+
+
 def our_backfill(
-    work: Workload, rpc_url: str, db_url: str, config: IndexerConfig, prototype: bool = False
+    work: Workload,
+    rpc_url: str,
+    db_url: str,
+    config: IndexerConfig,
+    mode: str = "indexer",
+    pool: ProcessPoolExecutor | None = None,
 ) -> Timing:
-    """Backfill into a freshly migrated database; verify the store holds every event.
-    `prototype`: with bench.fastpath's drop-in fetcher and store (see that module)."""
+    """Backfill into a freshly migrated database; verify the store holds every event."""
     upgrade(db_url)  # untimed: schema creation is not backfill work
-    store = FastPostgresEventStore(db_url) if prototype else PostgresEventStore(db_url)
-    try:
-        indexer = Indexer(RpcClient(rpc_url), store, work.deployment, config)
-        with fast_fetcher() if prototype else contextlib.nullcontext():
+    if mode == "processes":
+        assert pool is not None
+        encoded = EncodedEventStore(db_url)
+        sizer = RangeSizer(config.initial_range, 1, config.max_range, config.target_logs)
+        dep = work.deployment
+        try:
             started = time.perf_counter()
-            indexer.run(to_block=work.head)
+            process_backfill(pool, encoded, dep.chain_id, dep.start_block, work.head, sizer,
+                             config.concurrency)  # fmt: skip
             seconds = time.perf_counter() - started
-    finally:
-        store.close()
+        finally:
+            encoded.close()
+    else:
+        store = (
+            FastPostgresEventStore(db_url) if mode == "prototype" else PostgresEventStore(db_url)
+        )
+        try:
+            indexer = Indexer(RpcClient(rpc_url), store, work.deployment, config)
+            with fast_fetcher() if mode == "prototype" else contextlib.nullcontext():
+                started = time.perf_counter()
+                indexer.run(to_block=work.head)
+                seconds = time.perf_counter() - started
+        finally:
+            store.close()
     with psycopg.connect(db_url) as conn:
         by_name: dict[str, int] = dict(
             conn.execute(

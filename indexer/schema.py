@@ -107,3 +107,16 @@ class DeadLetter(Base):
     data: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
     recorded_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class OutboxDispatch(Base):
+    """Outbox rows already handed to the broker (operational state, kept across replays)."""
+
+    __tablename__ = "outbox_dispatch"
+
+    chain_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    block_hash: Mapped[Bytes32] = mapped_column(primary_key=True)
+    log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(Text)
+    dispatched_at: Mapped[datetime] = mapped_column(server_default=func.now())

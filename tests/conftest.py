@@ -135,6 +135,21 @@ def fresh_db(migrated_template: str) -> Iterator[str]:
     drop_database(url)
 
 
+REDIS_URL = os.environ.get("DATACOIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis, checked reachable (each test namespaces its own keys)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.exceptions.ConnectionError as exc:
+        service_missing("Redis", exc)
+    return REDIS_URL
+
+
 def to_checksum(address: str) -> str:
     """EIP-55 form of an address."""
     return Web3.to_checksum_address(address)

@@ -1,0 +1,1 @@
+"""Workers: Dramatiq actors that act on final on-chain events and answer with transactions."""
