@@ -389,12 +389,14 @@ class EncodedEventStore(FastPostgresEventStore):
             if batch.dead_letters:
                 raise NotImplementedError("prototype: dead letters take the regular path")
             head = self._lock_and_check(cur, checkpoint.chain_id, expected)
-            cur.execute(
-                "SELECT EXISTS (SELECT 1 FROM events WHERE chain_id = %s AND kind = 'retract')",
-                (checkpoint.chain_id,),
-            )
-            row = cur.fetchone()
-            if row and row[0]:
+            if self._has_retractions.get(checkpoint.chain_id, True):  # checked once, cached
+                cur.execute(
+                    "SELECT EXISTS (SELECT 1 FROM events WHERE chain_id = %s AND kind = 'retract')",
+                    (checkpoint.chain_id,),
+                )
+                row = cur.fetchone()
+                self._has_retractions[checkpoint.chain_id] = bool(row and row[0])
+            if self._has_retractions[checkpoint.chain_id]:
                 raise NotImplementedError("prototype: after a retraction, take the regular path")
             if batch.parts:
                 head, data = chain_rows(head, batch.parts)

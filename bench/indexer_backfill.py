@@ -41,7 +41,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ from bench.fastpath import (
     FastPostgresEventStore,
     fast_fetcher,
     process_backfill,
+    start_pool,
 )
 from common.anvil import AnvilNode, find_anvil, free_port, start_anvil
 from common.chain import Transactor, connect, dev_account
@@ -81,6 +82,8 @@ EMPTY_BLOCKS = 50  # > Ponder's 30-block finality hold-back for unknown chains
 RAW_CHUNK_LOGS = 1_000
 RAW_CONCURRENCY = 4  # the indexer's default getLogs concurrency
 LISTING_TXS_PER_BLOCK = 10
+PROTOTYPE_INITIAL_RANGE = 10  # blocks: the sizer grows it to ~target_logs per range
+PROTOTYPE_PROCESSES = 2
 MAX_FEE = 20 * 10**9
 PRIORITY_FEE = 10**9
 
@@ -612,6 +615,13 @@ def machine(pg_url: str) -> dict[str, str]:
     }
 
 
+MODE_LABELS = {
+    "indexer": "(b) ours: `Indexer.run` (confirmations=0) into the event store",
+    "prototype": "(b') ours + bench/fastpath.py drop-ins (fetcher, store, initial range)",
+    "processes": "(b'') bench/fastpath.py process pipeline (prototype of a new design)",
+}
+
+
 @dataclass
 class Results:
     """Everything measured in one run."""
@@ -619,51 +629,60 @@ class Results:
     work: Workload
     raw: list[Timing] = field(default_factory=list)
     fetch_only: list[Timing] = field(default_factory=list)
-    ours: list[Timing] = field(default_factory=list)
+    ours: dict[str, list[Timing]] = field(default_factory=dict)
     ponder: list[PonderRun] = field(default_factory=list)
+    busy_cores: float = float("nan")  # machine-wide, during (a) and (b)
 
     @staticmethod
     def median(rates: list[float]) -> float:
         return statistics.median(rates) if rates else float("nan")
 
-    def rates(self) -> dict[str, float]:
-        return {
-            "raw": self.median([t.rate for t in self.raw]),
-            "fetch": self.median([t.rate for t in self.fetch_only]),
-            "ours": self.median([t.rate for t in self.ours]),
-            "ponder": self.median([p.rate for p in self.ponder]),
-            "ponder_wall": self.median([p.wall_rate for p in self.ponder]),
-        }
+    def ours_rate(self, mode: str = "indexer") -> float:
+        return self.median([t.rate for t in self.ours.get(mode, [])])
+
+    def raw_rate(self) -> float:
+        return self.median([t.rate for t in self.raw])
+
+    def ponder_rate(self) -> float:
+        return self.median([p.rate for p in self.ponder])
 
     def table(self) -> str:
-        r = self.rates()
-        runs = {
-            "raw": ", ".join(f"{t.rate:,.0f}" for t in self.raw),
-            "fetch": ", ".join(f"{t.rate:,.0f}" for t in self.fetch_only),
-            "ours": ", ".join(f"{t.rate:,.0f} ({t.seconds:.2f} s)" for t in self.ours),
-            "ponder": ", ".join(
-                f"{p.rate:,.0f} ({p.total - p.startup:.1f} s + {p.startup:.1f} s startup)"
-                for p in self.ponder
-            ),
-        }
-        ours_raw = r["ours"] / r["raw"]
-        ours_ponder = r["ours"] / r["ponder"] if self.ponder else float("nan")
+        def runs(timings: list[Timing]) -> str:
+            return ", ".join(f"{t.rate:,.0f} ({t.seconds:.2f} s)" for t in timings)
+
+        raw, ponder = self.raw_rate(), self.ponder_rate()
+        fetch = self.median([t.rate for t in self.fetch_only])
         lines = [
-            "| measurement | median events/s | runs |",
-            "|---|---:|---|",
-            f"| (a) raw ceiling: getLogs (~1k logs/call, {RAW_CONCURRENCY} in flight) + binary "
-            f"COPY of undecoded rows | {r['raw']:,.0f} | {runs['raw']} |",
-            f"| (a') getLogs alone, same chunks | {r['fetch']:,.0f} | {runs['fetch']} |",
-            "| (b) ours: `Indexer.run` (confirmations=0) into the event store "
-            f"| {r['ours']:,.0f} | {runs['ours']} |",
-            f"| (c) Ponder {'(startup excluded)' if self.ponder else '(not run)'} "
-            f"| {r['ponder']:,.0f} | {runs['ponder']} |",
-            f"| (c') Ponder, wall clock incl. startup | {r['ponder_wall']:,.0f} | |",
+            "| measurement | median events/s | / raw ceiling | / Ponder | runs |",
+            "|---|---:|---:|---:|---|",
+            f"| (a) raw ceiling: getLogs (~1k logs/call, {RAW_CONCURRENCY} in flight) + binary"
+            f" COPY of undecoded rows, commit per chunk | {raw:,.0f} | 1.00 | | {runs(self.raw)} |",
+            f"| (a') getLogs + JSON parse alone, same chunks | {fetch:,.0f} | | "
+            f"| {runs(self.fetch_only)} |",
+        ]  # fmt: skip
+        for mode, timings in self.ours.items():
+            rate = self.ours_rate(mode)
+            lines.append(f"| {MODE_LABELS[mode]} | {rate:,.0f} | {rate / raw:.2f} "
+                         f"| {rate / ponder:.1f}x | {runs(timings)} |")  # fmt: skip
+        ponder_runs = ", ".join(
+            f"{p.rate:,.0f} ({p.total - p.startup:.1f} s after {p.startup:.1f} s startup)"
+            for p in self.ponder
+        )
+        wall = self.median([p.wall_rate for p in self.ponder])
+        lines += [
+            f"| (c) Ponder 0.16.10, from /health up to the last row | {ponder:,.0f} "
+            f"| {ponder / raw:.2f} | 1.0x | {ponder_runs or 'not run'} |",
+            f"| (c') Ponder, wall clock including its startup | {wall:,.0f} | | | |",
             "",
-            f"- ours / raw ceiling = **{ours_raw:.2f}** (target >= 0.70): "
-            f"{'met' if ours_raw >= 0.70 else 'NOT met'}",
-            f"- ours / Ponder = **{ours_ponder:.1f}x** (target >= 10x): "
-            f"{'met' if ours_ponder >= 10 else 'NOT met'}",
+        ]
+        ours = self.ours_rate()
+        lines += [
+            f"- ours / raw ceiling = **{ours / raw:.2f}** (target >= 0.70): "
+            f"{'met' if ours / raw >= 0.70 else 'NOT met'}",
+            f"- ours / Ponder = **{ours / ponder:.1f}x** (target >= 10x): "
+            f"{'met' if ours / ponder >= 10 else 'NOT met'}",
+            f"- machine CPU busy during (a) and (b): {self.busy_cores:.2f} of {os.cpu_count()}"
+            " cores (all processes, the other engineer's included)",
         ]
         return "\n".join(lines)
 
@@ -722,6 +741,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--initial-range", type=int, default=None, help="IndexerConfig.initial_range for (b)"
     )
     p.add_argument(
+        "--prototypes",
+        nargs="*",
+        default=[],
+        choices=[m for m in MODES if m != "indexer"],
+        help="also run (b) with bench/fastpath.py's prototypes: prototype, processes",
+    )
+    p.add_argument(
         "--concurrency", type=int, default=None, help="IndexerConfig.concurrency for (b)"
     )
     return p.parse_args(argv)
@@ -731,6 +757,17 @@ def _on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+def _cpu_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat ((0, 0) elsewhere)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + fields[4]  # idle + iowait
+    total = sum(fields[:8])
+    return total - idle, total
+
+
 def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
     """The whole benchmark; every process and database it makes is gone when it returns."""
     config = IndexerConfig(confirmations=0)
@@ -738,6 +775,8 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
         config.initial_range = args.initial_range
     if args.concurrency:
         config.concurrency = args.concurrency
+    proto_config = replace(config, initial_range=PROTOTYPE_INITIAL_RANGE)
+    modes = list(dict.fromkeys(["indexer", *args.prototypes]))
     with contextlib.ExitStack() as stack:
         dbs = Databases(args.pg.rstrip("/"))
         stack.callback(dbs.close)
@@ -747,22 +786,35 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
         work = generate(node, args.events, args.events_per_tx, args.listing_every, say)
         results = Results(work)
         say(results.describe_work())
+        pool = None
+        if "processes" in modes:
+            pool = start_pool(node.url, work.deployment, PROTOTYPE_PROCESSES)
+            stack.callback(pool.shutdown)
 
         scratch = dbs.create("raw")
+        busy0, total0 = _cpu_busy()
         for i in range(args.repeats):
             full, fetch = raw_ceiling(work, node.url, dbs.url(scratch))
             results.raw.append(full)
             results.fetch_only.append(fetch)
             say(f"(a) raw #{i + 1}: {full.rate:,.0f} events/s ({full.seconds:.2f} s);"
                 f" getLogs alone {fetch.rate:,.0f}/s")  # fmt: skip
-
-            name = dbs.name(f"ours{i}")
-            ours = our_backfill(work, node.url, dbs.url(name), config)
-            dbs.drop(name)
-            results.ours.append(ours)
-            say(f"(b) ours #{i + 1}: {ours.rate:,.0f} events/s ({ours.seconds:.2f} s),"
-                f" store verified: {ours.events:,} events")  # fmt: skip
+            for mode in modes:
+                name = dbs.name(f"{mode}{i}")
+                cfg = config if mode == "indexer" else proto_config
+                ours = our_backfill(work, node.url, dbs.url(name), cfg, mode, pool)
+                dbs.drop(name)
+                results.ours.setdefault(mode, []).append(ours)
+                head = ours.head_hash.hex()[:12]
+                say(f"(b) {mode} #{i + 1}: {ours.rate:,.0f} events/s ({ours.seconds:.2f} s),"
+                    f" verified {ours.events:,} events, head hash {head}")  # fmt: skip
+        busy1, total1 = _cpu_busy()
+        if total1 > total0:
+            results.busy_cores = (busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1)
         dbs.drop(scratch)
+        heads = {t.head_hash for timings in results.ours.values() for t in timings}
+        if len(heads) != 1:
+            raise RuntimeError(f"the runs disagree on the event store's final hash: {heads}")
 
         for i in range(args.ponder_runs):
             name = dbs.create(f"ponder{i}")

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 
 from common.db import libpq_url
 from indexer.events import (
@@ -69,6 +69,7 @@ class PostgresEventStore:
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self._dsn)
+            set_json_loads(orjson.loads, self._conn)  # ~4x faster than json.loads
         return self._conn
 
     @contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,14 @@ _MISSING = object()
 
 
 @dataclass
+class WritePlan:
+    """Rows to write for one batch: (projection, inserts, upserts, deletes) per table."""
+
+    tables: list[tuple[Projection, list[Row], list[Row], list[Key]]]
+    position: int
+
+
+@dataclass
 class BatchState:
     """Rows touched by the batch being folded, per projection."""
 
@@ -49,6 +58,7 @@ class ProjectionRunner:
         batch_size: int = 5_000,
         projections: list[Projection] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
+        max_cached_rows: int = 1_000_000,
     ) -> None:
         self.database_url = database_url
         self.store = store
@@ -56,9 +66,19 @@ class ProjectionRunner:
         self.batch_size = batch_size
         self.projections = projections or all_projections()
         self.on_progress = on_progress
-        self._conn: psycopg.Connection[Any] | None = None
-        self._fresh: set[str] = set()  # tables known empty at start (replay: skip loads)
+        self._conn: psycopg.Connection[Any] | None = None  # reads (autocommit)
+        self._wconn: psycopg.Connection[Any] | None = None  # the writer's transactions
+        # Write-through cache of rows, per projection. While a projection is "complete"
+        # (its table was empty when we started and nothing was evicted), a cache miss
+        # means "no row": a replay never reads its own tables back.
+        self._cache: dict[str, dict[Key, Row]] = {}
+        self._complete: set[str] = set()
+        self.max_cached_rows = max_cached_rows
         self.positions: dict[str, int] = {}
+        self._by_event: dict[str, list[Projection]] = {}
+        for p in self.projections:
+            for name in p.events:
+                self._by_event.setdefault(name, []).append(p)
 
     # -- setup ------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -74,16 +94,13 @@ class ProjectionRunner:
             cur.execute(sql.SQL("SELECT name, position FROM {}").format(
                 sql.Identifier(self.schema, "projection_tracking")))  # fmt: skip
             self.positions = {n: p for n, p in cur.fetchall()}
-        self._conn_commit()
-        self._fresh = {p.name for p in self.projections if self.positions.get(p.name, 0) == 0}
+        self._complete = {p.name for p in self.projections if self.positions.get(p.name, 0) == 0}
+        self._cache = {p.name: {} for p in self.projections}
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(libpq_url(self.database_url))
+            self._conn = psycopg.connect(libpq_url(self.database_url), autocommit=True)
         return self._conn
-
-    def _conn_commit(self) -> None:
-        self._connection().commit()
 
     @property
     def position(self) -> int:
@@ -92,8 +109,9 @@ class ProjectionRunner:
 
     def close(self) -> None:
         """Close the database connection."""
-        if self._conn is not None:
-            self._conn.close()
+        for conn in (self._conn, self._wconn):
+            if conn is not None:
+                conn.close()
 
     # -- folding ----------------------------------------------------------------------
     def _row(
@@ -102,14 +120,15 @@ class ProjectionRunner:
         rows = state.rows.setdefault(p.name, {})
         found = rows.get(key, _MISSING)
         if found is _MISSING:
-            found = None if p.name in self._fresh else load_row(cur, self.schema, p.table, key)
+            found = self._cache[p.name].get(key)
+            if found is None and p.name not in self._complete:
+                found = load_row(cur, self.schema, p.table, key)
             rows[key] = found
         return found if isinstance(found, dict) else None
 
     def _fold(self, cur: psycopg.Cursor[Any], state: BatchState, entry: StoredEvent) -> None:
-        name = entry.event.event_name
-        for p in self.projections:
-            if entry.position <= self.positions.get(p.name, 0) or name not in p.events:
+        for p in self._by_event.get(entry.event.event_name, ()):
+            if entry.position <= self.positions.get(p.name, 0):
                 continue
             for key in p.keys(entry):
                 if entry.kind == KIND_RETRACT:
@@ -129,45 +148,108 @@ class ProjectionRunner:
                 row = p.apply(key, row, entry)
         return row
 
-    def _commit(self, cur: psycopg.Cursor[Any], state: BatchState, position: int) -> None:
+    def _plan(self, state: BatchState, position: int) -> WritePlan:
+        """What to write for a folded batch (decided against the cache before it moves)."""
+        tables = []
         for p in self.projections:
             rows = state.rows.get(p.name, {})
-            upserts = [r for r in rows.values() if r is not None]
-            deletes = [k for k, r in rows.items() if r is None]
-            write_rows(cur, self.schema, p.table, upserts, deletes)
-        tracking = sql.Identifier(self.schema, "projection_tracking")
-        cur.execute(
-            sql.SQL("UPDATE {} SET position = %s WHERE name = ANY(%s) AND position < %s").format(
-                tracking
-            ),
-            (position, [p.name for p in self.projections], position),
-        )
+            if p.name in self._complete:
+                # The cache mirrors the table: new keys are plain inserts (COPY), and
+                # only keys that exist need an upsert or a delete.
+                existing = self._cache[p.name]
+                inserts = [r for k, r in rows.items() if r is not None and k not in existing]
+                upserts = [r for k, r in rows.items() if r is not None and k in existing]
+                deletes = [k for k, r in rows.items() if r is None and k in existing]
+            else:
+                inserts = []
+                upserts = [r for r in rows.values() if r is not None]
+                deletes = [k for k, r in rows.items() if r is None]
+            tables.append((p, inserts, upserts, deletes))
+        return WritePlan(tables, position)
+
+    def _write(self, plan: WritePlan) -> int:
+        """Commit one batch's rows and every projection's position in one transaction."""
+        if self._wconn is None or self._wconn.closed:
+            self._wconn = psycopg.connect(libpq_url(self.database_url))
+        with self._wconn.transaction(), self._wconn.cursor() as cur:
+            for p, inserts, upserts, deletes in plan.tables:
+                write_rows(cur, self.schema, p.table, upserts, deletes, inserts)
+            cur.execute(
+                sql.SQL(
+                    "UPDATE {} SET position = %s WHERE name = ANY(%s) AND position < %s"
+                ).format(sql.Identifier(self.schema, "projection_tracking")),
+                (plan.position, [p.name for p in self.projections], plan.position),
+            )
+        return plan.position
+
+    def _remember(self, state: BatchState) -> None:
+        """Keep committed rows in the cache (bounded: past the limit, start over)."""
+        cached = 0
+        for name, rows in state.rows.items():
+            cache = self._cache[name]
+            for key, row in rows.items():
+                if row is None:
+                    cache.pop(key, None)
+                else:
+                    cache[key] = row
+            cached += len(cache)
+        if cached > self.max_cached_rows:
+            self._cache = {p.name: {} for p in self.projections}
+            self._complete.clear()
 
     def run_once(self, until: int | None = None) -> int:
-        """Apply every entry available now (up to position `until`), batch by batch;
-        returns how many were read."""
+        """Apply every entry available now (up to position `until`); returns how many.
+
+        While every projection's cache mirrors its table (replay, catch-up on a fresh
+        schema), batch N+1 is read and folded while batch N is being written by a
+        writer thread: Python folding and PostgreSQL ingest overlap on two cores. Each
+        batch still commits its rows and positions in one transaction, in order.
+        """
         if not self.positions:
             self.prepare()
         total = 0
-        while True:
-            start = min(self.positions.get(p.name, 0) for p in self.projections)
-            limit = self.batch_size if until is None else min(self.batch_size, until - start)
-            entries = self.store.read_after(start, limit) if limit > 0 else []
-            if not entries:
-                return total
-            conn = self._connection()
-            state = BatchState()
-            with conn.transaction(), conn.cursor() as cur:
-                for entry in entries:
-                    self._fold(cur, state, entry)
-                self._commit(cur, state, entries[-1].position)
-            # Only after the commit: the in-memory positions follow what is durable.
-            for p in self.projections:
-                self.positions[p.name] = max(self.positions.get(p.name, 0), entries[-1].position)
-            self._fresh.clear()  # rows written: later batches must load them
-            total += len(entries)
-            if self.on_progress:
-                self.on_progress(entries[-1].position, len(entries))
+        read_upto = self.position
+        pending: Future[int] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="projection-writer") as pool:
+            try:
+                while True:
+                    limit = (
+                        self.batch_size
+                        if until is None
+                        else min(self.batch_size, until - read_upto)
+                    )
+                    entries = self.store.read_after(read_upto, limit) if limit > 0 else []
+                    if not entries:
+                        break
+                    if pending is not None and len(self._complete) < len(self.projections):
+                        self._finish(pending.result())  # loads must see the last batch
+                        pending = None
+                    state = BatchState()
+                    with self._connection().cursor() as cur:
+                        for entry in entries:
+                            self._fold(cur, state, entry)
+                    plan = self._plan(state, entries[-1].position)
+                    self._remember(state)
+                    if pending is not None:
+                        self._finish(pending.result())
+                    pending = pool.submit(self._write, plan)
+                    read_upto = entries[-1].position
+                    total += len(entries)
+                if pending is not None:
+                    self._finish(pending.result())
+            except BaseException:
+                # The cache may hold rows that never committed: forget it; positions are
+                # reloaded from the database on the next run.
+                self._cache, self._complete, self.positions = {}, set(), {}
+                raise
+        return total
+
+    def _finish(self, position: int) -> None:
+        """A batch is durable: move the in-memory positions and report progress."""
+        for p in self.projections:
+            self.positions[p.name] = max(self.positions.get(p.name, 0), position)
+        if self.on_progress:
+            self.on_progress(position, 0)
 
     def run_forever(self, stop: threading.Event, idle_timeout: float = 1.0) -> None:
         """Apply entries as they arrive: woken by the store's NOTIFY, polling as a fallback."""

@@ -10,13 +10,41 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 
 from projections.base import Key, Row
 
+_COPY_TYPES = {
+    "BIGINT": "int8", "INTEGER": "int4", "SMALLINT": "int2", "TEXT": "text",
+    "BOOLEAN": "bool", "JSONB": "jsonb", "BYTEA": "bytea", "NUMERIC": "numeric",
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+}  # fmt: skip
 
-def _adapt(table: Table) -> list[bool]:
-    return [isinstance(c.type, JSONB) for c in table.columns]
+
+def copy_types(table: Table) -> list[str]:
+    """PostgreSQL type names of a table's columns, for binary COPY."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return [_COPY_TYPES[c.type.compile(dialect=dialect).split("(")[0]] for c in table.columns]
+
+
+def _copy_rows(
+    cur: psycopg.Cursor[Any], into: sql.Composable, table: Table, rows: Sequence[Row]
+) -> None:
+    columns = [c.name for c in table.columns]
+    is_json = [isinstance(c.type, JSONB) for c in table.columns]
+    col_list = sql.SQL(", ").join(map(sql.Identifier, columns))
+    query = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT BINARY)").format(into, col_list)
+    with cur.copy(query) as copy:
+        copy.set_types(copy_types(table))
+        if any(is_json):
+            for row in rows:
+                copy.write_row(
+                    [Jsonb(row[c]) if j else row[c] for c, j in zip(columns, is_json, strict=True)]
+                )
+        else:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
 
 
 def write_rows(
@@ -25,14 +53,18 @@ def write_rows(
     table: Table,
     upserts: Sequence[Row],
     deletes: Sequence[Key],
+    inserts: Sequence[Row] = (),
 ) -> None:
-    """Upsert `upserts` and delete the rows at `deletes` (primary keys) in `schema.table`."""
+    """In `schema.table`: delete the rows at `deletes`, upsert `upserts`, and COPY
+    `inserts` (rows the caller knows are new) straight in."""
     target = sql.Identifier(schema, table.name)
     columns = [c.name for c in table.columns]
     keys = [c.name for c in table.primary_key.columns]
     if deletes:
         match = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in keys)
         cur.executemany(sql.SQL("DELETE FROM {} WHERE {}").format(target, match), list(deletes))
+    if inserts:
+        _copy_rows(cur, target, table, inserts)
     if not upserts:
         return
     tmp = sql.Identifier(f"tmp_{table.name}")
@@ -41,13 +73,8 @@ def write_rows(
             tmp, target
         )
     )
+    _copy_rows(cur, tmp, table, upserts)
     col_list = sql.SQL(", ").join(map(sql.Identifier, columns))
-    is_json = _adapt(table)
-    with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(tmp, col_list)) as copy:
-        for row in upserts:
-            copy.write_row(
-                [Jsonb(row[c]) if j else row[c] for c, j in zip(columns, is_json, strict=True)]
-            )
     updates = [c for c in columns if c not in keys]
     cur.execute(sql.SQL(
         "INSERT INTO {target} ({cols}) SELECT {cols} FROM {tmp}"

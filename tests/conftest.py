@@ -75,6 +75,31 @@ def platform(w3: Web3) -> Platform:
     return Platform(client=ChainClient(w3, deployment), deployer=deployer, config=config)
 
 
+def deploy_fresh(node: AnvilNode) -> Platform:
+    """Deploy the platform on `node` (a fresh chain)."""
+    w3 = connect(node.url)
+    config = DeployConfig()
+    deployer = Transactor(w3, dev_account(0))
+    deployment = deploy_platform(deployer, config)
+    return Platform(client=ChainClient(w3, deployment), deployer=deployer, config=config)
+
+
+@pytest.fixture
+def fresh_chain() -> Iterator[Platform]:
+    """A new anvil with the platform deployed, for one test.
+
+    Tests that use ``anvil_reorg`` need it: after many snapshots and reverts on the
+    session's anvil, re-executing on an old fork point can find that state evicted.
+    """
+    try:
+        node = start_anvil()
+    except Exception as exc:  # any failure to start means "missing service"
+        service_missing("anvil", exc)
+        raise
+    yield deploy_fresh(node)
+    node.stop()
+
+
 @pytest.fixture
 def chain(platform: Platform) -> Iterator[Platform]:
     """The deployed platform, rolled back to a snapshot after the test."""

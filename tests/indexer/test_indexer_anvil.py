@@ -129,8 +129,9 @@ def test_handover_from_backfill_to_live_misses_nothing(
 
 @pytest.mark.parametrize("depth", [1, 5, 30])
 def test_live_reorg_retracts_orphans_and_indexes_replacements(
-    chain: Platform, store: PostgresEventStore, depth: int
+    fresh_chain: Platform, store: PostgresEventStore, depth: int
 ) -> None:
+    chain = fresh_chain
     w3 = chain.client.w3
     fund(chain, [1, 2, 3])
     market = chain.client.contract("Marketplace")

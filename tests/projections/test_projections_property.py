@@ -156,8 +156,9 @@ def assert_matches_chain(chain: Platform, db_url: str) -> None:
 )  # fmt: skip
 @given(actions=st.lists(ACTION, min_size=4, max_size=18))
 def test_incremental_equals_replay_equals_chain(
-    chain: Platform, migrated_template: str, actions: list[tuple[Any, ...]]
+    fresh_chain: Platform, migrated_template: str, actions: list[tuple[Any, ...]]
 ) -> None:
+    chain = fresh_chain  # its own anvil: reorgs re-execute from clean state history
     snapshot = rpc_call(chain.client.w3, "evm_snapshot", [])
     db_url = clone_database(migrated_template)
     world = World(chain, db_url)
@@ -178,8 +179,9 @@ def test_incremental_equals_replay_equals_chain(
 
 
 def test_reorg_removes_an_orphaned_purchase_from_every_read_model(
-    chain: Platform, migrated_template: str
+    fresh_chain: Platform, migrated_template: str
 ) -> None:
+    chain = fresh_chain
     db_url = clone_database(migrated_template)
     world = World(chain, db_url)
     try:
