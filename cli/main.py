@@ -157,6 +157,20 @@ def export(
 
 
 @app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address (default: settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: settings).")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    from cli.commands.serve import run_serve
+
+    settings = _settings(ctx)
+    _guard(lambda: run_serve(settings, host, port, workers))
+
+
+@app.command()
 def demo(
     ctx: typer.Context,
     keep_running: Annotated[

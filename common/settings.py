@@ -50,6 +50,16 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(
         5_000, ge=1, description="Event-store entries folded per read-model transaction."
     )
+    api_host: str = Field("127.0.0.1", description="Address `datacoin serve` binds.")
+    api_port: int = Field(8000, ge=1, le=65535, description="Port `datacoin serve` binds.")
+    api_pool_size: int = Field(10, ge=2, description="PostgreSQL connections per API process.")
+    siwe_domain: str = Field(
+        "localhost:8000", description="Domain a sign-in message must name (EIP-4361)."
+    )
+    siwe_uri: str = Field("http://localhost:8000", description="URI the dApp puts in messages.")
+    siwe_chain_ids: list[int] = Field([31337], description="Chains a sign-in may name.")
+    siwe_nonce_ttl: int = Field(300, ge=10, description="Seconds a sign-in nonce stays valid.")
+    session_ttl: int = Field(86_400, ge=60, description="Seconds a session token stays valid.")
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: pretty on a terminal, JSON otherwise."
     )

@@ -8,6 +8,7 @@ from sqlalchemy import MetaData
 def target_metadata() -> MetaData:
     """Import every model module (registering its tables) and return the shared metadata."""
     import indexer.schema  # noqa: F401
+    import projections.metadata  # noqa: F401
     from common.db import Base
 
     return Base.metadata

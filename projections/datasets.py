@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import BigInteger, Integer, Table, Text
+from sqlalchemy import BigInteger, Index, Integer, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import AddressBytes, Bytes32, Uint256
@@ -33,6 +33,19 @@ class DatasetRow(ReadModelBase):
     listed_at: Mapped[datetime]
     listed_block: Mapped[int] = mapped_column(BigInteger)
     block_number: Mapped[int] = mapped_column(BigInteger, comment="last change")
+
+    # The API's sort orders and filters (keyset pagination walks these indexes).
+    __table_args__ = (
+        Index("ix_datasets_newest", text("listed_block DESC, chain_id DESC, dataset_id DESC")),
+        Index("ix_datasets_price", "price", "chain_id", "dataset_id"),
+        Index("ix_datasets_purchases", text("purchases DESC, chain_id DESC, dataset_id DESC")),
+        Index(
+            "ix_datasets_rating",
+            text("(rating_sum::float8 / greatest(rating_count, 1)) DESC, chain_id, dataset_id"),
+        ),
+        Index("ix_datasets_category", "category"),
+        Index("ix_datasets_provider", "provider"),
+    )
 
 
 class Datasets(Projection):

@@ -17,7 +17,7 @@ from projections.base import ReadModelBase
 from projections.registry import all_projections
 
 #: Bump when a projection's tables or handlers change: the runner then rebuilds.
-PROJECTIONS_VERSION = "1"
+PROJECTIONS_VERSION = "2"
 VERSION_KEY = "__version__"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

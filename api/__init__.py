@@ -1,0 +1,1 @@
+"""The read-only HTTP API for the dApp, auditors and workers (FastAPI)."""

@@ -1,0 +1,77 @@
+"""The FastAPI application factory. Settings are injected; engines open in the lifespan."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from api.routers import accounts, audit, auth, datasets, health, stats, stream, training
+from api.stream import EventHub
+from common.db import libpq_url
+from common.settings import Settings
+
+
+class ApiMetrics:
+    """Request counts and latencies (own registry)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("datacoin_api_requests", "HTTP requests",
+                                ["method", "route", "status"], registry=self.registry)  # fmt: skip
+        buckets = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)
+        self.latency = Histogram("datacoin_api_request_seconds", "Request latency", ["route"],
+                                 registry=self.registry, buckets=buckets)  # fmt: skip
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API. Nothing connects until the lifespan starts."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool: AsyncConnectionPool = AsyncConnectionPool(
+            libpq_url(settings.database_url), min_size=2, max_size=settings.api_pool_size,
+            kwargs={"autocommit": True}, open=False,
+        )  # fmt: skip
+        await pool.open(wait=True, timeout=30)
+        redis = Redis.from_url(settings.redis_url)
+        hub = EventHub(settings.database_url, pool)
+        await hub.start()
+        app.state.pool, app.state.redis, app.state.hub = pool, redis, hub
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await redis.aclose()
+            await pool.close()
+
+    app = FastAPI(
+        title="Datacoin API",
+        version="0.1.0",
+        description="Read-only views of the Datacoin marketplace, derived from chain events.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = ApiMetrics()
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        app.state.metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+        app.state.metrics.latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    for router in (datasets.router, accounts.router, training.router, stats.router,
+                   audit.router, stream.router, auth.router, health.router):  # fmt: skip
+        app.include_router(router)
+    return app

@@ -1,0 +1,68 @@
+"""Dependencies: settings, the connection pool, Redis, and the signed-in address."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Request
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from common.settings import Settings
+
+ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+SESSION_PREFIX = "datacoin:session:"
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_pool(request: Request) -> AsyncConnectionPool[Any]:
+    """The PostgreSQL pool opened in the lifespan."""
+    pool: AsyncConnectionPool[Any] = request.app.state.pool
+    return pool
+
+
+def get_redis(request: Request) -> Redis:
+    """The Redis client opened in the lifespan (nonces and sessions)."""
+    redis: Redis = request.app.state.redis
+    return redis
+
+
+def table(settings: Settings, name: str) -> sql.Identifier:
+    """A read-model table (or view) of the configured schema."""
+    return sql.Identifier(settings.read_schema, name)
+
+
+def parse_address(value: str) -> bytes:
+    """A 0x-hex address as 20 bytes; 400 otherwise."""
+    if not ADDRESS.match(value):
+        raise HTTPException(400, f"not an address: {value!r} (expected 0x and 40 hex digits)")
+    return bytes.fromhex(value[2:])
+
+
+async def current_address(
+    redis: Annotated[Redis, Depends(get_redis)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> str:
+    """The address signed in with the bearer token; 401 without a valid session."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise HTTPException(401, "sign in first: Authorization: Bearer <token from /auth/verify>",
+                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    token = authorization[7:].strip()
+    address = await redis.get(SESSION_PREFIX + token)
+    if address is None:
+        raise HTTPException(401, "session expired or unknown: sign in again",
+                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    return address.decode() if isinstance(address, bytes) else str(address)
+
+
+Pool = Annotated[AsyncConnectionPool[Any], Depends(get_pool)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RedisDep = Annotated[Redis, Depends(get_redis)]
+SignedIn = Annotated[str, Depends(current_address)]

@@ -1,0 +1,78 @@
+"""Sign-In with Ethereum (EIP-4361): GET /auth/nonce, POST /auth/verify.
+
+Nonces live in Redis with an expiry and are consumed with an atomic GETDEL, only after
+every other check passed: of two concurrent verifies of one signed message exactly one
+gets a session, and a bad signature does not burn the nonce.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from eth_utils.address import to_checksum_address
+from fastapi import APIRouter, HTTPException
+from siwe import SiweMessage
+from siwe.siwe import VerificationError
+
+from api.deps import SESSION_PREFIX, RedisDep, SettingsDep, SignedIn
+from api.schemas import ERRORS, Nonce, Session, VerifyRequest
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+NONCE_PREFIX = "datacoin:nonce:"
+
+
+def _unauthorized(reason: str) -> HTTPException:
+    return HTTPException(401, f"sign-in refused: {reason}")
+
+
+@router.get("/nonce", response_model=Nonce)
+async def nonce(redis: RedisDep, settings: SettingsDep) -> Nonce:
+    """A fresh single-use nonce, and the domain, URI and chains the message must name."""
+    value = secrets.token_hex(16)  # alphanumeric, >= 8 chars as EIP-4361 requires
+    ttl = settings.siwe_nonce_ttl
+    await redis.set(NONCE_PREFIX + value, "1", ex=ttl)
+    return Nonce(
+        nonce=value, domain=settings.siwe_domain, uri=settings.siwe_uri,
+        chain_ids=settings.siwe_chain_ids, expires_at=datetime.now(UTC) + timedelta(seconds=ttl),
+    )  # fmt: skip
+
+
+@router.post("/verify", response_model=Session, responses=ERRORS)
+async def verify(body: VerifyRequest, redis: RedisDep, settings: SettingsDep) -> Session:
+    """Check a signed EIP-4361 message and open a session for its address."""
+    try:
+        message = SiweMessage.from_message(message=body.message)
+    except Exception as exc:  # the parser raises several unrelated types
+        raise _unauthorized(f"not an EIP-4361 message ({type(exc).__name__})") from None
+    if message.domain != settings.siwe_domain:
+        raise _unauthorized(f"wrong domain {message.domain!r}, expected {settings.siwe_domain!r}")
+    if message.chain_id not in settings.siwe_chain_ids:
+        raise _unauthorized(
+            f"wrong chain {message.chain_id}, expected one of {settings.siwe_chain_ids}"
+        )
+    issued = datetime.fromisoformat(str(message.issued_at).replace("Z", "+00:00"))
+    if datetime.now(UTC) - issued > timedelta(seconds=settings.siwe_nonce_ttl):
+        raise _unauthorized("message issued too long ago")
+    if not await redis.exists(NONCE_PREFIX + message.nonce):
+        raise _unauthorized("unknown, expired or already used nonce")
+    try:
+        message.verify(signature=body.signature, domain=settings.siwe_domain, nonce=message.nonce)
+    except VerificationError as exc:
+        raise _unauthorized(
+            f"{type(exc).__name__}: the signature or validity window is wrong"
+        ) from None
+    # Everything checks out: consume the nonce atomically; only one caller gets it.
+    if await redis.getdel(NONCE_PREFIX + message.nonce) is None:
+        raise _unauthorized("nonce already used")
+    token = secrets.token_urlsafe(32)
+    address = to_checksum_address(message.address)
+    await redis.set(SESSION_PREFIX + token, address, ex=settings.session_ttl)
+    expires = datetime.now(UTC) + timedelta(seconds=settings.session_ttl)
+    return Session(token=token, address=address, expires_at=expires)
+
+
+@router.get("/me", responses=ERRORS)
+async def me(address: SignedIn) -> dict[str, str]:
+    """The address of the current session."""
+    return {"address": address}

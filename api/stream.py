@@ -1,0 +1,139 @@
+"""Live updates: one LISTEN connection per API process fans new entries out to SSE clients.
+
+The hub wakes on the indexer's NOTIFY, reads the new event-store entries once, and puts
+them on every subscriber's queue. A client resuming with Last-Event-ID (a position) first
+gets the entries it missed from the store, then the live ones, with no gap or repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import psycopg
+import structlog
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from common.db import libpq_url
+from indexer.store_pg import NOTIFY_CHANNEL
+
+log = structlog.get_logger(__name__)
+
+#: Event names the dApp cares about (token transfers and role changes are left out).
+STREAMED = frozenset({
+    "DatasetListed", "PriceChanged", "DatasetDelisted", "Purchased", "Rated",
+    "TrainingRequested", "TrainingLogged", "TrainingRefunded", "Staked", "UnstakeRequested",
+    "Unstaked",
+})  # fmt: skip
+TOPICS = {
+    "DatasetListed": "dataset", "PriceChanged": "dataset", "DatasetDelisted": "dataset",
+    "Rated": "dataset", "Purchased": "purchase", "TrainingRequested": "job",
+    "TrainingLogged": "job", "TrainingRefunded": "job", "Staked": "stake",
+    "UnstakeRequested": "stake", "Unstaked": "stake",
+}  # fmt: skip
+QUERY = (
+    "SELECT position, kind, chain_id, block_number, tx_hash, event_name, args FROM events"
+    " WHERE position > %s AND event_name = ANY(%s) ORDER BY position LIMIT %s"
+)
+
+
+@dataclass(frozen=True)
+class Update:
+    """One SSE message: `id` is the event-store position."""
+
+    id: int
+    event: str
+    data: str
+
+
+def to_update(row: dict[str, Any]) -> Update:
+    """An event-store row as an SSE update (a retraction says so in its type)."""
+    topic = TOPICS[row["event_name"]]
+    body = {
+        "position": row["position"], "chain_id": row["chain_id"],
+        "block_number": row["block_number"], "tx_hash": "0x" + bytes(row["tx_hash"]).hex(),
+        "event": row["event_name"], "retracted": row["kind"] == "retract", **row["args"],
+    }  # fmt: skip
+    kind = f"{topic}.retracted" if row["kind"] == "retract" else topic
+    return Update(row["position"], kind, orjson.dumps(body).decode())
+
+
+async def read_updates(
+    pool: AsyncConnectionPool[Any], after: int, limit: int = 500
+) -> list[Update]:
+    """Streamed entries after position `after`."""
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(QUERY, [after, sorted(STREAMED), limit])
+        return [to_update(r) for r in await cur.fetchall()]
+
+
+@dataclass
+class EventHub:
+    """Fans new entries out to subscriber queues."""
+
+    database_url: str
+    pool: AsyncConnectionPool[Any]
+    queue_size: int = 1000
+    position: int = 0
+    subscribers: set[asyncio.Queue[Update | None]] = field(default_factory=set)
+    _task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start listening (from the current head: older entries are read on demand)."""
+        async with self.pool.connection() as conn:
+            row = await (
+                await conn.execute("SELECT coalesce(max(position), 0) FROM events")
+            ).fetchone()
+        self.position = int(row[0]) if row else 0
+        self._task = asyncio.create_task(self._listen(), name="event-hub")
+
+    async def stop(self) -> None:
+        """Stop listening and end every subscriber's stream."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for queue in list(self.subscribers):
+            queue.put_nowait(None)
+
+    def subscribe(self) -> asyncio.Queue[Update | None]:
+        """A new subscriber queue (call `unsubscribe` when the client leaves)."""
+        queue: asyncio.Queue[Update | None] = asyncio.Queue(self.queue_size)
+        self.subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Update | None]) -> None:
+        """Forget a subscriber."""
+        self.subscribers.discard(queue)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    libpq_url(self.database_url), autocommit=True
+                )
+                async with conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    await self._publish()  # whatever landed while we were (re)connecting
+                    async for _ in conn.notifies():
+                        await self._publish()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep serving; reconnect after a pause
+                log.warning("api.stream.listen_failed", error=str(exc)[:200])
+                await asyncio.sleep(1.0)
+
+    async def _publish(self) -> None:
+        while updates := await read_updates(self.pool, self.position):
+            self.position = updates[-1].id
+            for queue in list(self.subscribers):
+                for update in updates:
+                    try:
+                        queue.put_nowait(update)
+                    except asyncio.QueueFull:  # a client too slow to keep up is cut off
+                        self.subscribers.discard(queue)
+                        break
