@@ -105,9 +105,9 @@ def world(migrated_template: str, redis_url_module: str) -> Iterator[World]:
 
 @pytest.fixture(scope="module")
 def redis_url_module() -> str:
-    from tests.conftest import REDIS_URL
-
     import redis
+
+    from tests.conftest import REDIS_URL
 
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()

@@ -58,11 +58,13 @@ def test_replayed_message_is_refused(client: TestClient) -> None:
 
 def test_wrong_domain_chain_expiry_signature_and_unknown_nonce(client: TestClient) -> None:
     address = dev_account(3).address
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
     cases = {
         "domain": lambda n: signed(siwe_text(address, n, domain="evil.example")),
         "chain": lambda n: signed(siwe_text(address, n, chain_id=1)),
-        "expired": lambda n: signed(siwe_text(address, n, expires=datetime.now(UTC) - timedelta(minutes=1))),
-        "issued too long ago": lambda n: signed(siwe_text(address, n, issued=datetime.now(UTC) - timedelta(hours=2))),
+        "expired": lambda n: signed(siwe_text(address, n, expires=past)),
+        "issued too long ago": lambda n: signed(siwe_text(address, n, issued=long_ago)),
         "Signature": lambda n: signed(siwe_text(address, n), index=4),  # signed by someone else
     }  # fmt: skip
     for expected, make in cases.items():

@@ -73,8 +73,9 @@ def test_stream_pushes_listings_and_resumes(server: Server, world: World) -> Non
         # A client resuming with Last-Event-ID gets exactly what it missed, in order
         resumed: queue.Queue[dict[str, Any]] = queue.Queue()
         stop2 = threading.Event()
-        threading.Thread(target=listen, args=(server.url, resumed, stop2,
-                                              {"Last-Event-ID": str(last_id)}), daemon=True).start()  # fmt: skip
+        resume = {"Last-Event-ID": str(last_id)}
+        args = (server.url, resumed, stop2, resume)
+        threading.Thread(target=listen, args=args, daemon=True).start()
         got = [json.loads(resumed.get(timeout=10)["data"]) for _ in range(2)]
         stop2.set()
     store.close()
