@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -41,11 +42,12 @@ def test_datasets_carry_chain_metadata_and_counters(client: TestClient, world: W
 
 def test_every_sort_order_is_total_and_pages_cover_everything(client: TestClient) -> None:
     every = all_pages(client, limit=100)
-    for sort, key, reverse in [
-        ("newest", lambda d: int(d["dataset_id"]), True),  # ids grow with listing order
+    orders: list[tuple[str, Callable[[dict[str, Any]], tuple[int, int]], bool]] = [
+        ("newest", lambda d: (int(d["dataset_id"]), 0), True),  # ids grow with listing order
         ("price", lambda d: (int(d["price"]), int(d["dataset_id"])), False),
         ("purchases", lambda d: (d["purchases"], int(d["dataset_id"])), True),
-    ]:
+    ]
+    for sort, key, reverse in orders:
         # Pages of two: same items, no duplicates, in the documented order
         paged = all_pages(client, sort=sort, limit=2)
         assert [d["dataset_id"] for d in paged] == [

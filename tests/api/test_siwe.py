@@ -4,6 +4,7 @@ signatures, and two concurrent verifies of one signature (exactly one wins)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -60,7 +61,7 @@ def test_wrong_domain_chain_expiry_signature_and_unknown_nonce(client: TestClien
     address = dev_account(3).address
     past = datetime.now(UTC) - timedelta(minutes=1)
     long_ago = datetime.now(UTC) - timedelta(hours=2)
-    cases = {
+    cases: dict[str, Callable[[str], dict[str, str]]] = {
         "domain": lambda n: signed(siwe_text(address, n, domain="evil.example")),
         "chain": lambda n: signed(siwe_text(address, n, chain_id=1)),
         "expired": lambda n: signed(siwe_text(address, n, expires=past)),
