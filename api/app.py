@@ -10,11 +10,27 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
+from web3 import Web3
+from web3.contract import Contract
 
-from api.routers import accounts, audit, auth, datasets, health, stats, stream, training
+from api.routers import (
+    accounts,
+    audit,
+    auth,
+    datasets,
+    downloads,
+    health,
+    stats,
+    stream,
+    training,
+    uploads,
+)
 from api.stream import EventHub
 from common.db import libpq_url
+from common.manifest import Deployment
 from common.settings import Settings
+from contracts.artifacts import load_artifact
+from storage.open import open_keyring, open_store
 
 
 class ApiMetrics:
@@ -27,6 +43,17 @@ class ApiMetrics:
         buckets = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)
         self.latency = Histogram("datacoin_api_request_seconds", "Request latency", ["route"],
                                  registry=self.registry, buckets=buckets)  # fmt: skip
+
+
+def marketplace_binding(settings: Settings) -> Contract:
+    """The Marketplace ABI bound to the manifest's address (unbound without a manifest),
+    used to encode listing calldata."""
+    abi = load_artifact("Marketplace")["abi"]
+    w3 = Web3()
+    if settings.manifest_file.exists():
+        address = Deployment.load(settings.manifest_file).address("Marketplace")
+        return w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+    return w3.eth.contract(abi=abi)  # type: ignore[return-value]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -44,6 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = EventHub(settings.database_url, pool)
         await hub.start()
         app.state.pool, app.state.redis, app.state.hub = pool, redis, hub
+        app.state.store = open_store(settings)
+        app.state.keyring = open_keyring(settings)
+        app.state.marketplace = marketplace_binding(settings)
         try:
             yield
         finally:
@@ -71,7 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.metrics.latency.labels(route).observe(time.perf_counter() - started)
         return response
 
-    for router in (datasets.router, accounts.router, training.router, stats.router,
-                   audit.router, stream.router, auth.router, health.router):  # fmt: skip
+    for router in (datasets.router, downloads.router, uploads.router, accounts.router,
+                   training.router, stats.router, audit.router, stream.router, auth.router,
+                   health.router):  # fmt: skip
         app.include_router(router)
     return app

@@ -60,10 +60,27 @@ class Settings(BaseSettings):
     siwe_chain_ids: list[int] = Field([31337], description="Chains a sign-in may name.")
     siwe_nonce_ttl: int = Field(300, ge=10, description="Seconds a sign-in nonce stays valid.")
     session_ttl: int = Field(86_400, ge=60, description="Seconds a session token stays valid.")
+    ipfs_api_url: str | None = Field(
+        None, description="Kubo RPC URL (e.g. http://127.0.0.1:5001); unset: embedded store."
+    )
+    platform_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Key ring wrapping dataset keys: JSON {key_id: base64 32-byte key}; "
+        "unset on a dev machine: generated once under <data_dir>.",
+    )
+    platform_key_id: str | None = Field(None, description="Key id new uploads are wrapped with.")
+    upload_max_bytes: int = Field(200 * 2**20, ge=1, description="Largest accepted upload.")
+    upload_max_rows: int = Field(10_000_000, ge=1, description="Most rows in an upload.")
+    upload_max_columns: int = Field(1_000, ge=1, description="Most columns in an upload.")
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: pretty on a terminal, JSON otherwise."
     )
     log_level: str = Field("INFO", description="Minimum log level.")
+
+    @property
+    def blocks_dir(self) -> Path:
+        """Where the embedded block store keeps its blocks."""
+        return self.data_dir / "blocks"
 
     @property
     def manifest_file(self) -> Path:

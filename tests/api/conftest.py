@@ -62,7 +62,9 @@ def put_metadata(db_url: str, cid: str, doc: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(migrated_template: str, redis_url_module: str) -> Iterator[World]:
+def world(
+    migrated_template: str, redis_url_module: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
     """Six datasets from three providers, purchases, ratings, stakes, a price change."""
     try:
         node = start_anvil()
@@ -93,9 +95,13 @@ def world(migrated_template: str, redis_url_module: str) -> Iterator[World]:
     platform.account(2).send(market.functions.setPrice(2, 42 * WAD))
     platform.account(4).send(staking.functions.stake(500 * WAD))
     mine(platform.client.w3, 3)
+    data_dir = tmp_path_factory.mktemp("api-data")
+    manifest = data_dir / "deployment.json"
+    platform.deployment.save(manifest)
     settings = Settings(database_url=db_url, redis_url=redis_url_module,
                         siwe_domain="datacoin.test", siwe_uri="https://datacoin.test",
-                        siwe_chain_ids=[31337])  # fmt: skip
+                        siwe_chain_ids=[31337], data_dir=data_dir, manifest_path=manifest,
+                        upload_max_bytes=2 * 2**20)  # fmt: skip
     w = World(platform, db_url, settings, node)
     w.sync()
     yield w
