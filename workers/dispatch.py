@@ -76,6 +76,6 @@ class Dispatcher:
             try:
                 if self.dispatch_once():
                     continue
-            except psycopg.OperationalError as exc:
-                log.warning("outbox.db_error", error=str(exc)[:200])
+            except Exception as exc:  # a service loop: report, wait, try again
+                log.warning("outbox.loop_error", error=f"{type(exc).__name__}: {exc}"[:300])
             stop.wait(interval)

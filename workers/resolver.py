@@ -109,6 +109,6 @@ class Resolver:
             try:
                 if self.resolve_once():
                     continue
-            except psycopg.OperationalError as exc:
-                log.warning("resolver.db_error", error=str(exc)[:200])
+            except Exception as exc:  # a service loop: report, wait, try again
+                log.warning("resolver.loop_error", error=f"{type(exc).__name__}: {exc}"[:300])
             stop.wait(interval)

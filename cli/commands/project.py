@@ -30,13 +30,37 @@ def run_project(settings: Settings, once: bool, console: Console) -> None:
             return
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        helpers = _side_loops(settings, stop)
         try:
             runner.run_forever(stop)
         except KeyboardInterrupt:
             stop.set()
+        finally:
+            stop.set()
+            for thread in helpers:
+                thread.join(timeout=10)
     finally:
         runner.close()
         store.close()
+
+
+def _side_loops(settings: Settings, stop: threading.Event) -> list[threading.Thread]:
+    """The projector's companions: the IPFS document resolver and the outbox dispatcher."""
+    from storage.open import open_store
+    from workers.broker import make_broker
+    from workers.dispatch import Dispatcher
+    from workers.resolver import Resolver
+
+    resolver = Resolver(settings.database_url, open_store(settings), settings.read_schema)
+    dispatcher = Dispatcher(settings.database_url, make_broker(settings.redis_url),
+                            settings.read_schema)  # fmt: skip
+    threads = [
+        threading.Thread(target=resolver.run_forever, args=(stop,), name="resolver", daemon=True),
+        threading.Thread(target=dispatcher.run_forever, args=(stop,), name="dispatch", daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 def run_replay(settings: Settings, keep: bool, console: Console) -> bool:
