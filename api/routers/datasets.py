@@ -108,7 +108,12 @@ async def list_datasets(
         params.append(chain_id)
     order, keys, after = _SORTS[sort]
     if cursor:
-        values = decode_cursor(cursor, len(keys))
+        # uint256 values travel as decimal strings: bind them as ints (psycopg picks numeric
+        # past 2**63), never as text, so PostgreSQL compares numbers.
+        values = [int(v) if isinstance(v, str) and v.isdigit() else v
+                  for v in decode_cursor(cursor, len(keys))]  # fmt: skip
+        if not all(isinstance(v, int | float) for v in values):
+            raise HTTPException(400, "invalid cursor: pass back next_cursor unchanged")
         where.append(after)
         params.extend([values[0], values[0], values[1], values[2]] if sort is Sort.rating
                       else values)  # fmt: skip

@@ -53,6 +53,10 @@ def test_every_sort_order_is_total_and_pages_cover_everything(client: TestClient
         assert [d["dataset_id"] for d in paged] == [
             d["dataset_id"] for d in sorted(every, key=key, reverse=reverse)
         ], sort
+    # Prices above 2**63 wei page correctly too (uint256 compared as numbers)
+    by_price = all_pages(client, sort="price", limit=1)
+    assert [int(d["price"]) for d in by_price] == sorted(int(d["price"]) for d in every)
+    assert max(int(d["price"]) for d in every) > 2**63
     rated = all_pages(client, sort="rating", limit=2)
     scores = [d["rating"] or 0 for d in rated]
     assert scores == sorted(scores, reverse=True)
