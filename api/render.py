@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -13,7 +14,13 @@ from fastapi import HTTPException
 
 def address(raw: bytes | memoryview | None) -> str | None:
     """EIP-55 form of a 20-byte address."""
-    return None if raw is None else to_checksum_address(bytes(raw))
+    return None if raw is None else _checksum(bytes(raw))
+
+
+@lru_cache(maxsize=65_536)
+def _checksum(raw: bytes) -> str:
+    # eth_utils' checksum costs ~60 us; the same few thousand addresses repeat on every page.
+    return str(to_checksum_address(raw))
 
 
 def hex0x(raw: bytes | memoryview | None) -> str | None:
