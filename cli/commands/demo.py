@@ -136,8 +136,10 @@ class Scenario:
         dataset_id = market.functions.datasetCount().call()
         shown = _wait("the listing in the API", lambda: self._dataset(dataset_id, title=True))
         price = int(shown["price"]) / WAD
-        self.console.print(f"  API: dataset {dataset_id} '{shown['title']}' price {price} DATACOIN,"
-                           f" status {shown['status']}, finalized={shown['finalized']}")  # fmt: skip
+        self.console.print(
+            f"  API: dataset {dataset_id} '{shown['title']}' price {price} DATACOIN,"
+            f" status {shown['status']}, finalized={shown['finalized']}"
+        )
 
         self.step("3. A buyer gets DATACOIN from the faucet and buys it")
         self.tx(BUYER, faucet.functions.drip(), "faucet drip")
