@@ -184,6 +184,15 @@ def demo(
     _guard(lambda: run_demo(settings, keep_running, console))
 
 
+@app.command()
+def up(ctx: typer.Context) -> None:
+    """Run indexer, projector, API and worker against the configured services."""
+    from cli.commands.demo import run_up
+
+    settings = _settings(ctx)
+    _guard(lambda: run_up(settings, console))
+
+
 @db_app.command("upgrade")
 def db_upgrade(
     ctx: typer.Context,

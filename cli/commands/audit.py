@@ -45,6 +45,9 @@ def run_audit_training(
             f"the manifest is for chain {service.ledger.chain_id}, not {chain_id}: "
             "point DATACOIN_MANIFEST_PATH and DATACOIN_RPC_URL at that chain"
         )
-    report = audit_job(service, job_id)
+    try:
+        report = audit_job(service, job_id)
+    finally:
+        service.close()
     print_report(out, report)
     return report.ok

@@ -167,7 +167,13 @@ class Scenario:
         self.tx(STAKER, coin.functions.approve(staking.address, 500 * WAD), "approve")
         self.tx(STAKER, staking.functions.stake(500 * WAD), "stake 500")
         address = self.accounts[STAKER].address
-        stake = _wait("the stake", lambda: self.http.get(f"/stakes/{address}").json())
+        on_chain = staking.functions.stakeOf(address).call()
+
+        def staked() -> Any:
+            rows = self.http.get(f"/stakes/{address}").json()
+            return rows if rows and int(rows[0]["staked"]) == on_chain else None
+
+        stake = _wait("the stake", staked)
         self.console.print(f"  API: {address} stakes {int(stake[0]['staked']) / WAD} DATACOIN")
 
     def _dataset(self, dataset_id: int, title: bool = False, rated: bool = False) -> Any:
@@ -238,3 +244,20 @@ def run_demo(settings: Settings, keep_running: bool, console: Console) -> None:
             console.print("stopping")
         finally:
             stack.stop()
+
+
+def run_up(settings: Settings, console: Console) -> None:
+    """`datacoin up`: indexer, projector, API (and worker) against configured services."""
+    deployment = Deployment.load(settings.manifest_file)
+    stack = Stack(settings, deployment)
+    stack.start()
+    console.print(f"[green]up[/green]: API {stack.api_url} (docs {stack.api_url}/docs), chain "
+                  f"{deployment.chain_id} at {settings.rpc_url}; Ctrl-C stops")  # fmt: skip
+    try:
+        while all(t.is_alive() for t in stack.threads):
+            time.sleep(1)
+        console.print("[red]a component stopped; shutting down[/red]")
+    except KeyboardInterrupt:
+        console.print("stopping")
+    finally:
+        stack.stop()
