@@ -60,7 +60,7 @@ def replay(
     engine = make_engine(database_url)
     with engine.begin() as conn:
         drop_schema(conn, target)
-    runner = ProjectionRunner(database_url, store, target, batch_size=50_000,
+    runner = ProjectionRunner(database_url, store, target, batch_size=20_000,
                               on_progress=on_progress)  # fmt: skip
     try:
         runner.run_once(until=until)

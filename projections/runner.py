@@ -75,6 +75,7 @@ class ProjectionRunner:
         self._complete: set[str] = set()
         self.max_cached_rows = max_cached_rows
         self.positions: dict[str, int] = {}
+        self._store_lock = threading.Lock()
         self._by_event: dict[str, list[Projection]] = {}
         for p in self.projections:
             for name in p.events:
@@ -141,9 +142,9 @@ class ProjectionRunner:
         """Rebuild `key` from the events still live when `retraction` was appended."""
         spec = p.refold(key, retraction)
         row: Row | None = None
-        for entry in self.store.find_live(
-            spec.chain_id, spec.names, spec.args, retraction.position
-        ):
+        with self._store_lock:
+            live = self.store.find_live(spec.chain_id, spec.names, spec.args, retraction.position)
+        for entry in live:
             if key in p.keys(entry):
                 row = p.apply(key, row, entry)
         return row
@@ -197,30 +198,34 @@ class ProjectionRunner:
             self._cache = {p.name: {} for p in self.projections}
             self._complete.clear()
 
+    def _read(self, after: int, until: int | None) -> list[StoredEvent]:
+        limit = self.batch_size if until is None else min(self.batch_size, until - after)
+        if limit <= 0:
+            return []
+        with self._store_lock:  # the reader thread and refolds share the store's connection
+            return self.store.read_after(after, limit)
+
     def run_once(self, until: int | None = None) -> int:
         """Apply every entry available now (up to position `until`); returns how many.
 
-        While every projection's cache mirrors its table (replay, catch-up on a fresh
-        schema), batch N+1 is read and folded while batch N is being written by a
-        writer thread: Python folding and PostgreSQL ingest overlap on two cores. Each
-        batch still commits its rows and positions in one transaction, in order.
+        Three stages overlap: a reader thread fetches batch N+1 while batch N is folded,
+        and while every projection's cache mirrors its table (replay, catch-up on a fresh
+        schema) a writer thread commits batch N-1. PostgreSQL's work runs in parallel with
+        Python's. Each batch still commits its rows and positions in one transaction, in
+        order.
         """
         if not self.positions:
             self.prepare()
         total = 0
         read_upto = self.position
         pending: Future[int] | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="projection-writer") as pool:
+        with ThreadPoolExecutor(1, "projection-reader") as reader, \
+                ThreadPoolExecutor(1, "projection-writer") as writer:  # fmt: skip
             try:
-                while True:
-                    limit = (
-                        self.batch_size
-                        if until is None
-                        else min(self.batch_size, until - read_upto)
-                    )
-                    entries = self.store.read_after(read_upto, limit) if limit > 0 else []
-                    if not entries:
-                        break
+                next_batch = reader.submit(self._read, read_upto, until)
+                while entries := next_batch.result():
+                    read_upto = entries[-1].position
+                    next_batch = reader.submit(self._read, read_upto, until)
                     if pending is not None and len(self._complete) < len(self.projections):
                         self._finish(pending.result())  # loads must see the last batch
                         pending = None
@@ -228,12 +233,11 @@ class ProjectionRunner:
                     with self._connection().cursor() as cur:
                         for entry in entries:
                             self._fold(cur, state, entry)
-                    plan = self._plan(state, entries[-1].position)
+                    plan = self._plan(state, read_upto)
                     self._remember(state)
                     if pending is not None:
                         self._finish(pending.result())
-                    pending = pool.submit(self._write, plan)
-                    read_upto = entries[-1].position
+                    pending = writer.submit(self._write, plan)
                     total += len(entries)
                 if pending is not None:
                     self._finish(pending.result())
