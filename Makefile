@@ -13,8 +13,11 @@ install: $(STAMP) node_modules/.package-lock.json
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -m venv $(VENV) || (apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV))
 	$(VENV)/bin/pip install -q --upgrade pip uv
-	$(VENV)/bin/uv pip install -q --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -r requirements.lock
 	$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	@# torch: the CPU wheel pip finds on this platform's disk (uv would resolve a CUDA build)
+	$(VENV)/bin/pip install -q torch==2.13.0
+	$(PY) -m compileall -q $(VENV)/lib/python3.11/site-packages/torch > /dev/null || true
 	@touch $(STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json
@@ -22,11 +25,13 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 services:
 	@bash ops/ensure-services.sh
+	@bash ops/install-sandbox.sh
 
 contracts: install
 	$(PY) -m contracts.compile
 
 demo: install
+	@bash ops/install-sandbox.sh
 	$(VENV)/bin/datacoin demo
 
 lint: install

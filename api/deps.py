@@ -16,19 +16,21 @@ ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 SESSION_PREFIX = "datacoin:session:"
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies are `async def` on purpose: FastAPI runs plain `def` dependencies in a
+# thread pool, and the hand-off cost more than the whole query under load.
+async def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_pool(request: Request) -> AsyncConnectionPool[Any]:
+async def get_pool(request: Request) -> AsyncConnectionPool[Any]:
     """The PostgreSQL pool opened in the lifespan."""
     pool: AsyncConnectionPool[Any] = request.app.state.pool
     return pool
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     """The Redis client opened in the lifespan (nonces and sessions)."""
     redis: Redis = request.app.state.redis
     return redis

@@ -22,6 +22,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema (alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+audit_app = typer.Typer(help="Re-run what workers did and compare.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 
@@ -182,6 +184,39 @@ def demo(
 
     settings = _settings(ctx)
     _guard(lambda: run_demo(settings, keep_running, console))
+
+
+@app.command()
+def work(
+    ctx: typer.Context,
+    processes: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    threads: Annotated[int, typer.Option(help="Threads per process.")] = 2,
+) -> None:
+    """Run a worker pool: access fulfilment and sandboxed training (scale by starting more)."""
+    from cli.commands.work import run_work
+
+    settings = _settings(ctx)
+    _guard(lambda: run_work(settings, processes, threads))
+
+
+@audit_app.command("training")
+def audit_training(
+    ctx: typer.Context,
+    job_id: Annotated[int, typer.Argument(help="The logged training job.")],
+    chain_id: Annotated[int | None, typer.Option(help="Chain (when several are indexed).")] = None,
+) -> None:
+    """Re-run a logged training job and report whether its model hash matches the chain."""
+    from cli.commands.audit import run_audit_training
+
+    settings = _settings(ctx)
+    ok = False
+
+    def action() -> None:
+        nonlocal ok
+        ok = run_audit_training(settings, job_id, chain_id, console)
+
+    _guard(action)
+    raise typer.Exit(0 if ok else 1)
 
 
 @app.command()

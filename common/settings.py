@@ -72,6 +72,36 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(200 * 2**20, ge=1, description="Largest accepted upload.")
     upload_max_rows: int = Field(10_000_000, ge=1, description="Most rows in an upload.")
     upload_max_columns: int = Field(1_000, ge=1, description="Most columns in an upload.")
+    worker_key: SecretStr | None = Field(
+        None,
+        description="Key that signs logTraining (registered and staked); dev chains: "
+        "anvil's key 0.",
+    )
+    sandbox_backend: Literal["bubblewrap", "docker"] = Field(
+        "bubblewrap",
+        description="Where training runs: bubblewrap here, Docker on hosts with an engine.",
+    )
+    sandbox_uid: int = Field(61000, ge=1, description="Unprivileged uid training runs as.")
+    sandbox_docker_image: str = Field(
+        "datacoin-trainer:latest", description="Docker sandbox image."
+    )
+    sandbox_cpu_seconds: int = Field(600, ge=1, description="CPU-time limit of a training job.")
+    sandbox_memory_bytes: int = Field(4 * 2**30, ge=2**26, description="Memory limit of a job.")
+    sandbox_max_processes: int = Field(64, ge=4, description="Process/thread limit of a job.")
+    sandbox_output_bytes: int = Field(256 * 2**20, ge=2**20, description="Output-size limit.")
+    sandbox_wall_seconds: float = Field(900, gt=0, description="Wall-clock limit of a job.")
+    training_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: cuda when available, else CPU."
+    )
+    training_max_dataset_bytes: int = Field(
+        256 * 2**20, ge=1, description="Largest dataset a job fetches."
+    )
+    training_spares: int = Field(1, ge=0, description="Sandboxes started ahead (torch imported).")
+    work_dir: Path | None = Field(None, description="Job directories; default <data_dir>/work.")
+    broker_namespace: str = Field("datacoin", description="Dramatiq namespace on Redis.")
+    delivery_redis_url: str | None = Field(
+        None, description="Redis for access deliveries (default: redis_url; needed with RabbitMQ)."
+    )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: pretty on a terminal, JSON otherwise."
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
@@ -9,17 +12,26 @@ from dramatiq.brokers.redis import RedisBroker
 QUEUE = "datacoin"
 
 
-def make_broker(url: str, namespace: str = "datacoin") -> dramatiq.Broker:
-    """A Redis broker (``redis://``) or RabbitMQ broker (``amqp://``) for `url`."""
+def make_broker(
+    url: str, namespace: str = "datacoin", options: Mapping[str, Any] | None = None
+) -> dramatiq.Broker:
+    """A Redis broker (``redis://``) or RabbitMQ broker (``amqp://``) for `url`.
+
+    `options` go to the broker's constructor (Redis: ``heartbeat_timeout``,
+    ``maintenance_chance``, ``dead_message_ttl``; RabbitMQ: ``confirm_delivery``, ...).
+    """
+    extra = dict(options or {})
     if url.startswith(("amqp://", "amqps://")):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-        return RabbitmqBroker(url=url)
-    return RedisBroker(url=url, namespace=namespace)  # type: ignore[no-untyped-call]
+        return RabbitmqBroker(url=url, **extra)
+    return RedisBroker(url=url, namespace=namespace, **extra)  # type: ignore[no-untyped-call]
 
 
-def install_broker(url: str, namespace: str = "datacoin") -> dramatiq.Broker:
+def install_broker(
+    url: str, namespace: str = "datacoin", options: Mapping[str, Any] | None = None
+) -> dramatiq.Broker:
     """Create the broker and make it Dramatiq's global one (call before importing actors)."""
-    broker = make_broker(url, namespace)
+    broker = make_broker(url, namespace, options)
     dramatiq.set_broker(broker)
     return broker

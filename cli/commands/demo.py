@@ -10,7 +10,9 @@ anvil's funded accounts; every step prints its transaction and what the API show
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +35,9 @@ from contracts.deploy import deploy_platform
 REPO = Path(__file__).resolve().parents[2]
 IRIS = REPO / "ops" / "demo" / "iris.csv"
 WAD = 10**18
-PROVIDER, BUYER, WORKER, STAKER = 1, 2, 3, 4
+PROVIDER, BUYER, STAKER = 1, 2, 4
+#: The dev worker key is anvil's key 0 (the deployer), which holds the initial supply.
+WORKER_ACCOUNT = 0
 
 
 def _explicit() -> set[str]:
@@ -162,7 +166,9 @@ class Scenario:
         rated = _wait("the rating", lambda: self._dataset(dataset_id, rated=True))
         self.console.print(f"  API: purchases {rated['purchases']}, rating {rated['rating']}")
 
-        self.step("5. A staker stakes DATACOIN")
+        self.train(dataset_id)
+
+        self.step("7. A staker stakes DATACOIN")
         self.tx(STAKER, faucet.functions.drip(), "faucet drip")
         self.tx(STAKER, coin.functions.approve(staking.address, 500 * WAD), "approve")
         self.tx(STAKER, staking.functions.stake(500 * WAD), "stake 500")
@@ -175,6 +181,47 @@ class Scenario:
 
         stake = _wait("the stake", staked)
         self.console.print(f"  API: {address} stakes {int(stake[0]['staked']) / WAD} DATACOIN")
+
+    def train(self, dataset_id: int) -> None:
+        """The buyer pays for a training job; the worker trains it in the sandbox."""
+        from storage.open import open_store
+
+        self.step("6. The buyer pays for a training job; a worker trains it in the sandbox")
+        training = self.client.contract("TrainingLog")
+        staking = self.client.contract("Staking")
+        coin = self.client.contract("DataCoin")
+        worker = self.accounts[WORKER_ACCOUNT].address
+        if not training.functions.isWorker(worker).call():
+            self.tx(0, training.functions.registerWorker(worker), "owner registers the worker")
+        minimum = training.functions.minWorkerStake().call()
+        if staking.functions.stakeOf(worker).call() < minimum:
+            self.tx(WORKER_ACCOUNT, coin.functions.approve(staking.address, minimum), "approve")
+            self.tx(WORKER_ACCOUNT, staking.functions.stake(minimum), "worker stakes")
+        features = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+        spec = {"task": "classification", "target": "species", "features": features,
+                "model": {"kind": "mlp", "hidden_sizes": [16]}, "epochs": 60, "batch_size": 16,
+                "learning_rate": 0.05, "validation_split": 0.2, "seed": 7}  # fmt: skip
+        spec_cid = open_store(self.stack.settings).put([json.dumps(spec).encode()]).cid
+        self.console.print(f"  training spec stored: {spec_cid}")
+        payment = 10 * WAD
+        self.tx(BUYER, coin.functions.approve(training.address, payment), "approve")
+        self.tx(BUYER, training.functions.requestTraining(dataset_id, spec_cid, payment),
+                "requestTraining (10 DATACOIN escrowed)")  # fmt: skip
+        job_id = training.functions.jobCount().call()
+        self.finalize()
+        self.console.print("  the outbox hands the job to the worker once its block is final ...")
+        job = _wait("the logged training job", lambda: self._job(job_id), timeout=240)
+        self.console.print(f"  API: job {job_id} {job['status']} by {job['worker']}")
+        self.console.print(f"  model CID {job['model_cid']}")
+        shown = {k: v for k, v in job["metrics"].items() if not isinstance(v, dict | list)}
+        self.console.print(f"  metrics {shown}")
+
+    def _job(self, job_id: int) -> Any:
+        reply = self.http.get(f"/training-jobs/{job_id}")
+        if reply.status_code != 200:
+            return None
+        body = reply.json()
+        return body if body["status"] == "logged" and body["metrics"] else None
 
     def _dataset(self, dataset_id: int, title: bool = False, rated: bool = False) -> Any:
         reply = self.http.get(f"/datasets/{dataset_id}")
@@ -230,7 +277,7 @@ def run_demo(settings: Settings, keep_running: bool, console: Console) -> None:
         w3 = connect(endpoints.rpc_url)
         deployment = _deployment(run_settings, w3, console)
         stack = Stack(run_settings, deployment)
-        stack.start()
+        stack.start(worker=worker_loop(run_settings))
         try:
             scenario = Scenario(stack, ChainClient(w3, deployment), console)
             scenario.run()
@@ -246,11 +293,20 @@ def run_demo(settings: Settings, keep_running: bool, console: Console) -> None:
             stack.stop()
 
 
+def worker_loop(settings: Settings) -> Callable[[threading.Event], None]:
+    """A Dramatiq worker serving in this process until the stop event is set."""
+    from workers.config import WorkerConfig
+    from workers.pool import serve
+
+    config = WorkerConfig.from_settings(settings)
+    return lambda stop: serve(settings, config, 2, stop)
+
+
 def run_up(settings: Settings, console: Console) -> None:
-    """`datacoin up`: indexer, projector, API (and worker) against configured services."""
+    """`datacoin up`: indexer, projector, API and a worker against configured services."""
     deployment = Deployment.load(settings.manifest_file)
     stack = Stack(settings, deployment)
-    stack.start()
+    stack.start(worker=worker_loop(settings))
     console.print(f"[green]up[/green]: API {stack.api_url} (docs {stack.api_url}/docs), chain "
                   f"{deployment.chain_id} at {settings.rpc_url}; Ctrl-C stops")  # fmt: skip
     try:

@@ -53,6 +53,7 @@ def test_demo_against_ci_services_then_replay(
         assert "embedded services: anvil" in text, text  # PostgreSQL and Redis were ours
         assert "download before finality: HTTP 403" in text
         assert "identical to the provider's file: True" in text
+        assert re.search(r"job 1 logged by 0x", text)
         api = re.search(r"API:\s+(http://\S+)", text)
         state = re.search(r"state hash: ([0-9a-f]{64})", text)
         assert api and state, text
@@ -62,15 +63,15 @@ def test_demo_against_ci_services_then_replay(
         assert dataset["title"] == "Iris flowers (Fisher, 1936)" and dataset["rows"] == 150
         assert dataset["purchases"] == 1 and dataset["rating"] == 5.0
         (stats,) = http.get("/stats").json()
-        assert (
-            stats["purchases"] == 1
-            and stats["ratings"] == 1
-            and int(stats["total_staked"]) == 500 * 10**18
-        )
-        buyer = re.search(r"API: (0x[0-9a-fA-F]{40}) stakes", text)
-        assert buyer and http.get(f"/stakes/{buyer.group(1)}").json()[0]["staked"] == str(
-            500 * 10**18
-        )
+        assert stats["purchases"] == 1 and stats["ratings"] == 1
+        assert stats["jobs_requested"] == 1 and stats["jobs_logged"] == 1
+        # The worker's 1,000 plus the staker's 500
+        assert int(stats["total_staked"]) == 1_500 * 10**18
+        job = http.get("/training-jobs/1").json()
+        assert job["status"] == "logged" and job["model_cid"] and job["metrics"]
+        staker = re.search(r"API: (0x[0-9a-fA-F]{40}) stakes", text)
+        assert staker
+        assert http.get(f"/stakes/{staker.group(1)}").json()[0]["staked"] == str(500 * 10**18)
         assert http.get("/health").json()["status"] == "ok"
         live = http.get("/state-hash").json()
     finally:

@@ -1,0 +1,241 @@
+"""Fixtures for worker tests: bubblewrap, a staked worker on anvil, storage, settings."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import orjson
+import pytest
+import redis
+
+from api.routers.uploads import store_upload
+from common.chain import Transactor, dev_account
+from common.documents import DatasetDocument
+from common.settings import Settings
+from indexer.rpc import RpcClient
+from indexer.runner import Indexer, IndexerConfig
+from indexer.store_pg import PostgresEventStore
+from projections.runner import ProjectionRunner
+from storage.open import open_keyring, open_store
+from tests.conftest import Platform, service_missing
+from tests.indexer.activity import WAD, fund, mine
+from workers.actors import declare_actors
+from workers.broker import QUEUE, make_broker
+from workers.config import WorkerConfig
+from workers.dispatch import Dispatcher
+from workers.sandbox.base import Limits
+from workers.services import WorkerServices, build_services
+from workers.training.warmup import warm_bytecode
+
+REPO = Path(__file__).resolve().parents[2]
+WORKER_INDEX = 7
+PROVIDER, BUYER = 1, 2
+TEST_LIMITS = Limits(cpu_seconds=120, memory_bytes=4 << 30, max_processes=64,
+                     output_bytes=64 << 20, wall_seconds=120.0)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def bubblewrap() -> None:
+    """bwrap installed (by ops/install-sandbox.sh when missing) and bytecode warmed."""
+    if shutil.which("bwrap") is None:
+        result = subprocess.run(["bash", str(REPO / "ops/install-sandbox.sh")],
+                                capture_output=True, text=True, check=False)  # fmt: skip
+        if result.returncode != 0 or shutil.which("bwrap") is None:
+            service_missing("bubblewrap", RuntimeError(result.stderr.strip()[-500:]))
+    warm_bytecode()
+
+
+def classification_csv(rows: int = 240, seed: int = 3) -> bytes:
+    """A small, learnable table: `label` depends on `x1` and `x2`; `noise` does not."""
+    rng = random.Random(seed)
+    lines = ["x1,x2,noise,label"]
+    for _ in range(rows):
+        x1, x2, noise = rng.gauss(0, 1), rng.gauss(0, 1), rng.random()
+        label = "high" if x1 + 0.5 * x2 > 0.2 else "low"
+        lines.append(f"{x1:.4f},{x2:.4f},{noise:.4f},{label}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def spec_doc(**overrides: Any) -> dict[str, Any]:
+    """A valid classification spec, with `overrides`."""
+    base: dict[str, Any] = {
+        "task": "classification", "target": "label", "features": ["x1", "x2", "noise"],
+        "model": {"kind": "mlp", "hidden_sizes": [8]}, "epochs": 5, "batch_size": 32,
+        "learning_rate": 0.05, "validation_split": 0.25, "seed": 11,
+    }  # fmt: skip
+    return base | overrides
+
+
+@dataclass
+class TrainingWorld:
+    """A platform with a registered, staked worker, an embedded store and settings."""
+
+    platform: Platform
+    settings: Settings
+    config: WorkerConfig
+    db_url: str
+    redis_url: str
+    namespace: str
+    worker: Transactor
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
+    _redis: redis.Redis | None = None
+
+    @property
+    def rpc_url(self) -> str:
+        return str(self.platform.client.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
+
+    def list_dataset(self, data: bytes, filename: str = "table.csv") -> tuple[int, DatasetDocument]:
+        """Store `data` encrypted (the API's upload path) and list it; returns its id."""
+        store, keyring = open_store(self.settings), open_keyring(self.settings)
+        fields: dict[str, Any] = {"title": "Synthetic table", "category": "tabular",
+                                  "description": "", "tags": [], "license": None}  # fmt: skip
+        doc, meta_cid = store_upload(self.settings, store, keyring, io.BytesIO(data), filename,
+                                     fields, True)  # fmt: skip
+        market = self.platform.client.contract("Marketplace")
+        self.platform.account(PROVIDER).send(market.functions.listDataset(
+            meta_cid, bytes.fromhex(doc.content_sha256), "tabular", WAD, 0))  # fmt: skip
+        return int(market.functions.datasetCount().call()), doc
+
+    def buy(self, dataset_id: int, buyer: int = BUYER) -> None:
+        market = self.platform.client.contract("Marketplace")
+        coin = self.platform.client.contract("DataCoin")
+        self.platform.account(buyer).send(coin.functions.approve(market.address, 2**255))
+        self.platform.account(buyer).send(market.functions.purchase(dataset_id, 2**255))
+
+    def put_spec(self, document: dict[str, Any]) -> str:
+        return open_store(self.settings).put([orjson.dumps(document)]).cid
+
+    def request(self, dataset_id: int, spec_cid: str, buyer: int = BUYER) -> int:
+        training = self.platform.client.contract("TrainingLog")
+        coin = self.platform.client.contract("DataCoin")
+        account = self.platform.account(buyer)
+        account.send(coin.functions.approve(training.address, 2**255))
+        account.send(training.functions.requestTraining(dataset_id, spec_cid, 10 * WAD))
+        return int(training.functions.jobCount().call())
+
+    def job_status(self, job_id: int) -> int:
+        job = self.platform.client.contract("TrainingLog").functions.getJob(job_id).call()
+        return int(job[2])
+
+    def logged_events(self, job_id: int) -> list[Any]:
+        event = self.platform.client.contract("TrainingLog").events.TrainingLogged()
+        return list(event.get_logs(from_block=0, argument_filters={"jobId": job_id}))
+
+    def sync(self, confirm: bool = True) -> None:
+        """Bury the head under the confirmation depth, index it and project it."""
+        if confirm:
+            mine(self.platform.client.w3, 3)
+        store = PostgresEventStore(self.db_url)
+        cfg = IndexerConfig(confirmations=2, use_finalized_tag=False, poll_interval=0.01)
+        Indexer(RpcClient(self.rpc_url), store, self.platform.deployment, cfg).run(
+            to_block=self.platform.client.w3.eth.block_number
+        )
+        runner = ProjectionRunner(self.db_url, store)
+        runner.run_once()
+        runner.close()
+        store.close()
+
+    def redis_client(self) -> redis.Redis:
+        """One Redis client for the test (closed afterwards)."""
+        if self._redis is None:
+            self._redis = redis.Redis.from_url(self.redis_url)
+            self.cleanups.append(self._redis.close)
+        return self._redis
+
+    def broker(self, **options: Any) -> dramatiq.Broker:
+        broker = make_broker(self.redis_url, self.namespace, options)
+        self.cleanups.append(broker.close)
+        return broker
+
+    def dispatch(self, broker: dramatiq.Broker) -> int:
+        return Dispatcher(self.db_url, broker).dispatch_once()
+
+    def services(self) -> WorkerServices:
+        services = build_services(self.settings, self.config)
+        self.cleanups.append(services.close)
+        return services
+
+    def start_worker(self, broker: dramatiq.Broker, threads: int = 1) -> dramatiq.Worker:
+        """A Dramatiq worker (its own threads) consuming the platform queue."""
+        declare_actors(broker, self.services())
+        worker = dramatiq.Worker(broker, queues={QUEUE}, worker_threads=threads,
+                                 worker_timeout=100)  # fmt: skip
+        worker.start()
+        self.cleanups.append(lambda: worker.stop(timeout=10_000))
+        return worker
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "timed out waiting"
+            time.sleep(0.1)
+
+
+def _register_worker(platform: Platform) -> Transactor:
+    training = platform.client.contract("TrainingLog")
+    staking = platform.client.contract("Staking")
+    coin = platform.client.contract("DataCoin")
+    worker = platform.account(WORKER_INDEX)
+    platform.deployer.send(training.functions.registerWorker(worker.address))
+    fund(platform, [PROVIDER, BUYER, WORKER_INDEX])
+    worker.send(coin.functions.approve(staking.address, 2**255))
+    worker.send(staking.functions.stake(platform.config.min_worker_stake))
+    return worker
+
+
+@pytest.fixture
+def training_world(
+    chain: Platform, fresh_db: str, redis_url: str, tmp_path: Path, bubblewrap: None
+) -> Iterator[TrainingWorld]:
+    """A worker registered and staked on the session chain (reverted afterwards)."""
+    worker = _register_worker(chain)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    manifest = data_dir / "deployment.json"
+    chain.deployment.save(manifest)
+    url = str(chain.client.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
+    settings = Settings(rpc_url=url, database_url=fresh_db, redis_url=redis_url,
+                        data_dir=data_dir, manifest_path=manifest)  # fmt: skip
+    namespace = f"dc-test-{uuid.uuid4().hex[:8]}"
+    key = "0x" + bytes(dev_account(WORKER_INDEX).key).hex()
+    config = replace(WorkerConfig.from_settings(settings), worker_key=key, limits=TEST_LIMITS,
+                     training_device="cpu", broker_namespace=namespace)  # fmt: skip
+    world = TrainingWorld(chain, settings, config, fresh_db, redis_url, namespace, worker)
+    yield world
+    for cleanup in reversed(world.cleanups):
+        cleanup()
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{namespace}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def run_in_thread(target: Callable[[], None]) -> threading.Thread:
+    """Start `target` in a daemon thread."""
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
+def listdir(path: Path) -> list[str]:
+    """Entries of `path` ([] when it does not exist)."""
+    return sorted(os.listdir(path)) if path.exists() else []
+
+
+def sandbox_processes(uid: int) -> list[str]:
+    """Pids of processes running as the sandbox's uid."""
+    found = subprocess.run(["pgrep", "-u", str(uid)], capture_output=True, text=True, check=False)
+    return found.stdout.split()

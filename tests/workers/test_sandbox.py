@@ -1,0 +1,221 @@
+"""The bubblewrap sandbox against small hostile programs: each escape attempt fails, each
+limit stops the program, and the runner reports which one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.workers.conftest import REPO, sandbox_processes
+from workers.sandbox.base import Limits, SandboxJob, SandboxResult, make_workdir, run
+from workers.sandbox.bubblewrap import BubblewrapSandbox
+
+SMALL = Limits(cpu_seconds=3, memory_bytes=512 << 20, max_processes=32, output_bytes=4 << 20,
+               max_output_files=200, wall_seconds=4.0)  # fmt: skip
+UID = 61_000
+
+
+@pytest.fixture
+def root(tmp_path: Path, bubblewrap: None) -> Path:
+    """A work root with a secret beside the job dirs (as the data dir would hold keys)."""
+    (tmp_path / "platform-keys.json").write_text('{"dev-1": "secret"}')
+    return tmp_path
+
+
+@pytest.fixture
+def sandbox(root: Path) -> BubblewrapSandbox:
+    return BubblewrapSandbox(uid=UID, hide=(root,))
+
+
+def run_python(sandbox: BubblewrapSandbox, root: Path, code: str, name: str = "job",
+               limits: Limits = SMALL) -> SandboxResult:  # fmt: skip
+    workdir = make_workdir(root, name, UID)
+    (workdir / "in" / "data.csv").write_text("a,b\n1,2\n")
+    return run(sandbox, SandboxJob([sys.executable, "-c", code], workdir, limits))
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[str]]]:
+    """A TCP server on the host's loopback that records every connection it accepts."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, peer = server.accept()
+            except TimeoutError:
+                continue
+            seen.append(str(peer))
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], seen
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def test_a_program_reads_its_input_and_writes_its_output(
+    sandbox: BubblewrapSandbox, root: Path
+) -> None:
+    code = ("import os; data = open('in/data.csv').read(); open('out/copy.csv', 'w').write(data);"
+            "print(os.getuid(), os.environ['JOB_DIR'], sorted(os.environ))")  # fmt: skip
+    result = run_python(sandbox, root, code)
+    assert result.ok, result
+    assert (root / "job" / "out" / "copy.csv").read_text() == "a,b\n1,2\n"
+    uid, job_dir, env = result.stderr_tail.split(" ", 2)
+    assert int(uid) == (UID if os.geteuid() == 0 else os.geteuid())
+    assert job_dir == "/tmp/job"
+    assert "DATACOIN" not in env and "REDIS" not in env  # the worker's environment stays out
+
+
+def test_network_is_unreachable(
+    sandbox: BubblewrapSandbox, root: Path, listener: tuple[int, list[str]]
+) -> None:
+    port, seen = listener
+    code = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2)"
+    result = run_python(sandbox, root, code)
+    assert result.failure == "exit" and "ConnectionRefusedError" in result.stderr_tail
+    code = "import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)"
+    result = run_python(sandbox, root, code, "job2")
+    assert result.failure == "exit" and "unreachable" in result.stderr_tail
+    assert seen == []
+
+
+def test_host_unix_sockets_are_hidden(sandbox: BubblewrapSandbox, root: Path) -> None:
+    sockets = [p for p in ("/run/postgresql/.s.PGSQL.5432", "/var/run/docker.sock")
+               if Path(p).exists()]  # fmt: skip
+    for n, path in enumerate(sockets or ["/run/postgresql/.s.PGSQL.5432"]):
+        code = f"import socket; s = socket.socket(socket.AF_UNIX); s.connect({path!r})"
+        result = run_python(sandbox, root, code, f"job{n}")
+        assert result.failure == "exit" and "FileNotFoundError" in result.stderr_tail
+
+
+def test_writes_outside_the_job_dir_fail_and_secrets_are_hidden(
+    sandbox: BubblewrapSandbox, root: Path
+) -> None:
+    other = make_workdir(root, "other-job", UID)
+    (other / "in" / "private.csv").write_text("someone else's data")
+    targets = [str(root / "escaped"), str(Path(__file__).parent / "escaped"), "/etc/escaped",
+               "/tmp/job/in/escaped"]  # fmt: skip
+    code = f"""
+import sys
+failed = []
+for path in {targets!r}:
+    try:
+        open(path, 'w').write('x')
+    except OSError as exc:
+        failed.append(type(exc).__name__)
+for path in [{str(root / "platform-keys.json")!r}, {str(other / "in" / "private.csv")!r}]:
+    try:
+        open(path).read()
+        sys.exit('read ' + path)
+    except OSError:
+        pass
+print(failed)
+"""
+    result = run_python(sandbox, root, code)
+    assert result.ok, result
+    if os.geteuid() == 0:  # unprivileged, the hidden root is the user's own (empty) tmpfs
+        assert result.stderr_tail.count("Error") == len(targets), result.stderr_tail
+    assert not (root / "escaped").exists() and not (Path(__file__).parent / "escaped").exists()
+    assert not Path("/etc/escaped").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the process limit is per uid: needs root")
+def test_a_fork_bomb_is_stopped(sandbox: BubblewrapSandbox, root: Path) -> None:
+    code = """
+import os
+while True:
+    try:
+        os.fork()
+    except OSError:
+        pass
+"""
+    started = time.monotonic()
+    result = run_python(sandbox, root, code)
+    assert result.failure in {"wall_clock", "cpu_time", "processes"}, result
+    assert time.monotonic() - started < SMALL.wall_seconds + 3
+    deadline = time.monotonic() + 5
+    while sandbox_processes(UID):  # the whole PID namespace dies with the sandbox
+        assert time.monotonic() < deadline, sandbox_processes(UID)
+        time.sleep(0.05)
+
+
+def test_forks_past_the_process_limit_fail(sandbox: BubblewrapSandbox, root: Path) -> None:
+    code = """
+import os, sys, time
+children = 0
+for _ in range(200):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(5)
+        os._exit(0)
+    children += 1
+"""
+    result = run_python(sandbox, root, code)
+    assert result.failure == "processes", result
+
+
+def test_memory_past_the_limit_fails(sandbox: BubblewrapSandbox, root: Path) -> None:
+    result = run_python(sandbox, root, "blob = bytearray(1 << 30)")
+    assert result.failure == "memory", result
+
+
+def test_time_limits_stop_the_program(sandbox: BubblewrapSandbox, root: Path) -> None:
+    limits = Limits(cpu_seconds=1, wall_seconds=1.5)
+    sleeper = run_python(sandbox, root, "import time; time.sleep(60)", "sleep", limits)
+    assert sleeper.failure == "wall_clock" and sleeper.wall_seconds < 3, sleeper
+    spinner = run_python(sandbox, root, "while True: pass", "spin", Limits(cpu_seconds=1))
+    assert spinner.failure == "cpu_time" and spinner.wall_seconds < 5, spinner
+
+
+def test_output_past_the_limit_fails(sandbox: BubblewrapSandbox, root: Path) -> None:
+    big = run_python(sandbox, root, "open('out/big', 'wb').write(b'x' * (8 << 20))", "big")
+    assert big.failure == "output_size", big
+    assert (root / "big" / "out" / "big").stat().st_size <= SMALL.output_bytes
+    code = "[open(f'out/f{i}', 'w').write('x' * 1000) for i in range(100000)]"
+    many = run_python(sandbox, root, code, "many")
+    assert many.failure == "output_size", many
+
+
+@pytest.fixture
+def inside_runtime(bubblewrap: None) -> Iterator[Path]:
+    """A directory inside a path the sandbox keeps visible (as var/ sits in the repo)."""
+    path = Path(tempfile.mkdtemp(dir=REPO, prefix=".sandbox-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+def test_secrets_inside_visible_trees_are_hidden(root: Path, inside_runtime: Path) -> None:
+    # Given a data dir inside the code's tree and a .env file beside the code
+    data = inside_runtime / "var"
+    data.mkdir()
+    (data / "platform-keys.json").write_text("secret")
+    (inside_runtime / ".env").write_text("DATACOIN_PLATFORM_KEYS=secret")
+    (inside_runtime / "dc_visible.py").write_text("VISIBLE = 1")
+    sandbox = BubblewrapSandbox(uid=UID, hide=(data,), keep=(inside_runtime,))
+    code = f"""
+import os, sys
+sys.path.insert(0, {str(inside_runtime)!r})
+import dc_visible
+print(dc_visible.VISIBLE, os.listdir({str(data)!r}), open({str(inside_runtime / ".env")!r}).read())
+"""
+    # Then the code is there, the data dir is empty and the .env file is empty
+    result = run_python(sandbox, root, code)
+    assert result.ok, result
+    assert result.stderr_tail.strip() == "1 []"

@@ -1,0 +1,107 @@
+"""The Dramatiq actors: thin and idempotent. Ids in, one service call, typed errors out.
+
+- :class:`~common.errors.RetryableError` becomes ``dramatiq.Retry``: retried with
+  exponential backoff (``min_backoff`` .. ``max_backoff``) up to ``max_retries`` times;
+- :class:`~common.errors.PermanentError` is in ``throws``: not retried, the message goes
+  to the dead-letter queue (``<namespace>:datacoin.XQ`` on Redis) with the error logged;
+- anything else is classified by :func:`common.errors.classify` first.
+
+Actors are declared on an explicit broker by :func:`declare_actors` (nothing happens at
+import time), so the broker is always set before an actor exists. Names and keyword
+arguments match the messages :mod:`workers.dispatch` sends from the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import dramatiq
+import structlog
+
+from common.errors import DatacoinError, PermanentError, RetryableError, classify
+from projections.outbox import GRANT_ACCESS, RUN_TRAINING
+from workers.broker import QUEUE
+from workers.services import WorkerServices
+
+log = structlog.get_logger(__name__)
+
+GRANT_OPTIONS: dict[str, Any] = {
+    "max_retries": 20, "min_backoff": 1_000, "max_backoff": 300_000, "time_limit": 60_000,
+    "throws": (PermanentError,),
+}  # fmt: skip
+TRAINING_OPTIONS: dict[str, Any] = {
+    "max_retries": 10, "min_backoff": 5_000, "max_backoff": 600_000,
+    "throws": (PermanentError,),
+}  # fmt: skip
+
+
+@contextmanager
+def typed_errors(action: str, **ids: Any) -> Iterator[None]:
+    """Translate failures into Dramatiq's vocabulary (Retry, or a `throws` error)."""
+    try:
+        yield
+    except RetryableError as exc:
+        log.warning("worker.retry", action=action, error=str(exc)[:300], **ids)
+        raise dramatiq.Retry(str(exc)) from exc
+    except DatacoinError as exc:
+        log.error("worker.dead_letter", action=action, error=str(exc)[:300], **ids)
+        raise
+    except Exception as exc:
+        typed = classify(exc)
+        if isinstance(typed, RetryableError):
+            log.warning("worker.retry", action=action, error=str(typed)[:300], **ids)
+            raise dramatiq.Retry(str(typed)) from exc
+        log.error("worker.dead_letter", action=action, error=str(typed)[:300], **ids)
+        raise typed from exc
+
+
+def _same_chain(services: WorkerServices, chain_id: int) -> None:
+    """One queue serves every chain; a worker serves its manifest's. A message for another
+    chain goes back (with backoff) for a worker of that chain."""
+    if int(chain_id) != services.chain_id:
+        raise RetryableError(f"message for chain {chain_id}; this worker serves "
+                             f"{services.chain_id}")  # fmt: skip
+
+
+def grant_access_body(services: WorkerServices) -> Callable[..., None]:
+    """The ``grant_access`` actor function: record the buyer's delivery."""
+
+    def grant_access(*, dataset_id: str, buyer: str, chain_id: int, tx_hash: str,
+                     **_: Any) -> None:  # fmt: skip
+        with typed_errors(GRANT_ACCESS, dataset_id=dataset_id, buyer=buyer):
+            _same_chain(services, chain_id)
+            services.access.grant(int(dataset_id), buyer, tx_hash)
+
+    return grant_access
+
+
+def run_training_body(services: WorkerServices) -> Callable[..., None]:
+    """The ``run_training`` actor function: train and log the job unless it is settled."""
+
+    def run_training(*, job_id: str, chain_id: int, **_: Any) -> None:
+        with typed_errors(RUN_TRAINING, job_id=job_id):
+            _same_chain(services, chain_id)
+            services.training.run(int(job_id))
+
+    return run_training
+
+
+def declare_actors(
+    broker: dramatiq.Broker, services: WorkerServices
+) -> list[dramatiq.Actor[Any, Any]]:
+    """Declare both actors on `broker`, bound to `services`."""
+    wall_ms = int(services.training.config.limits.wall_seconds * 1000)
+    specs = [
+        (GRANT_ACCESS, grant_access_body(services), GRANT_OPTIONS),
+        # Dramatiq's own time limit sits well above the sandbox's wall clock.
+        (RUN_TRAINING, run_training_body(services), {**TRAINING_OPTIONS,
+                                                      "time_limit": wall_ms + 600_000}),
+    ]  # fmt: skip
+    return [
+        dramatiq.Actor(
+            fn, broker=broker, actor_name=name, queue_name=QUEUE, priority=0, options=options
+        )
+        for name, fn, options in specs
+    ]

@@ -1,0 +1,105 @@
+"""A worker pool: Dramatiq workers consuming the platform queue, in one or more processes.
+
+Each process installs the broker, builds its services, declares the actors and runs a
+``dramatiq.Worker`` with `threads` threads. Many machines can run pools against one Redis:
+that is how training scales out. Stopping (SIGTERM/SIGINT) lets running messages finish up
+to Dramatiq's shutdown timeout; a message whose worker died unacknowledged is redelivered
+by the broker (Redis: after the dead worker's heartbeat times out).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import dramatiq
+import structlog
+
+from common.errors import ConfigurationError
+from common.logs import configure_logging
+from common.settings import Settings
+from workers.actors import declare_actors
+from workers.broker import QUEUE, install_broker
+from workers.config import WorkerConfig
+from workers.services import build_services
+from workers.training.warmup import warm_bytecode
+
+log = structlog.get_logger(__name__)
+SHUTDOWN_MS = 30_000
+CRASH_WINDOW_S = 10.0
+MAX_QUICK_DEATHS = 5
+
+
+def serve(
+    settings: Settings, config: WorkerConfig, threads: int, stop: threading.Event,
+    broker_options: Mapping[str, Any] | None = None,
+) -> None:  # fmt: skip
+    """Run one Dramatiq worker in this process until `stop` is set."""
+    broker = install_broker(settings.redis_url, config.broker_namespace, broker_options)
+    services = build_services(settings, config)
+    declare_actors(broker, services)
+    worker = dramatiq.Worker(broker, queues={QUEUE}, worker_threads=threads, worker_timeout=200)
+    worker.start()
+    log.info("worker.started", chain_id=services.chain_id, threads=threads,
+             sandbox=config.sandbox_backend, namespace=config.broker_namespace)  # fmt: skip
+    try:
+        stop.wait()
+    finally:
+        worker.stop(timeout=SHUTDOWN_MS)
+        broker.close()
+        services.close()
+        log.info("worker.stopped")
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+def _child(settings: Settings, config: WorkerConfig, threads: int) -> None:
+    configure_logging(settings.log_format, settings.log_level)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    serve(settings, config, threads, stop)
+
+
+def run_pool(settings: Settings, config: WorkerConfig, processes: int, threads: int) -> None:
+    """Serve in this process (``processes == 1``) or supervise that many child processes,
+    restarting any that dies, until SIGTERM or SIGINT."""
+    warm_bytecode()
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    if processes <= 1:
+        serve(settings, config, threads, stop)
+        return
+    context = multiprocessing.get_context("spawn")
+    children: dict[multiprocessing.process.BaseProcess, float] = {}
+    quick_deaths = 0
+    try:
+        while not stop.is_set():
+            for child, started in list(children.items()):
+                if not child.is_alive():
+                    del children[child]
+                    quick = time.monotonic() - started < CRASH_WINDOW_S
+                    quick_deaths = quick_deaths + 1 if quick else 0
+                    log.error("worker.process.died", pid=child.pid, exitcode=child.exitcode)
+            if quick_deaths >= MAX_QUICK_DEATHS:
+                raise ConfigurationError("worker processes keep dying at start: see the log")
+            for _ in range(processes - len(children)):
+                child = context.Process(target=_child, args=(settings, config, threads))
+                child.start()
+                children[child] = time.monotonic()
+                log.info("worker.process.started", pid=child.pid)
+            stop.wait(1.0)
+    finally:
+        for child in children:
+            child.terminate()  # SIGTERM: each child stops its worker gracefully
+        deadline = time.monotonic() + SHUTDOWN_MS / 1000 + 5
+        for child in children:
+            child.join(max(0.0, deadline - time.monotonic()))
+            if child.is_alive():
+                child.kill()

@@ -1,0 +1,102 @@
+"""The model file (safetensors) and canonical JSON documents.
+
+A model file holds the network's weights under ``model.*``, the input standardisation
+(``input.mean``, ``input.std``) and, for regression, the target's (``target.mean``,
+``target.std``), plus one metadata entry ``datacoin``: a canonical JSON header naming the
+task, columns, labels, network and code version. One entry only, because safetensors
+writes several metadata entries in hash-map order, which would break byte-identical output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from workers.training.canonical import canonical_json
+from workers.training.model import build_model
+from workers.training.spec import ModelSpec
+
+MODEL_FORMAT = "datacoin-model/1"
+HEADER_KEY = "datacoin"
+
+
+@dataclass(frozen=True)
+class ModelHeader:
+    """What a model file says about itself."""
+
+    task: str
+    features: tuple[str, ...]
+    target: str
+    labels: tuple[str, ...]
+    model: ModelSpec
+    code_version: str
+
+    def encode(self) -> str:
+        """The canonical JSON text stored in the file's metadata."""
+        document = {
+            "format": MODEL_FORMAT, "task": self.task, "features": self.features,
+            "target": self.target, "labels": self.labels, "model": self.model.model_dump(),
+            "code_version": self.code_version,
+        }  # fmt: skip
+        return canonical_json(document).decode()
+
+    @classmethod
+    def decode(cls, text: str) -> ModelHeader:
+        """Parse a header (ValueError for another format)."""
+        doc = orjson.loads(text)
+        if doc.get("format") != MODEL_FORMAT:
+            raise ValueError(f"not a {MODEL_FORMAT} file")
+        return cls(doc["task"], tuple(doc["features"]), doc["target"], tuple(doc["labels"]),
+                   ModelSpec.model_validate(doc["model"]), doc["code_version"])  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A network with its standardisation, ready to predict on raw feature rows."""
+
+    header: ModelHeader
+    network: torch.nn.Module
+    tensors: dict[str, torch.Tensor]
+
+    def predict(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits (classification) or values in target units (regression)."""
+        x = (features - self.tensors["input.mean"]) / self.tensors["input.std"]
+        with torch.no_grad():
+            out: torch.Tensor = self.network(x)
+        if self.header.task == "regression":
+            out = out.squeeze(-1) * self.tensors["target.std"] + self.tensors["target.mean"]
+        return out
+
+    def to_bytes(self) -> bytes:
+        """The safetensors file (byte-identical for identical weights)."""
+        state = {f"model.{k}": v.detach().to("cpu").contiguous()
+                 for k, v in self.network.state_dict().items()}  # fmt: skip
+        extra = {k: v.detach().to("cpu").contiguous() for k, v in self.tensors.items()}
+        return bytes(st_save({**state, **extra}, metadata={HEADER_KEY: self.header.encode()}))
+
+
+def load_model(raw: bytes) -> TrainedModel:
+    """Rebuild a model from its file (on the CPU)."""
+    header = ModelHeader.decode(_metadata(raw))
+    tensors = st_load(raw)
+    weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    outputs = len(header.labels) if header.task == "classification" else 1
+    network = build_model(header.model, len(header.features), outputs)
+    network.load_state_dict(weights)
+    network.eval()
+    extra = {k: v for k, v in tensors.items() if not k.startswith("model.")}
+    return TrainedModel(header, network, extra)
+
+
+def _metadata(raw: bytes) -> str:
+    size = int.from_bytes(raw[:8], "little")
+    if size > len(raw) - 8:
+        raise ValueError("truncated safetensors header")
+    meta = orjson.loads(raw[8 : 8 + size]).get("__metadata__") or {}
+    if HEADER_KEY not in meta:
+        raise ValueError("not a datacoin model file")
+    return str(meta[HEADER_KEY])
