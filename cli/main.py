@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -84,14 +85,7 @@ def verify(
     from cli.commands.verify import run_verify
 
     settings = _settings(ctx)
-    ok = False
-
-    def action() -> None:
-        nonlocal ok
-        ok = run_verify(settings, rpc_url, manifest, console)
-
-    _guard(action)
-    raise typer.Exit(0 if ok else 1)
+    _guard_exit(lambda: run_verify(settings, rpc_url, manifest, console))
 
 
 @app.command()
@@ -115,14 +109,7 @@ def replay(
     from cli.commands.project import run_replay
 
     settings = _settings(ctx)
-    ok = False
-
-    def action() -> None:
-        nonlocal ok
-        ok = run_replay(settings, keep, console)
-
-    _guard(action)
-    raise typer.Exit(0 if ok else 1)
+    _guard_exit(lambda: run_replay(settings, keep, console))
 
 
 @app.command("state-hash")
@@ -209,14 +196,7 @@ def audit_training(
     from cli.commands.audit import run_audit_training
 
     settings = _settings(ctx)
-    ok = False
-
-    def action() -> None:
-        nonlocal ok
-        ok = run_audit_training(settings, job_id, chain_id, console)
-
-    _guard(action)
-    raise typer.Exit(0 if ok else 1)
+    _guard_exit(lambda: run_audit_training(settings, job_id, chain_id, console))
 
 
 @app.command()
@@ -239,6 +219,13 @@ def db_upgrade(
     settings = _settings(ctx)
     _guard(lambda: upgrade(settings.database_url, revision))
     console.print(f"[green]database at {revision}[/green]")
+
+
+def _guard_exit(check: Callable[[], bool]) -> None:
+    """Like _guard for a check: exit 0 when it returns True, 1 otherwise."""
+    result: list[bool] = []
+    _guard(lambda: result.append(check()))
+    raise typer.Exit(0 if result and result[0] else 1)
 
 
 def _guard(action: object) -> None:

@@ -163,7 +163,7 @@ def fresh_db(migrated_template: str) -> Iterator[str]:
 REDIS_URL = os.environ.get("DATACOIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def redis_url() -> str:
     """The real Redis, checked reachable (each test namespaces its own keys)."""
     import redis

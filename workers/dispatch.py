@@ -20,6 +20,7 @@ from psycopg import sql
 from common.db import libpq_url
 from projections.schema import check_schema_name
 from workers.broker import QUEUE
+from workers.loop import service_loop
 
 log = structlog.get_logger(__name__)
 _NAMESPACE = uuid.UUID("6d1f6a52-2c1e-4f0e-9b1e-6461746163f1")
@@ -72,10 +73,4 @@ class Dispatcher:
 
     def run_forever(self, stop: threading.Event, interval: float = 0.5) -> None:
         """Dispatch until `stop` is set, polling every `interval` seconds when idle."""
-        while not stop.is_set():
-            try:
-                if self.dispatch_once():
-                    continue
-            except Exception as exc:  # a service loop: report, wait, try again
-                log.warning("outbox.loop_error", error=f"{type(exc).__name__}: {exc}"[:300])
-            stop.wait(interval)
+        service_loop("outbox", self.dispatch_once, stop, interval)

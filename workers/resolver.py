@@ -24,6 +24,7 @@ from common.documents import DatasetDocument
 from common.errors import DatacoinError
 from projections.schema import check_schema_name
 from storage.base import BlobStore
+from workers.loop import service_loop
 
 log = structlog.get_logger(__name__)
 MAX_DOCUMENT = 1 << 20  # a metadata document or model card is small
@@ -105,10 +106,4 @@ class Resolver:
 
     def run_forever(self, stop: threading.Event, interval: float = 0.5) -> None:
         """Resolve until `stop` is set."""
-        while not stop.is_set():
-            try:
-                if self.resolve_once():
-                    continue
-            except Exception as exc:  # a service loop: report, wait, try again
-                log.warning("resolver.loop_error", error=f"{type(exc).__name__}: {exc}"[:300])
-            stop.wait(interval)
+        service_loop("resolver", self.resolve_once, stop, interval)

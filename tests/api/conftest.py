@@ -63,7 +63,7 @@ def put_metadata(db_url: str, cid: str, doc: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def world(
-    migrated_template: str, redis_url_module: str, tmp_path_factory: pytest.TempPathFactory
+    migrated_template: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
     """Six datasets from three providers, purchases, ratings, stakes, a price change."""
     try:
@@ -98,7 +98,7 @@ def world(
     data_dir = tmp_path_factory.mktemp("api-data")
     manifest = data_dir / "deployment.json"
     platform.deployment.save(manifest)
-    settings = Settings(database_url=db_url, redis_url=redis_url_module,
+    settings = Settings(database_url=db_url, redis_url=redis_url,
                         siwe_domain="datacoin.test", siwe_uri="https://datacoin.test",
                         siwe_chain_ids=[31337], data_dir=data_dir, manifest_path=manifest,
                         upload_max_bytes=2 * 2**20)  # fmt: skip
@@ -107,19 +107,6 @@ def world(
     yield w
     node.stop()
     drop_database(db_url)
-
-
-@pytest.fixture(scope="module")
-def redis_url_module() -> str:
-    import redis
-
-    from tests.conftest import REDIS_URL
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.exceptions.ConnectionError as exc:
-        service_missing("Redis", exc)
-    return REDIS_URL
 
 
 @pytest.fixture(scope="module")
