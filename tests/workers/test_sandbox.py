@@ -219,3 +219,26 @@ print(dc_visible.VISIBLE, os.listdir({str(data)!r}), open({str(inside_runtime / 
     result = run_python(sandbox, root, code)
     assert result.ok, result
     assert result.stderr_tail.strip() == "1 []"
+
+
+def test_code_kept_under_the_hosts_tmp_stays_visible_but_secrets_inside_it_do_not(
+    root: Path,
+) -> None:
+    # Given a "checkout" under the host's /tmp (as a CI clone is) holding a module, with a
+    # data dir inside it, like a default DATACOIN_DATA_DIR=var
+    checkout = Path(tempfile.mkdtemp(prefix="checkout-", dir="/tmp"))
+    try:
+        (checkout / "kept_module.py").write_text("VALUE = 42\n")
+        (checkout / "var").mkdir()
+        (checkout / "var" / "platform-keys.json").write_text("secret")
+        os.chmod(checkout, 0o755)
+        sandbox = BubblewrapSandbox(uid=UID, hide=(root, checkout / "var"), keep=(checkout,))
+        code = (f"import sys, os; sys.path.insert(0, {str(checkout)!r}); import kept_module;"
+                f" print(kept_module.VALUE, os.listdir({str(checkout / 'var')!r}))")  # fmt: skip
+        # When a sandboxed program imports from it
+        result = run_python(sandbox, root, code)
+        # Then the code is there, read-only, and the data dir inside it is empty
+        assert result.ok, result
+        assert result.stderr_tail.strip() == "42 []"
+    finally:
+        shutil.rmtree(checkout)

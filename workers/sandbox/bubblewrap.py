@@ -128,11 +128,19 @@ class BubblewrapSandbox:
                       *(Path(p) for p in self.hide)]  # fmt: skip
         tmp = Path("/tmp").resolve()
         args: list[str] = []
+        # The sandbox's /tmp is an empty tmpfs: a checkout (and its venv) that lives under
+        # the host's /tmp, as in a CI clone, must be bound back in, read-only.
+        rebound = sorted({n for n in needed if tmp in n.parents})
+        for inner in rebound:
+            for directory in [d for d in reversed(inner.parents) if tmp in d.parents]:
+                args += ["--perms", "0755", "--dir", str(directory)]
+            args += ["--ro-bind", str(inner), str(inner)]
         for path in dict.fromkeys(candidates):
             if path.is_symlink() or not path.exists():
                 continue
             real = path.resolve()
-            if real == tmp or tmp in real.parents:
+            inside_rebound = any(r in real.parents for r in rebound)
+            if (real == tmp or tmp in real.parents) and not inside_rebound:
                 continue  # the sandbox's /tmp is its own tmpfs already
             if real in needed:
                 log.warning("sandbox.hide.skipped", path=str(real), reason="is the runtime")
