@@ -218,15 +218,18 @@ def head_to_api(db_url: str, data_dir: Path, blocks: int) -> list[float]:
         ready = threading.Event()
 
         def listen() -> None:
-            with (
-                httpx.Client(timeout=None) as http,
-                http.stream("GET", f"http://127.0.0.1:{port}/stream") as r,
-            ):
-                ready.set()
-                for line in r.iter_lines():
-                    if line.startswith("data:") and '"metadataCid"' in line:
-                        cid = line.split('"metadataCid":"')[1].split('"')[0]
-                        seen[cid] = time.perf_counter()
+            try:
+                with (
+                    httpx.Client(timeout=None) as http,
+                    http.stream("GET", f"http://127.0.0.1:{port}/stream") as r,
+                ):
+                    ready.set()
+                    for line in r.iter_lines():
+                        if line.startswith("data:") and '"metadataCid"' in line:
+                            cid = line.split('"metadataCid":"')[1].split('"')[0]
+                            seen[cid] = time.perf_counter()
+            except httpx.HTTPError:
+                return  # the server stopped at the end of the run
 
         threading.Thread(target=listen, daemon=True).start()
         ready.wait(10)
