@@ -40,7 +40,7 @@ import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -51,13 +51,6 @@ from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
-from bench.fastpath import (
-    EncodedEventStore,
-    FastPostgresEventStore,
-    fast_fetcher,
-    process_backfill,
-    start_pool,
-)
 from common.anvil import AnvilNode, find_anvil, free_port, start_anvil
 from common.chain import Transactor, connect, dev_account
 from common.logs import configure_logging
@@ -68,7 +61,6 @@ from indexer.decode import EventDecoder, event_specs
 from indexer.rpc import JsonObj, RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
-from indexer.sync import RangeSizer
 from migrations.runner import upgrade
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -82,8 +74,6 @@ EMPTY_BLOCKS = 50  # > Ponder's 30-block finality hold-back for unknown chains
 RAW_CHUNK_LOGS = 1_000
 RAW_CONCURRENCY = 4  # the indexer's default getLogs concurrency
 LISTING_TXS_PER_BLOCK = 10
-PROTOTYPE_INITIAL_RANGE = 10  # blocks: the sizer grows it to ~target_logs per range
-PROTOTYPE_PROCESSES = 2
 MAX_FEE = 20 * 10**9
 PRIORITY_FEE = 10**9
 
@@ -401,45 +391,26 @@ def raw_ceiling(work: Workload, rpc_url: str, db_url: str) -> tuple[Timing, Timi
 
 
 # -- 2b. our backfill --------------------------------------------------------------------
-#: How (b) runs: the indexer as it is, with bench.fastpath's drop-in fetcher and store, or
-#: bench.fastpath's process-pool pipeline (a prototype of a different design).
-MODES = ("indexer", "prototype", "processes")
+#: How (b) runs: the indexer as configured (worker processes for the backfill), or with
+#: ``workers=0`` (fetch and decode in threads of the main process, for comparison).
+MODES = ("indexer", "threads")
 
 
 def our_backfill(
-    work: Workload,
-    rpc_url: str,
-    db_url: str,
-    config: IndexerConfig,
-    mode: str = "indexer",
-    pool: ProcessPoolExecutor | None = None,
+    work: Workload, rpc_url: str, db_url: str, config: IndexerConfig, mode: str = "indexer"
 ) -> Timing:
     """Backfill into a freshly migrated database; verify the store holds every event."""
     upgrade(db_url)  # untimed: schema creation is not backfill work
-    if mode == "processes":
-        assert pool is not None
-        encoded = EncodedEventStore(db_url)
-        sizer = RangeSizer(config.initial_range, 1, config.max_range, config.target_logs)
-        dep = work.deployment
-        try:
-            started = time.perf_counter()
-            process_backfill(pool, encoded, dep.chain_id, dep.start_block, work.head, sizer,
-                             config.concurrency)  # fmt: skip
-            seconds = time.perf_counter() - started
-        finally:
-            encoded.close()
-    else:
-        store = (
-            FastPostgresEventStore(db_url) if mode == "prototype" else PostgresEventStore(db_url)
-        )
-        try:
-            indexer = Indexer(RpcClient(rpc_url), store, work.deployment, config)
-            with fast_fetcher() if mode == "prototype" else contextlib.nullcontext():
-                started = time.perf_counter()
-                indexer.run(to_block=work.head)
-                seconds = time.perf_counter() - started
-        finally:
-            store.close()
+    if mode == "threads":
+        config = replace(config, workers=0)
+    store = PostgresEventStore(db_url)
+    try:
+        indexer = Indexer(RpcClient(rpc_url), store, work.deployment, config)
+        started = time.perf_counter()
+        indexer.run(to_block=work.head)
+        seconds = time.perf_counter() - started
+    finally:
+        store.close()
     with psycopg.connect(db_url) as conn:
         by_name: dict[str, int] = dict(
             conn.execute(
@@ -617,8 +588,7 @@ def machine(pg_url: str) -> dict[str, str]:
 
 MODE_LABELS = {
     "indexer": "(b) ours: `Indexer.run` (confirmations=0) into the event store",
-    "prototype": "(b') ours + bench/fastpath.py drop-ins (fetcher, store, initial range)",
-    "processes": "(b'') bench/fastpath.py process pipeline (prototype of a new design)",
+    "threads": "(b') ours with `workers=0`: fetch/decode in threads of the main process",
 }
 
 
@@ -741,12 +711,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--initial-range", type=int, default=None, help="IndexerConfig.initial_range for (b)"
     )
     p.add_argument(
-        "--prototypes",
+        "--compare",
         nargs="*",
         default=[],
         choices=[m for m in MODES if m != "indexer"],
-        help="also run (b) with bench/fastpath.py's prototypes: prototype, processes",
+        help="also run (b) another way: threads (workers=0, no worker processes)",
     )
+    p.add_argument("--workers", type=int, default=None, help="IndexerConfig.workers for (b)")
     p.add_argument(
         "--concurrency", type=int, default=None, help="IndexerConfig.concurrency for (b)"
     )
@@ -775,8 +746,9 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
         config.initial_range = args.initial_range
     if args.concurrency:
         config.concurrency = args.concurrency
-    proto_config = replace(config, initial_range=PROTOTYPE_INITIAL_RANGE)
-    modes = list(dict.fromkeys(["indexer", *args.prototypes]))
+    if args.workers is not None:
+        config.workers = args.workers
+    modes = list(dict.fromkeys(["indexer", *args.compare]))
     with contextlib.ExitStack() as stack:
         dbs = Databases(args.pg.rstrip("/"))
         stack.callback(dbs.close)
@@ -786,10 +758,6 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
         work = generate(node, args.events, args.events_per_tx, args.listing_every, say)
         results = Results(work)
         say(results.describe_work())
-        pool = None
-        if "processes" in modes:
-            pool = start_pool(node.url, work.deployment, PROTOTYPE_PROCESSES)
-            stack.callback(pool.shutdown)
 
         scratch = dbs.create("raw")
         busy0, total0 = _cpu_busy()
@@ -801,8 +769,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
                 f" getLogs alone {fetch.rate:,.0f}/s")  # fmt: skip
             for mode in modes:
                 name = dbs.name(f"{mode}{i}")
-                cfg = config if mode == "indexer" else proto_config
-                ours = our_backfill(work, node.url, dbs.url(name), cfg, mode, pool)
+                ours = our_backfill(work, node.url, dbs.url(name), config, mode)
                 dbs.drop(name)
                 results.ours.setdefault(mode, []).append(ours)
                 head = ours.head_hash.hex()[:12]

@@ -36,7 +36,10 @@ class Settings(BaseSettings):
     )
     index_concurrency: int = Field(4, ge=1, description="getLogs ranges in flight in backfill.")
     index_initial_range: int = Field(
-        2_000, ge=1, description="First getLogs range in blocks (adapts as it goes)."
+        20, ge=1, description="First getLogs range in blocks (adapts as it goes)."
+    )
+    index_workers: int = Field(
+        2, ge=0, description="Processes that fetch, decode and encode backfill ranges (0: threads)."
     )
     poll_interval: float = Field(0.5, gt=0, description="Seconds between head polls when idle.")
     metrics_port: int | None = Field(

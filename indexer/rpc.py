@@ -30,6 +30,10 @@ class RpcError(RetryableError):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from the constructor's arguments (backfill workers send errors back).
+        return type(self), (self.message, self.code)
+
 
 class RangeTooLargeError(RpcError):
     """The node refused a getLogs range; `suggested_size` is its hint, when it gave one."""
@@ -37,6 +41,9 @@ class RangeTooLargeError(RpcError):
     def __init__(self, message: str, code: int | None, suggested_size: int | None) -> None:
         super().__init__(message, code)
         self.suggested_size = suggested_size
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.message, self.code, self.suggested_size)
 
 
 # Providers phrase "your range is too big" in many ways; these are the ones with a hint.
@@ -98,7 +105,7 @@ class RpcClient:
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or (443 if self._https else 80)
         self._path = parts.path or "/"
-        self._timeout = timeout
+        self.timeout = timeout
         self._local = threading.local()
         self._ids = iter(range(1, 2**62))
         self._id_lock = threading.Lock()
@@ -108,7 +115,7 @@ class RpcClient:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is None:
             cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            conn = cls(self._host, self._port, timeout=self._timeout)
+            conn = cls(self._host, self._port, timeout=self.timeout)
             self._local.conn = conn
         return conn
 

@@ -1,5 +1,10 @@
 """The indexer: backfill to finality, then follow the head; commit every value it yields.
 
+Backfill: ranges are fetched several at a time, by worker processes for large backfills
+(``indexer.workers``: fetch, decode and encode) or by threads, and committed strictly in
+range order by a committer thread (``indexer.committer``), ranges that are ready at once in
+one transaction. Live mode commits each value before asking for the next.
+
 Crash safety: each committed value moves the cursor in the same transaction as its events
 and only if the cursor is where this process last left it. After ``kill -9`` a restart
 resumes from the committed cursor: no gap, no duplicate.
@@ -7,6 +12,8 @@ resumes from the committed cursor: no gap, no duplicate.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -16,13 +23,25 @@ import structlog
 
 from common.errors import ConfigurationError
 from common.manifest import Deployment
+from indexer.committer import Committer
 from indexer.decode import EventDecoder
 from indexer.events import BlockRecord, Checkpoint
 from indexer.follow import UNKNOWN_HASH, FollowConfig, Follower
 from indexer.metrics import IndexerMetrics
 from indexer.rpc import RpcClient, RpcError
-from indexer.store import EventStore, Expected
-from indexer.sync import Batch, Finalize, RangeFetcher, RangeSizer, Reorg, SyncValue, backfill
+from indexer.store import EncodedAppender, EventStore, Expected
+from indexer.sync import (
+    Batch,
+    EncodedBatch,
+    Finalize,
+    RangeFetcher,
+    RangeSizer,
+    Reorg,
+    SyncValue,
+    backfill,
+    merge,
+)
+from indexer.workers import FetchSource
 
 log = structlog.get_logger(__name__)
 
@@ -34,11 +53,17 @@ class IndexerConfig:
     confirmations: int = 12
     concurrency: int = 4
     poll_interval: float = 0.5
-    initial_range: int = 2_000
+    # Small on purpose: the sizer grows sparse ranges fast (x2 per range), and a dense
+    # chain's first range then never is the whole backfill (no overlap, all in memory).
+    initial_range: int = 20
     max_range: int = 50_000
     target_logs: int = 2_000
     use_finalized_tag: bool = True
     max_backoff: float = 30.0
+    # Backfill fetch/decode/encode processes (indexer.workers); 0: threads in this process.
+    workers: int = 2
+    # Backfills spanning fewer blocks use threads: starting processes would cost more.
+    workers_min_blocks: int = 512
 
 
 @dataclass
@@ -114,12 +139,16 @@ class Indexer:
         return latest, final
 
     # -- commit -------------------------------------------------------------------------
-    def apply(self, value: SyncValue) -> None:
+    def apply(self, value: SyncValue | EncodedBatch) -> None:
         """Commit one sync value to the store."""
-        if isinstance(value, Batch):
+        if isinstance(value, Batch | EncodedBatch):
             cp = Checkpoint(self.chain_id, value.end.number, value.end.hash,
                             min(self.finalized, value.end.number), tuple(value.blocks))  # fmt: skip
-            self.store.append(value.events, cp, self.expected, value.dead_letters)
+            if isinstance(value, EncodedBatch):
+                assert isinstance(self.store, EncodedAppender)
+                self.store.append_encoded(value.events, cp, self.expected, value.dead_letters)
+            else:
+                self.store.append(value.events, cp, self.expected, value.dead_letters)
             self.cursor = value.end
             self.metrics.events.labels(self._label).inc(len(value.events))
             self.metrics.dead_letters.labels(self._label).inc(len(value.dead_letters))
@@ -155,23 +184,52 @@ class Indexer:
 
     # -- phases -------------------------------------------------------------------------
     def backfill(self, to_block: int | None = None) -> None:
-        """Index every block up to finality (or `to_block`), several ranges in flight."""
-        fetcher = RangeFetcher(self.rpc, self.decoder, self.chain_id)
+        """Index every block up to finality (or `to_block`), several ranges in flight.
+
+        The fetch loop (this thread) never waits for the database: it hands each run of
+        ranges ready at once to the committer thread, which commits them in order, one
+        transaction per run. On an error the committer stops after its current transaction,
+        so the cursor (``self.cursor``/``self.expected``) is always what was committed."""
         sizer = RangeSizer(
             self.config.initial_range, 1, self.config.max_range, self.config.target_logs
         )
-        while True:
-            head, final = self._finalized_head()
-            target = final if to_block is None else min(final, to_block)
-            if target <= self.cursor.number:
-                return
-            log.info("indexer.backfill", start=self.cursor.number + 1, end=target, head=head)
-            self.finalized = target  # everything backfilled is at or below finality
-            for batch in backfill(fetcher, self.cursor.number + 1, target, sizer,
-                                  concurrency=self.config.concurrency,
-                                  max_backoff=self.config.max_backoff):  # fmt: skip
-                self.apply(batch)
-                self._report("backfill", head)
+        with contextlib.ExitStack() as stack:
+            source: FetchSource | None = None  # made on first use
+            while True:
+                head, final = self._finalized_head()
+                target = final if to_block is None else min(final, to_block)
+                if target <= self.cursor.number:
+                    return
+                log.info("indexer.backfill", start=self.cursor.number + 1, end=target, head=head)
+                self.finalized = target  # everything backfilled is at or below finality
+                if source is None:
+                    source = stack.enter_context(self._fetch_source(target - self.cursor.number))
+                # Fetching goes on while the committer thread writes (see indexer.committer).
+                commit = functools.partial(self._commit, head=head)
+                with Committer[Batch | EncodedBatch](commit) as committer:
+                    for group in backfill(source.submit, self.cursor.number + 1, target, sizer,
+                                          concurrency=self.config.concurrency,
+                                          max_backoff=self.config.max_backoff):  # fmt: skip
+                        committer.put(group)
+
+    def _commit(self, items: list[Batch | EncodedBatch], head: int) -> None:
+        """Commit consecutive fetched ranges in one transaction."""
+        self.apply(merge(items))
+        self._report("backfill", head)
+
+    def _fetch_source(self, blocks: int) -> FetchSource:
+        """Threads, plus worker processes for large backfills, encoding events for the
+        store when it takes encoded events (``indexer.workers``)."""
+        encoded = isinstance(self.store, EncodedAppender)
+        use_workers = (
+            encoded and self.config.workers > 0 and blocks >= self.config.workers_min_blocks
+        )
+        contracts = {n: c.address for n, c in self.deployment.contracts.items()}
+        # A range with this many logs came from a stale size: cut it, fetch the rest anew.
+        max_logs = 4 * self.config.target_logs
+        fetcher = RangeFetcher(self.rpc, self.decoder, self.chain_id, max_logs)
+        processes = self.config.workers if use_workers else 0
+        return FetchSource(fetcher, self.config.concurrency, contracts, processes, encoded)
 
     def follow(self, to_block: int | None = None, stop: threading.Event | None = None) -> None:
         """Follow the head (reorgs, finality) until `to_block` is indexed or `stop` is set."""

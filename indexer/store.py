@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from common.errors import PermanentError
+from indexer.encode import EncodedEvents
 from indexer.events import (
     GENESIS_HASH,
     KIND_LOG,
@@ -76,6 +77,22 @@ class EventStore(Protocol):
     ) -> list[StoredEvent]:
         """Log entries before position `before`, not retracted by then, named in `names`,
         whose args contain `args`; in position order (projections refold from these)."""
+        ...
+
+
+@runtime_checkable
+class EncodedAppender(Protocol):
+    """A store that also appends events encoded elsewhere (``indexer.encode``): backfill
+    then decodes and encodes in worker processes (``indexer.workers``)."""
+
+    def append_encoded(
+        self,
+        events: EncodedEvents,
+        checkpoint: Checkpoint,
+        expected: Expected,
+        dead_letters: Sequence[DeadLetter] = (),
+    ) -> Head:
+        """``append`` of pre-encoded log entries: the same rows and hashes."""
         ...
 
 

@@ -1,4 +1,7 @@
-"""PostgreSQL event store: COPY for appends, one transaction per commit, NOTIFY after.
+"""PostgreSQL event store: binary COPY for appends, one transaction per commit, NOTIFY after.
+
+Rows are built by ``indexer.encode`` (hash chain and COPY bytes from one serialisation);
+``append_encoded`` takes events already encoded elsewhere (backfill worker processes).
 
 Appends from every writer (one indexer per chain) are serialised by a transaction-scoped
 advisory lock taken before the head is read, so positions are gap-free and a reader never
@@ -16,35 +19,33 @@ import psycopg
 from psycopg.types.json import Jsonb, set_json_loads
 
 from common.db import libpq_url
+from indexer.encode import (
+    COLUMNS,
+    COPY_HEADER,
+    COPY_SQL,
+    COPY_TRAILER,
+    EncodedEvents,
+    EventEncoder,
+    chain_logs,
+    chain_rows,
+    encode_events,
+    entry_mid,
+    tail_key,
+)
 from indexer.events import (
     GENESIS_HASH,
-    KIND_LOG,
-    KIND_RETRACT,
     BlockRecord,
     Checkpoint,
     DeadLetter,
     Head,
     NewEvent,
     StoredEvent,
-    canonical_encoding,
-    chain_hash,
 )
 from indexer.store import CursorMovedError, Expected
 
 APPEND_LOCK = 0x44415441  # "DATA": the one advisory lock every appender takes
 NOTIFY_CHANNEL = "datacoin_events"
-COLUMNS = (
-    "position, kind, incarnation, retracts, hash, chain_id, block_number, block_hash,"
-    " parent_hash, block_timestamp, tx_hash, tx_index, log_index, address, event_name, args"
-)
-COPY_TYPES = [
-    "int8", "text", "int2", "int8", "bytea", "int8", "int8", "bytea",
-    "bytea", "int8", "bytea", "int4", "int4", "bytea", "text", "jsonb",
-]  # fmt: skip
-
-
-def _dumps(obj: Any) -> str:
-    return orjson.dumps(obj).decode()
+COPY_CHUNK = 2_000  # entries hashed per COPY write (the server ingests one while we hash)
 
 
 def _row_to_event(row: tuple[Any, ...]) -> StoredEvent:
@@ -88,25 +89,38 @@ class PostgresEventStore:
             self._conn.close()
 
     # -- writes -----------------------------------------------------------------------
-    def _lock_and_check(self, cur: psycopg.Cursor[Any], chain_id: int, expected: Expected) -> Head:
+    def _lock_and_check(
+        self, cur: psycopg.Cursor[Any], chain_id: int, expected: Expected
+    ) -> tuple[Head, int | None]:
+        """Take the append lock, check the cursor; (head, the chain's stored finalized
+        number or None before its first commit)."""
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))
-        cur.execute("SELECT block_number, block_hash FROM cursors WHERE chain_id = %s", (chain_id,))
+        # Read under the lock (a statement of its own: its snapshot postdates the lock).
+        cur.execute(
+            "SELECT c.block_number, c.block_hash, c.finalized_number, e.position, e.hash"
+            " FROM (SELECT 1) one"
+            " LEFT JOIN cursors c ON c.chain_id = %s"
+            " LEFT JOIN (SELECT position, hash FROM events ORDER BY position DESC LIMIT 1) e"
+            " ON true",
+            (chain_id,),
+        )
         row = cur.fetchone()
-        seen = (row[0], bytes(row[1])) if row else None
+        assert row is not None
+        number, block_hash, finalized, position, hash_ = row
+        seen = (number, bytes(block_hash)) if block_hash is not None else None
         if seen != expected:
             raise CursorMovedError(
                 f"chain {chain_id}: cursor is {seen}, writer expected {expected}"
             )
-        cur.execute("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
-        last = cur.fetchone()
-        return Head(last[0], bytes(last[1])) if last else Head(0, GENESIS_HASH)
+        head = Head(position, bytes(hash_)) if position is not None else Head(0, GENESIS_HASH)
+        return head, finalized
 
-    def _incarnations(
-        self, cur: psycopg.Cursor[Any], chain_id: int, events: Sequence[NewEvent]
-    ) -> dict[tuple[bytes, int], int]:
-        """Next incarnation per (block hash, log index), needed only after a retraction."""
+    def _incarnations(self, cur: psycopg.Cursor[Any], events: EncodedEvents) -> list[int] | None:
+        """Incarnation of each event (None: all 0). Only a chain with retractions can append
+        a (block, log) again, so the lookup runs only after one."""
+        chain_id = events.chain_id
         if not self._has_retractions.get(chain_id, True) or not events:
-            return {}
+            return None
         cur.execute(
             "SELECT EXISTS (SELECT 1 FROM events WHERE chain_id = %s AND kind = 'retract')",
             (chain_id,),
@@ -114,38 +128,65 @@ class PostgresEventStore:
         row = cur.fetchone()
         self._has_retractions[chain_id] = bool(row and row[0])
         if not self._has_retractions[chain_id]:
-            return {}
+            return None
+        keys = [tail_key(t) for t in events.tails]
         cur.execute(
             "SELECT block_hash, log_index, max(incarnation) + 1 FROM events"
             " WHERE chain_id = %s AND kind = 'log' AND block_hash = ANY(%s)"
             " GROUP BY block_hash, log_index",
-            (chain_id, list({e.block_hash for e in events})),
+            (chain_id, list({h for h, _ in keys})),
         )
-        return {(bytes(h), i): n for h, i, n in cur.fetchall()}
+        nexts = {(bytes(h), i): n for h, i, n in cur.fetchall()}
+        return [nexts.get(k, 0) for k in keys] if nexts else None
 
-    def _copy(
+    def _copy_logs(
         self,
         cur: psycopg.Cursor[Any],
         head: Head,
-        entries: Sequence[tuple[str, int, int | None, NewEvent]],
+        events: EncodedEvents,
+        incarnations: list[int] | None,
     ) -> Head:
-        position, previous = head.position, head.hash
-        with cur.copy(f"COPY events ({COLUMNS}) FROM STDIN WITH (FORMAT BINARY)") as copy:
-            copy.set_types(COPY_TYPES)
-            for kind, incarnation, retracts, e in entries:
-                position += 1
-                previous = chain_hash(
-                    previous, canonical_encoding(position, kind, incarnation, retracts, e)
-                )
-                copy.write_row((
-                    position, kind, incarnation, retracts, previous, e.chain_id,
-                    e.block_number, e.block_hash, e.parent_hash, e.block_timestamp,
-                    e.tx_hash, e.tx_index, e.log_index, e.address, e.event_name,
-                    Jsonb(e.args, dumps=_dumps),
-                ))  # fmt: skip
-        return Head(position, previous)
+        """COPY log entries after `head`, hashing a chunk while the server ingests the
+        previous one."""
+        rests, tails, n = events.rests, events.tails, len(events)
+        with cur.copy(COPY_SQL) as copy:
+            rows: list[bytes] = [COPY_HEADER]
+            for i in range(0, n, COPY_CHUNK):
+                part = EncodedEvents(events.chain_id, rests[i : i + COPY_CHUNK],
+                                     tails[i : i + COPY_CHUNK])  # fmt: skip
+                inc = incarnations[i : i + COPY_CHUNK] if incarnations else None
+                head = chain_logs(head, part, inc, rows)
+                if i + COPY_CHUNK >= n:
+                    rows.append(COPY_TRAILER)
+                copy.write(b"".join(rows))
+                rows.clear()
+        return head
 
-    def _save_checkpoint(self, cur: psycopg.Cursor[Any], cp: Checkpoint, head: Head) -> None:
+    def _copy_entries(
+        self,
+        cur: psycopg.Cursor[Any],
+        head: Head,
+        entries: Sequence[tuple[int, int | None, NewEvent]],
+    ) -> Head:
+        """COPY any entries ((incarnation, retracted position or None, event)) after `head`."""
+        encoders: dict[int, EventEncoder] = {}
+        encoded = []
+        for incarnation, retracts, e in entries:
+            if e.chain_id not in encoders:
+                encoders[e.chain_id] = EventEncoder(e.chain_id)
+            rest, tail = encoders[e.chain_id].encode(e, retracts)
+            mid, row_mid = entry_mid(e.chain_id, incarnation, retracts)
+            encoded.append((mid, rest, row_mid, tail))
+        rows: list[bytes] = [COPY_HEADER]
+        head = chain_rows(head, encoded, rows)
+        rows.append(COPY_TRAILER)
+        with cur.copy(COPY_SQL) as copy:
+            copy.write(b"".join(rows))
+        return head
+
+    def _save_checkpoint(
+        self, cur: psycopg.Cursor[Any], cp: Checkpoint, head: Head, previous_final: int | None
+    ) -> None:
         cur.execute(
             "INSERT INTO cursors (chain_id, block_number, block_hash, finalized_number)"
             " VALUES (%s, %s, %s, %s) ON CONFLICT (chain_id) DO UPDATE SET"
@@ -154,23 +195,44 @@ class PostgresEventStore:
             (cp.chain_id, cp.block_number, cp.block_hash, cp.finalized_number),
         )
         if cp.blocks:
-            cur.executemany(
+            cur.execute(
                 "INSERT INTO indexed_blocks (chain_id, number, hash, parent_hash, timestamp,"
-                " finalized) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (chain_id, number)"
+                " finalized) SELECT %s, b.* FROM unnest(%s::int8[], %s::bytea[], %s::bytea[],"
+                " %s::int8[], %s::bool[]) AS b ON CONFLICT (chain_id, number)"
                 " DO UPDATE SET hash = EXCLUDED.hash, parent_hash = EXCLUDED.parent_hash,"
                 " timestamp = EXCLUDED.timestamp, finalized = EXCLUDED.finalized",
-                [
-                    (cp.chain_id, b.number, b.hash, b.parent_hash, b.timestamp,
-                     b.number <= cp.finalized_number)
-                    for b in cp.blocks
-                ],
-            )  # fmt: skip
+                (
+                    cp.chain_id,
+                    [b.number for b in cp.blocks],
+                    [b.hash for b in cp.blocks],
+                    [b.parent_hash for b in cp.blocks],
+                    [b.timestamp for b in cp.blocks],
+                    [b.number <= cp.finalized_number for b in cp.blocks],
+                ),
+            )
+        # Invariant: after every commit, each recorded block at or below the stored
+        # finalized number is marked final (inserts above set it, this update keeps it).
+        # So only blocks above the previous finalized number can still need the update:
+        # bounding it keeps a commit's cost independent of how many blocks are recorded.
         cur.execute(
             "UPDATE indexed_blocks SET finalized = true"
-            " WHERE chain_id = %s AND number <= %s AND NOT finalized",
-            (cp.chain_id, cp.finalized_number),
+            " WHERE chain_id = %s AND number <= %s AND number > %s AND NOT finalized",
+            (cp.chain_id, cp.finalized_number, -1 if previous_final is None else previous_final),
         )
         cur.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, str(head.position)))
+
+    def _dead_letters(self, cur: psycopg.Cursor[Any], dead_letters: Sequence[DeadLetter]) -> None:
+        if dead_letters:
+            cur.executemany(
+                "INSERT INTO dead_letters (chain_id, block_hash, log_index, block_number,"
+                " tx_hash, address, topics, data, reason) VALUES"
+                " (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [
+                    (d.chain_id, d.block_hash, d.log_index, d.block_number, d.tx_hash,
+                     d.address, Jsonb(list(d.topics)), d.data, d.reason)
+                    for d in dead_letters
+                ],
+            )  # fmt: skip
 
     def append(
         self,
@@ -180,26 +242,29 @@ class PostgresEventStore:
         dead_letters: Sequence[DeadLetter] = (),
     ) -> Head:
         """Append `events`, record `dead_letters` and move the checkpoint, atomically."""
+        if any(e.chain_id != checkpoint.chain_id for e in events):
+            raise ValueError("every appended event must be of the checkpoint's chain")
+        encoded = encode_events(checkpoint.chain_id, events)
+        return self.append_encoded(encoded, checkpoint, expected, dead_letters)
+
+    def append_encoded(
+        self,
+        events: EncodedEvents,
+        checkpoint: Checkpoint,
+        expected: Expected,
+        dead_letters: Sequence[DeadLetter] = (),
+    ) -> Head:
+        """``append`` for events already encoded (``indexer.encode.encode_events``, or
+        backfill workers): the same rows and hashes, with less work under the lock."""
+        if events and events.chain_id != checkpoint.chain_id:
+            raise ValueError("every appended event must be of the checkpoint's chain")
         with self._transaction() as cur:
-            if dead_letters:
-                cur.executemany(
-                    "INSERT INTO dead_letters (chain_id, block_hash, log_index, block_number,"
-                    " tx_hash, address, topics, data, reason) VALUES"
-                    " (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    [
-                        (d.chain_id, d.block_hash, d.log_index, d.block_number, d.tx_hash,
-                         d.address, Jsonb(list(d.topics)), d.data, d.reason)
-                        for d in dead_letters
-                    ],
-                )  # fmt: skip
-            head = self._lock_and_check(cur, checkpoint.chain_id, expected)
-            nexts = self._incarnations(cur, checkpoint.chain_id, events)
-            entries = [
-                (KIND_LOG, nexts.get((e.block_hash, e.log_index), 0), None, e) for e in events
-            ]
-            if entries:
-                head = self._copy(cur, head, entries)
-            self._save_checkpoint(cur, checkpoint, head)
+            self._dead_letters(cur, dead_letters)
+            head, previous_final = self._lock_and_check(cur, checkpoint.chain_id, expected)
+            if events:
+                incarnations = self._incarnations(cur, events)
+                head = self._copy_logs(cur, head, events, incarnations)
+            self._save_checkpoint(cur, checkpoint, head, previous_final)
         return head
 
     def retract(
@@ -207,7 +272,7 @@ class PostgresEventStore:
     ) -> list[StoredEvent]:
         """Append a retraction of every live event above `after_block`; rewind the cursor."""
         with self._transaction() as cur:
-            head = self._lock_and_check(cur, chain_id, expected)
+            head, previous_final = self._lock_and_check(cur, chain_id, expected)
             cur.execute(
                 f"SELECT {COLUMNS} FROM events e WHERE chain_id = %s AND kind = 'log'"
                 " AND block_number > %s AND NOT EXISTS (SELECT 1 FROM events r"
@@ -216,15 +281,15 @@ class PostgresEventStore:
                 (chain_id, after_block),
             )
             targets = [_row_to_event(r) for r in cur.fetchall()]
-            entries = [(KIND_RETRACT, t.incarnation, t.position, t.event) for t in targets]
+            entries = [(t.incarnation, t.position, t.event) for t in targets]
             start = head.position
             if entries:
-                head = self._copy(cur, head, entries)
+                head = self._copy_entries(cur, head, entries)
             cur.execute(
                 "DELETE FROM indexed_blocks WHERE chain_id = %s AND number > %s",
                 (chain_id, after_block),
             )
-            self._save_checkpoint(cur, checkpoint, head)
+            self._save_checkpoint(cur, checkpoint, head, previous_final)
             cur.execute(
                 f"SELECT {COLUMNS} FROM events WHERE position > %s ORDER BY position", (start,)
             )

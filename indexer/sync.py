@@ -1,25 +1,29 @@
 """Sync stage: turns the chain into ordered values for the store stage.
 
-``backfill`` yields ``Batch`` values (ranges below finality, fetched several at a time with
-adaptive sizes, yielded strictly in order). ``Follower`` yields ``Batch``, ``Reorg`` and
-``Finalize`` values while following the head. Nothing here writes: the runner commits each
-value before asking for the next, so a crash between values loses nothing.
+``backfill`` yields groups of ``Batch`` or ``EncodedBatch`` (events already encoded for
+the event store, e.g. by worker processes) values: ranges below finality, fetched several
+at a time with adaptive sizes, yielded strictly in order. ``Follower`` yields ``Batch``,
+``Reorg`` and ``Finalize`` values while following the head. Nothing here writes: the
+runner commits the values in order, each with the cursor it moves to, so a crash between
+two commits loses nothing.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterator, Sequence, Sized
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol, TypeVar
 
+import orjson
 import structlog
 
 from indexer.decode import DecodeError, EventDecoder
+from indexer.encode import EncodedEvents, Part, block_part, emitter_part, entry, tx_part
 from indexer.events import BlockRecord, DeadLetter, NewEvent
-from indexer.rpc import Header, RangeTooLargeError, RpcClient, RpcError
+from indexer.rpc import Header, JsonObj, RangeTooLargeError, RpcClient, RpcError
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +38,9 @@ class Batch:
     events: list[NewEvent]
     blocks: list[BlockRecord]
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    # Logs getLogs returned for the whole range asked for (-1: as many as the batch holds);
+    # more when the batch was cut short (see RangeFetcher). The range sizer learns from it.
+    range_logs: int = -1
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,54 @@ class Finalize:
     number: int
 
 
+@dataclass(frozen=True)
+class EncodedBatch:
+    """A ``Batch`` whose events are already encoded for the event store (indexer.encode):
+    what backfill worker processes send back (cheaper to pickle and to append)."""
+
+    from_block: int
+    to_block: int
+    end: BlockRecord
+    events: EncodedEvents
+    blocks: list[BlockRecord]
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    range_logs: int = -1  # as in Batch
+
+
 SyncValue = Batch | Reorg | Finalize
+#: The decoder of one event: (topics, data) -> args.
+Decode = Callable[[list[str], str], JsonObj]
+
+
+class _Fetched(Protocol):
+    @property
+    def to_block(self) -> int: ...
+    @property
+    def events(self) -> Sized: ...
+    @property
+    def dead_letters(self) -> list[DeadLetter]: ...
+    @property
+    def range_logs(self) -> int: ...
+
+
+T = TypeVar("T", bound=_Fetched)
+
+
+def merge(group: Sequence[Batch | EncodedBatch]) -> Batch | EncodedBatch:
+    """One batch covering the consecutive batches `group` (of one type), for one commit."""
+    if len(group) == 1:
+        return group[0]
+    first, last = group[0], group[-1]
+    blocks = [b for batch in group for b in batch.blocks]
+    dead = [d for batch in group for d in batch.dead_letters]
+    encoded = [b.events for b in group if isinstance(b, EncodedBatch)]
+    decoded = [e for b in group if isinstance(b, Batch) for e in b.events]
+    if encoded and len(encoded) == len(group):
+        events = EncodedEvents.concat(encoded)
+        return EncodedBatch(first.from_block, last.to_block, last.end, events, blocks, dead)
+    if not encoded:
+        return Batch(first.from_block, last.to_block, last.end, decoded, blocks, dead)
+    raise TypeError("cannot merge Batch and EncodedBatch values")
 
 
 def _record(h: Header) -> BlockRecord:
@@ -60,38 +114,158 @@ def _record(h: Header) -> BlockRecord:
 
 
 def build_events(
-    chain_id: int, decoder: EventDecoder, logs: list[dict[str, Any]], headers: dict[bytes, Header]
+    chain_id: int, decoder: EventDecoder, logs: list[JsonObj], headers: dict[bytes, Header]
 ) -> tuple[list[NewEvent], list[DeadLetter]]:
-    """Decode raw logs (already checked against `headers`, keyed by block hash)."""
+    """Decode raw logs (already checked against `headers`, keyed by block hash).
+
+    Hex conversions are done once per block, transaction and (contract, event) rather than
+    once per log: a dense range has ~100 logs per transaction."""
     events: list[NewEvent] = []
     dead: list[DeadLetter] = []
+    by_hex = {"0x" + h.hex(): header for h, header in headers.items()}
+    txs: dict[str, bytes] = {}
+    emitters: dict[tuple[str, str], _Emitter | DecodeError] = {}
+    block_hex = ""
+    header: Header | None = None
     for raw in logs:
-        block_hash = bytes.fromhex(raw["blockHash"][2:])
-        header = headers[block_hash]
-        tx_hash = bytes.fromhex(raw["transactionHash"][2:])
+        if raw["blockHash"] != block_hex:
+            block_hex = raw["blockHash"]
+            header = by_hex[block_hex.lower()]
+        assert header is not None
+        tx_hex = raw["transactionHash"]
+        tx_hash = txs.get(tx_hex)
+        if tx_hash is None:
+            tx_hash = txs[tx_hex] = bytes.fromhex(tx_hex[2:])
         log_index = int(raw["logIndex"], 16)
-        address = bytes.fromhex(raw["address"][2:])
+        topics: list[str] = raw["topics"]
+        key = (raw["address"], topics[0] if topics else "")
+        emitter = emitters.get(key)
+        if emitter is None:
+            emitter = emitters[key] = _emitter(decoder, *key)
         try:
-            name, args = decoder.decode(raw)
+            if isinstance(emitter, DecodeError):
+                raise DecodeError(str(emitter))
+            args = emitter.decode(topics, raw["data"])
         except DecodeError as exc:
-            dead.append(
-                DeadLetter(chain_id, header.number, block_hash, log_index, tx_hash, address,
-                           tuple(raw["topics"]), raw["data"], str(exc))
-            )  # fmt: skip
+            dead.append(_dead_letter(chain_id, header, tx_hash, log_index, raw, exc))
             continue
         events.append(
-            NewEvent(chain_id, header.number, block_hash, header.parent_hash, header.timestamp,
-                     tx_hash, int(raw["transactionIndex"], 16), log_index, address, name, args)
+            NewEvent(chain_id, header.number, header.hash, header.parent_hash, header.timestamp,
+                     tx_hash, int(raw["transactionIndex"], 16), log_index, emitter.address,
+                     emitter.name, args)
         )  # fmt: skip
     return events, dead
 
 
-def _sorted_unique(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Order logs canonically and drop duplicates (a node or proxy may reorder/repeat)."""
+def encode_logs(
+    chain_id: int, decoder: EventDecoder, logs: list[JsonObj], headers: dict[bytes, Header]
+) -> tuple[EncodedEvents, list[DeadLetter]]:
+    """``encode_events(build_events(...))`` in one pass, without NewEvent values: the hot
+    loop of backfill workers (tests check that both give the same bytes)."""
+    rests: list[bytes] = []
+    tails: list[bytes] = []
+    dead: list[DeadLetter] = []
+    by_hex = {"0x" + h.hex(): header for h, header in headers.items()}
+    txs: dict[str, tuple[bytes, Part]] = {}
+    emitters: dict[tuple[str, str], _Emitter | DecodeError] = {}
+    dumps, sort_keys = orjson.dumps, orjson.OPT_SORT_KEYS
+    block_hex = ""
+    header: Header | None = None
+    block: Part = (b"", b"")
+    for raw in logs:
+        if raw["blockHash"] != block_hex:
+            block_hex = raw["blockHash"]
+            header = by_hex[block_hex.lower()]
+            block = block_part(
+                chain_id, header.number, header.hash, header.parent_hash, header.timestamp
+            )
+        assert header is not None
+        tx_hex = raw["transactionHash"]
+        tx = txs.get(tx_hex)
+        if tx is None:
+            tx_hash = bytes.fromhex(tx_hex[2:])
+            tx = txs[tx_hex] = (tx_hash, tx_part(tx_hash))
+        log_index = int(raw["logIndex"], 16)
+        topics: list[str] = raw["topics"]
+        key = (raw["address"], topics[0] if topics else "")
+        emitter = emitters.get(key)
+        if emitter is None:
+            emitter = emitters[key] = _emitter(decoder, *key)
+        try:
+            if isinstance(emitter, DecodeError):
+                raise DecodeError(str(emitter))
+            args = emitter.decode(topics, raw["data"])
+        except DecodeError as exc:
+            dead.append(_dead_letter(chain_id, header, tx[0], log_index, raw, exc))
+            continue
+        rest, tail = entry(block, tx[1], int(raw["transactionIndex"], 16), log_index,
+                           emitter.part, dumps(args, option=sort_keys))  # fmt: skip
+        rests.append(rest)
+        tails.append(tail)
+    return EncodedEvents(chain_id, rests, tails), dead
+
+
+@dataclass(frozen=True, slots=True)
+class _Emitter:
+    """What logs of one (contract address, topic0) share."""
+
+    address: bytes
+    name: str
+    decode: Decode
+    part: Part  # see indexer.encode.emitter_part
+
+
+def _emitter(decoder: EventDecoder, address: str, topic0: str) -> _Emitter | DecodeError:
+    """How to decode logs of `topic0` from `address`, or the DecodeError each one gets."""
+    if not topic0:
+        return DecodeError("anonymous log (no topics)")
+    try:
+        name, decode = decoder.resolve(address, topic0)
+    except DecodeError as exc:
+        return exc
+    address_bytes = bytes.fromhex(address[2:])
+    return _Emitter(address_bytes, name, decode, emitter_part(address_bytes, name))
+
+
+def _dead_letter(
+    chain_id: int, header: Header, tx_hash: bytes, log_index: int, raw: JsonObj, exc: Exception
+) -> DeadLetter:
+    return DeadLetter(chain_id, header.number, header.hash, log_index, tx_hash,
+                      bytes.fromhex(raw["address"][2:]), tuple(raw["topics"]), raw["data"],
+                      str(exc))  # fmt: skip
+
+
+def ordered_unique(logs: list[JsonObj]) -> tuple[list[JsonObj], dict[int, set[str]]]:
+    """Logs in canonical order without duplicates or removed entries (a node or a proxy may
+    reorder or repeat them), and the block hashes (lowercase hex) seen per block number.
+    Nodes normally answer in order already, so the sort only runs when they did not."""
+    ordered: list[JsonObj] = []
+    seen: dict[int, set[str]] = {}
+    last = (-1, -1)
+    block_hex = ""
+    number = -1
+    for raw in logs:
+        if raw.get("removed"):
+            continue
+        if raw["blockHash"] != block_hex:
+            block_hex = raw["blockHash"]
+            number = int(raw["blockNumber"], 16)
+            seen.setdefault(number, set()).add(block_hex.lower())
+        key = (number, int(raw["logIndex"], 16))
+        if key <= last:
+            break  # out of order or repeated: sort below
+        last = key
+        ordered.append(raw)
+    else:
+        return ordered, seen
     unique = {(raw["blockHash"], raw["logIndex"]): raw for raw in logs if not raw.get("removed")}
-    return sorted(
+    seen = {}
+    for raw in unique.values():
+        seen.setdefault(int(raw["blockNumber"], 16), set()).add(raw["blockHash"].lower())
+    ordered = sorted(
         unique.values(), key=lambda r: (int(r["blockNumber"], 16), int(r["logIndex"], 16))
     )
+    return ordered, seen
 
 
 @dataclass
@@ -118,76 +292,148 @@ class RangeSizer:
 
 
 class RangeFetcher:
-    """Fetches and decodes one block range: logs, the headers they need, the end header."""
+    """Fetches and decodes one block range: logs, the headers they need, the end header.
 
-    def __init__(self, rpc: RpcClient, decoder: EventDecoder, chain_id: int) -> None:
+    A range whose logs far exceed what the sizer aimed at (the chain got denser than the
+    ranges already in flight assumed) is cut short after `max_logs` logs, at a block
+    boundary: the batch covers the range's first blocks only and backfill fetches the rest
+    again in ranges of the new size, spread over the workers. So one range never makes a
+    huge batch (memory, one long commit) that a single worker decodes while others idle."""
+
+    def __init__(
+        self, rpc: RpcClient, decoder: EventDecoder, chain_id: int, max_logs: int | None = None
+    ) -> None:
         self.rpc = rpc
         self.decoder = decoder
         self.chain_id = chain_id
+        self.max_logs = max_logs
 
-    def fetch(self, start: int, end: int) -> Batch:
-        logs = self.rpc.get_logs(start, end, self.decoder.addresses, self.decoder.topics)
-        logs = _sorted_unique(logs)
-        numbers = sorted({int(raw["blockNumber"], 16) for raw in logs} | {end})
+    def _logs_and_headers(self, start: int, end: int) -> tuple[list[JsonObj], list[Header], int]:
+        """The platform logs of blocks `start`..`last`, in order, the headers of their blocks
+        and of `last`, and how many logs the whole range has; `last` is `end` unless the
+        range was cut short. RpcError unless every log belongs to its block's header."""
+        raw = self.rpc.get_logs(start, end, self.decoder.addresses, self.decoder.topics)
+        logs, seen = ordered_unique(raw)
+        numbers = sorted(seen.keys() | {end})
         if numbers[0] < start or numbers[-1] > end:
             raise RpcError(f"getLogs [{start}, {end}] returned logs outside the range")
+        total = len(logs)
+        if self.max_logs is not None and total > self.max_logs:
+            logs = logs[: _block_boundary(logs, self.max_logs)]
+            last = int(logs[-1]["blockNumber"], 16)
+            numbers = [n for n in numbers if n <= last]
         headers = self.rpc.headers(numbers)
-        by_number = {h.number: h for h in headers}
-        for raw in logs:
-            if by_number[int(raw["blockNumber"], 16)].hash.hex() != raw["blockHash"][2:].lower():
+        for header in headers:
+            hashes = seen.get(header.number)
+            if hashes is not None and hashes != {"0x" + header.hash.hex()}:
                 raise RpcError(f"block hashes changed while fetching [{start}, {end}]")
+        return logs, headers, total
+
+    def fetch(self, start: int, end: int) -> Batch:
+        """Blocks `start`..`end` (or its first blocks) as NewEvent values."""
+        logs, headers, total = self._logs_and_headers(start, end)
         events, dead = build_events(self.chain_id, self.decoder, logs, {h.hash: h for h in headers})
         blocks = [_record(h) for h in headers]
-        return Batch(start, end, _record(by_number[end]), events, blocks, dead)
+        return Batch(start, blocks[-1].number, blocks[-1], events, blocks, dead, total)
+
+    def fetch_encoded(self, start: int, end: int) -> EncodedBatch:
+        """Blocks `start`..`end` (or its first blocks), encoded for the event store (what
+        backfill workers do)."""
+        logs, headers, total = self._logs_and_headers(start, end)
+        events, dead = encode_logs(self.chain_id, self.decoder, logs, {h.hash: h for h in headers})
+        blocks = [_record(h) for h in headers]
+        return EncodedBatch(start, blocks[-1].number, blocks[-1], events, blocks, dead, total)
+
+
+def _block_boundary(logs: list[JsonObj], limit: int) -> int:
+    """How many of `logs` (in block order, more than `limit`) to keep: at most `limit`,
+    ending with a whole block; the whole first block if it alone has more."""
+
+    def number(i: int) -> int:
+        return int(logs[i]["blockNumber"], 16)
+
+    cut = limit
+    while cut > 0 and number(cut - 1) == number(cut):
+        cut -= 1
+    if cut == 0:  # the first block alone has more than `limit` logs: keep it whole
+        cut = limit
+        while cut < len(logs) and number(cut) == number(0):
+            cut += 1
+    return cut
 
 
 def backfill(
-    fetcher: RangeFetcher,
+    submit: Callable[[int, int], Future[T]],
     start: int,
     end: int,
     sizer: RangeSizer,
     *,
     concurrency: int = 4,
     max_backoff: float = 30.0,
-) -> Iterator[Batch]:
+) -> Iterator[list[T]]:
     """Yield batches covering `start`..`end` in order, fetching up to `concurrency` ranges
-    at once. A failed range is split or retried with backoff, never skipped."""
-    ready: dict[int, Batch] = {}
+    at once with `submit`. A failed range is split or retried with backoff, never skipped;
+    a range cut short is completed by further ranges.
+
+    Each value is the run of consecutive batches ready at that moment (at least one): a
+    caller that commits more slowly than ranges arrive gets them grouped, and can commit
+    a group in one transaction."""
+    ready: dict[int, T] = {}
     retry: deque[tuple[int, int, int]] = deque()  # (start, end, attempt)
     next_start = start
     next_yield = start
-    in_flight: dict[Future[Batch], tuple[int, int, int]] = {}
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="getlogs") as pool:
-        while next_yield <= end:
-            while len(in_flight) < concurrency and (retry or next_start <= end):
-                if retry:
-                    s, e, attempt = retry.popleft()
-                else:
-                    s, e, attempt = next_start, min(end, next_start + sizer.size - 1), 0
-                    next_start = e + 1
-                if attempt:
-                    time.sleep(min(max_backoff, 0.05 * 2 ** min(attempt, 10)))
-                in_flight[pool.submit(fetcher.fetch, s, e)] = (s, e, attempt)
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                s, e, attempt = in_flight.pop(future)
-                try:
-                    batch = future.result()
-                except RpcError as exc:
-                    blocks = e - s + 1
-                    hint = exc.suggested_size if isinstance(exc, RangeTooLargeError) else None
-                    split = sizer.failure(blocks, hint)
-                    log.warning("indexer.range.failed", start=s, end=e, error=str(exc)[:200],
-                                attempt=attempt, split=split)  # fmt: skip
-                    if blocks > 1 and split < blocks:
-                        retry.appendleft((s + split, e, 0))
-                        retry.appendleft((s, s + split - 1, 0))
-                    else:
-                        retry.appendleft((s, e, attempt + 1))
-                    continue
-                sizer.success(e - s + 1, len(batch.events) + len(batch.dead_letters))
-                ready[s] = batch
-            while next_yield in ready:
-                batch = ready.pop(next_yield)
-                next_yield = batch.to_block + 1
-                yield batch
+    in_flight: dict[Future[T], tuple[int, int, int]] = {}
+    while next_yield <= end:
+        while len(in_flight) < concurrency and (retry or next_start <= end):
+            if retry:
+                s, e, attempt = retry.popleft()
+            else:
+                s, e, attempt = next_start, min(end, next_start + sizer.size - 1), 0
+                next_start = e + 1
+            if attempt:
+                time.sleep(min(max_backoff, 0.05 * 2 ** min(attempt, 10)))
+            in_flight[submit(s, e)] = (s, e, attempt)
+        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+        for future in done:
+            s, e, attempt = in_flight.pop(future)
+            try:
+                batch = future.result()
+            except RpcError as exc:
+                retry.extendleft(reversed(_after_failure(exc, s, e, attempt, sizer)))
+                continue
+            retry.extendleft(reversed(_after_success(batch, s, e, sizer)))
+            ready[s] = batch
+        group: list[T] = []
+        while next_yield in ready:
+            batch = ready.pop(next_yield)
+            next_yield = batch.to_block + 1
+            group.append(batch)
+        if group:
+            yield group
+
+
+def _after_failure(
+    exc: RpcError, s: int, e: int, attempt: int, sizer: RangeSizer
+) -> list[tuple[int, int, int]]:
+    """Ranges to fetch instead of `s`..`e`, which failed: its halves (or the node's hint),
+    or the same single block again, with backoff."""
+    blocks = e - s + 1
+    hint = exc.suggested_size if isinstance(exc, RangeTooLargeError) else None
+    split = sizer.failure(blocks, hint)
+    log.warning("indexer.range.failed", start=s, end=e, error=str(exc)[:200],
+                attempt=attempt, split=split)  # fmt: skip
+    if blocks > 1 and split < blocks:
+        return [(s, s + split - 1, 0), (s + split, e, 0)]
+    return [(s, e, attempt + 1)]
+
+
+def _after_success(
+    batch: _Fetched, s: int, e: int, sizer: RangeSizer
+) -> list[tuple[int, int, int]]:
+    """Teach the sizer; ranges still to fetch when the batch stopped short of `e`."""
+    count = batch.range_logs
+    if count < 0:
+        count = len(batch.events) + len(batch.dead_letters)
+    sizer.success(e - s + 1, count)
+    step = sizer.size
+    return [(a, min(e, a + step - 1), 0) for a in range(batch.to_block + 1, e + 1, step)]

@@ -60,7 +60,8 @@ class Stack:
         s = self.settings
         upgrade(s.database_url)
         config = IndexerConfig(confirmations=s.confirmations, concurrency=s.index_concurrency,
-                               poll_interval=s.poll_interval)  # fmt: skip
+                               poll_interval=s.poll_interval, workers=s.index_workers,
+                               initial_range=s.index_initial_range)  # fmt: skip
         self.indexer = Indexer(RpcClient(s.rpc_url), PostgresEventStore(s.database_url),
                                self.deployment, config)  # fmt: skip
         indexer = self.indexer

@@ -23,10 +23,11 @@ class FaultProxy:
     """Forwards POSTs to `upstream`, injecting faults with probability `rate`."""
 
     def __init__(self, upstream: str, rate: float = 0.3, seed: int = 7, slow_s: float = 1.5,
-                 max_range: int = 40) -> None:  # fmt: skip
+                 max_range: int = 40, delay_s: float = 0.0) -> None:  # fmt: skip
         self.upstream = upstream
         self.rate = rate
         self.slow_s = slow_s
+        self.delay_s = delay_s  # added to every request (a slow link; rate 0: nothing else)
         self.max_range = max_range
         self.rng = random.Random(seed)
         self.requests = 0
@@ -52,6 +53,8 @@ class FaultProxy:
         """Every 1/rate-th request gets the next fault in rotation: each kind happens."""
         with self.lock:
             self.requests += 1
+            if not self.rate:
+                return None
             period = max(1, round(1 / self.rate))
             if self.requests % period:
                 return None
@@ -112,6 +115,7 @@ class FaultProxy:
                     }
                     self._send(200, orjson.dumps({"jsonrpc": "2.0", "id": rid, "error": err}))
                     return
+                time.sleep(proxy.delay_s)
                 fault = proxy._pick()
                 if fault == "http500":
                     self._send(500, b"upstream exploded")

@@ -79,12 +79,12 @@ def test_faulty_rpc_in_live_mode(chain: Platform, store: PostgresEventStore) -> 
 
 
 def _index_process(
-    chain: Platform, db_url: str, manifest: Path, *args: str
+    chain: Platform, db_url: str, manifest: Path, *args: str, rpc_url: str | None = None
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATACOIN_DATABASE_URL": db_url,
-        "DATACOIN_RPC_URL": url_of(chain),
+        "DATACOIN_RPC_URL": rpc_url or url_of(chain),
         "DATACOIN_CONFIRMATIONS": "2",
         "DATACOIN_POLL_INTERVAL": "0.02",
         "DATACOIN_INDEX_INITIAL_RANGE": "3",
@@ -114,9 +114,11 @@ def test_kill_9_mid_backfill_and_mid_live_then_restart(
     for i in range(60):
         list_datasets(chain, 1 + i % 5, 10)
     mine(chain.client.w3, 3)
-    # Given a backfill killed with SIGKILL part-way through
-    proc = _index_process(chain, fresh_db, manifest)
-    _kill_when(proc, store, 150)
+    # Given a backfill killed with SIGKILL part-way through (its node answers after 50 ms,
+    # so that the backfill lasts long enough for the kill to land in the middle of it)
+    with FaultProxy(url_of(chain), rate=0, max_range=10**9, delay_s=0.05) as slow:
+        proc = _index_process(chain, fresh_db, manifest, rpc_url=slow.url)
+        _kill_when(proc, store, 150)
     assert store.head().position < 600, "the kill should land mid-backfill"
     # When it restarts and reaches live mode, and is killed again while following
     proc = _index_process(chain, fresh_db, manifest)
