@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import orjson
 import structlog
@@ -137,15 +137,8 @@ def build_events(
         if tx_hash is None:
             tx_hash = txs[tx_hex] = bytes.fromhex(tx_hex[2:])
         log_index = int(raw["logIndex"], 16)
-        topics: list[str] = raw["topics"]
-        key = (raw["address"], topics[0] if topics else "")
-        emitter = emitters.get(key)
-        if emitter is None:
-            emitter = emitters[key] = _emitter(decoder, *key)
         try:
-            if isinstance(emitter, DecodeError):
-                raise DecodeError(str(emitter))
-            args = emitter.decode(topics, raw["data"])
+            emitter, args = _decode(emitters, decoder, raw)
         except DecodeError as exc:
             dead.append(_dead_letter(chain_id, header, tx_hash, log_index, raw, exc))
             continue
@@ -186,15 +179,8 @@ def encode_logs(
             tx_hash = bytes.fromhex(tx_hex[2:])
             tx = txs[tx_hex] = (tx_hash, tx_part(tx_hash))
         log_index = int(raw["logIndex"], 16)
-        topics: list[str] = raw["topics"]
-        key = (raw["address"], topics[0] if topics else "")
-        emitter = emitters.get(key)
-        if emitter is None:
-            emitter = emitters[key] = _emitter(decoder, *key)
         try:
-            if isinstance(emitter, DecodeError):
-                raise DecodeError(str(emitter))
-            args = emitter.decode(topics, raw["data"])
+            emitter, args = _decode(emitters, decoder, raw)
         except DecodeError as exc:
             dead.append(_dead_letter(chain_id, header, tx[0], log_index, raw, exc))
             continue
@@ -225,6 +211,23 @@ def _emitter(decoder: EventDecoder, address: str, topic0: str) -> _Emitter | Dec
         return exc
     address_bytes = bytes.fromhex(address[2:])
     return _Emitter(address_bytes, name, decode, emitter_part(address_bytes, name))
+
+
+def _decode(
+    emitters: dict[tuple[str, str], _Emitter | DecodeError],
+    decoder: EventDecoder,
+    raw: dict[str, Any],
+) -> tuple[_Emitter, dict[str, Any]]:
+    """(emitter, args) of a raw log, the emitter cached per (address, topic0);
+    DecodeError when the log does not fit its event."""
+    topics: list[str] = raw["topics"]
+    key = (raw["address"], topics[0] if topics else "")
+    emitter = emitters.get(key)
+    if emitter is None:
+        emitter = emitters[key] = _emitter(decoder, *key)
+    if isinstance(emitter, DecodeError):
+        raise DecodeError(str(emitter))
+    return emitter, emitter.decode(topics, raw["data"])
 
 
 def _dead_letter(

@@ -45,6 +45,15 @@ def list_datasets(platform: Platform, provider: int, count: int, price: int = 10
     platform.account(provider).send(market.functions.multicall(calls))
 
 
+def dense_history(platform: Platform) -> None:
+    """600 listings in 60 multicall transactions from five funded providers, then 3 empty
+    blocks: a backfill long enough for a kill to land in the middle of it."""
+    fund(platform, [1, 2, 3, 4, 5])
+    for i in range(60):
+        list_datasets(platform, 1 + i % 5, 10)
+    mine(platform.client.w3, 3)
+
+
 def random_activity(platform: Platform, rng: random.Random, steps: int) -> None:
     """A mix of listings, purchases, ratings and stakes from accounts 1-5."""
     market = platform.client.contract("Marketplace")

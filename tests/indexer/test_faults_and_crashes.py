@@ -24,6 +24,7 @@ from indexer.verify import verify_hash_chain
 from tests.conftest import Platform
 from tests.indexer.activity import (
     canonical_events,
+    dense_history,
     fund,
     list_datasets,
     mine,
@@ -110,10 +111,7 @@ def test_kill_9_mid_backfill_and_mid_live_then_restart(
 ) -> None:
     manifest = tmp_path / "deployment.json"
     chain.deployment.save(manifest)
-    fund(chain, [1, 2, 3, 4, 5])
-    for i in range(60):
-        list_datasets(chain, 1 + i % 5, 10)
-    mine(chain.client.w3, 3)
+    dense_history(chain)
     # Given a backfill killed with SIGKILL part-way through (its node answers after 50 ms,
     # so that the backfill lasts long enough for the kill to land in the middle of it)
     with FaultProxy(url_of(chain), rate=0, max_range=10**9, delay_s=0.05) as slow:

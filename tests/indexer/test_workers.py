@@ -25,6 +25,7 @@ from indexer.workers import FetchPool
 from tests.conftest import Platform
 from tests.indexer.activity import (
     canonical_events,
+    dense_history,
     fund,
     list_datasets,
     mine,
@@ -184,10 +185,7 @@ def test_kill_9_mid_backfill_leaves_no_worker_and_restart_completes(
 ) -> None:
     manifest = tmp_path / "deployment.json"
     chain.deployment.save(manifest)
-    fund(chain, [1, 2, 3, 4, 5])
-    for i in range(60):
-        list_datasets(chain, 1 + i % 5, 10)
-    mine(chain.client.w3, 3)
+    dense_history(chain)
     head = chain.client.w3.eth.block_number
     # Given an indexer process backfilling through workers, killed with SIGKILL part-way
     proc = subprocess.Popen(
