@@ -52,7 +52,7 @@ async def download(
         raise HTTPException(400, f"dataset {dataset_id} exists on several chains: pass chain_id")
     dataset = rows[0]
     me = parse_address(account)
-    if bytes(dataset["provider"]) != me:
+    if parse_address(dataset["provider"]) != me:
         check = sql.SQL(
             "SELECT 1 FROM {} WHERE chain_id = %s AND dataset_id = %s AND buyer = %s AND finalized"
             " AND (expires_at IS NULL OR expires_at > now())"
