@@ -1,5 +1,5 @@
-"""Imported first by the backfill workers' fork server (``indexer.workers._preload``) and
-by nothing else: settings for that server process, inherited by every worker it forks.
+"""Imported first by the worker processes' fork server (``common.procs.forkserver_context``)
+and by nothing else: settings for that server process, inherited by every worker it forks.
 
 The server also preloads the parent's main module (``python -m NAME``), so that each worker
 re-running it as ``__mp_main__`` (what multiprocessing does in every child) costs nothing.

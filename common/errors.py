@@ -1,15 +1,14 @@
 """The error taxonomy: every failure is retryable (try again later) or permanent.
 
-Driver errors (psycopg, web3, httpx, redis) are translated in :func:`classify`, the one
-place that knows which of them are transient.
+Driver errors (psycopg, web3, httpx, requests, redis) are translated in :func:`classify`,
+the one place that knows which of them are transient. The drivers are imported when
+`classify` first runs, not with this module: almost everything imports these classes, and
+web3 alone takes ~0.7 s to import (a replay or backfill worker process would pay it).
 """
 
 from __future__ import annotations
 
-import httpx
-import psycopg
-import requests
-from web3.exceptions import TimeExhausted, Web3RPCError
+from functools import cache
 
 
 class DatacoinError(Exception):
@@ -28,22 +27,34 @@ class ConfigurationError(PermanentError):
     """Settings or files are missing or inconsistent."""
 
 
-_TRANSIENT: tuple[type[BaseException], ...] = (
-    ConnectionError,
-    TimeoutError,
-    httpx.TransportError,
-    requests.ConnectionError,
-    requests.Timeout,
-    psycopg.OperationalError,
-    TimeExhausted,
-)
+@cache
+def _transient() -> tuple[type[BaseException], ...]:
+    import httpx
+    import psycopg
+    import redis.exceptions
+    import requests
+    from web3.exceptions import TimeExhausted
+
+    return (
+        ConnectionError,
+        TimeoutError,
+        httpx.TransportError,
+        requests.ConnectionError,
+        requests.Timeout,
+        psycopg.OperationalError,
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        TimeExhausted,
+    )
 
 
 def classify(exc: BaseException) -> DatacoinError:
     """Map any exception to Retryable or Permanent (already-classified ones pass through)."""
+    from web3.exceptions import Web3RPCError
+
     if isinstance(exc, DatacoinError):
         return exc
-    if isinstance(exc, _TRANSIENT):
+    if isinstance(exc, _transient()):
         return RetryableError(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, Web3RPCError):
         # Node-side failures with server error codes (-32000 family, rate limits) are

@@ -51,7 +51,16 @@ class Settings(BaseSettings):
         description="PostgreSQL schema of the live read models.",
     )
     projection_batch_size: int = Field(
-        5_000, ge=1, description="Event-store entries folded per read-model transaction."
+        5_000, ge=1, description="Event-store entries read (and folded) per batch."
+    )
+    projection_commit_rows: int = Field(
+        500_000,
+        ge=1,
+        description="When behind, fold batches into one transaction until this many rows"
+        " changed (or `projection_commit_seconds` passed); live, every batch commits.",
+    )
+    projection_commit_seconds: float = Field(
+        5.0, gt=0, description="Longest a projector folds without committing when behind."
     )
     api_host: str = Field("127.0.0.1", description="Address `datacoin serve` binds.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `datacoin serve` binds.")

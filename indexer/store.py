@@ -60,6 +60,13 @@ class EventStore(Protocol):
         """Entries with position > `position`, in order, at most `limit`."""
         ...
 
+    def read_range(
+        self, after: int, upto: int, limit: int, names: frozenset[str] | None = None
+    ) -> list[StoredEvent]:
+        """Entries with `after` < position <= `upto`, in order, at most `limit`; only those
+        named in `names` when given (a retraction carries its event's name)."""
+        ...
+
     def head(self) -> Head:
         """The last entry's position and hash (0 and the zero hash when empty)."""
         ...
@@ -187,6 +194,14 @@ class InMemoryEventStore:
 
     def read_after(self, position: int, limit: int) -> list[StoredEvent]:
         return self._entries[position : position + limit]
+
+    def read_range(
+        self, after: int, upto: int, limit: int, names: frozenset[str] | None = None
+    ) -> list[StoredEvent]:
+        window = self._entries[max(0, after) : max(0, upto)]
+        if names is not None:
+            window = [e for e in window if e.event.event_name in names]
+        return window[:limit]
 
     def head(self) -> Head:
         if not self._entries:

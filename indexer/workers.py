@@ -6,31 +6,23 @@ sequential: numbering, the hash chain, COPY and commit (``append_encoded``). Res
 back as ``EncodedBatch`` values (lists of bytes: cheap to pickle) and ``backfill`` hands
 them to the runner strictly in range order, whatever order the workers finish in.
 
-Processes come from a ``forkserver`` context: the parent has threads (a plain fork could
-copy a held lock), and the server, started once per parent process with this module
-preloaded (its imports take ~1 s: web3 comes in through common.errors), forks warm workers
-in milliseconds for every pool after that. Each worker opens its own JSON-RPC connection.
-
-Lifetime: workers ignore SIGINT and SIGTERM (a terminal's Ctrl-C or a service manager
-signals the whole process group; the parent decides when to stop and shuts the pool down),
-and exit as soon as the parent is gone, even after ``kill -9``.
+Processes come from the shared ``forkserver`` (common/procs.py) with this module preloaded:
+started once per parent process, it forks warm workers in milliseconds for every pool after
+that. Each worker opens its own JSON-RPC connection. Workers ignore SIGINT and SIGTERM and
+exit as soon as the parent is gone, even after ``kill -9`` (``become_worker``).
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-import signal
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from multiprocessing.connection import wait
 from types import TracebackType
 from typing import cast
 
 import structlog
 
+from common.procs import become_worker, forkserver_context
 from indexer.decode import EventDecoder
 from indexer.rpc import RpcClient
 from indexer.sync import Batch, EncodedBatch, RangeFetcher
@@ -41,22 +33,11 @@ _fetcher: RangeFetcher | None = None  # one per worker process, made by _init
 _started_before = False  # whether this process has started a pool (its fork server runs)
 
 
-def _exit_with_parent() -> None:
-    """Exit as soon as the parent process is gone (even after ``kill -9``): a worker
-    waiting for its next task would otherwise wait forever."""
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        wait([parent.sentinel])
-        os._exit(1)
-
-
 def _init(
     rpc_url: str, timeout: float, contracts: dict[str, str], chain_id: int, max_logs: int | None
 ) -> None:
     global _fetcher  # noqa: PLW0603 - the worker process's only state
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    threading.Thread(target=_exit_with_parent, name="parent-watch", daemon=True).start()
+    become_worker()
     decoder = EventDecoder(contracts)
     _fetcher = RangeFetcher(RpcClient(rpc_url, timeout), decoder, chain_id, max_logs)
 
@@ -68,19 +49,6 @@ def _fetch(start: int, end: int) -> EncodedBatch:
 
 def _ready(_: int) -> bool:
     return _fetcher is not None
-
-
-def _preload() -> list[str]:
-    """Modules the fork server imports once, so that every worker it forks has them: this
-    one and, for ``python -m NAME``, NAME (multiprocessing makes each child re-run the
-    parent's main module; with its imports already done that costs milliseconds, and
-    ``indexer._forkserver`` silences runpy's warning about it). A main given by path (a
-    script) is still re-run by each worker, at its own cost."""
-    main = sys.modules.get("__main__")
-    name = getattr(getattr(main, "__spec__", None), "name", None)
-    if name and name != "__main__" and not name.endswith(".__main__"):
-        return ["indexer._forkserver", name, __name__]
-    return [__name__]
 
 
 class FetchPool:
@@ -96,8 +64,7 @@ class FetchPool:
         processes: int,
         max_logs: int | None = None,
     ) -> None:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_preload())  # takes effect when the server starts
+        context = forkserver_context(__name__)  # preloads take effect when it starts
         self._processes = processes
         self._pool = ProcessPoolExecutor(
             processes,

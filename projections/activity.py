@@ -65,11 +65,15 @@ class Activity(Projection):
     name = "account_activity"
     table: ClassVar[Table] = ActivityRow.__table__  # type: ignore[assignment]
     events = frozenset(name for name, parties in PARTIES.items() if parties)
+    cost = 2.0  # one or two rows per event, every one written and hashed
 
     def keys(self, event: StoredEvent) -> list[Key]:
         e = event.event
+        parties = PARTIES[e.event_name]
+        if len(parties) == 1:  # the common case, without the dedup below
+            return [(e.chain_id, e.block_hash, e.log_index, addr(e.args[parties[0][0]]))]
         keys = [(e.chain_id, e.block_hash, e.log_index, addr(e.args[arg]))
-                for arg, _ in PARTIES[e.event_name]]  # fmt: skip
+                for arg, _ in parties]  # fmt: skip
         return list(dict.fromkeys(keys))  # a provider buying its own dataset: one row
 
     def refold(self, key: Key, event: StoredEvent) -> Refold:
@@ -79,7 +83,10 @@ class Activity(Projection):
         e = event.event
         a = e.args
         account = key[3]
-        role = next(r for arg, r in PARTIES[e.event_name] if addr(a[arg]) == account)
+        parties = PARTIES[e.event_name]
+        # The first party naming this account (a provider buying its own dataset: buyer).
+        role = parties[0][1] if len(parties) == 1 else \
+            next(r for arg, r in parties if addr(a[arg]) == account)  # fmt: skip
         return {
             "chain_id": e.chain_id, "block_hash": e.block_hash, "log_index": e.log_index,
             "account": account, "role": role, "event_name": e.event_name,

@@ -9,6 +9,7 @@ reorg leaves a read model exactly as if the orphaned events never happened.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from sqlalchemy import MetaData, Table
@@ -45,6 +46,9 @@ class Projection:
     name: ClassVar[str]
     table: ClassVar[Table]
     events: ClassVar[frozenset[str]]
+    #: Work per consumed event (fold, write, hash), relative to reading one event: balances
+    #: replay groups. Measured on 100k events: reading ~4 us per event; see each override.
+    cost: ClassVar[float] = 1.0
 
     def keys(self, event: StoredEvent) -> list[Key]:
         """Primary keys of the rows `event` touches (in the table's key column order)."""
@@ -60,8 +64,10 @@ class Projection:
 
 
 # -- argument helpers: event args are JSON strings (see indexer/decode.py) -----------------
+@lru_cache(maxsize=1 << 16)
 def addr(value: str) -> bytes:
-    """A lowercase 0x address string as its 20 raw bytes."""
+    """A lowercase 0x address string as its 20 raw bytes (cached: accounts recur, and a
+    replay converts one to three per event)."""
     return bytes.fromhex(value[2:])
 
 

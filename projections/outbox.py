@@ -36,6 +36,7 @@ class Outbox(Projection):
     name = "outbox"
     table: ClassVar[Table] = OutboxRow.__table__  # type: ignore[assignment]
     events = frozenset({"Purchased", "TrainingRequested"})
+    cost = 1.5  # a JSON payload per row
 
     def keys(self, event: StoredEvent) -> list[Key]:
         return [natural_key(event)]

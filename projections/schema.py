@@ -55,11 +55,18 @@ def schema_version(conn: Connection, schema: str) -> str | None:
     return row[0] if row else None
 
 
-def create_schema(conn: Connection, schema: str) -> None:
-    """Create the schema, every read-model table, their views and the tracking rows."""
+def create_schema(conn: Connection, schema: str, unlogged: bool = False) -> None:
+    """Create the schema, every read-model table, their views and the tracking rows.
+
+    `unlogged` makes the projection tables UNLOGGED (no WAL: emptied if PostgreSQL
+    crashes), for scratch rebuilds such as a replay's; see ``set_logged``.
+    """
     check_schema_name(schema)
     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     ReadModelBase.metadata.create_all(conn.execution_options(schema_translate_map={None: schema}))
+    if unlogged:
+        for projection in all_projections():
+            conn.execute(text(f'ALTER TABLE "{schema}".{projection.table.name} SET UNLOGGED'))
     for projection in all_projections():
         table = projection.table.name
         conn.execute(text(
@@ -74,6 +81,13 @@ def create_schema(conn: Connection, schema: str) -> None:
                  " VALUES (:n, 0, :v) ON CONFLICT (name) DO NOTHING"),
             {"n": name, "v": PROJECTIONS_VERSION},
         )  # fmt: skip
+
+
+def set_logged(conn: Connection, schema: str) -> None:
+    """Make a schema's projection tables durable (WAL-logged) again: a table rewrite."""
+    check_schema_name(schema)
+    for projection in all_projections():
+        conn.execute(text(f'ALTER TABLE "{schema}".{projection.table.name} SET LOGGED'))
 
 
 def drop_schema(conn: Connection, schema: str) -> None:

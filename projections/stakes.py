@@ -33,6 +33,7 @@ class Stakes(Projection):
     name = "stakes"
     table: ClassVar[Table] = StakeRow.__table__  # type: ignore[assignment]
     events = frozenset({"Staked", "UnstakeRequested", "Unstaked"})
+    cost = 0.3  # few rows (one per account)
 
     def keys(self, event: StoredEvent) -> list[Key]:
         return [(event.event.chain_id, addr(event.event.args["account"]))]

@@ -1,51 +1,81 @@
-"""A canonical digest of every read-model row: equal digests, equal read models."""
+"""A canonical digest of every read-model row: equal digests, equal read models.
+
+The state hash is sha256 over, for each projection table in registry order, the table's
+name, a newline and the table's digest; a table's digest is sha256 of its rows in
+primary-key order, streamed as PostgreSQL's COPY text with the session pinned to the
+settings that fix that text (UTC, ISO dates, exact floats, hex bytea), so equal rows give
+equal bytes. Per-table digests let a parallel replay hash each group's tables as soon as
+the group is done, and combine them afterwards into the same hash a live read gives.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 
 import psycopg
 from psycopg import sql
+from sqlalchemy import Table
 
 from common.db import libpq_url
 from projections.registry import all_projections
 from projections.schema import check_schema_name
 
 
-def state_snapshot(database_url: str, schema: str) -> tuple[str, int]:
-    """(state hash, tracking position) read from one consistent snapshot.
+def _pin_text_format(cur: psycopg.Cursor[tuple[object, ...]]) -> None:
+    cur.execute("SET LOCAL TIME ZONE 'UTC'")
+    cur.execute("SET LOCAL DateStyle = 'ISO, YMD'")
+    cur.execute("SET LOCAL extra_float_digits = 3")
+    cur.execute("SET LOCAL bytea_output = 'hex'")
 
-    The hash is sha256 over every projection table (registry order), rows in primary-key
-    order, streamed as PostgreSQL's COPY text with the session pinned to the settings that
-    fix that text (UTC, ISO dates, exact floats, hex bytea), so equal rows give equal bytes.
-    """
-    check_schema_name(schema)
+
+def _table_digest(cur: psycopg.Cursor[tuple[object, ...]], schema: str, table: Table) -> bytes:
     digest = hashlib.sha256()
+    keys = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.primary_key.columns)
+    cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns)
+    query = sql.SQL("COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT").format(
+        cols, sql.Identifier(schema, table.name), keys
+    )
+    with cur.copy(query) as copy:
+        for chunk in copy:
+            digest.update(chunk)
+    return digest.digest()
+
+
+def table_digests(database_url: str, schema: str, tables: Iterable[Table]) -> dict[str, bytes]:
+    """The digest of each of `tables` in `schema`, read from one snapshot."""
+    check_schema_name(schema)
     with psycopg.connect(libpq_url(database_url)) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction(), conn.cursor() as cur:
-            cur.execute("SET LOCAL TIME ZONE 'UTC'")
-            cur.execute("SET LOCAL DateStyle = 'ISO, YMD'")
-            cur.execute("SET LOCAL extra_float_digits = 3")
-            cur.execute("SET LOCAL bytea_output = 'hex'")
+            _pin_text_format(cur)
+            return {table.name: _table_digest(cur, schema, table) for table in tables}
+
+
+def combine(digests: Mapping[str, bytes]) -> str:
+    """The state hash from every projection table's digest."""
+    state = hashlib.sha256()
+    for projection in all_projections():
+        name = projection.table.name
+        state.update(name.encode() + b"\n" + digests[name])
+    return state.hexdigest()
+
+
+def state_snapshot(database_url: str, schema: str) -> tuple[str, int]:
+    """(state hash, tracking position) read from one consistent snapshot."""
+    check_schema_name(schema)
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with conn.transaction(), conn.cursor() as cur:
+            _pin_text_format(cur)
             cur.execute(
                 sql.SQL("SELECT coalesce(min(position), 0) FROM {} WHERE name <> '__version__'")
                 .format(sql.Identifier(schema, "projection_tracking"))
             )  # fmt: skip
             row = cur.fetchone()
             position = int(row[0]) if row else 0
-            for projection in all_projections():
-                table = projection.table
-                keys = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.primary_key.columns)
-                cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns)
-                digest.update(table.name.encode() + b"\n")
-                query = sql.SQL("COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT").format(
-                    cols, sql.Identifier(schema, table.name), keys
-                )
-                with cur.copy(query) as copy:
-                    for chunk in copy:
-                        digest.update(chunk)
-    return digest.hexdigest(), position
+            digests = {p.table.name: _table_digest(cur, schema, p.table) for p in all_projections()}
+    return combine(digests), position
 
 
 def state_hash(database_url: str, schema: str) -> str:

@@ -47,6 +47,7 @@ class Stats(Projection):
         "DatasetListed", "DatasetDelisted", "Purchased", "Rated", "TrainingRequested",
         "TrainingLogged", "TrainingRefunded", "Staked", "UnstakeRequested",
     })  # fmt: skip
+    cost = 0.15  # one row per chain
 
     def keys(self, event: StoredEvent) -> list[Key]:
         return [(event.event.chain_id,)]

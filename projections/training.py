@@ -46,6 +46,7 @@ class TrainingJobs(Projection):
     name = "training_jobs"
     table: ClassVar[Table] = TrainingJobRow.__table__  # type: ignore[assignment]
     events = frozenset({"TrainingRequested", "TrainingLogged", "TrainingRefunded"})
+    cost = 1.6  # wide rows
 
     def keys(self, event: StoredEvent) -> list[Key]:
         return [(event.event.chain_id, int(event.event.args["jobId"]))]

@@ -7,12 +7,13 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
+from psycopg.adapt import PyFormat
+from psycopg.types.json import set_json_dumps
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import JSONB
 
 from projections.base import Key, Row
 
@@ -29,24 +30,25 @@ def copy_types(table: Table) -> list[str]:
     return [_COPY_TYPES[c.type.compile(dialect=dialect).split("(")[0]] for c in table.columns]
 
 
+def prepare_connection(conn: psycopg.Connection[Any]) -> None:
+    """Set a writer connection's dumpers for binary COPY by column type: JSON through
+    orjson, and bytea through psycopg's C dumper (by type, bytea otherwise resolves to the
+    Python dumper of the DB-API ``Binary`` wrapper: ~2.5% of a replay)."""
+    set_json_dumps(orjson.dumps, conn)
+    conn.adapters.register_dumper(bytes, psycopg.adapters.get_dumper(bytes, PyFormat.BINARY))
+
+
 def _copy_rows(
     cur: psycopg.Cursor[Any], into: sql.Composable, table: Table, rows: Sequence[Row]
 ) -> None:
     columns = [c.name for c in table.columns]
-    is_json = [isinstance(c.type, JSONB) for c in table.columns]
     col_list = sql.SQL(", ").join(map(sql.Identifier, columns))
     query = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT BINARY)").format(into, col_list)
     with cur.copy(query) as copy:
-        copy.set_types(copy_types(table))
-        if any(is_json):
-            for row in rows:
-                copy.write_row(
-                    [Jsonb(row[c]) if j else row[c] for c, j in zip(columns, is_json, strict=True)]
-                )
-        else:
-            pick = itemgetter(*columns)  # one C call per row instead of a Python list build
-            for row in rows:
-                copy.write_row(pick(row))
+        copy.set_types(copy_types(table))  # dumpers by column type: JSON values are plain
+        pick = itemgetter(*columns)  # one C call per row instead of a Python list build
+        for row in rows:
+            copy.write_row(pick(row))
 
 
 def write_rows(

@@ -20,9 +20,7 @@ def run_project(settings: Settings, once: bool, console: Console) -> None:
     """Keep the read models up to date (until SIGTERM/Ctrl-C, or once with `once`)."""
     upgrade(settings.database_url)
     store = PostgresEventStore(settings.database_url)
-    runner = ProjectionRunner(
-        settings.database_url, store, settings.read_schema, settings.projection_batch_size
-    )
+    runner = ProjectionRunner.from_settings(settings, store)
     try:
         if once:
             applied = runner.run_once()

@@ -66,8 +66,7 @@ class Stack:
                                self.deployment, config)  # fmt: skip
         indexer = self.indexer
         self._spawn("indexer", lambda: indexer.run(stop=self.stop_event))
-        runner = ProjectionRunner(s.database_url, PostgresEventStore(s.database_url),
-                                  s.read_schema, s.projection_batch_size)  # fmt: skip
+        runner = ProjectionRunner.from_settings(s, PostgresEventStore(s.database_url))
         self._spawn("projector", lambda: runner.run_forever(self.stop_event, idle_timeout=0.2))
         resolver = Resolver(s.database_url, open_store(s), s.read_schema)
         self._spawn("resolver", lambda: resolver.run_forever(self.stop_event, interval=0.2))

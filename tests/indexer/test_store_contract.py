@@ -149,3 +149,22 @@ def test_postgres_refuses_edits_and_notifies_on_commit(fresh_db: str) -> None:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             listener.execute("DELETE FROM events")
     pg.close()
+
+
+def test_read_range_bounds_filters_by_name_and_keeps_retractions(store: EventStore) -> None:
+    # Given purchases and ratings over three blocks, then a reorg retracting block 7
+    store.append([event(1, 5, 0), event(1, 5, 1, name="Rated")], cp(1, 5), None)
+    store.append([event(1, 6, 0, name="Rated"), event(1, 6, 1)], cp(1, 6), (5, h(5)))
+    store.append([event(1, 7, 0)], cp(1, 7), (6, h(6)))
+    store.retract(1, 6, Checkpoint(1, 6, h(6), 0), (7, h(7)))
+    # Then a range read honours both bounds and the limit
+    assert [e.position for e in store.read_range(1, 5, 100)] == [2, 3, 4, 5]
+    assert [e.position for e in store.read_range(1, 5, 2)] == [2, 3]
+    assert store.read_range(6, 6, 10) == []
+    # And a name filter keeps matching entries, a retraction included (it carries the name)
+    purchases = store.read_range(0, 6, 100, frozenset({"Purchased"}))
+    assert [(e.position, e.kind) for e in purchases] == [(1, "log"), (4, "log"), (5, "log"),
+                                                         (6, "retract")]  # fmt: skip
+    assert store.read_range(0, 6, 100, frozenset()) == []
+    # And entries read by range equal those read by position
+    assert store.read_range(0, 6, 100) == store.read_after(0, 100)

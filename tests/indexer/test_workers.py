@@ -197,7 +197,7 @@ def test_kill_9_mid_backfill_leaves_no_worker_and_restart_completes(
     try:
         workers: set[int] = set()
         deadline = time.monotonic() + 60
-        while store.head().position < 100 or not workers:
+        while store.head().position < 10 or not workers:  # early: leave margin under load
             assert proc.poll() is None, "indexer exited early"
             assert time.monotonic() < deadline, "indexer made no progress"
             workers |= _descendants(proc.pid)

@@ -1,0 +1,57 @@
+"""Worker processes from one shared ``forkserver``: preloads, parent watch, signals.
+
+Worker pools (backfill fetchers, replay groups) come from a ``forkserver`` context: their
+parents have threads and open connections, which a plain fork would copy (a held lock, a
+libpq socket a child could close under the parent). The server starts once per parent
+process, importing the preloaded modules once; it then forks warm workers in milliseconds.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+from multiprocessing.connection import wait
+from multiprocessing.context import ForkServerContext
+
+_preloads: set[str] = set()
+
+
+def _main_module() -> list[str]:
+    """For ``python -m NAME``: ``common._forkserver`` and NAME. multiprocessing makes each
+    child re-run the parent's main module; with its imports already done in the server that
+    costs milliseconds (``common._forkserver`` silences runpy's warning about it). A main
+    given by path (a script) is still re-run by each worker, at its own cost."""
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if name and name != "__main__" and not name.endswith(".__main__"):
+        return ["common._forkserver", name]
+    return []
+
+
+def forkserver_context(*modules: str) -> ForkServerContext:
+    """The forkserver context, with `modules` added to what its server preloads (every
+    caller's modules: the server is shared; additions after it started take no effect)."""
+    _preloads.update(modules)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([*_main_module(), *sorted(_preloads)])
+    return context
+
+
+def _exit_when_parent_dies() -> None:
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        wait([parent.sentinel])
+        os._exit(1)
+
+
+def become_worker() -> None:
+    """Call first in a worker process: ignore SIGINT/SIGTERM (a terminal's Ctrl-C or a
+    service manager signals the whole process group; the parent decides when workers
+    stop), and exit as soon as the parent is gone, even after its ``kill -9`` (a worker
+    waiting for its next task would otherwise wait forever)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_parent_dies, name="parent-watch", daemon=True).start()
