@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import psycopg
+import structlog
 from psycopg.types.json import Jsonb, set_json_loads
 
 from common.db import libpq_url
@@ -46,6 +47,8 @@ from indexer.store import CursorMovedError, Expected
 APPEND_LOCK = 0x44415441  # "DATA": the one advisory lock every appender takes
 NOTIFY_CHANNEL = "datacoin_events"
 COPY_CHUNK = 2_000  # entries hashed per COPY write (the server ingests one while we hash)
+BULK_READ = 10_000  # a range read this wide first checks the planner's statistics
+log = structlog.get_logger(__name__)
 
 
 #: The columns read back: args as text, parsed with orjson, in a binary-format result
@@ -77,6 +80,7 @@ class PostgresEventStore:
         self._dsn = libpq_url(database_url)
         self._conn: psycopg.Connection[Any] | None = None
         self._has_retractions: dict[int, bool] = {}
+        self._planned_for = 0  # the head position the planner's statistics were checked at
 
     # -- connection -------------------------------------------------------------------
     def _connection(self) -> psycopg.Connection[Any]:
@@ -324,6 +328,8 @@ class PostgresEventStore:
     ) -> list[StoredEvent]:
         """Entries with `after` < position <= `upto`, in order, at most `limit`; only those
         named in `names` when given (a retraction carries its event's name)."""
+        if upto - after >= BULK_READ and upto > self._planned_for * 1.2:
+            self._fresh_statistics(upto)
         if names is None:
             query = f"SELECT {READ_COLUMNS} FROM events WHERE position > %s AND position <= %s"
             params: tuple[Any, ...] = (after, upto, limit)
@@ -335,6 +341,22 @@ class PostgresEventStore:
             params = (after, upto, sorted(names), limit)
         with self._transaction() as cur:
             return _fetch_events(cur, query + " ORDER BY position LIMIT %s", params)
+
+    def _fresh_statistics(self, head: int) -> None:
+        """ANALYZE the event store when the planner's row count lags far behind its head.
+
+        Right after a bulk append (a backfill, before autovacuum runs) the planner thinks
+        the table is small; it then plans a filtered range read as a bitmap scan and an
+        on-disk sort: 330 ms per 20k-entry read instead of 22 ms for the index scan
+        (measured on 100k entries). Positions are gap-free, so the head is the row count.
+        """
+        with self._transaction() as cur:
+            cur.execute("SELECT reltuples FROM pg_class WHERE oid = 'events'::regclass")
+            row = cur.fetchone()
+            if row is not None and row[0] < 0.8 * head:
+                cur.execute("ANALYZE events")
+                log.info("store.analyzed", head=head, planner_rows=int(row[0]))
+        self._planned_for = head
 
     def head(self) -> Head:
         """The last entry's position and hash."""

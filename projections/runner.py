@@ -118,6 +118,7 @@ class ProjectionRunner:
         self.commit_rows = commit_rows
         self.commit_seconds = commit_seconds
         self.positions: dict[str, int] = {}
+        self._until: float = float("inf")  # the bound of the current run_once
         self._store_lock = threading.Lock()
         self._by_event: dict[str, list[Projection]] = {}
         for p in self.projections:
@@ -173,20 +174,18 @@ class ProjectionRunner:
                 conn.close()
 
     # -- folding ----------------------------------------------------------------------
-    def _load(self, cur: psycopg.Cursor[Any], p: Projection, key: Key) -> Row | None:
-        """A row not yet touched by the uncommitted work: from the cache, else the table."""
-        found = self._cache[p.name].get(key)
-        if found is None and p.name not in self._complete:
-            found = load_row(cur, self.schema, p.table, key)
-        return found
-
     def _fold(
         self, cur: psycopg.Cursor[Any], state: BatchState, entries: list[StoredEvent]
     ) -> None:
-        """Fold `entries` into `state` (the hot loop of a replay: dispatch precomputed)."""
+        """Fold `entries` into `state`. The hot loop of a replay: per event name, the
+        projections' bound handlers, their uncommitted rows, committed positions and row
+        caches are looked up once per batch."""
         routes = {
-            name: [(p, state.rows.setdefault(p.name, {}), self.positions.get(p.name, 0))
-                   for p in projections]
+            name: [
+                (p, p.keys, p.apply, state.rows.setdefault(p.name, {}),
+                 self.positions.get(p.name, 0), self._cache[p.name], p.name in self._complete)
+                for p in projections
+            ]
             for name, projections in self._by_event.items()
         }  # fmt: skip
         missing = _MISSING
@@ -194,18 +193,20 @@ class ProjectionRunner:
             route = routes.get(entry.event.event_name)
             if route is None:
                 continue
-            retract = entry.kind == KIND_RETRACT
-            for p, rows, applied in route:
-                if entry.position <= applied:
+            position, retract = entry.position, entry.kind == KIND_RETRACT
+            for p, keys, apply, rows, applied, cache, complete in route:
+                if position <= applied:
                     continue  # this projection committed it before (it was behind the rest)
-                for key in p.keys(entry):
+                for key in keys(entry):
                     if retract:
                         rows[key] = self._refold(p, key, entry)
                         continue
                     current = rows.get(key, missing)
-                    if current is missing:
-                        current = self._load(cur, p, key)
-                    rows[key] = p.apply(key, current, entry)  # type: ignore[arg-type]
+                    if current is missing:  # untouched since the last commit
+                        current = cache.get(key)
+                        if current is None and not complete:
+                            current = load_row(cur, self.schema, p.table, key)
+                    rows[key] = apply(key, current, entry)  # type: ignore[arg-type]
 
     def _refold(self, p: Projection, key: Key, retraction: StoredEvent) -> Row | None:
         """Rebuild `key` from the events still live when `retraction` was appended."""
@@ -293,6 +294,7 @@ class ProjectionRunner:
         """
         if not self.positions:
             self.prepare()
+        self._until = until if until is not None else float("inf")
         start = read_upto = flushed = self.position
         pending: Future[int] | None = None
         state, opened = BatchState(), time.monotonic()
@@ -341,7 +343,13 @@ class ProjectionRunner:
     ) -> Future[int]:
         """Hand a folded window to the writer thread (after the previous one committed)."""
         plan = self._plan(state, position)
-        self._remember(state)
+        if position >= self._until:
+            # The last window of a bounded run (a replay): nothing will read the cache
+            # again in this run, so drop it rather than fill it; a later run loads rows.
+            self._cache = {p.name: {} for p in self.projections}
+            self._complete.clear()
+        else:
+            self._remember(state)
         if pending is not None:
             self._finish(pending.result())
         return writer.submit(self._write, plan)

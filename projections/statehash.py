@@ -22,7 +22,10 @@ from projections.registry import all_projections
 from projections.schema import check_schema_name
 
 
-def _pin_text_format(cur: psycopg.Cursor[tuple[object, ...]]) -> None:
+def _pin_session(cur: psycopg.Cursor[tuple[object, ...]]) -> None:
+    # Not a text setting: a parallel sort under COPY burns ~2.5x the CPU of a serial one
+    # here (370 against 140 ms for 135k rows), and replays hash several tables at once.
+    cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
     cur.execute("SET LOCAL TIME ZONE 'UTC'")
     cur.execute("SET LOCAL DateStyle = 'ISO, YMD'")
     cur.execute("SET LOCAL extra_float_digits = 3")
@@ -48,7 +51,7 @@ def table_digests(database_url: str, schema: str, tables: Iterable[Table]) -> di
     with psycopg.connect(libpq_url(database_url)) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction(), conn.cursor() as cur:
-            _pin_text_format(cur)
+            _pin_session(cur)
             return {table.name: _table_digest(cur, schema, table) for table in tables}
 
 
@@ -67,7 +70,7 @@ def state_snapshot(database_url: str, schema: str) -> tuple[str, int]:
     with psycopg.connect(libpq_url(database_url)) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction(), conn.cursor() as cur:
-            _pin_text_format(cur)
+            _pin_session(cur)
             cur.execute(
                 sql.SQL("SELECT coalesce(min(position), 0) FROM {} WHERE name <> '__version__'")
                 .format(sql.Identifier(schema, "projection_tracking"))
