@@ -51,6 +51,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
+from bench.cpu import cpu_busy
 from common.anvil import AnvilNode, find_anvil, free_port, start_anvil
 from common.chain import Transactor, connect, dev_account
 from common.logs import configure_logging
@@ -728,17 +729,6 @@ def _on_sigterm(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _cpu_busy() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat ((0, 0) elsewhere)."""
-    try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return 0, 0
-    idle = fields[3] + fields[4]  # idle + iowait
-    total = sum(fields[:8])
-    return total - idle, total
-
-
 def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
     """The whole benchmark; every process and database it makes is gone when it returns."""
     config = IndexerConfig(confirmations=0)
@@ -760,7 +750,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
         say(results.describe_work())
 
         scratch = dbs.create("raw")
-        busy0, total0 = _cpu_busy()
+        busy0, total0 = cpu_busy()
         for i in range(args.repeats):
             full, fetch = raw_ceiling(work, node.url, dbs.url(scratch))
             results.raw.append(full)
@@ -775,7 +765,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
                 head = ours.head_hash.hex()[:12]
                 say(f"(b) {mode} #{i + 1}: {ours.rate:,.0f} events/s ({ours.seconds:.2f} s),"
                     f" verified {ours.events:,} events, head hash {head}")  # fmt: skip
-        busy1, total1 = _cpu_busy()
+        busy1, total1 = cpu_busy()
         if total1 > total0:
             results.busy_cores = (busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1)
         dbs.drop(scratch)

@@ -3,17 +3,21 @@
 Synthesises a realistic event store (listings, purchases, ratings, stakes, training jobs)
 directly through the store's append path, then measures in one run:
 
-- ours: ``projections.replay.replay`` (batched folds, COPY + one upsert per table);
+- ours: ``projections.replay.replay`` as ``datacoin replay`` runs it: projection groups
+  folded in parallel processes, COPY into a fresh schema, and the state hash of the result
+  (timed: a replay is done when its hash is known);
+- ours in one process (``workers=1``), to show what the parallel groups add;
 - naive: the same pure handlers, but one ORM object per row and one commit per event
   (measured on the first ``--naive-events`` events: its cost per event is constant).
 
-Prints events/s (medians over ``--repeat`` runs) and the ratio.
+Prints events/s (medians over ``--repeat`` runs), the ratio, and how busy the machine was.
 Run: ``.venv/bin/python -m bench.projection_replay --events 100000``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import time
@@ -23,12 +27,13 @@ from typing import Any
 import psycopg
 from sqlalchemy.orm import Session
 
+from bench.cpu import cores_busy, cpu_busy
 from common.db import make_engine
 from indexer.events import BlockRecord, Checkpoint, NewEvent
 from indexer.store_pg import PostgresEventStore
 from migrations.runner import upgrade
 from projections.registry import all_projections
-from projections.replay import replay
+from projections.replay import default_workers, replay
 from projections.schema import drop_schema, ensure_schema
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -148,35 +153,52 @@ def _model_for(table: Any) -> type:
     raise LookupError(table.name)
 
 
+def _timed(db_url: str, store: PostgresEventStore, events: int, workers: int) -> float:
+    start = time.perf_counter()
+    result = replay(db_url, store, workers=workers)
+    elapsed = time.perf_counter() - start
+    assert result.position == events
+    return events / elapsed
+
+
 def main() -> None:
     """Run the benchmark and print medians and the ratio."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--naive-events", type=int, default=3_000)
+    parser.add_argument("--workers", type=int, default=default_workers())
     args = parser.parse_args()
     name = f"datacoin_bench_replay_{uuid.uuid4().hex[:8]}"
     db_url = ADMIN.rsplit("/", 1)[0] + "/" + name
     upgrade(db_url)
+    cores = os.cpu_count() or 1
     try:
         print(f"synthesising {args.events:,} events ...", flush=True)
         store = build_store(db_url, synthesize(args.events))
-        ours = []
+        ours: list[float] = []
+        single: list[float] = []
+        busy = []
         for i in range(args.repeat):
-            start = time.perf_counter()
-            result = replay(db_url, store)
-            elapsed = time.perf_counter() - start
-            assert result.position == args.events
-            ours.append(args.events / elapsed)
-            print(f"  ours run {i + 1}: {ours[-1]:,.0f} events/s ({elapsed:.2f} s)", flush=True)
+            before = cpu_busy()
+            ours.append(_timed(db_url, store, args.events, args.workers))
+            busy.append(cores_busy(before, cpu_busy(), cores))
+            single.append(_timed(db_url, store, args.events, 1))
+            print(f"  run {i + 1}: ours ({args.workers} workers) {ours[-1]:,.0f} events/s"
+                  f" ({args.events / ours[-1]:.2f} s, {busy[-1]:.2f} of {cores} cores busy);"
+                  f" one process {single[-1]:,.0f} events/s", flush=True)  # fmt: skip
         naive = [naive_replay(db_url, store, args.naive_events) for _ in range(args.repeat)]
         for i, rate in enumerate(naive):
             print(f"  naive run {i + 1}: {rate:,.0f} events/s (first {args.naive_events:,} events)")
         ours_m, naive_m = statistics.median(ours), statistics.median(naive)
         print(f"\nreplay of {args.events:,} events, medians of {args.repeat}:")
-        print(f"  ours   {ours_m:>10,.0f} events/s   (target >= 50,000)")
-        print(f"  naive  {naive_m:>10,.0f} events/s   (ORM object per row, commit per event)")
-        print(f"  ratio  {ours_m / naive_m:>10,.1f}x")
+        print(
+            f"  ours         {ours_m:>10,.0f} events/s   ({args.workers} workers; target >= 50,000)"
+        )
+        print(f"  one process  {statistics.median(single):>10,.0f} events/s")
+        print(f"  naive        {naive_m:>10,.0f} events/s   (ORM object per row, commit per event)")
+        print(f"  ratio        {ours_m / naive_m:>10,.1f}x")
+        print(f"  machine busy {statistics.median(busy):>10.2f} of {cores} cores during ours")
         store.close()
     finally:
         with psycopg.connect(ADMIN, autocommit=True) as conn:

@@ -104,12 +104,16 @@ def project(
 def replay(
     ctx: typer.Context,
     keep: Annotated[bool, typer.Option(help="Keep the replay schema afterwards.")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Processes folding projection groups [default: CPUs, max 4]."),
+    ] = None,
 ) -> None:
     """Rebuild every read model from position 0 into a fresh schema; print state hashes."""
     from cli.commands.project import run_replay
 
     settings = _settings(ctx)
-    _guard_exit(lambda: run_replay(settings, keep, console))
+    _guard_exit(lambda: run_replay(settings, keep, console, workers))
 
 
 @app.command("state-hash")

@@ -61,7 +61,9 @@ def _side_loops(settings: Settings, stop: threading.Event) -> list[threading.Thr
     return threads
 
 
-def run_replay(settings: Settings, keep: bool, console: Console) -> bool:
+def run_replay(
+    settings: Settings, keep: bool, console: Console, workers: int | None = None
+) -> bool:
     """Replay into a fresh schema up to the live read models' position; compare hashes."""
     live_position = tracking_position(settings.database_url, settings.read_schema)
     store = PostgresEventStore(settings.database_url)
@@ -73,7 +75,7 @@ def run_replay(settings: Settings, keep: bool, console: Console) -> bool:
     ) as bar:  # fmt: skip
         task = bar.add_task("replay", total=until)
         result = replay(
-            settings.database_url, store, until=until, keep=keep,
+            settings.database_url, store, until=until, keep=keep, workers=workers,
             on_progress=lambda position, _n: bar.update(task, completed=position),
         )  # fmt: skip
     store.close()
