@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import BigInteger, Integer, Table, Text
+from sqlalchemy import BigInteger, Index, Integer, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import AddressBytes, Bytes32, Uint256
@@ -52,6 +52,12 @@ class ActivityRow(ReadModelBase):
     tx_hash: Mapped[Bytes32]
     occurred_at: Mapped[datetime]
     block_number: Mapped[int] = mapped_column(BigInteger)
+
+    # GET /accounts/{address}: an account's newest activity first (without it, a page is a
+    # scan of every account's rows: 33 ms at 135k rows).
+    __table_args__ = (
+        Index("ix_account_activity_account", text("account, block_number DESC, log_index DESC")),
+    )
 
 
 def _int(args: dict[str, object], name: str | None) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import BigInteger, Integer, Table
+from sqlalchemy import BigInteger, Index, Integer, Table, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import AddressBytes, Bytes32, Uint256
@@ -30,6 +30,14 @@ class PurchaseRow(ReadModelBase):
     tx_hash: Mapped[Bytes32]
     purchased_at: Mapped[datetime]
     block_number: Mapped[int] = mapped_column(BigInteger)
+
+    # GET /accounts/{address}/purchases: a buyer's newest purchases first.
+    __table_args__ = (
+        Index(
+            "ix_purchases_buyer",
+            text("buyer, block_number DESC, chain_id DESC, log_index DESC"),
+        ),
+    )
 
 
 class AccessGrantRow(ReadModelBase):

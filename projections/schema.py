@@ -9,15 +9,16 @@ cursor, so finality stays out of the deterministic rows.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
-from sqlalchemy import BigInteger, Connection, Text, text
+from sqlalchemy import BigInteger, Connection, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from projections.base import ReadModelBase
 from projections.registry import all_projections
 
 #: Bump when a projection's tables or handlers change: the runner then rebuilds.
-PROJECTIONS_VERSION = "2"
+PROJECTIONS_VERSION = "3"
 VERSION_KEY = "__version__"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -81,6 +82,24 @@ def create_schema(conn: Connection, schema: str, unlogged: bool = False) -> None
                  " VALUES (:n, 0, :v) ON CONFLICT (name) DO NOTHING"),
             {"n": name, "v": PROJECTIONS_VERSION},
         )  # fmt: skip
+
+
+def drop_secondary_indexes(conn: Connection, schema: str) -> None:
+    """Drop every projection table's secondary indexes (primary keys stay): a bulk load
+    then builds each once, sorted, with ``create_secondary_indexes``."""
+    check_schema_name(schema)
+    for projection in all_projections():
+        for index in projection.table.indexes:
+            conn.execute(text(f'DROP INDEX "{schema}".{index.name}'))
+
+
+def create_secondary_indexes(conn: Connection, schema: str, tables: Iterable[Table]) -> None:
+    """(Re)create the secondary indexes of `tables` in `schema`."""
+    check_schema_name(schema)
+    mapped = conn.execution_options(schema_translate_map={None: schema})
+    for table in tables:
+        for index in table.indexes:
+            index.create(mapped)
 
 
 def set_logged(conn: Connection, schema: str) -> None:

@@ -110,7 +110,18 @@ def test_parallel_replay_equals_one_process_and_the_live_read_models(
             (three.schema,),
         ).fetchall()
         schemas = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace").fetchall()}
+        indexes = {
+            schema: conn.execute(
+                "SELECT indexname, regexp_replace(indexdef, ' ON \\S+', '') FROM pg_indexes"
+                " WHERE schemaname = %s ORDER BY 1",
+                (schema,),
+            ).fetchall()
+            for schema in ("readmodels", three.schema)
+        }
     assert persistence == [("p",)]
+    # (its secondary indexes, built after the load, are the live schema's)
+    assert indexes[three.schema] == indexes["readmodels"]
+    assert ("ix_account_activity_account",) in {r[:1] for r in indexes["readmodels"]}
     assert one.schema not in schemas and three.schema in schemas
     store.close()
 
