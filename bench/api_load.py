@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import multiprocessing as mp
 import os
@@ -162,7 +163,63 @@ def load_process(url: str, rate: float, seconds: float, out: Any) -> None:
     gc.collect()
     gc.freeze()
     uvloop.install()
-    out.send(asyncio.run(_load(url, rate, seconds)))
+    started = time.process_time()
+    result = asyncio.run(_load(url, rate, seconds))
+    out.send((*result, time.process_time() - started))
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name: [state, ppid, ...]."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) used by process `pid` so far; 0 once it is gone."""
+    try:
+        fields = _stat(pid)
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+class CpuMeter:
+    """CPU seconds used by the server's processes, the database's backends and the whole
+    machine between `start` and `stop`: what a request costs, and how busy the shared cores
+    were with anything else (other benchmarks and test runs share this machine). Linux only."""
+
+    def __init__(self, server_pid: int, database: str) -> None:
+        self.server_pid, self.database = server_pid, database
+
+    def _pids(self) -> dict[str, list[int]]:
+        workers = []
+        for entry in os.listdir("/proc"):
+            with contextlib.suppress(OSError, IndexError):
+                if entry.isdigit() and int(_stat(int(entry))[1]) == self.server_pid:
+                    workers.append(int(entry))
+        with psycopg.connect(ADMIN) as conn:
+            query = "SELECT pid FROM pg_stat_activity WHERE datname = %s"
+            backends = [r[0] for r in conn.execute(query, [self.database])]
+        return {"server": [self.server_pid, *workers], "postgres": backends}
+
+    @staticmethod
+    def _busy() -> float:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+        return (sum(ticks) - ticks[3] - ticks[4]) / TICK  # all but idle and iowait
+
+    def start(self) -> None:
+        self.before = {g: {p: _cpu(p) for p in pids} for g, pids in self._pids().items()}
+        self.busy_before = self._busy()
+
+    def stop(self) -> dict[str, float]:
+        """Seconds of CPU per group (a backend opened during the run counts from zero)."""
+        used = {g: sum(_cpu(p) - self.before[g].get(p, 0.0) for p in pids)
+                for g, pids in self._pids().items()}  # fmt: skip
+        return {**used, "machine": self._busy() - self.busy_before}
 
 
 def serve(db_url: str, data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
@@ -268,8 +325,11 @@ def main() -> None:
                 target=load_process,
                 args=(f"http://127.0.0.1:{port}", args.rate, args.seconds, child),
             )
+            meter = CpuMeter(server.pid, name)
+            meter.start()
             loader.start()
-            latencies, errors, total, elapsed = parent.recv()
+            latencies, errors, total, elapsed, loader_cpu = parent.recv()
+            cpu = meter.stop()
             loader.join()
         finally:
             server.terminate()
@@ -279,6 +339,12 @@ def main() -> None:
               f"offered {args.rate:.0f} req/s for {args.seconds:.0f} s:")  # fmt: skip
         print(f"  achieved {len(latencies) / elapsed:,.0f} req/s, errors {errors}/{total}")
         print(f"  p50 {pct(ms, 0.5):.1f} ms   p99 {pct(ms, 0.99):.1f} ms   (target p99 <= 25 ms)")
+        us = {k: v / total * 1e6 for k, v in {**cpu, "load generator": loader_cpu}.items()}
+        others = cpu["machine"] - cpu["server"] - cpu["postgres"] - loader_cpu
+        print(f"  CPU per request: server {us['server']:.0f} us, PostgreSQL {us['postgres']:.0f}"
+              f" us, load generator {us['load generator']:.0f} us; the machine's {os.cpu_count()}"
+              f" cores {cpu['machine'] / elapsed:.0%} busy, {others / elapsed:.0%} of a core"
+              " with other processes")  # fmt: skip
         head_db = f"{db_url}_head"
         upgrade(head_db)
         lat = [x * 1000 for x in head_to_api(head_db, data_dir, args.blocks)]
