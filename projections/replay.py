@@ -16,6 +16,7 @@ import queue
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -37,7 +38,6 @@ from projections.schema import (
     create_schema,
     create_secondary_indexes,
     drop_schema,
-    drop_secondary_indexes,
     set_logged,
 )
 from projections.statehash import combine, table_digests
@@ -247,18 +247,18 @@ def replay(
     target = check_schema_name(schema or f"replay_{uuid.uuid4().hex[:12]}")
     until = store.head().position if until is None else until
     engine = make_engine(database_url)
-    with engine.begin() as conn:
-        drop_schema(conn, target)
-        # Created here, before the groups start (they share it). UNLOGGED: a replay is a
-        # scratch rebuild (a crash loses nothing that a new replay would not redo), and
-        # skipping WAL saves PostgreSQL ~10-15% of its work; a kept schema is made durable.
-        # Secondary indexes are built by each group once its tables are loaded (a sorted
-        # build instead of one B-tree insert per row).
-        create_schema(conn, target, unlogged=True)
-        drop_secondary_indexes(conn, target)
-    workers = default_workers() if workers is None else workers
-    projections = all_projections()
-    groups = plan_groups(projections, _event_counts(database_url, until), workers)
+    with ThreadPoolExecutor(1, "replay-counts") as pool:
+        counts = pool.submit(_event_counts, database_url, until)  # meanwhile:
+        with engine.begin() as conn:
+            drop_schema(conn, target)
+            # Created here, before the groups start (they share it), for a bulk load:
+            # UNLOGGED (a replay is a scratch rebuild: a crash loses nothing a new replay
+            # would not redo; skipping WAL saves PostgreSQL ~10-15% of its work; a kept
+            # schema is made durable), and each group builds its secondary indexes once
+            # its rows are in.
+            create_schema(conn, target, bulk=True)
+        workers = default_workers() if workers is None else workers
+        groups = plan_groups(all_projections(), counts.result(), workers)
     log.info("projections.replay.start", schema=target, until=until,
              groups=[[p.name for p in g] for g in groups])  # fmt: skip
     others = _Groups(database_url, target, groups[1:], until) if len(groups) > 1 else None

@@ -321,6 +321,9 @@ class ProjectionRunner:
                     pending = self._flush(writer, pending, state, read_upto)
                 if pending is not None:
                     self._finish(pending.result())
+                # Drop the last window's rows before the collector resumes: its first
+                # pass scans every object allocated while paused and still alive.
+                del state, batch
             except BaseException:
                 # The cache may hold rows that never committed: forget it; positions are
                 # reloaded from the database on the next run.

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import BigInteger, Connection, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.schema import CreateTable
 
 from projections.base import ReadModelBase
 from projections.registry import all_projections
@@ -30,6 +31,9 @@ class TrackingRow(ReadModelBase):
     name: Mapped[str] = mapped_column(Text, primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger)
     version: Mapped[str] = mapped_column(Text)
+
+
+TRACKING: Table = TrackingRow.__table__  # type: ignore[assignment]
 
 
 def check_schema_name(schema: str) -> str:
@@ -56,18 +60,26 @@ def schema_version(conn: Connection, schema: str) -> str | None:
     return row[0] if row else None
 
 
-def create_schema(conn: Connection, schema: str, unlogged: bool = False) -> None:
+def create_schema(conn: Connection, schema: str, bulk: bool = False) -> None:
     """Create the schema, every read-model table, their views and the tracking rows.
 
-    `unlogged` makes the projection tables UNLOGGED (no WAL: emptied if PostgreSQL
-    crashes), for scratch rebuilds such as a replay's; see ``set_logged``.
+    `bulk` is for scratch rebuilds such as a replay's: the projection tables are UNLOGGED
+    (no WAL: emptied if PostgreSQL crashes; see ``set_logged``) and created without their
+    secondary indexes, which the loader builds once its rows are in
+    (``create_secondary_indexes``: a sorted build instead of one B-tree insert per row).
     """
     check_schema_name(schema)
     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-    ReadModelBase.metadata.create_all(conn.execution_options(schema_translate_map={None: schema}))
-    if unlogged:
-        for projection in all_projections():
-            conn.execute(text(f'ALTER TABLE "{schema}".{projection.table.name} SET UNLOGGED'))
+    mapped = conn.execution_options(schema_translate_map={None: schema})
+    if not bulk:
+        ReadModelBase.metadata.create_all(mapped)
+    else:
+        TRACKING.create(mapped)
+        for projection in all_projections():  # the tables alone (no comments, no indexes)
+            ddl = str(CreateTable(projection.table).compile(dialect=conn.dialect))
+            conn.execute(
+                text(ddl.replace("CREATE TABLE ", f'CREATE UNLOGGED TABLE "{schema}".', 1))
+            )
     for projection in all_projections():
         table = projection.table.name
         conn.execute(text(
@@ -82,15 +94,6 @@ def create_schema(conn: Connection, schema: str, unlogged: bool = False) -> None
                  " VALUES (:n, 0, :v) ON CONFLICT (name) DO NOTHING"),
             {"n": name, "v": PROJECTIONS_VERSION},
         )  # fmt: skip
-
-
-def drop_secondary_indexes(conn: Connection, schema: str) -> None:
-    """Drop every projection table's secondary indexes (primary keys stay): a bulk load
-    then builds each once, sorted, with ``create_secondary_indexes``."""
-    check_schema_name(schema)
-    for projection in all_projections():
-        for index in projection.table.indexes:
-            conn.execute(text(f'DROP INDEX "{schema}".{index.name}'))
 
 
 def create_secondary_indexes(conn: Connection, schema: str, tables: Iterable[Table]) -> None:
