@@ -46,8 +46,9 @@ _SORTS: dict[Sort, tuple[str, list[str], str]] = {
 }  # fmt: skip
 
 # What a dataset is read with, in Dataset's field order (`dataset_item` unpacks it), then the
-# keyset column of `newest`. uint256 columns come as text: PostgreSQL sends numerics as text
-# anyway, and Python would otherwise parse each into a Decimal only to print it again.
+# keyset column of `newest`. Rows come in binary format (no hex for bytea, no text for
+# timestamps and integers: less work on both sides), except uint256 columns, cast to text:
+# binary numerics would be parsed into Decimals only to be printed again.
 SELECT = (
     "SELECT d.chain_id, d.dataset_id::text, d.provider, d.price::text, d.access_duration,"
     " d.metadata_cid, d.content_hash, m.title, m.description, d.category, m.format, m.rows,"
@@ -153,7 +154,7 @@ async def list_datasets(
     params.append(limit + 1)
     statement = _statement(settings.read_schema, tuple(where), sort)
     async with pool.connection() as conn, conn.cursor() as cur:
-        await cur.execute(statement, params)
+        await cur.execute(statement, params, binary=True)
         rows = await cur.fetchall()
     page = rows[:limit]
     body = {
@@ -194,5 +195,5 @@ async def find_datasets(
     params: list[Any] = [dataset_id] + ([chain_id] if chain_id is not None else [])
     statement = sql.SQL(query).format(datasets=table(settings, "datasets_v"))
     async with pool.connection() as conn, conn.cursor() as cur:
-        await cur.execute(statement, params)
+        await cur.execute(statement, params, binary=True)
         return [dataset_item(r) for r in await cur.fetchall()]
