@@ -38,6 +38,7 @@ from psycopg.types.json import Jsonb
 from web3 import Web3
 
 from bench import openloop
+from bench.cpu import cpu_busy
 from common.anvil import free_port, start_anvil
 from common.chain import Transactor, connect, dev_account
 from contracts.artifacts import load_artifact
@@ -207,9 +208,7 @@ class CpuMeter:
 
     @staticmethod
     def _busy() -> float:
-        with open("/proc/stat") as f:
-            ticks = [int(x) for x in f.readline().split()[1:]]
-        return (sum(ticks) - ticks[3] - ticks[4]) / TICK  # all but idle and iowait
+        return cpu_busy()[0] / TICK  # /proc/stat counts in the same clock ticks
 
     def start(self) -> None:
         self.before = {g: {p: _cpu(p) for p in pids} for g, pids in self._pids().items()}
