@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -29,7 +30,7 @@ from sqlalchemy import text
 from common.db import libpq_url, make_engine
 from common.procs import become_worker, forkserver_context
 from indexer.store import EventStore
-from indexer.store_pg import PostgresEventStore
+from indexer.store_pg import PostgresEventStore, refresh_statistics
 from projections.base import Projection
 from projections.registry import all_projections
 from projections.runner import ProjectionRunner
@@ -112,12 +113,19 @@ def plan_groups(
 
 
 def _event_counts(database_url: str, until: int) -> dict[str, int]:
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        rows = conn.execute(
+    """Events per name up to `until`; then the planner's statistics are refreshed if a
+    bulk append left them stale (here, once, rather than in every group)."""
+    with (
+        psycopg.connect(libpq_url(database_url), autocommit=True) as conn,
+        conn.cursor() as cur,
+    ):
+        cur.execute(
             "SELECT event_name, count(*) FROM events WHERE position <= %s GROUP BY event_name",
             (until,),
-        ).fetchall()
-    return {name: int(n) for name, n in rows}
+        )
+        counts = {name: int(n) for name, n in cur.fetchall()}
+        refresh_statistics(cur, sum(counts.values()))
+    return counts
 
 
 def _fold_group(
@@ -152,11 +160,14 @@ def _fold_group(
     return digests
 
 
-def _group_process(
-    database_url: str, schema: str, names: list[str], until: int, index: int, out: Any
-) -> None:
-    """A worker process: fold the projections named `names`, reporting on `out`."""
+def _group_process(database_url: str, index: int, tasks: Any, out: Any) -> None:
+    """A worker process: wait for its task (schema, projection names, until; None: no
+    work), fold those projections, and report on `out`."""
     become_worker()
+    task = tasks.get()
+    if task is None:
+        return
+    schema, names, until = task
     projections = [p for p in all_projections() if p.name in names]
     store = PostgresEventStore(database_url)
     try:
@@ -173,23 +184,45 @@ def _group_process(
 
 
 class _Groups:
-    """The worker processes of one replay and what they reported."""
+    """The worker processes of one replay and what they reported.
 
-    def __init__(self, database_url: str, schema: str, groups: list[list[Projection]],
-                 until: int) -> None:  # fmt: skip
+    Processes start (in a thread) as soon as this is made, and get their work later with
+    ``assign``: a cold fork server imports for ~0.7 s, which then overlaps the replay's
+    setup instead of delaying the groups.
+    """
+
+    def __init__(self, database_url: str, count: int) -> None:
         context = forkserver_context(__name__)
         self.queue = context.Queue()
-        self.progress = [0] * (len(groups) + 1)  # slot 0: this process's own group
+        self.tasks = [context.Queue() for _ in range(count)]
+        self.progress = [0] * (count + 1)  # slot 0: this process's own group
         self.digests: dict[str, bytes] = {}
         self.done = 0
-        self.procs: list[BaseProcess] = []
-        for index, group in enumerate(groups, start=1):
-            proc = context.Process(
-                target=_group_process, name=f"replay-group-{index}", daemon=True,
-                args=(database_url, schema, [p.name for p in group], until, index, self.queue),
-            )  # fmt: skip
+        self.assigned = 0
+        self.stopped = False
+        self.procs: list[BaseProcess] = [
+            context.Process(
+                target=_group_process,
+                name=f"replay-group-{index}",
+                daemon=True,
+                args=(database_url, index, tasks, self.queue),
+            )
+            for index, tasks in enumerate(self.tasks, start=1)
+        ]
+        self._starter = threading.Thread(target=self._start, name="replay-start", daemon=True)
+        self._starter.start()
+
+    def _start(self) -> None:
+        for proc in self.procs:
             proc.start()
-            self.procs.append(proc)
+
+    def assign(self, schema: str, groups: list[list[Projection]], until: int) -> None:
+        """Give worker i group i (workers left over get nothing to do)."""
+        self._starter.join()
+        self.assigned = len(groups)
+        del self.progress[len(groups) + 1 :]
+        for tasks, group in zip(self.tasks, [*groups, *[None] * len(self.tasks)], strict=False):
+            tasks.put(None if group is None else (schema, [p.name for p in group], until))
 
     def drain(self, timeout: float | None = None) -> None:
         """Take the reports waiting (or the next one, waiting up to `timeout`)."""
@@ -209,23 +242,27 @@ class _Groups:
                 raise RuntimeError(f"replay worker {index} failed: {value}")
 
     def wait(self, on_tick: Callable[[], None]) -> None:
-        """Until every worker reported done (a worker that died silently is an error);
-        `on_tick` after each wait for reports."""
-        while self.done < len(self.procs):
+        """Until every assigned worker reported done (a worker that died silently is an
+        error); `on_tick` after each wait for reports."""
+        while self.done < self.assigned:
             self.drain(timeout=0.5)
             on_tick()
-            dead = [p for p in self.procs if p.exitcode not in (None, 0)]
-            if dead and self.done < len(self.procs):
+            dead = [p for p in self.procs[: self.assigned] if p.exitcode not in (None, 0)]
+            if dead and self.done < self.assigned:
                 self.drain()
                 raise RuntimeError(f"replay worker exited with code {dead[0].exitcode}")
 
     def stop(self) -> None:
-        """Stop any worker still running (after an error here)."""
+        """Stop any worker still running (after an error here); idempotent."""
+        self._starter.join()
         for proc in self.procs:
             if proc.is_alive():
                 proc.kill()
             proc.join(timeout=10)
-        self.queue.close()
+        if not self.stopped:
+            self.stopped = True
+            for q in (self.queue, *self.tasks):
+                q.close()
 
 
 def replay(
@@ -246,6 +283,25 @@ def replay(
     """
     target = check_schema_name(schema or f"replay_{uuid.uuid4().hex[:12]}")
     until = store.head().position if until is None else until
+    workers = default_workers() if workers is None else workers
+    others = _Groups(database_url, workers - 1) if workers > 1 else None
+    try:
+        return _replay(database_url, store, until, target, on_progress, keep, workers, others)
+    finally:
+        if others is not None:
+            others.stop()
+
+
+def _replay(
+    database_url: str,
+    store: EventStore,
+    until: int,
+    target: str,
+    on_progress: Callable[[int, int], None] | None,
+    keep: bool,
+    workers: int,
+    others: _Groups | None,
+) -> ReplayResult:
     engine = make_engine(database_url)
     with ThreadPoolExecutor(1, "replay-counts") as pool:
         counts = pool.submit(_event_counts, database_url, until)  # meanwhile:
@@ -257,11 +313,11 @@ def replay(
             # schema is made durable), and each group builds its secondary indexes once
             # its rows are in.
             create_schema(conn, target, bulk=True)
-        workers = default_workers() if workers is None else workers
         groups = plan_groups(all_projections(), counts.result(), workers)
     log.info("projections.replay.start", schema=target, until=until,
              groups=[[p.name for p in g] for g in groups])  # fmt: skip
-    others = _Groups(database_url, target, groups[1:], until) if len(groups) > 1 else None
+    if others is not None:
+        others.assign(target, groups[1:], until)
 
     def progress(position: int, _n: int) -> None:
         if others is not None:

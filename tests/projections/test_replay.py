@@ -138,8 +138,9 @@ def test_a_replay_stops_at_until(fresh_db: str, store_with_reorg: PostgresEventS
 
 def test_a_failing_replay_worker_is_reported(fresh_db: str) -> None:
     # A worker that cannot start its fold (here: a schema name it refuses) reports why
-    groups = _Groups(fresh_db, "Not A Schema", [all_projections()[:1]], 10)
+    groups = _Groups(fresh_db, 2)
     try:
+        groups.assign("Not A Schema", [all_projections()[:1]], 10)
         with pytest.raises(RuntimeError, match="replay worker 1 failed: ValueError"):
             groups.wait(lambda: None)
     finally:
