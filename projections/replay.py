@@ -209,16 +209,22 @@ class _Groups:
             )
             for index, tasks in enumerate(self.tasks, start=1)
         ]
+        self._start_error: BaseException | None = None
         self._starter = threading.Thread(target=self._start, name="replay-start", daemon=True)
         self._starter.start()
 
     def _start(self) -> None:
-        for proc in self.procs:
-            proc.start()
+        try:
+            for proc in self.procs:
+                proc.start()
+        except BaseException as exc:  # raised again by assign, in the replay's thread
+            self._start_error = exc
 
     def assign(self, schema: str, groups: list[list[Projection]], until: int) -> None:
         """Give worker i group i (workers left over get nothing to do)."""
         self._starter.join()
+        if self._start_error is not None:
+            raise RuntimeError("replay workers did not start") from self._start_error
         self.assigned = len(groups)
         del self.progress[len(groups) + 1 :]
         for tasks, group in zip(self.tasks, [*groups, *[None] * len(self.tasks)], strict=False):
@@ -256,6 +262,8 @@ class _Groups:
         """Stop any worker still running (after an error here); idempotent."""
         self._starter.join()
         for proc in self.procs:
+            if proc.pid is None:
+                continue  # never started
             if proc.is_alive():
                 proc.kill()
             proc.join(timeout=10)

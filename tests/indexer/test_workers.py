@@ -34,6 +34,7 @@ from tests.indexer.activity import (
 )
 from tests.indexer.faultproxy import FaultProxy
 from tests.indexer.test_indexer_anvil import url_of, wait_for
+from tests.procs import alive, descendants
 
 
 def with_workers(**config: float) -> IndexerConfig:
@@ -152,33 +153,6 @@ Indexer(RpcClient(rpc_url), store, deployment, cfg).run(to_block=int(head))
 """
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 def test_kill_9_mid_backfill_leaves_no_worker_and_restart_completes(
     chain: Platform, store: PostgresEventStore, fresh_db: str, tmp_path: Path
@@ -200,7 +174,7 @@ def test_kill_9_mid_backfill_leaves_no_worker_and_restart_completes(
         while store.head().position < 10 or not workers:  # early: leave margin under load
             assert proc.poll() is None, "indexer exited early"
             assert time.monotonic() < deadline, "indexer made no progress"
-            workers |= _descendants(proc.pid)
+            workers |= descendants(proc.pid)
             time.sleep(0.01)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -210,7 +184,7 @@ def test_kill_9_mid_backfill_leaves_no_worker_and_restart_completes(
             proc.wait()
     assert store.head().position < 600, "the kill should land mid-backfill"
     # Then its fork server and workers exit on their own
-    wait_for(lambda: not any(_alive(p) for p in workers), timeout=20)
+    wait_for(lambda: not any(alive(p) for p in workers), timeout=20)
     # And a restart completes: no gap, no duplicate, the hash chain holds
     cfg = with_workers(confirmations=0, initial_range=5)
     Indexer(RpcClient(url_of(chain)), store, chain.deployment, cfg).run(to_block=head)

@@ -4,7 +4,12 @@ read models (and state hash) of one process and of the live, incremental runner.
 from __future__ import annotations
 
 import gc
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 
 import psycopg
 import pytest
@@ -15,6 +20,7 @@ from projections.registry import all_projections
 from projections.replay import _Groups, plan_groups, replay
 from projections.runner import ProjectionRunner, gc_paused
 from projections.statehash import state_hash
+from tests.procs import alive, descendants
 
 CHAIN = 31337
 
@@ -145,6 +151,43 @@ def test_a_failing_replay_worker_is_reported(fresh_db: str) -> None:
             groups.wait(lambda: None)
     finally:
         groups.stop()
+
+
+REPLAY_FOREVER = """
+import sys
+from indexer.store_pg import PostgresEventStore
+from projections.replay import replay
+store = PostgresEventStore(sys.argv[1])
+while True:
+    replay(sys.argv[1], store, workers=3)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+def test_kill_9_of_a_replay_leaves_no_worker(
+    fresh_db: str, store_with_reorg: PostgresEventStore
+) -> None:
+    # Given a process replaying over and over with worker processes
+    proc = subprocess.Popen([sys.executable, "-c", REPLAY_FOREVER, fresh_db],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        workers: set[int] = set()
+        deadline = time.monotonic() + 60
+        while len(workers) < 3:  # the fork server and at least two group workers
+            assert proc.poll() is None, "the replay exited"
+            assert time.monotonic() < deadline, "no replay workers appeared"
+            workers |= descendants(proc.pid)
+            time.sleep(0.01)
+    finally:
+        # When it is killed with SIGKILL
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    # Then its fork server and workers exit on their own
+    deadline = time.monotonic() + 20
+    while any(alive(p) for p in workers):
+        assert time.monotonic() < deadline, "replay workers outlived their parent"
+        time.sleep(0.05)
+    store_with_reorg.close()
 
 
 def test_gc_pause_is_reentrant() -> None:
