@@ -16,8 +16,9 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -45,6 +46,8 @@ from projections.statehash import combine, table_digests
 
 log = structlog.get_logger(__name__)
 BATCH_SIZE = 20_000
+#: The comment a replay's schema carries until it is dropped or kept.
+IN_PROGRESS = "datacoin replay in progress"
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,44 @@ def tracking_position(database_url: str, schema: str) -> int | None:
             )
         ).fetchone()
     return int(row[0]) if row and row[0] is not None else 0
+
+
+def _lock_key(schema: str) -> str:
+    return f"datacoin.replay.{schema}"
+
+
+@contextmanager
+def _claimed(database_url: str, schema: str) -> Iterator[None]:
+    """Hold an advisory lock naming `schema` while a replay builds it: a session lock, so
+    PostgreSQL frees it when the replay's process dies, even by ``kill -9``."""
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (_lock_key(schema),))
+        yield
+
+
+def sweep_abandoned(database_url: str) -> list[str]:
+    """Drop the schemas of replays that died mid-way (still marked in progress, and no
+    live replay holds their lock); return their names. Kept replays are not touched."""
+    dropped = []
+    with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+        names = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE obj_description(oid, 'pg_namespace') = %s",
+            (IN_PROGRESS,),
+        ).fetchall()
+        for (name,) in names:
+            key = _lock_key(name)
+            row = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,))
+            if not row.fetchone()[0]:  # type: ignore[index]
+                continue  # a replay is building it now
+            try:
+                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                    sql.Identifier(name)))  # fmt: skip
+                dropped.append(name)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+    if dropped:
+        log.info("projections.replay.swept", schemas=dropped)
+    return dropped
 
 
 def default_workers() -> int:
@@ -287,14 +328,17 @@ def replay(
 
     The schema is dropped afterwards unless `keep` (then its tables are made durable:
     they are built UNLOGGED). `on_progress(position, 0)` reports the lowest position
-    every group has folded.
+    every group has folded. Schemas left by replays that died are dropped first
+    (``sweep_abandoned``).
     """
     target = check_schema_name(schema or f"replay_{uuid.uuid4().hex[:12]}")
     until = store.head().position if until is None else until
     workers = default_workers() if workers is None else workers
     others = _Groups(database_url, workers - 1) if workers > 1 else None
     try:
-        return _replay(database_url, store, until, target, on_progress, keep, workers, others)
+        sweep_abandoned(database_url)
+        with _claimed(database_url, target):
+            return _replay(database_url, store, until, target, on_progress, keep, workers, others)
     finally:
         if others is not None:
             others.stop()
@@ -321,6 +365,7 @@ def _replay(
             # schema is made durable), and each group builds its secondary indexes once
             # its rows are in.
             create_schema(conn, target, bulk=True)
+            conn.execute(text(f"COMMENT ON SCHEMA \"{target}\" IS '{IN_PROGRESS}'"))
         groups = plan_groups(all_projections(), counts.result(), workers)
     log.info("projections.replay.start", schema=target, until=until,
              groups=[[p.name for p in g] for g in groups])  # fmt: skip
@@ -347,6 +392,7 @@ def _replay(
         if keep:
             with engine.begin() as conn:
                 set_logged(conn, target)
+                conn.execute(text(f'COMMENT ON SCHEMA "{target}" IS NULL'))
     finally:
         if others is not None:
             others.stop()

@@ -17,7 +17,7 @@ import pytest
 from indexer.events import BlockRecord, Checkpoint, NewEvent
 from indexer.store_pg import PostgresEventStore
 from projections.registry import all_projections
-from projections.replay import _Groups, plan_groups, replay
+from projections.replay import IN_PROGRESS, _Groups, plan_groups, replay, sweep_abandoned
 from projections.runner import ProjectionRunner, gc_paused
 from projections.statehash import state_hash
 from tests.procs import alive, descendants
@@ -187,6 +187,28 @@ def test_kill_9_of_a_replay_leaves_no_worker(
     while any(alive(p) for p in workers):
         assert time.monotonic() < deadline, "replay workers outlived their parent"
         time.sleep(0.05)
+    store_with_reorg.close()
+
+
+def test_a_replay_sweeps_schemas_of_replays_that_died(
+    fresh_db: str, store_with_reorg: PostgresEventStore
+) -> None:
+    # Given the schema of a replay that died (still marked in progress), one a live replay
+    # is building (its lock held), and a kept replay
+    with psycopg.connect(fresh_db, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))",
+                       ("datacoin.replay.replay_running",))  # fmt: skip
+        kept = replay(fresh_db, store_with_reorg, workers=1, keep=True)
+        for name in ("replay_dead", "replay_running"):
+            holder.execute(f"CREATE SCHEMA {name}")
+            holder.execute(f"COMMENT ON SCHEMA {name} IS '{IN_PROGRESS}'")
+        # When another replay runs
+        replay(fresh_db, store_with_reorg, workers=2)
+        # Then only the dead one is gone
+        schemas = {r[0] for r in holder.execute("SELECT nspname FROM pg_namespace")}
+    assert "replay_dead" not in schemas
+    assert {"replay_running", kept.schema} <= schemas
+    assert sweep_abandoned(fresh_db) == ["replay_running"]  # its builder is gone now
     store_with_reorg.close()
 
 
