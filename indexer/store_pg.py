@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import psycopg
 import structlog
-from psycopg.types.json import Jsonb, set_json_loads
+from psycopg.types.json import Jsonb
 
 from common.db import libpq_url
 from indexer.encode import (
@@ -103,7 +103,6 @@ class PostgresEventStore:
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(self._dsn)
-            set_json_loads(orjson.loads, self._conn)  # ~4x faster than json.loads
         return self._conn
 
     @contextmanager
