@@ -48,7 +48,7 @@ class Stack:
         def guarded() -> None:
             try:
                 target()
-            except Exception:
+            except (Exception, SystemExit):  # uvicorn exits its thread when it cannot bind
                 log.exception("stack.component.crashed", component=name)
 
         thread = threading.Thread(target=guarded, name=name, daemon=True)
@@ -78,8 +78,11 @@ class Stack:
                                     log_level="warning")  # fmt: skip
         self.server = uvicorn.Server(config_api)
         self._spawn("api", self.server.run)
+        api = self.threads[-1]
         deadline = time.monotonic() + 60
         while not self.server.started:
+            if not api.is_alive():  # fail now, with the reason logged, not after the deadline
+                raise RuntimeError(f"the API stopped while starting (port {s.api_port})")
             if time.monotonic() > deadline:
                 raise RuntimeError("the API did not start within 60 s")
             time.sleep(0.05)
