@@ -176,8 +176,10 @@ def _fold_group(
     projections: list[Projection],
     until: int,
     on_progress: Callable[[int, int], None] | None,
+    indexes: bool,
 ) -> dict[str, bytes]:
-    """Fold one group up to `until`; return its tables' digests."""
+    """Fold one group up to `until` (then build its tables' secondary indexes if
+    `indexes`); return its tables' digests."""
     started, cpu = time.perf_counter(), time.process_time()
     runner = ProjectionRunner(database_url, store, schema, BATCH_SIZE, projections,
                               on_progress=on_progress)  # fmt: skip
@@ -185,14 +187,15 @@ def _fold_group(
         runner.run_once(until=until)
     finally:
         runner.close()
-    engine = make_engine(database_url)
-    try:
-        with engine.begin() as conn:
-            # Serial builds: the other groups are using the other cores.
-            conn.execute(text("SET LOCAL max_parallel_maintenance_workers = 0"))
-            create_secondary_indexes(conn, schema, [p.table for p in projections])
-    finally:
-        engine.dispose()
+    if indexes:
+        engine = make_engine(database_url)
+        try:
+            with engine.begin() as conn:
+                # Serial builds: the other groups are using the other cores.
+                conn.execute(text("SET LOCAL max_parallel_maintenance_workers = 0"))
+                create_secondary_indexes(conn, schema, [p.table for p in projections])
+        finally:
+            engine.dispose()
     folded = time.perf_counter()
     digests = table_digests(database_url, schema, [p.table for p in projections])
     log.info("projections.replay.group_done", projections=[p.name for p in projections],
@@ -208,13 +211,13 @@ def _group_process(database_url: str, index: int, tasks: Any, out: Any) -> None:
     task = tasks.get()
     if task is None:
         return
-    schema, names, until = task
+    schema, names, until, indexes = task
     projections = [p for p in all_projections() if p.name in names]
     store = PostgresEventStore(database_url)
     try:
         digests = _fold_group(
             database_url, store, schema, projections, until,
-            lambda position, _n: out.put((index, "progress", position)),
+            lambda position, _n: out.put((index, "progress", position)), indexes,
         )  # fmt: skip
         out.put((index, "done", digests))
     except BaseException as exc:
@@ -261,15 +264,18 @@ class _Groups:
         except BaseException as exc:  # raised again by assign, in the replay's thread
             self._start_error = exc
 
-    def assign(self, schema: str, groups: list[list[Projection]], until: int) -> None:
-        """Give worker i group i (workers left over get nothing to do)."""
+    def assign(
+        self, schema: str, groups: list[list[Projection]], until: int, indexes: bool = True
+    ) -> None:
+        """Give worker i group i (workers left over get nothing to do); `indexes`: build
+        the group's secondary indexes."""
         self._starter.join()
         if self._start_error is not None:
             raise RuntimeError("replay workers did not start") from self._start_error
         self.assigned = len(groups)
         del self.progress[len(groups) + 1 :]
         for tasks, group in zip(self.tasks, [*groups, *[None] * len(self.tasks)], strict=False):
-            tasks.put(None if group is None else (schema, [p.name for p in group], until))
+            tasks.put(None if group is None else (schema, [p.name for p in group], until, indexes))
 
     def drain(self, timeout: float | None = None) -> None:
         """Take the reports waiting (or the next one, waiting up to `timeout`)."""
@@ -362,15 +368,17 @@ def _replay(
             # Created here, before the groups start (they share it), for a bulk load:
             # UNLOGGED (a replay is a scratch rebuild: a crash loses nothing a new replay
             # would not redo; skipping WAL saves PostgreSQL ~10-15% of its work; a kept
-            # schema is made durable), and each group builds its secondary indexes once
-            # its rows are in.
+            # schema is made durable), and, for a kept schema, each group builds its
+            # secondary indexes once its rows are in.
             create_schema(conn, target, bulk=True)
             conn.execute(text(f"COMMENT ON SCHEMA \"{target}\" IS '{IN_PROGRESS}'"))
         groups = plan_groups(all_projections(), counts.result(), workers)
     log.info("projections.replay.start", schema=target, until=until,
              groups=[[p.name for p in g] for g in groups])  # fmt: skip
     if others is not None:
-        others.assign(target, groups[1:], until)
+        # Secondary indexes serve the API's reads: a replay that is dropped once hashed
+        # (the default, an audit) skips them (~5% of its work); a kept one builds them.
+        others.assign(target, groups[1:], until, indexes=keep)
 
     def progress(position: int, _n: int) -> None:
         if others is not None:
@@ -381,7 +389,7 @@ def _replay(
             on_progress(position, 0)
 
     try:
-        digests = _fold_group(database_url, store, target, groups[0], until, progress)
+        digests = _fold_group(database_url, store, target, groups[0], until, progress, keep)
         if others is not None:
             others.progress[0] = until
             others.wait(lambda: progress(until, 0))
