@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 from sqlalchemy import Table
 
 from common.db import libpq_url
@@ -31,27 +31,61 @@ def _pin_session(cur: psycopg.Cursor[tuple[object, ...]]) -> None:
     cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
 
 
-def _table_digest(cur: psycopg.Cursor[tuple[object, ...]], schema: str, table: Table) -> bytes:
-    digest = hashlib.sha256()
+def _digest_query(schema: str, table: Table) -> sql.Composed:
     keys = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.primary_key.columns)
     cols = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns)
-    query = sql.SQL("COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT (FORMAT BINARY)").format(
+    return sql.SQL("COPY (SELECT {} FROM {} ORDER BY {}) TO STDOUT (FORMAT BINARY)").format(
         cols, sql.Identifier(schema, table.name), keys
     )
-    with cur.copy(query) as copy:
+
+
+def _table_digest(cur: psycopg.Cursor[tuple[object, ...]], schema: str, table: Table) -> bytes:
+    digest = hashlib.sha256()
+    with cur.copy(_digest_query(schema, table)) as copy:
         for chunk in copy:
             digest.update(chunk)
     return digest.digest()
 
 
+def _table_digest_blocking(conn: psycopg.Connection[tuple[object, ...]], query: bytes) -> bytes:
+    """The same digest as ``_table_digest``, reading the COPY stream with libpq's blocking
+    calls: psycopg's ``Copy`` iterates one row at a time through Python generators and
+    waits, about twice this loop's CPU (0.135 against 0.069 s for 135k rows). Blocking
+    calls can hold the GIL while PostgreSQL works, so only a process that does nothing
+    else meanwhile (a replay group, once folded) uses this."""
+    pgconn = conn.pgconn
+    pgconn.send_query(query)
+    started = pgconn.get_result()
+    if started is None or started.status != pq.ExecStatus.COPY_OUT:
+        message = started.error_message if started is not None else pgconn.error_message
+        raise psycopg.DatabaseError(message.decode(errors="replace"))
+    digest = hashlib.sha256()
+    update, read = digest.update, pgconn.get_copy_data
+    while (row := read(0))[0] > 0:
+        update(row[1])
+    failed = row[0] == -2 and pgconn.error_message
+    statuses = []
+    while (result := pgconn.get_result()) is not None:  # the COPY's own result, then None
+        statuses.append((result.status, result.error_message))
+    errors = [m for s, m in statuses if s != pq.ExecStatus.COMMAND_OK]
+    if failed or errors:
+        raise psycopg.DatabaseError((failed or errors[0]).decode(errors="replace"))
+    return digest.digest()
+
+
 def table_digests(database_url: str, schema: str, tables: Iterable[Table]) -> dict[str, bytes]:
-    """The digest of each of `tables` in `schema`, read from one snapshot."""
+    """The digest of each of `tables` in `schema` (equal to ``state_snapshot``'s), read
+    from one snapshot by a replay group whose rows are in."""
     check_schema_name(schema)
     with psycopg.connect(libpq_url(database_url)) as conn:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction(), conn.cursor() as cur:
             _pin_session(cur)
-            return {table.name: _table_digest(cur, schema, table) for table in tables}
+            # A freshly loaded table has no statistics: the planner then sorts some
+            # tables rather than walk their primary key (access_grants: 45 against 17 ms).
+            cur.execute("SET LOCAL enable_sort = off")
+            queries = {t.name: _digest_query(schema, t).as_bytes(conn) for t in tables}
+            return {name: _table_digest_blocking(conn, q) for name, q in queries.items()}
 
 
 def combine(digests: Mapping[str, bytes]) -> str:

@@ -19,7 +19,7 @@ from indexer.store_pg import PostgresEventStore
 from projections.registry import all_projections
 from projections.replay import IN_PROGRESS, _Groups, plan_groups, replay, sweep_abandoned
 from projections.runner import ProjectionRunner, gc_paused
-from projections.statehash import state_hash
+from projections.statehash import combine, state_hash, table_digests
 from tests.procs import alive, descendants
 
 CHAIN = 31337
@@ -130,6 +130,26 @@ def test_parallel_replay_equals_one_process_and_the_live_read_models(
     assert ("ix_account_activity_account",) in {r[:1] for r in indexes["readmodels"]}
     assert one.schema not in schemas and three.schema in schemas
     store.close()
+
+
+def test_replay_table_digests_equal_the_live_reader_and_raise_errors(
+    fresh_db: str, store_with_reorg: PostgresEventStore
+) -> None:
+    # Given live read models
+    live = ProjectionRunner(fresh_db, store_with_reorg, "readmodels")
+    live.run_once()
+    live.close()
+    tables = [p.table for p in all_projections()]
+    # Then the replay's libpq reader gives the digests of the live one (psycopg's COPY)
+    assert combine(table_digests(fresh_db, "readmodels", tables)) == state_hash(
+        fresh_db, "readmodels"
+    )
+    # And a failing COPY is raised, not hashed as an empty table
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA partial")
+        conn.execute("CREATE TABLE partial.datasets AS SELECT * FROM readmodels.datasets")
+    with pytest.raises(psycopg.DatabaseError, match="does not exist"):
+        table_digests(fresh_db, "partial", tables)
 
 
 def test_a_replay_stops_at_until(fresh_db: str, store_with_reorg: PostgresEventStore) -> None:
