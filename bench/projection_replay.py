@@ -112,13 +112,13 @@ def naive_replay(db_url: str, store: PostgresEventStore, limit: int) -> float:
         ensure_schema(conn, schema)
     projections = all_projections()
     models: dict[str, Any] = {p.name: _model_for(p.table) for p in projections}
-    entries = store.read_after(0, limit)
+    entries = [e.fact() for e in store.read_after(0, limit)]
     mapped = engine.execution_options(schema_translate_map={None: schema})
     start = time.perf_counter()
     with Session(mapped) as session:
         for entry in entries:
             for p in projections:
-                if entry.event.event_name not in p.events:
+                if entry.event_name not in p.events:
                     continue
                 for key in p.keys(entry):
                     obj = session.get(models[p.name], key)

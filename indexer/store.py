@@ -22,6 +22,7 @@ from indexer.events import (
     BlockRecord,
     Checkpoint,
     DeadLetter,
+    Fact,
     Head,
     NewEvent,
     StoredEvent,
@@ -62,9 +63,10 @@ class EventStore(Protocol):
 
     def read_range(
         self, after: int, upto: int, limit: int, names: frozenset[str] | None = None
-    ) -> list[StoredEvent]:
+    ) -> list[Fact]:
         """Entries with `after` < position <= `upto`, in order, at most `limit`; only those
-        named in `names` when given (a retraction carries its event's name)."""
+        named in `names` when given (a retraction carries its event's name). As projections
+        see them: without the fields only auditors read (``read_after`` has those)."""
         ...
 
     def head(self) -> Head:
@@ -81,7 +83,7 @@ class EventStore(Protocol):
 
     def find_live(
         self, chain_id: int, names: frozenset[str], args: dict[str, str], before: int
-    ) -> list[StoredEvent]:
+    ) -> list[Fact]:
         """Log entries before position `before`, not retracted by then, named in `names`,
         whose args contain `args`; in position order (projections refold from these)."""
         ...
@@ -197,11 +199,11 @@ class InMemoryEventStore:
 
     def read_range(
         self, after: int, upto: int, limit: int, names: frozenset[str] | None = None
-    ) -> list[StoredEvent]:
+    ) -> list[Fact]:
         window = self._entries[max(0, after) : max(0, upto)]
         if names is not None:
             window = [e for e in window if e.event.event_name in names]
-        return window[:limit]
+        return [e.fact() for e in window[:limit]]
 
     def head(self) -> Head:
         if not self._entries:
@@ -219,12 +221,12 @@ class InMemoryEventStore:
 
     def find_live(
         self, chain_id: int, names: frozenset[str], args: dict[str, str], before: int
-    ) -> list[StoredEvent]:
+    ) -> list[Fact]:
         entries = self._entries[: max(0, before - 1)]
         # A retraction at `before` itself counts: the caller refolds on its behalf.
         retracted = {e.retracts for e in self._entries[:before] if e.kind == KIND_RETRACT}
         return [
-            e
+            e.fact()
             for e in entries
             if e.kind == KIND_LOG
             and e.event.chain_id == chain_id

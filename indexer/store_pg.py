@@ -38,6 +38,7 @@ from indexer.events import (
     BlockRecord,
     Checkpoint,
     DeadLetter,
+    Fact,
     Head,
     NewEvent,
     StoredEvent,
@@ -71,6 +72,23 @@ def _fetch_events(cur: psycopg.Cursor[Any], query: str, params: Sequence[Any]) -
     """Run a SELECT of READ_COLUMNS and build its entries."""
     cur.execute(query, params, binary=True)
     return [_row_to_event(r) for r in cur.fetchall()]
+
+
+#: The columns of a ``Fact``, in its field order (args last, as text).
+FACT_COLUMNS = (
+    "position, kind, chain_id, block_number, block_hash, block_timestamp, tx_hash, log_index,"
+    " event_name, args::text"
+)
+
+
+def _fetch_facts(cur: psycopg.Cursor[Any], query: str, params: Sequence[Any]) -> list[Fact]:
+    """Run a SELECT of FACT_COLUMNS and build its facts."""
+    cur.execute(query, params, binary=True)
+    loads = orjson.loads
+    return [
+        Fact(position, kind, chain, number, block, ts, tx, index, name, loads(args))
+        for position, kind, chain, number, block, ts, tx, index, name, args in cur.fetchall()
+    ]
 
 
 def refresh_statistics(cur: psycopg.Cursor[Any], head: int) -> bool:
@@ -341,22 +359,22 @@ class PostgresEventStore:
 
     def read_range(
         self, after: int, upto: int, limit: int, names: frozenset[str] | None = None
-    ) -> list[StoredEvent]:
+    ) -> list[Fact]:
         """Entries with `after` < position <= `upto`, in order, at most `limit`; only those
         named in `names` when given (a retraction carries its event's name)."""
         if upto - after >= BULK_READ and upto > self._planned_for * 1.2:
             self._fresh_statistics(upto)
         if names is None:
-            query = f"SELECT {READ_COLUMNS} FROM events WHERE position > %s AND position <= %s"
+            query = f"SELECT {FACT_COLUMNS} FROM events WHERE position > %s AND position <= %s"
             params: tuple[Any, ...] = (after, upto, limit)
         else:
             query = (
-                f"SELECT {READ_COLUMNS} FROM events WHERE position > %s AND position <= %s"
+                f"SELECT {FACT_COLUMNS} FROM events WHERE position > %s AND position <= %s"
                 " AND event_name = ANY(%s)"
             )
             params = (after, upto, sorted(names), limit)
         with self._transaction() as cur:
-            return _fetch_events(cur, query + " ORDER BY position LIMIT %s", params)
+            return _fetch_facts(cur, query + " ORDER BY position LIMIT %s", params)
 
     def _fresh_statistics(self, head: int) -> None:
         with self._transaction() as cur:
@@ -393,14 +411,14 @@ class PostgresEventStore:
 
     def find_live(
         self, chain_id: int, names: frozenset[str], args: dict[str, str], before: int
-    ) -> list[StoredEvent]:
+    ) -> list[Fact]:
         """Log entries before `before`, not retracted by then, matching `names` and `args`."""
         if not names:
             return []
         with self._transaction() as cur:
-            return _fetch_events(
+            return _fetch_facts(
                 cur,
-                f"SELECT {READ_COLUMNS} FROM events e WHERE chain_id = %s AND kind = 'log'"
+                f"SELECT {FACT_COLUMNS} FROM events e WHERE chain_id = %s AND kind = 'log'"
                 " AND position < %s AND event_name = ANY(%s) AND args @> %s"
                 " AND NOT EXISTS (SELECT 1 FROM events r WHERE r.kind = 'retract'"
                 " AND r.retracts = e.position AND r.position <= %s) ORDER BY position",

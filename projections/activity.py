@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Index, Integer, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import AddressBytes, Bytes32, Uint256
-from indexer.events import StoredEvent
+from indexer.events import Fact
 from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr
 from projections.clock import block_time
 
@@ -73,30 +73,30 @@ class Activity(Projection):
     events = frozenset(name for name, parties in PARTIES.items() if parties)
     cost = 2.0  # one or two rows per event, every one written and hashed
 
-    def keys(self, event: StoredEvent) -> list[Key]:
-        e = event.event
-        parties = PARTIES[e.event_name]
+    def keys(self, event: Fact) -> list[Key]:
+        parties = PARTIES[event.event_name]
         if len(parties) == 1:  # the common case, without the dedup below
-            return [(e.chain_id, e.block_hash, e.log_index, addr(e.args[parties[0][0]]))]
-        keys = [(e.chain_id, e.block_hash, e.log_index, addr(e.args[arg]))
+            return [(event.chain_id, event.block_hash, event.log_index,
+                     addr(event.args[parties[0][0]]))]  # fmt: skip
+        keys = [(event.chain_id, event.block_hash, event.log_index, addr(event.args[arg]))
                 for arg, _ in parties]  # fmt: skip
         return list(dict.fromkeys(keys))  # a provider buying its own dataset: one row
 
-    def refold(self, key: Key, event: StoredEvent) -> Refold:
+    def refold(self, key: Key, event: Fact) -> Refold:
         return Refold(key[0], frozenset(), {})  # written by that one event only
 
-    def apply(self, key: Key, row: Row | None, event: StoredEvent) -> Row | None:
-        e = event.event
-        a = e.args
+    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
+        a = event.args
         account = key[3]
-        parties = PARTIES[e.event_name]
+        parties = PARTIES[event.event_name]
         # The first party naming this account (a provider buying its own dataset: buyer).
         role = parties[0][1] if len(parties) == 1 else \
             next(r for arg, r in parties if addr(a[arg]) == account)  # fmt: skip
         return {
-            "chain_id": e.chain_id, "block_hash": e.block_hash, "log_index": e.log_index,
-            "account": account, "role": role, "event_name": e.event_name,
+            "chain_id": event.chain_id, "block_hash": event.block_hash,
+            "log_index": event.log_index,
+            "account": account, "role": role, "event_name": event.event_name,
             "dataset_id": _int(a, "datasetId"), "job_id": _int(a, "jobId"),
-            "amount": _int(a, AMOUNTS.get(e.event_name)), "tx_hash": e.tx_hash,
-            "occurred_at": block_time(e.block_timestamp), "block_number": e.block_number,
+            "amount": _int(a, AMOUNTS.get(event.event_name)), "tx_hash": event.tx_hash,
+            "occurred_at": block_time(event.block_timestamp), "block_number": event.block_number,
         }  # fmt: skip

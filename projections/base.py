@@ -16,7 +16,7 @@ from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 from common.db import NAMING_CONVENTION, Base
-from indexer.events import StoredEvent
+from indexer.events import Fact
 
 Row = dict[str, Any]
 Key = tuple[Any, ...]
@@ -50,15 +50,15 @@ class Projection:
     #: replay groups. Measured on 100k events: reading ~4 us per event; see each override.
     cost: ClassVar[float] = 1.0
 
-    def keys(self, event: StoredEvent) -> list[Key]:
+    def keys(self, event: Fact) -> list[Key]:
         """Primary keys of the rows `event` touches (in the table's key column order)."""
         raise NotImplementedError
 
-    def apply(self, key: Key, row: Row | None, event: StoredEvent) -> Row | None:
+    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
         """Fold `event` into the row at `key` (None: no row yet / delete it). Must be pure."""
         raise NotImplementedError
 
-    def refold(self, key: Key, event: StoredEvent) -> Refold:
+    def refold(self, key: Key, event: Fact) -> Refold:
         """The live events that rebuild `key` (used when `event` is retracted)."""
         raise NotImplementedError
 
@@ -76,12 +76,11 @@ def b32(value: str) -> bytes:
     return bytes.fromhex(value[2:])
 
 
-def changed(row: Row, event: StoredEvent, **values: Any) -> Row:
+def changed(row: Row, event: Fact, **values: Any) -> Row:
     """A copy of `row` with `values` and the event's block as the last change."""
-    return {**row, **values, "block_number": event.event.block_number}
+    return {**row, **values, "block_number": event.block_number}
 
 
-def natural_key(event: StoredEvent) -> Key:
+def natural_key(event: Fact) -> Key:
     """(chain_id, block_hash, log_index): the natural key of a log."""
-    e = event.event
-    return (e.chain_id, e.block_hash, e.log_index)
+    return (event.chain_id, event.block_hash, event.log_index)

@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Index, Integer, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import AddressBytes, Bytes32, Uint256
-from indexer.events import StoredEvent
+from indexer.events import Fact
 from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr, b32, changed
 from projections.clock import block_time
 
@@ -56,19 +56,18 @@ class Datasets(Projection):
     events = frozenset({"DatasetListed", "PriceChanged", "DatasetDelisted", "Purchased", "Rated"})
     cost = 1.2  # a row copy per event, six indexes to fill
 
-    def keys(self, event: StoredEvent) -> list[Key]:
-        return [(event.event.chain_id, int(event.event.args["datasetId"]))]
+    def keys(self, event: Fact) -> list[Key]:
+        return [(event.chain_id, int(event.args["datasetId"]))]
 
-    def refold(self, key: Key, event: StoredEvent) -> Refold:
+    def refold(self, key: Key, event: Fact) -> Refold:
         return Refold(key[0], self.events, {"datasetId": str(key[1])})
 
-    def apply(self, key: Key, row: Row | None, event: StoredEvent) -> Row | None:
-        e = event.event
-        a = e.args
-        match e.event_name:
+    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
+        a = event.args
+        match event.event_name:
             case "DatasetListed":
                 return {
-                    "chain_id": e.chain_id,
+                    "chain_id": event.chain_id,
                     "dataset_id": int(a["datasetId"]),
                     "provider": addr(a["provider"]),
                     "price": int(a["price"]),
@@ -80,9 +79,9 @@ class Datasets(Projection):
                     "purchases": 0,
                     "rating_count": 0,
                     "rating_sum": 0,
-                    "listed_at": block_time(e.block_timestamp),
-                    "listed_block": e.block_number,
-                    "block_number": e.block_number,
+                    "listed_at": block_time(event.block_timestamp),
+                    "listed_block": event.block_number,
+                    "block_number": event.block_number,
                 }
             case _ if row is None:
                 return None  # an event for a dataset we never saw listed: nothing to fold

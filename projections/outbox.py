@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Integer, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Bytes32
-from indexer.events import StoredEvent
+from indexer.events import Fact
 from projections.base import Key, Projection, ReadModelBase, Refold, Row, natural_key
 
 GRANT_ACCESS = "grant_access"
@@ -38,16 +38,15 @@ class Outbox(Projection):
     events = frozenset({"Purchased", "TrainingRequested"})
     cost = 1.5  # a JSON payload per row
 
-    def keys(self, event: StoredEvent) -> list[Key]:
+    def keys(self, event: Fact) -> list[Key]:
         return [natural_key(event)]
 
-    def refold(self, key: Key, event: StoredEvent) -> Refold:
+    def refold(self, key: Key, event: Fact) -> Refold:
         return Refold(key[0], frozenset(), {})  # an orphaned payment owes nothing
 
-    def apply(self, key: Key, row: Row | None, event: StoredEvent) -> Row | None:
-        e = event.event
-        a = e.args
-        if e.event_name == "Purchased":
+    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
+        a = event.args
+        if event.event_name == "Purchased":
             action = GRANT_ACCESS
             payload = {"dataset_id": a["datasetId"], "buyer": a["buyer"],
                        "expires_at": a["expiresAt"]}  # fmt: skip
@@ -55,9 +54,10 @@ class Outbox(Projection):
             action = RUN_TRAINING
             payload = {"job_id": a["jobId"], "dataset_id": a["datasetId"],
                        "spec_cid": a["specCid"], "requester": a["requester"]}  # fmt: skip
-        payload |= {"chain_id": e.chain_id, "tx_hash": "0x" + e.tx_hash.hex()}
+        payload |= {"chain_id": event.chain_id, "tx_hash": "0x" + event.tx_hash.hex()}
         return {
-            "chain_id": e.chain_id, "block_hash": e.block_hash, "log_index": e.log_index,
+            "chain_id": event.chain_id, "block_hash": event.block_hash,
+            "log_index": event.log_index,
             "action": action, "payload": payload, "position": event.position,
-            "block_number": e.block_number,
+            "block_number": event.block_number,
         }  # fmt: skip

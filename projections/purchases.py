@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Index, Integer, Table, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import AddressBytes, Bytes32, Uint256
-from indexer.events import StoredEvent
+from indexer.events import Fact
 from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr, natural_key
 from projections.clock import block_time
 
@@ -66,29 +66,28 @@ class Purchases(Projection):
     events = frozenset({"Purchased"})
     cost = 1.3  # a row per event
 
-    def keys(self, event: StoredEvent) -> list[Key]:
+    def keys(self, event: Fact) -> list[Key]:
         return [natural_key(event)]
 
-    def refold(self, key: Key, event: StoredEvent) -> Refold:
+    def refold(self, key: Key, event: Fact) -> Refold:
         # Only the retracted event itself ever wrote this row: nothing rebuilds it.
         return Refold(key[0], frozenset(), {})
 
-    def apply(self, key: Key, row: Row | None, event: StoredEvent) -> Row | None:
-        e = event.event
-        a = e.args
+    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
+        a = event.args
         return {
-            "chain_id": e.chain_id,
-            "block_hash": e.block_hash,
-            "log_index": e.log_index,
+            "chain_id": event.chain_id,
+            "block_hash": event.block_hash,
+            "log_index": event.log_index,
             "dataset_id": int(a["datasetId"]),
             "buyer": addr(a["buyer"]),
             "provider": addr(a["provider"]),
             "price": int(a["price"]),
             "fee": int(a["fee"]),
             "expires_at": _expiry(a["expiresAt"]),
-            "tx_hash": e.tx_hash,
-            "purchased_at": block_time(e.block_timestamp),
-            "block_number": e.block_number,
+            "tx_hash": event.tx_hash,
+            "purchased_at": block_time(event.block_timestamp),
+            "block_number": event.block_number,
         }
 
 
@@ -99,27 +98,26 @@ class AccessGrants(Projection):
     table: ClassVar[Table] = AccessGrantRow.__table__  # type: ignore[assignment]
     events = frozenset({"Purchased"})
 
-    def keys(self, event: StoredEvent) -> list[Key]:
-        a = event.event.args
-        return [(event.event.chain_id, int(a["datasetId"]), addr(a["buyer"]))]
+    def keys(self, event: Fact) -> list[Key]:
+        a = event.args
+        return [(event.chain_id, int(a["datasetId"]), addr(a["buyer"]))]
 
-    def refold(self, key: Key, event: StoredEvent) -> Refold:
+    def refold(self, key: Key, event: Fact) -> Refold:
         return Refold(key[0], self.events, {"datasetId": str(key[1]), "buyer": "0x" + key[2].hex()})
 
-    def apply(self, key: Key, row: Row | None, event: StoredEvent) -> Row | None:
-        e = event.event
-        a = e.args
+    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
+        a = event.args
         expires = _expiry(a["expiresAt"])
         if row is None:
             return {
-                "chain_id": e.chain_id,
+                "chain_id": event.chain_id,
                 "dataset_id": int(a["datasetId"]),
                 "buyer": addr(a["buyer"]),
                 "expires_at": expires,
                 "purchases": 1,
-                "first_purchased_at": block_time(e.block_timestamp),
-                "block_number": e.block_number,
+                "first_purchased_at": block_time(event.block_timestamp),
+                "block_number": event.block_number,
             }
         # The contract extends subscriptions itself: the event's expiry is the new one.
         return {**row, "expires_at": expires, "purchases": row["purchases"] + 1,
-                "block_number": e.block_number}  # fmt: skip
+                "block_number": event.block_number}  # fmt: skip

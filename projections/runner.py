@@ -26,7 +26,7 @@ from psycopg import sql
 
 from common.db import libpq_url, make_engine
 from common.settings import Settings
-from indexer.events import KIND_RETRACT, StoredEvent
+from indexer.events import KIND_RETRACT, Fact
 from indexer.store import EventStore
 from indexer.store_pg import NOTIFY_CHANNEL
 from projections.base import Key, Projection, Row
@@ -75,7 +75,7 @@ class ReadBatch:
     """Entries read for these projections, and the position they bring them to (past
     entries no projection here consumes)."""
 
-    entries: list[StoredEvent]
+    entries: list[Fact]
     end: int
 
 
@@ -174,9 +174,7 @@ class ProjectionRunner:
                 conn.close()
 
     # -- folding ----------------------------------------------------------------------
-    def _fold(
-        self, cur: psycopg.Cursor[Any], state: BatchState, entries: list[StoredEvent]
-    ) -> None:
+    def _fold(self, cur: psycopg.Cursor[Any], state: BatchState, entries: list[Fact]) -> None:
         """Fold `entries` into `state`. The hot loop of a replay: per event name, the
         projections' bound handlers, their uncommitted rows, committed positions and row
         caches are looked up once per batch."""
@@ -190,7 +188,7 @@ class ProjectionRunner:
         }  # fmt: skip
         missing = _MISSING
         for entry in entries:
-            route = routes.get(entry.event.event_name)
+            route = routes.get(entry.event_name)
             if route is None:
                 continue
             position, retract = entry.position, entry.kind == KIND_RETRACT
@@ -208,7 +206,7 @@ class ProjectionRunner:
                             current = load_row(cur, self.schema, p.table, key)
                     rows[key] = apply(key, current, entry)  # type: ignore[arg-type]
 
-    def _refold(self, p: Projection, key: Key, retraction: StoredEvent) -> Row | None:
+    def _refold(self, p: Projection, key: Key, retraction: Fact) -> Row | None:
         """Rebuild `key` from the events still live when `retraction` was appended."""
         spec = p.refold(key, retraction)
         row: Row | None = None

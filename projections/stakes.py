@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import AddressBytes, Uint256
-from indexer.events import StoredEvent
+from indexer.events import Fact
 from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr, changed
 from projections.clock import block_time
 
@@ -35,20 +35,19 @@ class Stakes(Projection):
     events = frozenset({"Staked", "UnstakeRequested", "Unstaked"})
     cost = 0.3  # few rows (one per account)
 
-    def keys(self, event: StoredEvent) -> list[Key]:
-        return [(event.event.chain_id, addr(event.event.args["account"]))]
+    def keys(self, event: Fact) -> list[Key]:
+        return [(event.chain_id, addr(event.args["account"]))]
 
-    def refold(self, key: Key, event: StoredEvent) -> Refold:
+    def refold(self, key: Key, event: Fact) -> Refold:
         return Refold(key[0], self.events, {"account": "0x" + key[1].hex()})
 
-    def apply(self, key: Key, row: Row | None, event: StoredEvent) -> Row | None:
-        e = event.event
-        a = e.args
+    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
+        a = event.args
         current = row or {
-            "chain_id": e.chain_id, "account": addr(a["account"]), "staked": 0, "pending": 0,
-            "available_at": None, "withdrawn": 0, "block_number": e.block_number,
+            "chain_id": event.chain_id, "account": addr(a["account"]), "staked": 0, "pending": 0,
+            "available_at": None, "withdrawn": 0, "block_number": event.block_number,
         }  # fmt: skip
-        match e.event_name:
+        match event.event_name:
             case "Staked":
                 return changed(current, event, staked=int(a["newStake"]))
             case "UnstakeRequested":

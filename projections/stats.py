@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Uint256
-from indexer.events import StoredEvent
+from indexer.events import Fact
 from projections.base import Key, Projection, ReadModelBase, Refold, Row, changed
 
 
@@ -49,18 +49,17 @@ class Stats(Projection):
     })  # fmt: skip
     cost = 0.15  # one row per chain
 
-    def keys(self, event: StoredEvent) -> list[Key]:
-        return [(event.event.chain_id,)]
+    def keys(self, event: Fact) -> list[Key]:
+        return [(event.chain_id,)]
 
-    def refold(self, key: Key, event: StoredEvent) -> Refold:
+    def refold(self, key: Key, event: Fact) -> Refold:
         # A whole-chain aggregate: refolding scans the chain's counted events (rare: reorgs).
         return Refold(key[0], self.events, {})
 
-    def apply(self, key: Key, row: Row | None, event: StoredEvent) -> Row | None:
-        e = event.event
-        a = e.args
-        r = row or {"chain_id": e.chain_id, **ZERO, "block_number": e.block_number}
-        match e.event_name:
+    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
+        a = event.args
+        r = row or {"chain_id": event.chain_id, **ZERO, "block_number": event.block_number}
+        match event.event_name:
             case "DatasetListed":
                 return changed(r, event, datasets_listed=r["datasets_listed"] + 1)
             case "DatasetDelisted":

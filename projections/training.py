@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import AddressBytes, Bytes32, Uint256
-from indexer.events import StoredEvent
+from indexer.events import Fact
 from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr, b32, changed
 from projections.clock import block_time
 
@@ -48,27 +48,26 @@ class TrainingJobs(Projection):
     events = frozenset({"TrainingRequested", "TrainingLogged", "TrainingRefunded"})
     cost = 1.6  # wide rows
 
-    def keys(self, event: StoredEvent) -> list[Key]:
-        return [(event.event.chain_id, int(event.event.args["jobId"]))]
+    def keys(self, event: Fact) -> list[Key]:
+        return [(event.chain_id, int(event.args["jobId"]))]
 
-    def refold(self, key: Key, event: StoredEvent) -> Refold:
+    def refold(self, key: Key, event: Fact) -> Refold:
         return Refold(key[0], self.events, {"jobId": str(key[1])})
 
-    def apply(self, key: Key, row: Row | None, event: StoredEvent) -> Row | None:
-        e = event.event
-        a = e.args
-        match e.event_name:
+    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
+        a = event.args
+        match event.event_name:
             case "TrainingRequested":
                 return {
-                    "chain_id": e.chain_id, "job_id": int(a["jobId"]),
+                    "chain_id": event.chain_id, "job_id": int(a["jobId"]),
                     "dataset_id": int(a["datasetId"]), "requester": addr(a["requester"]),
                     "spec_cid": a["specCid"], "payment": int(a["payment"]),
                     "deadline": block_time(int(a["deadline"])), "status": "requested",
-                    "requested_at": block_time(e.block_timestamp), "request_tx": e.tx_hash,
+                    "requested_at": block_time(event.block_timestamp), "request_tx": event.tx_hash,
                     "worker": None, "model_cid": None, "model_hash": None,
                     "metrics_cid": None, "metrics_hash": None, "worker_amount": None,
                     "provider_amount": None, "settled_at": None, "settle_tx": None,
-                    "block_number": e.block_number,
+                    "block_number": event.block_number,
                 }  # fmt: skip
             case _ if row is None:
                 return None
@@ -79,10 +78,10 @@ class TrainingJobs(Projection):
                     metrics_cid=a["metricsCid"], metrics_hash=b32(a["metricsHash"]),
                     worker_amount=int(a["workerAmount"]),
                     provider_amount=int(a["providerAmount"]),
-                    settled_at=block_time(e.block_timestamp), settle_tx=e.tx_hash,
+                    settled_at=block_time(event.block_timestamp), settle_tx=event.tx_hash,
                 )  # fmt: skip
             case "TrainingRefunded":
-                settled = block_time(e.block_timestamp)
+                settled = block_time(event.block_timestamp)
                 return changed(row, event, status="refunded", settled_at=settled,
-                               settle_tx=e.tx_hash)  # fmt: skip
+                               settle_tx=event.tx_hash)  # fmt: skip
         return row

@@ -43,7 +43,7 @@ def test_a_bulk_range_read_refreshes_stale_planner_statistics(fresh_db: str) -> 
         assert rows < 0.8 * head
     # When a wide filtered read runs
     read = store.read_range(0, head, 1000, frozenset({"Purchased", "Rated"}))
-    assert [e.event.event_name for e in read[:2]] == ["Purchased", "Rated"]
+    assert [e.event_name for e in read[:2]] == ["Purchased", "Rated"]
     # Then the statistics are fresh and such reads walk the position index in order
     with psycopg.connect(fresh_db) as conn:
         (rows,) = conn.execute("SELECT reltuples FROM pg_class WHERE relname = 'events'").fetchone()  # type: ignore[misc]
