@@ -100,6 +100,7 @@ class ProjectionRunner:
         max_cached_rows: int = 1_000_000,
         commit_rows: int = 500_000,
         commit_seconds: float = 5.0,
+        schema_ready: Callable[[], None] | None = None,
     ) -> None:
         self.database_url = database_url
         self.store = store
@@ -118,6 +119,10 @@ class ProjectionRunner:
         self.commit_rows = commit_rows
         self.commit_seconds = commit_seconds
         self.positions: dict[str, int] = {}
+        #: A replay's runner: `schema` is being created elsewhere meanwhile (fresh, every
+        #: position 0); this blocks until it exists (raising if its creation failed), and
+        #: is called before the first write. Folding starts without waiting for the DDL.
+        self._schema_ready = schema_ready
         self._until: float = float("inf")  # the bound of the current run_once
         self._store_lock = threading.Lock()
         self._by_event: dict[str, list[Projection]] = {}
@@ -143,6 +148,11 @@ class ProjectionRunner:
     # -- setup ------------------------------------------------------------------------
     def prepare(self) -> None:
         """Create (or rebuild) the schema and load tracking positions."""
+        if self._schema_ready is not None:  # a new schema, created by the caller
+            self.positions = {p.name: 0 for p in self.projections}
+            self._complete = {p.name for p in self.projections}
+            self._cache = {p.name: {} for p in self.projections}
+            return
         engine = make_engine(self.database_url)
         try:
             with engine.begin() as conn:
@@ -241,6 +251,9 @@ class ProjectionRunner:
 
     def _write(self, plan: WritePlan) -> int:
         """Commit one batch's rows and every projection's position in one transaction."""
+        if self._schema_ready is not None:
+            self._schema_ready()
+            self._schema_ready = None
         if self._wconn is None or self._wconn.closed:
             self._wconn = psycopg.connect(libpq_url(self.database_url))
             prepare_connection(self._wconn)

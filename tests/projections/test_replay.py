@@ -173,6 +173,32 @@ def test_a_failing_replay_worker_is_reported(fresh_db: str) -> None:
         groups.stop()
 
 
+def test_a_schema_that_cannot_be_created_fails_the_replay_and_stops_its_workers(
+    fresh_db: str, store_with_reorg: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a replay whose schema creation fails (the groups have started folding)
+    import projections.replay as replay_module
+
+    def refuse(engine: object, target: str) -> None:
+        raise RuntimeError(f"cannot create {target}")
+
+    made: list[_Groups] = []
+
+    class Recorded(_Groups):
+        def __init__(self, database_url: str, count: int) -> None:
+            super().__init__(database_url, count)
+            made.append(self)
+
+    monkeypatch.setattr(replay_module, "_create_replay_schema", refuse)
+    monkeypatch.setattr(replay_module, "_Groups", Recorded)
+    # Then the replay raises why, at its first write, and leaves no worker behind
+    with pytest.raises(RuntimeError, match="cannot create replay_"):
+        replay(fresh_db, store_with_reorg, workers=2)
+    (groups,) = made
+    assert groups.procs and not [p for p in groups.procs if p.is_alive()]
+    store_with_reorg.close()
+
+
 REPLAY_FOREVER = """
 import sys
 from indexer.store_pg import PostgresEventStore
