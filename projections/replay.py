@@ -46,6 +46,8 @@ from projections.statehash import combine, table_digests
 
 log = structlog.get_logger(__name__)
 BATCH_SIZE = 20_000
+#: From this many events on, a replay balances its groups on the planner's statistics.
+ESTIMATE_FROM = 50_000
 SCHEMA_TIMEOUT = 120.0  # seconds a worker waits for the replay's schema to be created
 #: The comment a replay's schema carries until it is dropped or kept.
 IN_PROGRESS = "datacoin replay in progress"
@@ -154,20 +156,32 @@ def plan_groups(
     return [g for g in groups if g]
 
 
-def _event_counts(database_url: str, until: int) -> dict[str, int]:
-    """Events per name up to `until`; then the planner's statistics are refreshed if a
-    bulk append left them stale (here, once, rather than in every group)."""
+def _event_counts(
+    database_url: str, until: int, estimate_from: int = ESTIMATE_FROM
+) -> dict[str, int]:
+    """Events per name up to `until`, to balance the groups, once the planner's
+    statistics are refreshed if a bulk append left them stale (here, once, rather than in
+    every group). From `estimate_from` events on, estimated from those statistics:
+    counting 100k events took ~35 ms of the replay's start, and grows with the store."""
     with (
         psycopg.connect(libpq_url(database_url), autocommit=True) as conn,
         conn.cursor() as cur,
     ):
+        refresh_statistics(cur, until)
+        if until >= estimate_from:
+            cur.execute(
+                "SELECT most_common_vals::text::text[], most_common_freqs FROM pg_stats"
+                " WHERE schemaname = ANY(current_schemas(false)) AND tablename = 'events'"
+                " AND attname = 'event_name'"
+            )
+            row = cur.fetchone()
+            if row is not None and row[0]:
+                return {name: round(f * until) for name, f in zip(row[0], row[1], strict=True)}
         cur.execute(
             "SELECT event_name, count(*) FROM events WHERE position <= %s GROUP BY event_name",
             (until,),
         )
-        counts = {name: int(n) for name, n in cur.fetchall()}
-        refresh_statistics(cur, sum(counts.values()))
-    return counts
+        return {name: int(n) for name, n in cur.fetchall()}
 
 
 def _fold_group(
