@@ -36,6 +36,7 @@ from projections.writer import load_row, prepare_connection, write_rows
 
 log = structlog.get_logger(__name__)
 _MISSING = object()
+FIRST_READ = 2_000  # entries in a run's first read (later reads take `batch_size`)
 _gc_lock = threading.Lock()
 _gc_pauses = 0
 
@@ -77,6 +78,7 @@ class ReadBatch:
 
     entries: list[Fact]
     end: int
+    full: bool = False  # as many entries as asked for: more are waiting (we are behind)
 
 
 @dataclass
@@ -283,15 +285,15 @@ class ProjectionRunner:
             self._cache = {p.name: {} for p in self.projections}
             self._complete.clear()
 
-    def _read(self, after: int, until: int | None) -> ReadBatch:
+    def _read(self, after: int, until: int | None, limit: int) -> ReadBatch:
         with self._store_lock:  # the reader thread and refolds share the store's connection
             upto = until if until is not None else self.store.head().position
             if upto <= after:
                 return ReadBatch([], after)
-            entries = self.store.read_range(after, upto, self.batch_size, self._names)
+            entries = self.store.read_range(after, upto, limit, self._names)
         # A short batch read everything up to `upto`; a full one stops at its last entry.
-        end = entries[-1].position if len(entries) == self.batch_size else upto
-        return ReadBatch(entries, end)
+        full = len(entries) == limit
+        return ReadBatch(entries, entries[-1].position if full else upto, full)
 
     def run_once(self, until: int | None = None) -> int:
         """Apply every entry available now (up to position `until`); returns how many
@@ -312,10 +314,13 @@ class ProjectionRunner:
         with gc_paused(), ThreadPoolExecutor(1, "projection-reader") as reader, \
                 ThreadPoolExecutor(1, "projection-writer") as writer:  # fmt: skip
             try:
-                next_batch = reader.submit(self._read, read_upto, until)
+                # A small first read: folding starts once it is in (a full batch of a
+                # replay takes ~60 ms to arrive), and the reader then runs ahead.
+                first = min(self.batch_size, FIRST_READ)
+                next_batch = reader.submit(self._read, read_upto, until, first)
                 while (batch := next_batch.result()).end > read_upto:
                     read_upto = batch.end
-                    next_batch = reader.submit(self._read, read_upto, until)
+                    next_batch = reader.submit(self._read, read_upto, until, self.batch_size)
                     if pending is not None and len(self._complete) < len(self.projections):
                         self._finish(pending.result())  # loads must see the last commit
                         pending = None
@@ -323,8 +328,7 @@ class ProjectionRunner:
                         self._fold(cur, state, batch.entries)
                     if self.on_progress:
                         self.on_progress(read_upto, len(batch.entries))
-                    behind = len(batch.entries) == self.batch_size
-                    if behind and not self._window_full(state, opened):
+                    if batch.full and not self._window_full(state, opened):
                         continue  # keep folding: one commit for the whole window
                     pending = self._flush(writer, pending, state, read_upto)
                     state, opened, flushed = BatchState(), time.monotonic(), read_upto
