@@ -72,6 +72,7 @@ class Activity(Projection):
     table: ClassVar[Table] = ActivityRow.__table__  # type: ignore[assignment]
     events = frozenset(name for name, parties in PARTIES.items() if parties)
     cost = 2.0  # one or two rows per event, every one written and hashed
+    write_once = True
 
     def keys(self, event: Fact) -> list[Key]:
         parties = PARTIES[event.event_name]

@@ -37,6 +37,7 @@ class Outbox(Projection):
     table: ClassVar[Table] = OutboxRow.__table__  # type: ignore[assignment]
     events = frozenset({"Purchased", "TrainingRequested"})
     cost = 1.5  # a JSON payload per row
+    write_once = True
 
     def keys(self, event: Fact) -> list[Key]:
         return [natural_key(event)]

@@ -65,6 +65,7 @@ class Purchases(Projection):
     table: ClassVar[Table] = PurchaseRow.__table__  # type: ignore[assignment]
     events = frozenset({"Purchased"})
     cost = 1.3  # a row per event
+    write_once = True
 
     def keys(self, event: Fact) -> list[Key]:
         return [natural_key(event)]

@@ -86,6 +86,9 @@ class BatchState:
     """Rows touched by the batch being folded, per projection."""
 
     rows: dict[str, dict[Key, Row | None]] = field(default_factory=dict)
+    #: Keys of write-once projections retracted in this window (deleted before inserts:
+    #: a reorg back to an earlier fork appends the same keys again).
+    retracted: dict[str, set[Key]] = field(default_factory=dict)
 
 
 class ProjectionRunner:
@@ -134,6 +137,9 @@ class ProjectionRunner:
         #: Only these entries are read: the rest (token transfers, role grants...) move the
         #: positions without being fetched.
         self._names = frozenset(self._by_event)
+        self._write_once = {p.name for p in self.projections if p.write_once}
+        #: Projections whose rows a fold may read back from the database.
+        self._loading = {p.name for p in self.projections if not p.write_once}
 
     @classmethod
     def from_settings(cls, settings: Settings, store: EventStore) -> ProjectionRunner:
@@ -193,7 +199,8 @@ class ProjectionRunner:
         routes = {
             name: [
                 (p, p.keys, p.apply, state.rows.setdefault(p.name, {}),
-                 self.positions.get(p.name, 0), self._cache[p.name], p.name in self._complete)
+                 self.positions.get(p.name, 0), self._cache[p.name], p.name in self._complete,
+                 state.retracted.setdefault(p.name, set()) if p.write_once else None)
                 for p in projections
             ]
             for name, projections in self._by_event.items()
@@ -204,12 +211,17 @@ class ProjectionRunner:
             if route is None:
                 continue
             position, retract = entry.position, entry.kind == KIND_RETRACT
-            for p, keys, apply, rows, applied, cache, complete in route:
+            for p, keys, apply, rows, applied, cache, complete, retracted in route:
                 if position <= applied:
                     continue  # this projection committed it before (it was behind the rest)
                 for key in keys(entry):
                     if retract:
                         rows[key] = self._refold(p, key, entry)
+                        if retracted is not None:
+                            retracted.add(key)
+                        continue
+                    if retracted is not None:  # write-once: there is no current row
+                        rows[key] = apply(key, None, entry)
                         continue
                     current = rows.get(key, missing)
                     if current is missing:  # untouched since the last commit
@@ -234,6 +246,11 @@ class ProjectionRunner:
         tables: list[tuple[Projection, list[Row], list[Row], list[Key]]] = []
         for p in self.projections:
             rows = state.rows.get(p.name, {})
+            if p.write_once:
+                # New keys only: inserted (COPY); retracted ones deleted first.
+                retracted = list(state.retracted.get(p.name, ()))
+                tables.append((p, [r for r in rows.values() if r is not None], [], retracted))
+                continue
             if p.name in self._complete:
                 # The cache mirrors the table: new keys are plain inserts (COPY), and
                 # only keys that exist need an upsert or a delete.
@@ -274,6 +291,8 @@ class ProjectionRunner:
         """Keep committed rows in the cache (bounded: past the limit, start over)."""
         cached = 0
         for name, rows in state.rows.items():
+            if name in self._write_once:
+                continue  # never read back: not cached
             cache = self._cache[name]
             for key, row in rows.items():
                 if row is None:
@@ -321,7 +340,7 @@ class ProjectionRunner:
                 while (batch := next_batch.result()).end > read_upto:
                     read_upto = batch.end
                     next_batch = reader.submit(self._read, read_upto, until, self.batch_size)
-                    if pending is not None and len(self._complete) < len(self.projections):
+                    if pending is not None and not self._complete.issuperset(self._loading):
                         self._finish(pending.result())  # loads must see the last commit
                         pending = None
                     with self._connection().cursor() as cur:
