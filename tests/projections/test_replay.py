@@ -246,6 +246,18 @@ def test_a_schema_that_cannot_be_created_fails_the_replay_and_stops_its_workers(
     store_with_reorg.close()
 
 
+def test_workers_that_cannot_start_fail_the_wait() -> None:
+    groups = _Groups("postgresql://127.0.0.1:1/none", 1)
+    try:
+        groups._starter.join()
+        groups._start_error = OSError("no fork server")  # as _start records a failure
+        groups.assign("replay_x", [all_projections()[:1]], 10)  # does not wait for them
+        with pytest.raises(RuntimeError, match="did not start"):
+            groups.wait(lambda: None)
+    finally:
+        groups.stop()
+
+
 REPLAY_FOREVER = """
 import sys
 from indexer.store_pg import PostgresEventStore
