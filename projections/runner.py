@@ -32,7 +32,7 @@ from indexer.store_pg import NOTIFY_CHANNEL
 from projections.base import Key, Projection, Row
 from projections.registry import all_projections
 from projections.schema import ensure_schema
-from projections.writer import load_row, prepare_connection, write_rows
+from projections.writer import load_rows, prepare_connection, write_rows
 
 log = structlog.get_logger(__name__)
 _MISSING = object()
@@ -196,10 +196,11 @@ class ProjectionRunner:
         """Fold `entries` into `state`. The hot loop of a replay: per event name, the
         projections' bound handlers, their uncommitted rows, committed positions and row
         caches are looked up once per batch."""
+        self._load_missing(cur, state, entries)
         routes = {
             name: [
                 (p, p.keys, p.apply, state.rows.setdefault(p.name, {}),
-                 self.positions.get(p.name, 0), self._cache[p.name], p.name in self._complete,
+                 self.positions.get(p.name, 0), self._cache[p.name],
                  state.retracted.setdefault(p.name, set()) if p.write_once else None)
                 for p in projections
             ]
@@ -211,7 +212,7 @@ class ProjectionRunner:
             if route is None:
                 continue
             position, retract = entry.position, entry.kind == KIND_RETRACT
-            for p, keys, apply, rows, applied, cache, complete, retracted in route:
+            for p, keys, apply, rows, applied, cache, retracted in route:
                 if position <= applied:
                     continue  # this projection committed it before (it was behind the rest)
                 for key in keys(entry):
@@ -224,11 +225,31 @@ class ProjectionRunner:
                         rows[key] = apply(key, None, entry)
                         continue
                     current = rows.get(key, missing)
-                    if current is missing:  # untouched since the last commit
-                        current = cache.get(key)
-                        if current is None and not complete:
-                            current = load_row(cur, self.schema, p.table, key)
+                    if current is missing:  # untouched since the last commit: committed
+                        current = cache.get(key)  # (loaded above unless complete) or none
                     rows[key] = apply(key, current, entry)  # type: ignore[arg-type]
+
+    def _load_missing(
+        self, cur: psycopg.Cursor[Any], state: BatchState, entries: list[Fact]
+    ) -> None:
+        """Into the cache: the committed rows `entries` will fold into that neither the
+        uncommitted window nor the cache hold, for projections whose cache does not
+        mirror their table (a live schema; a replay after its cache overflowed). One query
+        per projection and batch; a key still missing afterwards has no row."""
+        for p in self.projections:
+            if p.write_once or p.name in self._complete:
+                continue
+            rows, cache = state.rows.get(p.name, {}), self._cache[p.name]
+            applied = self.positions.get(p.name, 0)
+            wanted: dict[Key, None] = {}
+            for entry in entries:
+                if entry.kind == KIND_RETRACT or entry.position <= applied:
+                    continue  # a retraction refolds from the store; see _fold for the rest
+                if entry.event_name in p.events:
+                    for key in p.keys(entry):
+                        if key not in rows and key not in cache:
+                            wanted[key] = None
+            cache.update(load_rows(cur, self.schema, p.table, list(wanted)))
 
     def _refold(self, p: Projection, key: Key, retraction: Fact) -> Row | None:
         """Rebuild `key` from the events still live when `retraction` was appended."""

@@ -92,17 +92,28 @@ def write_rows(
     ))  # fmt: skip
 
 
-def load_row(cur: psycopg.Cursor[Any], schema: str, table: Table, key: Key) -> Row | None:
-    """The row at primary key `key`, as a column -> value dict, or None."""
-    keys = [c.name for c in table.primary_key.columns]
-    match = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(k)) for k in keys)
-    cur.execute(
-        sql.SQL("SELECT * FROM {} WHERE {}").format(sql.Identifier(schema, table.name), match),
-        list(key),
+def load_rows(
+    cur: psycopg.Cursor[Any], schema: str, table: Table, keys: Sequence[Key]
+) -> dict[Key, Row]:
+    """The rows at primary keys `keys` (absent ones left out) as column -> value dicts, by
+    key, in one query: a join on the keys unnested from one array per key column (a
+    catch-up used to read each row it had not cached with a query of its own)."""
+    if not keys:
+        return {}
+    pk = [c.name for c in table.primary_key.columns]
+    types = dict(zip([c.name for c in table.columns], copy_types(table), strict=True))
+    query = sql.SQL("SELECT t.* FROM {} t JOIN unnest({}) AS k({}) ON {}").format(
+        sql.Identifier(schema, table.name),
+        sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(types[k])) for k in pk),
+        sql.SQL(", ").join(map(sql.Identifier, pk)),
+        sql.SQL(" AND ").join(sql.SQL("t.{c} = k.{c}").format(c=sql.Identifier(k)) for k in pk),
     )
-    found = cur.fetchone()
-    if found is None:
-        return None
+    cur.execute(query, [list(column) for column in zip(*keys, strict=True)])
     names = [d.name for d in cur.description or ()]
-    # NUMERIC(78,0) comes back as Decimal; handlers and the state hash work on ints.
-    return {n: int(v) if isinstance(v, Decimal) else v for n, v in zip(names, found, strict=True)}
+    found: dict[Key, Row] = {}
+    for values in cur.fetchall():
+        # NUMERIC(78,0) comes back as Decimal; handlers and the state hash work on ints.
+        row = {n: int(v) if isinstance(v, Decimal) else v
+               for n, v in zip(names, values, strict=True)}  # fmt: skip
+        found[tuple(row[k] for k in pk)] = row
+    return found
