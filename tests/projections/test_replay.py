@@ -199,6 +199,19 @@ def test_a_reorg_back_to_an_earlier_fork_writes_its_rows_again(fresh_db: str) ->
     store.close()
 
 
+def test_a_replay_of_an_empty_store_hashes_the_empty_read_models(fresh_db: str) -> None:
+    # Groups with nothing to write must still wait for the schema before hashing it
+    store = PostgresEventStore(fresh_db)
+    live = ProjectionRunner(fresh_db, store, "readmodels")
+    assert live.run_once() == 0
+    live.close()
+    for workers in (1, 2, 2):
+        assert replay(fresh_db, store, workers=workers).state_hash == state_hash(
+            fresh_db, "readmodels"
+        )
+    store.close()
+
+
 def test_a_replay_stops_at_until(fresh_db: str, store_with_reorg: PostgresEventStore) -> None:
     partial = replay(fresh_db, store_with_reorg, until=100, workers=2, keep=True)
     runner = ProjectionRunner(fresh_db, store_with_reorg, "upto_100")
