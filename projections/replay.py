@@ -386,26 +386,26 @@ def replay(
     others = _Groups(database_url, workers - 1) if workers > 1 else None
     try:
         sweep_abandoned(database_url)
-        with _claimed(database_url, target):
-            return _replay(database_url, store, until, target, on_progress, keep, workers, others)
+        with (
+            _claimed(database_url, target),
+            _schema_meanwhile(database_url, target, keep, others) as schema_ready,
+        ):
+            return _fold_groups(database_url, store, until, target, on_progress, keep, workers,
+                                others, schema_ready)  # fmt: skip
     finally:
         if others is not None:
             others.stop()
 
 
-def _replay(
-    database_url: str,
-    store: EventStore,
-    until: int,
-    target: str,
-    on_progress: Callable[[int, int], None] | None,
-    keep: bool,
-    workers: int,
-    others: _Groups | None,
-) -> ReplayResult:
+@contextmanager
+def _schema_meanwhile(
+    database_url: str, target: str, keep: bool, others: _Groups | None
+) -> Iterator[Callable[[], None]]:
+    """Create the replay's schema in a thread while the groups start folding (they only
+    need it to write; its DDL takes ~75 ms, longer than planning the groups). Yields the
+    wait for it (raising if it failed), which workers get as `schema_ready`. On exit,
+    stops the workers and drops the schema unless `keep`."""
     engine = make_engine(database_url)
-    # The schema is created while the groups start folding (they only need it to write):
-    # its DDL takes ~75 ms, longer than counting the events that balance the groups.
     with ThreadPoolExecutor(1, "replay-schema") as pool:
         created = pool.submit(_create_replay_schema, engine, target)
         if others is not None:
@@ -417,10 +417,7 @@ def _replay(
 
             created.add_done_callback(signal)
         try:
-            return _fold_groups(
-                database_url, store, until, target, on_progress, keep, workers, others,
-                created.result,
-            )  # fmt: skip
+            yield created.result
         finally:
             if others is not None:
                 others.stop()
