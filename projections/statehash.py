@@ -55,21 +55,23 @@ def _table_digest_blocking(conn: psycopg.Connection[tuple[object, ...]], query: 
     else meanwhile (a replay group, once folded) uses this."""
     pgconn = conn.pgconn
     pgconn.send_query(query)
-    started = pgconn.get_result()
-    if started is None or started.status != pq.ExecStatus.COPY_OUT:
-        message = started.error_message if started is not None else pgconn.error_message
-        raise psycopg.DatabaseError(message.decode(errors="replace"))
     digest = hashlib.sha256()
-    update, read = digest.update, pgconn.get_copy_data
-    while (row := read(0))[0] > 0:
-        update(row[1])
-    failed = row[0] == -2 and pgconn.error_message
-    statuses = []
-    while (result := pgconn.get_result()) is not None:  # the COPY's own result, then None
-        statuses.append((result.status, result.error_message))
-    errors = [m for s, m in statuses if s != pq.ExecStatus.COMMAND_OK]
-    if failed or errors:
-        raise psycopg.DatabaseError((failed or errors[0]).decode(errors="replace"))
+    errors: list[bytes] = []
+    result = pgconn.get_result()
+    if result is not None and result.status == pq.ExecStatus.COPY_OUT:
+        update, read = digest.update, pgconn.get_copy_data
+        while (row := read(0))[0] > 0:
+            update(row[1])
+        if row[0] == -2:
+            errors.append(pgconn.error_message)
+        result = pgconn.get_result()  # the COPY's own outcome
+    # Every result up to the last (None) is read, so the connection stays usable.
+    while result is not None:
+        if result.status != pq.ExecStatus.COMMAND_OK:
+            errors.append(result.error_message)
+        result = pgconn.get_result()
+    if errors:
+        raise psycopg.DatabaseError(errors[0].decode(errors="replace"))
     return digest.digest()
 
 

@@ -26,7 +26,7 @@ from projections.replay import (
     sweep_abandoned,
 )
 from projections.runner import ProjectionRunner, gc_paused
-from projections.statehash import combine, state_hash, table_digests
+from projections.statehash import _table_digest_blocking, combine, state_hash, table_digests
 from tests.procs import alive, descendants
 
 CHAIN = 31337
@@ -169,6 +169,11 @@ def test_replay_table_digests_equal_the_live_reader_and_raise_errors(
         conn.execute("CREATE TABLE partial.datasets AS SELECT * FROM readmodels.datasets")
     with pytest.raises(psycopg.DatabaseError, match="does not exist"):
         table_digests(fresh_db, "partial", tables)
+    # (and the connection it failed on still works)
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        with pytest.raises(psycopg.DatabaseError, match="does not exist"):
+            _table_digest_blocking(conn, b"COPY partial.nothing TO STDOUT")
+        assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
 def test_a_reorg_back_to_an_earlier_fork_writes_its_rows_again(fresh_db: str) -> None:
