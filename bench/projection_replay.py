@@ -100,8 +100,16 @@ def synthesize(count: int, seed: int = 1) -> list[NewEvent]:
 
 
 def build_store(db_url: str, events: list[NewEvent]) -> PostgresEventStore:
+    """A store holding `events`, appended through the store's own path."""
     store = PostgresEventStore(db_url)
-    expected = None
+    append(store, events)
+    return store
+
+
+def append(store: PostgresEventStore, events: list[NewEvent]) -> None:
+    """Append `events` (the next blocks of ``synthesize``'s chain) in 10k-event commits."""
+    checkpoint = store.checkpoint(CHAIN)
+    expected = (checkpoint.block_number, checkpoint.block_hash) if checkpoint else None
     for start in range(0, len(events), 10_000):
         chunk = events[start : start + 10_000]
         last = chunk[-1]
@@ -109,7 +117,6 @@ def build_store(db_url: str, events: list[NewEvent]) -> PostgresEventStore:
         cp = Checkpoint(CHAIN, last.block_number, last.block_hash, last.block_number, (block,))
         store.append(chunk, cp, expected)
         expected = (last.block_number, last.block_hash)
-    return store
 
 
 def naive_replay(db_url: str, store: PostgresEventStore, limit: int) -> float:
