@@ -18,14 +18,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import structlog
 from psycopg import sql
 
 from common.db import libpq_url, make_engine
-from common.settings import Settings
 from indexer.events import KIND_RETRACT, Fact
 from indexer.store import EventStore
 from indexer.store_pg import NOTIFY_CHANNEL
@@ -33,6 +32,9 @@ from projections.base import Key, Projection, Row
 from projections.registry import all_projections
 from projections.schema import ensure_schema
 from projections.writer import load_rows, prepare_connection, write_rows
+
+if TYPE_CHECKING:  # pydantic-settings is ~85 ms of a replay worker's cold start
+    from common.settings import Settings
 
 log = structlog.get_logger(__name__)
 _MISSING = object()
