@@ -1,9 +1,12 @@
-"""Worker processes from one shared ``forkserver``: preloads, parent watch, signals.
+"""Worker processes: from one shared ``forkserver`` or forked; preloads, parent watch,
+signals.
 
 Worker pools (backfill fetchers, replay groups) come from a ``forkserver`` context: their
 parents have threads and open connections, which a plain fork would copy (a held lock, a
 libpq socket a child could close under the parent). The server starts once per parent
 process, importing the preloaded modules once; it then forks warm workers in milliseconds.
+A parent that has no thread at all when it starts its workers (a replay run by `datacoin
+replay`) forks them itself instead (``worker_context``): nothing to wait for.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import signal
 import sys
 import threading
 from multiprocessing.connection import wait
-from multiprocessing.context import ForkServerContext
+from multiprocessing.context import ForkContext, ForkServerContext
 
 _preloads: set[str] = set()
 
@@ -38,6 +41,29 @@ def forkserver_context(*modules: str) -> ForkServerContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([*_main_module(), *sorted(_preloads)])
     return context
+
+
+def single_threaded() -> bool:
+    """Whether this process runs one thread only, counting threads started outside
+    Python too (a native library's pool), where Linux tells (/proc/self/task)."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return threading.active_count() == 1
+
+
+def worker_context(*modules: str) -> ForkContext | ForkServerContext:
+    """``fork`` while this process is single-threaded, else ``forkserver_context(*modules)``.
+
+    A fork copies the whole process: with a second thread, a lock it held (stdout's, the
+    allocator's) stays held in the child forever. Without one, what a fork copies is safe
+    (an open libpq socket is never closed by the child: workers end with ``os._exit``), and
+    the child starts in milliseconds with every module imported, where a cold fork server
+    first imports them again (~0.35-0.7 s).
+    """
+    if single_threaded():
+        return multiprocessing.get_context("fork")
+    return forkserver_context(*modules)
 
 
 def _exit_when_parent_dies() -> None:

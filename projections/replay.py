@@ -3,10 +3,11 @@
 Projections are independent (each has its own tables and tracking position), so a replay
 splits them into groups balanced by the work they will do (events consumed, weighted by
 each projection's ``cost``) and folds each group in its own process: one in this process,
-the others in worker processes from the shared fork server. Each group reads only the
-events its projections consume, commits its tables and positions as the live runner does,
-then hashes its own tables; the state hash combines the groups' table digests, so it is
-the same hash ``state_hash`` reads from the finished schema.
+the others in worker processes (forked, or from the shared fork server: see ``_Groups``).
+Each group reads only the events its projections consume, commits its tables and
+positions as the live runner does, then hashes its own tables; the state hash combines
+the groups' table digests, so it is the same hash ``state_hash`` reads from the finished
+schema.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from psycopg import sql
 from sqlalchemy import Engine, text
 
 from common.db import libpq_url, make_engine
-from common.procs import become_worker, forkserver_context
+from common.procs import become_worker, worker_context
 from indexer.store import EventStore
 from indexer.store_pg import PostgresEventStore, refresh_statistics
 from projections.base import Projection
@@ -265,13 +266,16 @@ def _group_process(database_url: str, index: int, tasks: Any, out: Any, ready: A
 class _Groups:
     """The worker processes of one replay and what they reported.
 
-    Processes start (in a thread) as soon as this is made, and get their work later with
-    ``assign``: a cold fork server imports for ~0.7 s, which then overlaps the replay's
-    setup instead of delaying the groups.
+    Processes start as soon as this is made, and get their work later with ``assign``.
+    Made before the replay starts any thread, in a process with none of its own (as
+    `datacoin replay` runs) they are forked, in milliseconds, with every module imported.
+    Otherwise they come from the fork server, started in a thread: a cold one imports
+    for ~0.35-0.7 s, which then overlaps the replay's setup and its own group's folding.
     """
 
     def __init__(self, database_url: str, count: int) -> None:
-        context = forkserver_context(__name__)
+        context = worker_context(__name__)
+        self.start_method: str = context.get_start_method()
         self.queue = context.Queue()
         self.tasks = [context.Queue() for _ in range(count)]
         #: Set once the replay's schema exists (workers fold before, and write after).
@@ -291,8 +295,13 @@ class _Groups:
             for index, tasks in enumerate(self.tasks, start=1)
         ]
         self._start_error: BaseException | None = None
-        self._starter = threading.Thread(target=self._start, name="replay-start", daemon=True)
-        self._starter.start()
+        self._starter: threading.Thread | None = None
+        if self.start_method == "fork":
+            self._start()  # here: a fork must not race a thread of ours
+        else:
+            self._starter = threading.Thread(target=self._start, name="replay-start",
+                                             daemon=True)  # fmt: skip
+            self._starter.start()
 
     def _start(self) -> None:
         try:
@@ -304,14 +313,14 @@ class _Groups:
     @property
     def starting(self) -> bool:
         """Whether the processes are still starting (a cold fork server imports first)."""
-        return self._starter.is_alive()
+        return self._starter is not None and self._starter.is_alive()
 
     def assign(
         self, schema: str, groups: list[list[Projection]], until: int, indexes: bool = True
     ) -> None:
         """Give worker i group i (workers left over get nothing to do); `indexes`: build
         the group's secondary indexes. Does not wait for the processes to start (a cold
-        fork server takes ~0.6 s, while this process folds its own group): ``wait``
+        fork server takes ~0.35-0.7 s, while this process folds its own group): ``wait``
         raises if they could not."""
         self.assigned = len(groups)
         del self.progress[len(groups) + 1 :]
@@ -350,7 +359,8 @@ class _Groups:
 
     def stop(self) -> None:
         """Stop any worker still running (after an error here); idempotent."""
-        self._starter.join()
+        if self._starter is not None:
+            self._starter.join()
         for proc in self.procs:
             if proc.pid is None:
                 continue  # never started
@@ -361,6 +371,7 @@ class _Groups:
             self.stopped = True
             for q in (self.queue, *self.tasks):
                 q.close()
+                q.join_thread()  # the feeder thread of `assign`'s puts: none outlives us
 
 
 def replay(
@@ -452,13 +463,14 @@ def _fold_groups(
 ) -> ReplayResult:
     """Plan the groups, fold them (this process's own group here) and combine their
     digests into the replay's result."""
-    # Worker processes from a cold fork server (the first replay of a process, as
-    # `datacoin replay` runs) start ~0.6 s late, ~30k events' worth: this process's own
-    # group takes that much more (measured: 100k events, 40.5k -> 44.0k events/s cold).
+    # Worker processes from a cold fork server (the first replay of a process that has
+    # threads) start ~0.35-0.7 s late, ~30k events' worth: this process's own group takes
+    # that much more (measured: 100k events, 40.5k -> 44.0k events/s cold).
     cold = others is not None and others.starting
     head_start = min(0.5, COLD_START_EVENTS / max(until, 1)) if cold else 0.0
     groups = plan_groups(all_projections(), _event_counts(database_url, until), workers, head_start)
     log.info("projections.replay.start", schema=target, until=until, cold_workers=cold,
+             start_method=others.start_method if others is not None else None,
              groups=[[p.name for p in g] for g in groups])  # fmt: skip
     if others is not None:
         # Secondary indexes serve the API's reads: a replay that is dropped once hashed

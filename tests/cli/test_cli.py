@@ -53,6 +53,8 @@ def test_deploy_index_verify_and_detect_tampering(tmp_path: Path, fresh_db: str)
     assert live.returncode == 0 and live.stdout.split()[1] == "position"
     replayed = datacoin("replay", env=env)
     assert replayed.returncode == 0, replayed.stderr
+    # (with no thread of its own, not even the progress bar's, it forks its workers)
+    assert '"start_method": "fork"' in replayed.stderr
     assert f"replay state hash: {live.stdout.split()[0]}" in replayed.stdout
     ndjson = datacoin("export", "--format", "ndjson", env=env)
     lines = [json.loads(line) for line in ndjson.stdout.splitlines()]

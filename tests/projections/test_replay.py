@@ -3,13 +3,17 @@ read models (and state hash) of one process and of the live, incremental runner.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from multiprocessing.process import BaseProcess
 
 import psycopg
 import pytest
@@ -264,16 +268,66 @@ def test_a_schema_that_cannot_be_created_fails_the_replay_and_stops_its_workers(
     store_with_reorg.close()
 
 
-def test_workers_that_cannot_start_fail_the_wait() -> None:
-    groups = _Groups("postgresql://127.0.0.1:1/none", 1)
+@pytest.mark.parametrize("threaded", [False, True], ids=["forked", "fork-server"])
+def test_workers_that_cannot_start_fail_the_wait(
+    threaded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given worker processes that cannot start (forked here, or by the fork server from a
+    # thread, as in a process that has threads)
+    def refuse(self: BaseProcess) -> None:
+        raise OSError("cannot fork")
+
+    monkeypatch.setattr(BaseProcess, "start", refuse)
+    with _a_thread_running() if threaded else contextlib.nullcontext():
+        groups = _Groups("postgresql://127.0.0.1:1/none", 1)
     try:
-        groups._starter.join()
-        groups._start_error = OSError("no fork server")  # as _start records a failure
+        if threaded:
+            assert groups.start_method == "forkserver"
         groups.assign("replay_x", [all_projections()[:1]], 10)  # does not wait for them
+        # Then waiting for them raises why
         with pytest.raises(RuntimeError, match="did not start"):
             groups.wait(lambda: None)
     finally:
         groups.stop()
+
+
+@contextlib.contextmanager
+def _a_thread_running() -> Iterator[None]:
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+REPLAY_ONCE = """
+import sys
+from common.logs import configure_logging
+from indexer.store_pg import PostgresEventStore
+from projections.replay import replay
+configure_logging("json")
+print(replay(sys.argv[1], PostgresEventStore(sys.argv[1]), workers=3).state_hash)
+"""
+
+
+def test_forked_workers_replay_to_the_fork_servers_state_hash(
+    fresh_db: str, store_with_reorg: PostgresEventStore
+) -> None:
+    # Given a replay whose workers come from the fork server (this process has a thread)
+    with _a_thread_running():
+        served = replay(fresh_db, store_with_reorg, workers=3)
+    # When a single-threaded process replays, forking its workers
+    forked = subprocess.run(
+        [sys.executable, "-c", REPLAY_ONCE, fresh_db],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    # Then it did fork them, and the state hashes are equal
+    assert '"start_method": "fork"' in forked.stderr
+    assert forked.stdout.split()[-1] == served.state_hash
+    store_with_reorg.close()
 
 
 REPLAY_FOREVER = """
@@ -296,7 +350,7 @@ def test_kill_9_of_a_replay_leaves_no_worker(
     try:
         workers: set[int] = set()
         deadline = time.monotonic() + 60
-        while len(workers) < 3:  # the fork server and at least two group workers
+        while len(workers) < 2:  # at least two group workers (forked: no fork server)
             assert proc.poll() is None, "the replay exited"
             assert time.monotonic() < deadline, "no replay workers appeared"
             workers |= descendants(proc.pid)
@@ -305,7 +359,7 @@ def test_kill_9_of_a_replay_leaves_no_worker(
         # When it is killed with SIGKILL
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-    # Then its fork server and workers exit on their own
+    # Then its workers exit on their own
     deadline = time.monotonic() + 20
     while any(alive(p) for p in workers):
         assert time.monotonic() < deadline, "replay workers outlived their parent"
