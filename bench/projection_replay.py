@@ -10,9 +10,10 @@ directly through the store's append path, then measures in one run:
 - naive: the same pure handlers, but one ORM object per row and one commit per event
   (measured on the first ``--naive-events`` events: its cost per event is constant).
 
-"Warm" runs replay in this process after a first, untimed replay has started the worker
-processes' fork server; "cold" runs each replay once in a fresh process, as
-``datacoin replay`` does (the fork server imports for ~0.6 s first). The synthesised store
+"Cold" runs each replay once in a fresh process, as ``datacoin replay`` does: the process
+has no thread, so it forks its worker processes. "Warm" runs replay in this process, a
+long-lived one whose worker fork server runs (started first, then warmed by an untimed
+replay), as in a process with threads (which cannot fork safely). The synthesised store
 is vacuumed and analysed first, as autovacuum leaves a store (otherwise autovacuum's first
 pass over the fresh rows runs during the first replays).
 
@@ -23,6 +24,7 @@ Run: ``.venv/bin/python -m bench.projection_replay --events 100000``
 from __future__ import annotations
 
 import argparse
+import multiprocessing.forkserver
 import os
 import random
 import statistics
@@ -37,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from bench.cpu import cores_busy, cpu_busy
 from common.db import make_engine
+from common.procs import forkserver_context
 from indexer.events import BlockRecord, Checkpoint, NewEvent
 from indexer.store_pg import PostgresEventStore
 from migrations.runner import upgrade
@@ -177,13 +180,35 @@ def _timed(db_url: str, store: PostgresEventStore, events: int, workers: int) ->
 
 
 def _cold(db_url: str, events: int, workers: int) -> float:
-    """One replay in a fresh process (its fork server cold); events/s."""
+    """One replay in a fresh process (as `datacoin replay`: it forks its workers);
+    events/s."""
     out = subprocess.run(
         [sys.executable, "-m", "bench.projection_replay", "--cold-run", db_url,
          "--events", str(events), "--workers", str(workers)],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     return float(out.stdout.strip().splitlines()[-1])
+
+
+def _report(
+    args: argparse.Namespace,
+    cold: list[float],
+    ours: list[float],
+    single: list[float],
+    naive: list[float],
+    busy: list[float],
+) -> None:
+    ours_m, cold_m, naive_m = map(statistics.median, (ours, cold, naive))
+    print(f"\nreplay of {args.events:,} events, medians of {args.repeat}:")
+    print(f"  ours, cold   {cold_m:>10,.0f} events/s   (a fresh process each, as `datacoin"
+          f" replay` runs; {args.workers} workers; target >= 50,000)")  # fmt: skip
+    print(f"  ours, warm   {ours_m:>10,.0f} events/s   (a long-lived process, its fork"
+          " server running)")  # fmt: skip
+    print(f"  one process  {statistics.median(single):>10,.0f} events/s")
+    print(f"  naive        {naive_m:>10,.0f} events/s   (ORM object per row, commit per event)")
+    print(f"  ratio        {cold_m / naive_m:>10,.1f}x   (cold; warm {ours_m / naive_m:,.1f}x)")
+    print(f"  machine busy {statistics.median(busy):>10.2f} of {os.cpu_count() or 1} cores"
+          " during ours (warm)")  # fmt: skip
 
 
 def main() -> None:
@@ -213,7 +238,10 @@ def main() -> None:
         for i in range(args.repeat):
             cold.append(_cold(db_url, args.events, args.workers))
             print(f"  cold run {i + 1}: {cold[-1]:,.0f} events/s (a fresh process)", flush=True)
-        replay(db_url, store, workers=args.workers)  # starts the fork server: warm from here
+        # Warm: workers come from this process's running fork server (see worker_context).
+        forkserver_context("projections.replay")
+        multiprocessing.forkserver.ensure_running()
+        replay(db_url, store, workers=args.workers)
         ours: list[float] = []
         single: list[float] = []
         busy = []
@@ -228,16 +256,7 @@ def main() -> None:
         naive = [naive_replay(db_url, store, args.naive_events) for _ in range(args.repeat)]
         for i, rate in enumerate(naive):
             print(f"  naive run {i + 1}: {rate:,.0f} events/s (first {args.naive_events:,} events)")
-        ours_m, naive_m = statistics.median(ours), statistics.median(naive)
-        print(f"\nreplay of {args.events:,} events, medians of {args.repeat}:")
-        print(f"  ours, warm   {ours_m:>10,.0f} events/s   ({args.workers} workers;"
-              " target >= 50,000)")  # fmt: skip
-        print(f"  ours, cold   {statistics.median(cold):>10,.0f} events/s   (a fresh process"
-              " each, as `datacoin replay` runs)")  # fmt: skip
-        print(f"  one process  {statistics.median(single):>10,.0f} events/s")
-        print(f"  naive        {naive_m:>10,.0f} events/s   (ORM object per row, commit per event)")
-        print(f"  ratio        {ours_m / naive_m:>10,.1f}x   (warm)")
-        print(f"  machine busy {statistics.median(busy):>10.2f} of {cores} cores during ours")
+        _report(args, cold, ours, single, naive, busy)
         store.close()
     finally:
         with psycopg.connect(ADMIN, autocommit=True) as conn:

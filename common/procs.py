@@ -12,6 +12,7 @@ replay`) forks them itself instead (``worker_context``): nothing to wait for.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import signal
 import sys
@@ -52,16 +53,27 @@ def single_threaded() -> bool:
         return threading.active_count() == 1
 
 
+def forkserver_running() -> bool:
+    """Whether this process has started its fork server (multiprocessing has no public
+    query: its server's pid is set once it runs)."""
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    return getattr(server, "_forkserver_pid", None) is not None
+
+
 def worker_context(*modules: str) -> ForkContext | ForkServerContext:
-    """``fork`` while this process is single-threaded, else ``forkserver_context(*modules)``.
+    """``fork`` while this process is single-threaded and has no fork server running,
+    else ``forkserver_context(*modules)``.
 
     A fork copies the whole process: with a second thread, a lock it held (stdout's, the
     allocator's) stays held in the child forever. Without one, what a fork copies is safe
     (an open libpq socket is never closed by the child: workers end with ``os._exit``), and
     the child starts in milliseconds with every module imported, where a cold fork server
-    first imports them again (~0.35-0.7 s).
+    first imports them again (~0.35-0.7 s). A running server is still the better choice:
+    after a fork, every page of its heap the parent reuses is copied on its first write
+    (a replay of 100k events in a process with a warm 200 MB heap: 44k page faults and
+    ~0.1 s more CPU; a server's workers share nothing with it).
     """
-    if single_threaded():
+    if single_threaded() and not forkserver_running():
         return multiprocessing.get_context("fork")
     return forkserver_context(*modules)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import multiprocessing
 import os
 import random
 import signal
@@ -268,21 +269,23 @@ def test_a_schema_that_cannot_be_created_fails_the_replay_and_stops_its_workers(
     store_with_reorg.close()
 
 
-@pytest.mark.parametrize("threaded", [False, True], ids=["forked", "fork-server"])
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_workers_that_cannot_start_fail_the_wait(
-    threaded: bool, monkeypatch: pytest.MonkeyPatch
+    method: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given worker processes that cannot start (forked here, or by the fork server from a
     # thread, as in a process that has threads)
+    import projections.replay as replay_module
+
     def refuse(self: BaseProcess) -> None:
         raise OSError("cannot fork")
 
     monkeypatch.setattr(BaseProcess, "start", refuse)
-    with _a_thread_running() if threaded else contextlib.nullcontext():
-        groups = _Groups("postgresql://127.0.0.1:1/none", 1)
+    monkeypatch.setattr(replay_module, "worker_context",
+                        lambda *_: multiprocessing.get_context(method))  # fmt: skip
+    groups = _Groups("postgresql://127.0.0.1:1/none", 1)
     try:
-        if threaded:
-            assert groups.start_method == "forkserver"
+        assert groups.start_method == method
         groups.assign("replay_x", [all_projections()[:1]], 10)  # does not wait for them
         # Then waiting for them raises why
         with pytest.raises(RuntimeError, match="did not start"):
