@@ -60,11 +60,6 @@ class ActivityRow(ReadModelBase):
     )
 
 
-def _int(args: dict[str, object], name: str | None) -> int | None:
-    value = args.get(name) if name else None
-    return int(value) if isinstance(value, str) else None
-
-
 class Activity(Projection):
     """Fans each event out to the accounts it concerns."""
 
@@ -89,15 +84,20 @@ class Activity(Projection):
     def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
         a = event.args
         account = key[3]
-        parties = PARTIES[event.event_name]
+        name = event.event_name
+        parties = PARTIES[name]
         # The first party naming this account (a provider buying its own dataset: buyer).
         role = parties[0][1] if len(parties) == 1 else \
             next(r for arg, r in parties if addr(a[arg]) == account)  # fmt: skip
+        # (inlined rather than a helper per number: this runs for every row of a replay)
+        amount_arg = AMOUNTS.get(name)
+        dataset, job = a.get("datasetId"), a.get("jobId")
+        amount = a.get(amount_arg) if amount_arg else None
         return {
             "chain_id": event.chain_id, "block_hash": event.block_hash,
-            "log_index": event.log_index,
-            "account": account, "role": role, "event_name": event.event_name,
-            "dataset_id": _int(a, "datasetId"), "job_id": _int(a, "jobId"),
-            "amount": _int(a, AMOUNTS.get(event.event_name)), "tx_hash": event.tx_hash,
+            "log_index": event.log_index, "account": account, "role": role, "event_name": name,
+            "dataset_id": None if dataset is None else int(dataset),
+            "job_id": None if job is None else int(job),
+            "amount": None if amount is None else int(amount), "tx_hash": event.tx_hash,
             "occurred_at": block_time(event.block_timestamp), "block_number": event.block_number,
         }  # fmt: skip
