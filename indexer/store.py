@@ -82,10 +82,16 @@ class EventStore(Protocol):
         ...
 
     def find_live(
-        self, chain_id: int, names: frozenset[str], args: dict[str, str], before: int
+        self,
+        chain_id: int,
+        names: frozenset[str],
+        matching: Sequence[dict[str, str]],
+        before: int,
     ) -> list[Fact]:
         """Log entries before position `before`, not retracted by then, named in `names`,
-        whose args contain `args`; in position order (projections refold from these)."""
+        whose args contain one of `matching` (``{}`` matches every entry); in position
+        order. Projections refold from these: the aggregates a reorg touched, in one read
+        per projection."""
         ...
 
 
@@ -220,7 +226,11 @@ class InMemoryEventStore:
         return [blocks[n] for n in sorted(blocks) if n >= numbers_from]
 
     def find_live(
-        self, chain_id: int, names: frozenset[str], args: dict[str, str], before: int
+        self,
+        chain_id: int,
+        names: frozenset[str],
+        matching: Sequence[dict[str, str]],
+        before: int,
     ) -> list[Fact]:
         entries = self._entries[: max(0, before - 1)]
         # A retraction at `before` itself counts: the caller refolds on its behalf.
@@ -232,5 +242,5 @@ class InMemoryEventStore:
             and e.event.chain_id == chain_id
             and e.event.event_name in names
             and e.position not in retracted
-            and all(e.event.args.get(k) == v for k, v in args.items())
+            and any(all(e.event.args.get(k) == v for k, v in m.items()) for m in matching)
         ]

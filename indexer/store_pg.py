@@ -410,17 +410,22 @@ class PostgresEventStore:
             return [BlockRecord(n, bytes(h), bytes(p), t) for n, h, p, t in cur.fetchall()]
 
     def find_live(
-        self, chain_id: int, names: frozenset[str], args: dict[str, str], before: int
+        self,
+        chain_id: int,
+        names: frozenset[str],
+        matching: Sequence[dict[str, str]],
+        before: int,
     ) -> list[Fact]:
-        """Log entries before `before`, not retracted by then, matching `names` and `args`."""
-        if not names:
+        """Log entries before `before`, not retracted by then, named in `names`, whose
+        args contain one of `matching`."""
+        if not names or not matching:
             return []
         with self._transaction() as cur:
             return _fetch_facts(
                 cur,
                 f"SELECT {FACT_COLUMNS} FROM events e WHERE chain_id = %s AND kind = 'log'"
-                " AND position < %s AND event_name = ANY(%s) AND args @> %s"
+                " AND position < %s AND event_name = ANY(%s) AND args @> ANY(%s::jsonb[])"
                 " AND NOT EXISTS (SELECT 1 FROM events r WHERE r.kind = 'retract'"
                 " AND r.retracts = e.position AND r.position <= %s) ORDER BY position",
-                (chain_id, before, sorted(names), Jsonb(args), before),
+                (chain_id, before, sorted(names), [Jsonb(m) for m in matching], before),
             )

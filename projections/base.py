@@ -32,8 +32,9 @@ class ReadModelBase(DeclarativeBase):
 
 @dataclass(frozen=True)
 class Refold:
-    """Which live events rebuild one key: events named `names` on `chain_id` whose args
-    contain `args` (all of them when `args` is empty)."""
+    """Which live events rebuild one key: events named `names` (some of the projection's
+    own events) on `chain_id` whose args contain `args` (all of them when `args` is
+    empty)."""
 
     chain_id: int
     names: frozenset[str]

@@ -197,7 +197,13 @@ class ProjectionRunner:
     def _fold(self, cur: psycopg.Cursor[Any], state: BatchState, entries: list[Fact]) -> None:
         """Fold `entries` into `state`. The hot loop of a replay: per event name, the
         projections' bound handlers, their uncommitted rows, committed positions and row
-        caches are looked up once per batch."""
+        caches are looked up once per batch.
+
+        A retraction marks the rows it touches stale rather than refolding each at once:
+        a reorg retracts a run of events, many of them folded into the same aggregates.
+        Stale rows are refolded together (one store read per projection) before an event
+        folds into one of them, and at the end of the batch.
+        """
         self._load_missing(cur, state, entries)
         routes = {
             name: [
@@ -208,6 +214,8 @@ class ProjectionRunner:
             ]
             for name, projections in self._by_event.items()
         }  # fmt: skip
+        #: Per projection: stale keys -> the latest retraction of an event folded into them.
+        stale: dict[Projection, dict[Key, Fact]] = {}
         missing = _MISSING
         for entry in entries:
             route = routes.get(entry.event_name)
@@ -219,17 +227,23 @@ class ProjectionRunner:
                     continue  # this projection committed it before (it was behind the rest)
                 for key in keys(entry):
                     if retract:
-                        rows[key] = self._refold(p, key, entry)
-                        if retracted is not None:
+                        if retracted is not None:  # write-once: that event was its only one
+                            rows[key] = None
                             retracted.add(key)
+                        else:
+                            stale.setdefault(p, {})[key] = entry
                         continue
                     if retracted is not None:  # write-once: there is no current row
                         rows[key] = apply(key, None, entry)
                         continue
+                    if stale and key in stale.get(p, ()):
+                        self._refold(p, stale.pop(p), rows)
                     current = rows.get(key, missing)
                     if current is missing:  # untouched since the last commit: committed
                         current = cache.get(key)  # (loaded above unless complete) or none
                     rows[key] = apply(key, current, entry)  # type: ignore[arg-type]
+        for p, keys_ in stale.items():
+            self._refold(p, keys_, state.rows[p.name])
 
     def _load_missing(
         self, cur: psycopg.Cursor[Any], state: BatchState, entries: list[Fact]
@@ -253,16 +267,29 @@ class ProjectionRunner:
                             wanted[key] = None
             cache.update(load_rows(cur, self.schema, p.table, list(wanted)))
 
-    def _refold(self, p: Projection, key: Key, retraction: Fact) -> Row | None:
-        """Rebuild `key` from the events still live when `retraction` was appended."""
-        spec = p.refold(key, retraction)
-        row: Row | None = None
-        with self._store_lock:
-            live = self.store.find_live(spec.chain_id, spec.names, spec.args, retraction.position)
-        for entry in live:
-            if key in p.keys(entry):
-                row = p.apply(key, row, entry)
-        return row
+    def _refold(self, p: Projection, stale: dict[Key, Fact], rows: dict[Key, Row | None]) -> None:
+        """Rebuild the `stale` keys of `p` into `rows` from the events still live when
+        their latest retraction was appended, in one store read per chain.
+
+        One read position serves every key, the latest of those retractions: a key is
+        refolded before any later event folds into it, so between its own latest
+        retraction and that one, no live event of it was appended nor retracted."""
+        specs = {key: p.refold(key, retraction) for key, retraction in stale.items()}
+        before = max(retraction.position for retraction in stale.values())
+        by_chain: dict[tuple[int, frozenset[str]], list[Key]] = {}
+        for key, spec in specs.items():
+            by_chain.setdefault((spec.chain_id, spec.names), []).append(key)
+        for (chain_id, names), keys in by_chain.items():
+            matching = list({tuple(sorted(specs[k].args.items())): specs[k].args
+                             for k in keys}.values())  # fmt: skip
+            with self._store_lock:
+                live = self.store.find_live(chain_id, names, matching, before)
+            rebuilt: dict[Key, Row | None] = dict.fromkeys(keys)
+            for entry in live:
+                for key in p.keys(entry):
+                    if key in rebuilt:
+                        rebuilt[key] = p.apply(key, rebuilt[key], entry)
+            rows.update(rebuilt)
 
     def _plan(self, state: BatchState, position: int) -> WritePlan:
         """What to write for a folded batch (decided against the cache before it moves)."""

@@ -19,7 +19,7 @@ from multiprocessing.process import BaseProcess
 import psycopg
 import pytest
 
-from indexer.events import BlockRecord, Checkpoint, NewEvent
+from indexer.events import Checkpoint
 from indexer.store_pg import PostgresEventStore
 from projections.registry import all_projections
 from projections.replay import (
@@ -33,59 +33,7 @@ from projections.replay import (
 from projections.runner import ProjectionRunner, gc_paused
 from projections.statehash import _table_digest_blocking, combine, state_hash, table_digests
 from tests.procs import alive, descendants
-
-CHAIN = 31337
-
-
-def _block(n: int, fork: int = 0) -> bytes:
-    return (n + 10_000 * fork).to_bytes(32, "big")
-
-
-def _history(rng: random.Random, blocks: range, fork: int = 0) -> list[NewEvent]:
-    """Listings, purchases, ratings, stakes and training requests, a few per block."""
-    accounts = ["0x" + rng.randbytes(20).hex() for _ in range(12)]
-    events: list[NewEvent] = []
-    for block in blocks:
-        for log_index in range(rng.randint(1, 6)):
-            dataset, someone = str(rng.randint(1, 15)), rng.choice(accounts)
-            name, args = rng.choice([
-                ("DatasetListed", {"datasetId": dataset, "provider": someone, "price": "7",
-                                   "accessDuration": "0", "metadataCid": "bafy",
-                                   "contentHash": "0x" + "ab" * 32, "category": "tabular"}),
-                ("Purchased", {"datasetId": dataset, "buyer": someone, "provider": accounts[0],
-                               "price": str(10**18), "fee": "25", "expiresAt": "0"}),
-                ("Rated", {"datasetId": dataset, "rater": someone, "score": "4"}),
-                ("Staked", {"account": someone, "amount": "5", "newStake": "9"}),
-                ("TrainingRequested", {"jobId": str(block * 10 + log_index),
-                                       "datasetId": dataset, "requester": someone,
-                                       "specCid": "bafyspec", "payment": "3",
-                                       "deadline": "1800000000"}),
-                ("Transfer", {"from": someone, "to": accounts[1], "value": "1"}),
-            ])  # fmt: skip
-            events.append(NewEvent(
-                CHAIN, block, _block(block, fork), _block(block - 1, fork if block > 40 else 0),
-                1_700_000_000 + block, rng.randbytes(32), 0, log_index, b"\x11" * 20, name, args,
-            ))  # fmt: skip
-    return events
-
-
-def _append(store: PostgresEventStore, events: list[NewEvent], last: int, fork: int,
-            expected: tuple[int, bytes] | None) -> None:  # fmt: skip
-    record = BlockRecord(last, _block(last, fork), _block(last - 1, fork), 0)
-    store.append(events, Checkpoint(CHAIN, last, _block(last, fork), 0, (record,)), expected)
-
-
-@pytest.fixture
-def store_with_reorg(fresh_db: str) -> PostgresEventStore:
-    """~250 entries over 60 blocks, then a reorg retracting blocks 41-60 and a new fork."""
-    rng = random.Random(11)
-    store = PostgresEventStore(fresh_db)
-    _append(store, _history(rng, range(1, 61)), 60, 0, None)
-    store.retract(CHAIN, 40, Checkpoint(CHAIN, 40, _block(40), 0), (60, _block(60)))
-    _append(store, _history(rng, range(41, 66), fork=1), 65, 1, (40, _block(40)))
-    kinds = [e.kind for e in store.read_after(0, 10_000)]
-    assert kinds.count("retract") > 20 and len(kinds) > 250
-    return store
+from tests.projections.history import CHAIN, append, block_hash, history
 
 
 def test_plan_groups_covers_every_projection_once_and_balances() -> None:
@@ -187,12 +135,12 @@ def test_a_reorg_back_to_an_earlier_fork_writes_its_rows_again(fresh_db: str) ->
     # outbox), appended a second time
     rng = random.Random(5)
     store = PostgresEventStore(fresh_db)
-    original = _history(rng, range(1, 31))
-    _append(store, original, 30, 0, None)
-    store.retract(CHAIN, 20, Checkpoint(CHAIN, 20, _block(20), 0), (30, _block(30)))
-    _append(store, _history(rng, range(21, 31), fork=1), 30, 1, (20, _block(20)))
-    store.retract(CHAIN, 20, Checkpoint(CHAIN, 20, _block(20), 0), (30, _block(30, 1)))
-    _append(store, [e for e in original if e.block_number > 20], 30, 0, (20, _block(20)))
+    original = history(rng, range(1, 31))
+    append(store, original, 30, 0, None)
+    store.retract(CHAIN, 20, Checkpoint(CHAIN, 20, block_hash(20), 0), (30, block_hash(30)))
+    append(store, history(rng, range(21, 31), fork=1), 30, 1, (20, block_hash(20)))
+    store.retract(CHAIN, 20, Checkpoint(CHAIN, 20, block_hash(20), 0), (30, block_hash(30, 1)))
+    append(store, [e for e in original if e.block_number > 20], 30, 0, (20, block_hash(20)))
     # When folded live in small commits with a tiny row cache, and replayed in one window
     live = ProjectionRunner(fresh_db, store, "readmodels", batch_size=7, commit_rows=10,
                             max_cached_rows=5)  # fmt: skip
@@ -205,7 +153,7 @@ def test_a_reorg_back_to_an_earlier_fork_writes_its_rows_again(fresh_db: str) ->
     with psycopg.connect(fresh_db) as conn:
         rows = conn.execute("SELECT block_hash FROM readmodels.purchases").fetchall()
     assert len(rows) == purchases > 0
-    assert {bytes(r[0]) for r in rows} <= {_block(n) for n in range(1, 31)}
+    assert {bytes(r[0]) for r in rows} <= {block_hash(n) for n in range(1, 31)}
     store.close()
 
 
