@@ -95,6 +95,18 @@ class EventStore(Protocol):
         ...
 
 
+    def last_live(
+        self,
+        chain_id: int,
+        names: frozenset[str],
+        matching: Sequence[dict[str, str]],
+        before: int,
+    ) -> Fact | None:
+        """The newest of ``find_live``'s entries (None if there are none). Walks positions
+        backwards from `before`: cheap when a recent entry matches, as for a whole-chain
+        aggregate after a reorg."""
+        ...
+
 @runtime_checkable
 class EncodedAppender(Protocol):
     """A store that also appends events encoded elsewhere (``indexer.encode``): backfill
@@ -244,3 +256,13 @@ class InMemoryEventStore:
             and e.position not in retracted
             and any(all(e.event.args.get(k) == v for k, v in m.items()) for m in matching)
         ]
+
+    def last_live(
+        self,
+        chain_id: int,
+        names: frozenset[str],
+        matching: Sequence[dict[str, str]],
+        before: int,
+    ) -> Fact | None:
+        found = self.find_live(chain_id, names, matching, before)
+        return found[-1] if found else None

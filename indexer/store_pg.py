@@ -418,6 +418,27 @@ class PostgresEventStore:
     ) -> list[Fact]:
         """Log entries before `before`, not retracted by then, named in `names`, whose
         args contain one of `matching`."""
+        return self._live(chain_id, names, matching, before, "ORDER BY position")
+
+    def last_live(
+        self,
+        chain_id: int,
+        names: frozenset[str],
+        matching: Sequence[dict[str, str]],
+        before: int,
+    ) -> Fact | None:
+        """The newest of ``find_live``'s entries: a backward walk of the primary key."""
+        found = self._live(chain_id, names, matching, before, "ORDER BY position DESC LIMIT 1")
+        return found[0] if found else None
+
+    def _live(
+        self,
+        chain_id: int,
+        names: frozenset[str],
+        matching: Sequence[dict[str, str]],
+        before: int,
+        order: str,
+    ) -> list[Fact]:
         if not names or not matching:
             return []
         with self._transaction() as cur:
@@ -426,6 +447,6 @@ class PostgresEventStore:
                 f"SELECT {FACT_COLUMNS} FROM events e WHERE chain_id = %s AND kind = 'log'"
                 " AND position < %s AND event_name = ANY(%s) AND args @> ANY(%s::jsonb[])"
                 " AND NOT EXISTS (SELECT 1 FROM events r WHERE r.kind = 'retract'"
-                " AND r.retracts = e.position AND r.position <= %s) ORDER BY position",
+                f" AND r.retracts = e.position AND r.position <= %s) {order}",
                 (chain_id, before, sorted(names), [Jsonb(m) for m in matching], before),
             )

@@ -54,6 +54,12 @@ class Projection:
     #: the runner never reads, caches or upserts it: a row is inserted with its event and
     #: deleted with its retraction. Its `apply` ignores the current row.
     write_once: ClassVar[bool] = False
+    #: A row is a sum of its events' contributions (counters, volumes), so a retraction
+    #: subtracts its event (``unapply``) instead of refolding the row from every live event
+    #: its ``refold`` names: for a whole-chain aggregate, the chain's whole history on every
+    #: reorg. The runner then sets the row's ``block_number`` to that of the newest live
+    #: event (or drops the row if none is left), as a refold would.
+    invertible: ClassVar[bool] = False
 
     def keys(self, event: Fact) -> list[Key]:
         """Primary keys of the rows `event` touches (in the table's key column order)."""
@@ -65,6 +71,11 @@ class Projection:
 
     def refold(self, key: Key, event: Fact) -> Refold:
         """The live events that rebuild `key` (used when `event` is retracted)."""
+        raise NotImplementedError
+
+    def unapply(self, key: Key, row: Row, event: Fact) -> Row:
+        """`row` (which `event` was folded into) without `event`'s contribution, for an
+        ``invertible`` projection; its ``block_number`` is left to the runner. Pure."""
         raise NotImplementedError
 
 

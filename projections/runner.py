@@ -202,7 +202,9 @@ class ProjectionRunner:
         A retraction marks the rows it touches stale rather than refolding each at once:
         a reorg retracts a run of events, many of them folded into the same aggregates.
         Stale rows are refolded together (one store read per projection) before an event
-        folds into one of them, and at the end of the batch.
+        folds into one of them, and at the end of the batch. An ``invertible``
+        projection's row subtracts the retracted event at once instead; its block is
+        settled at the same points.
         """
         self._load_missing(cur, state, entries)
         routes = {
@@ -214,8 +216,10 @@ class ProjectionRunner:
             ]
             for name, projections in self._by_event.items()
         }  # fmt: skip
-        #: Per projection: stale keys -> the latest retraction of an event folded into them.
+        #: Per projection: stale keys -> the latest retraction of an event folded into them;
+        #: `settle`: the same for rows that subtracted their retracted events.
         stale: dict[Projection, dict[Key, Fact]] = {}
+        settle: dict[Projection, dict[Key, Fact]] = {}
         missing = _MISSING
         for entry in entries:
             route = routes.get(entry.event_name)
@@ -227,23 +231,65 @@ class ProjectionRunner:
                     continue  # this projection committed it before (it was behind the rest)
                 for key in keys(entry):
                     if retract:
-                        if retracted is not None:  # write-once: that event was its only one
-                            rows[key] = None
-                            retracted.add(key)
-                        else:
-                            stale.setdefault(p, {})[key] = entry
+                        self._retract(p, key, entry, rows, cache, retracted, stale, settle)
                         continue
                     if retracted is not None:  # write-once: there is no current row
                         rows[key] = apply(key, None, entry)
                         continue
-                    if stale and key in stale.get(p, ()):
-                        self._refold(p, stale.pop(p), rows)
+                    if (stale or settle) and (key in stale.get(p, ()) or key in settle.get(p, ())):
+                        self._resolve(p, stale.pop(p, {}), settle.pop(p, {}), rows)
                     current = rows.get(key, missing)
                     if current is missing:  # untouched since the last commit: committed
                         current = cache.get(key)  # (loaded above unless complete) or none
                     rows[key] = apply(key, current, entry)  # type: ignore[arg-type]
-        for p, keys_ in stale.items():
-            self._refold(p, keys_, state.rows[p.name])
+        for p in {*stale, *settle}:
+            self._resolve(p, stale.get(p, {}), settle.get(p, {}), state.rows[p.name])
+
+    @staticmethod
+    def _retract(
+        p: Projection,
+        key: Key,
+        retraction: Fact,
+        rows: dict[Key, Row | None],
+        cache: dict[Key, Row],
+        retracted: set[Key] | None,
+        stale: dict[Projection, dict[Key, Fact]],
+        settle: dict[Projection, dict[Key, Fact]],
+    ) -> None:
+        """Take `retraction`'s event out of `p`'s row at `key` (see ``_fold``)."""
+        if retracted is not None:  # write-once: that event was its only one
+            rows[key] = None
+            retracted.add(key)
+            return
+        current = rows[key] if key in rows else cache.get(key)  # (loaded unless complete)
+        if p.invertible and current is not None and key not in stale.get(p, ()):
+            rows[key] = p.unapply(key, current, retraction)
+            settle.setdefault(p, {})[key] = retraction
+        else:
+            stale.setdefault(p, {})[key] = retraction
+
+    def _resolve(
+        self,
+        p: Projection,
+        stale: dict[Key, Fact],
+        settle: dict[Key, Fact],
+        rows: dict[Key, Row | None],
+    ) -> None:
+        """Refold `p`'s `stale` rows; give each row of `settle` (which subtracted its
+        retracted events) the block of the newest live event its refold would read, or
+        drop it if none is left: what a refold would give."""
+        if stale:
+            self._refold(p, stale, rows)
+        for key, retraction in settle.items():
+            if key in stale:
+                continue  # refolded
+            spec = p.refold(key, retraction)
+            with self._store_lock:
+                last = self.store.last_live(spec.chain_id, spec.names, [spec.args],
+                                            retraction.position)  # fmt: skip
+            row = rows[key]
+            rows[key] = None if last is None or row is None else \
+                {**row, "block_number": last.block_number}  # fmt: skip
 
     def _load_missing(
         self, cur: psycopg.Cursor[Any], state: BatchState, entries: list[Fact]
@@ -259,7 +305,7 @@ class ProjectionRunner:
             applied = self.positions.get(p.name, 0)
             wanted: dict[Key, None] = {}
             for entry in entries:
-                if entry.kind == KIND_RETRACT or entry.position <= applied:
+                if entry.position <= applied or (entry.kind == KIND_RETRACT and not p.invertible):
                     continue  # a retraction refolds from the store; see _fold for the rest
                 if entry.event_name in p.events:
                     for key in p.keys(entry):

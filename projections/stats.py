@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Uint256
 from indexer.events import Fact
-from projections.base import Key, Projection, ReadModelBase, Refold, Row, changed
+from projections.base import Key, Projection, ReadModelBase, Refold, Row
 
 
 class StatsRow(ReadModelBase):
@@ -48,38 +48,48 @@ class Stats(Projection):
         "TrainingLogged", "TrainingRefunded", "Staked", "UnstakeRequested",
     })  # fmt: skip
     cost = 0.15  # one row per chain
+    invertible = True  # a reorg subtracts its events: refolding reads the chain's history
 
     def keys(self, event: Fact) -> list[Key]:
         return [(event.chain_id,)]
 
     def refold(self, key: Key, event: Fact) -> Refold:
-        # A whole-chain aggregate: refolding scans the chain's counted events (rare: reorgs).
+        # The chain's counted events: a retraction subtracts its event instead, and reads
+        # only the newest of these for the row's block (see `invertible`).
         return Refold(key[0], self.events, {})
 
     def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
-        a = event.args
-        r = row or {"chain_id": event.chain_id, **ZERO, "block_number": event.block_number}
-        match event.event_name:
-            case "DatasetListed":
-                return changed(r, event, datasets_listed=r["datasets_listed"] + 1)
-            case "DatasetDelisted":
-                return changed(r, event, datasets_delisted=r["datasets_delisted"] + 1)
-            case "Purchased":
-                return changed(r, event, purchases=r["purchases"] + 1,
-                               purchase_volume=r["purchase_volume"] + int(a["price"]),
-                               fees=r["fees"] + int(a["fee"]))  # fmt: skip
-            case "Rated":
-                return changed(r, event, ratings=r["ratings"] + 1)
-            case "TrainingRequested":
-                volume = r["training_volume"] + int(a["payment"])
-                return changed(r, event, jobs_requested=r["jobs_requested"] + 1,
-                               training_volume=volume)  # fmt: skip
-            case "TrainingLogged":
-                return changed(r, event, jobs_logged=r["jobs_logged"] + 1)
-            case "TrainingRefunded":
-                return changed(r, event, jobs_refunded=r["jobs_refunded"] + 1)
-            case "Staked":
-                return changed(r, event, total_staked=r["total_staked"] + int(a["amount"]))
-            case "UnstakeRequested":
-                return changed(r, event, total_staked=r["total_staked"] - int(a["amount"]))
-        return r
+        r = row or {"chain_id": event.chain_id, **ZERO}
+        return {**r, **_add(r, event, 1), "block_number": event.block_number}
+
+    def unapply(self, key: Key, row: Row, event: Fact) -> Row:
+        return {**row, **_add(row, event, -1)}
+
+
+def _add(r: Row, event: Fact, sign: int) -> Row:
+    """The counters `event` changes, with its contribution added (`sign` 1) or taken
+    away (-1): ``apply`` and ``unapply`` share it, so one is the other's exact inverse."""
+    a = event.args
+    match event.event_name:
+        case "DatasetListed":
+            return {"datasets_listed": r["datasets_listed"] + sign}
+        case "DatasetDelisted":
+            return {"datasets_delisted": r["datasets_delisted"] + sign}
+        case "Purchased":
+            return {"purchases": r["purchases"] + sign,
+                    "purchase_volume": r["purchase_volume"] + sign * int(a["price"]),
+                    "fees": r["fees"] + sign * int(a["fee"])}  # fmt: skip
+        case "Rated":
+            return {"ratings": r["ratings"] + sign}
+        case "TrainingRequested":
+            return {"jobs_requested": r["jobs_requested"] + sign,
+                    "training_volume": r["training_volume"] + sign * int(a["payment"])}  # fmt: skip
+        case "TrainingLogged":
+            return {"jobs_logged": r["jobs_logged"] + sign}
+        case "TrainingRefunded":
+            return {"jobs_refunded": r["jobs_refunded"] + sign}
+        case "Staked":
+            return {"total_staked": r["total_staked"] + sign * int(a["amount"])}
+        case "UnstakeRequested":
+            return {"total_staked": r["total_staked"] - sign * int(a["amount"])}
+    return {}

@@ -168,3 +168,34 @@ def test_read_range_bounds_filters_by_name_and_keeps_retractions(store: EventSto
     assert store.read_range(0, 6, 100, frozenset()) == []
     # And entries read by range are those read by position, as projections see them
     assert store.read_range(0, 6, 100) == [e.fact() for e in store.read_after(0, 100)]
+
+
+def test_find_live_and_last_live_skip_retracted_entries_and_match_any_pattern(
+    store: EventStore,
+) -> None:
+    # Given purchases of datasets 5, 6 and 7 (one per block) and a rating, then a reorg
+    # retracting block 7 (position 5 retracts position 4)
+    store.append([event(1, 5, 0), event(1, 5, 1, name="Rated")], cp(1, 5), None)
+    store.append([event(1, 6, 0)], cp(1, 6), (5, h(5)))
+    store.append([event(1, 7, 0)], cp(1, 7), (6, h(6)))
+    store.retract(1, 6, Checkpoint(1, 6, h(6), 0), (7, h(7)))
+    purchased = frozenset({"Purchased"})
+    everything: list[dict[str, str]] = [{}]  # ({} matches any args)
+    # Then entries live at a position are those before it, not retracted by then
+    assert [e.position for e in store.find_live(1, purchased, everything, 5)] == [1, 3]
+    assert [e.position for e in store.find_live(1, purchased, everything, 4)] == [1, 3]
+    assert [e.position for e in store.find_live(1, purchased, everything, 6)] == [1, 3]
+    # And args must contain one of the patterns; names and the chain must match
+    either = [{"datasetId": "6"}, {"datasetId": "5"}]
+    assert [e.position for e in store.find_live(1, purchased, either, 6)] == [1, 3]
+    assert [e.position for e in store.find_live(1, purchased, [{"datasetId": "7"}], 6)] == []
+    assert store.find_live(1, purchased, [], 6) == []
+    assert store.find_live(1, frozenset(), everything, 6) == []
+    assert store.find_live(2, purchased, everything, 6) == []
+    # And the last live entry is the newest of them (None when there is none)
+    last = store.last_live(1, purchased, everything, 6)
+    assert last is not None and last.position == 3
+    rated = store.last_live(1, frozenset({"Rated"}), everything, 6)
+    assert rated is not None and rated.position == 2
+    assert store.last_live(1, purchased, [{"datasetId": "7"}], 6) is None
+    assert store.last_live(1, purchased, everything, 1) is None

@@ -1,15 +1,23 @@
 """A reorg's retractions refold the aggregates they touch from the event store: together,
-in one store read per projection, with the same result as refolding after each one."""
+in one store read per projection, with the same result as refolding after each one; the
+whole-chain stats subtract the retracted events instead, ending as a refold would."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
 
-from indexer.events import KIND_RETRACT, Fact
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from indexer.events import KIND_RETRACT, Checkpoint, Fact
 from indexer.store_pg import PostgresEventStore
+from projections.base import Projection, Row
 from projections.registry import all_projections
+from projections.replay import replay
 from projections.runner import ProjectionRunner
 from projections.statehash import state_hash
+from tests.projections.history import CHAIN, block_hash
 
 
 def test_a_reorg_refolds_each_projection_in_one_read(
@@ -45,4 +53,59 @@ def test_a_reorg_refolds_each_projection_in_one_read(
     one_by_one.close()
     assert len(reads) > len(retractions) / 2
     assert state_hash(fresh_db, "batched") == state_hash(fresh_db, "one_by_one")
+    store.close()
+
+
+def _stats_row(db_url: str, schema: str) -> dict[str, int] | None:
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        row = conn.execute(f"SELECT * FROM {schema}.protocol_stats").fetchone()
+    return {k: int(v) for k, v in row.items()} if row else None
+
+
+def _fold_live(
+    store: PostgresEventStore, stats: Projection, find_live: Callable[..., list[Fact]]
+) -> Row | None:
+    row = None
+    for entry in find_live(CHAIN, stats.events, [{}], store.head().position + 1):
+        row = stats.apply((CHAIN,), row, entry)
+    return row
+
+
+def test_stats_subtract_retracted_events_and_end_as_a_refold_would(
+    fresh_db: str, store_with_reorg: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = store_with_reorg
+    stats = next(p for p in all_projections() if p.name == "protocol_stats")
+    reads: list[frozenset[str]] = []
+    find_live = store.find_live
+
+    def counted(
+        chain_id: int, names: frozenset[str], matching: list[dict[str, str]], before: int
+    ) -> list[Fact]:
+        reads.append(names)
+        return find_live(chain_id, names, matching, before)
+
+    monkeypatch.setattr(store, "find_live", counted)
+    # Given the live projector through the store's reorg, in batches of 7 entries
+    runner = ProjectionRunner(fresh_db, store, "live", batch_size=7)
+    assert runner.run_once() == store.head().position
+    # Then the stats row never read the chain's history back
+    assert stats.events not in reads
+    # And it is the fold of the events still live, block included
+    assert _stats_row(fresh_db, "live") == _fold_live(store, stats, find_live)
+    # When a reorg orphans blocks 51-65 and no new block follows yet
+    store.retract(CHAIN, 50, Checkpoint(CHAIN, 50, block_hash(50, 1), 0),
+                  (65, block_hash(65, 1)))  # fmt: skip
+    runner.run_once()
+    # Then its block is that of the newest counted event left, as a refold would give
+    row = _stats_row(fresh_db, "live")
+    assert row == _fold_live(store, stats, find_live)
+    assert row is not None and row["block_number"] <= 50
+    # When the chain reorganises below its first block (every counted event orphaned)
+    store.retract(CHAIN, 0, Checkpoint(CHAIN, 0, block_hash(0), 0), (50, block_hash(50, 1)))
+    runner.run_once()
+    runner.close()
+    # Then there is no stats row left, as if nothing had happened on the chain
+    assert _stats_row(fresh_db, "live") is None
+    assert replay(fresh_db, store).state_hash == state_hash(fresh_db, "live")
     store.close()
