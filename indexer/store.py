@@ -94,7 +94,6 @@ class EventStore(Protocol):
         per projection."""
         ...
 
-
     def last_live(
         self,
         chain_id: int,
@@ -106,6 +105,7 @@ class EventStore(Protocol):
         backwards from `before`: cheap when a recent entry matches, as for a whole-chain
         aggregate after a reorg."""
         ...
+
 
 @runtime_checkable
 class EncodedAppender(Protocol):
