@@ -19,16 +19,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-import uuid
 
 import psycopg
 
-from bench.projection_replay import ADMIN, append, synthesize
-from common.db import make_engine
+from bench.projection_replay import append, synthesize
+from bench.scratch import scratch_database
 from indexer.store_pg import PostgresEventStore
-from migrations.runner import upgrade
 from projections.runner import ProjectionRunner
-from projections.schema import drop_schema
 
 
 def _timed(runner: ProjectionRunner, events: int, until: int) -> float:
@@ -45,12 +42,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    name = f"datacoin_bench_catchup_{uuid.uuid4().hex[:8]}"
-    db_url = ADMIN.rsplit("/", 1)[0] + "/" + name
-    upgrade(db_url)
     half = args.events // 2
-    engine = make_engine(db_url)
-    try:
+    with scratch_database("datacoin_bench_catchup") as db_url:
         print(f"synthesising {args.events:,} events ...", flush=True)
         events = synthesize(args.events)
         store = PostgresEventStore(db_url)
@@ -59,8 +52,6 @@ def main() -> None:
         running: list[ProjectionRunner] = []
         for i in range(args.repeat):
             for schema in (f"restarted_{i}", f"running_{i}"):
-                with engine.begin() as conn:
-                    drop_schema(conn, schema)
                 runner = ProjectionRunner(db_url, store, schema)
                 runner.run_once()  # live: unbounded, so its cache is kept
                 if schema.startswith("restarted"):
@@ -84,14 +75,6 @@ def main() -> None:
         print(f"  restarted (empty cache)            {ours:>10,.0f} events/s")
         print(f"  not restarted (baseline)           {base:>10,.0f} events/s")
         print(f"  ratio                              {ours / base:>10.2f}x")
-        for i in range(args.repeat):
-            for schema in (f"restarted_{i}", f"running_{i}"):
-                with engine.begin() as conn:
-                    drop_schema(conn, schema)
-    finally:
-        engine.dispose()
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -23,19 +23,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-import uuid
 from dataclasses import replace
 
 import psycopg
 
-from bench.projection_replay import ADMIN, CHAIN, append, synthesize
-from common.db import make_engine
+from bench.projection_replay import CHAIN, append, synthesize
+from bench.scratch import scratch_database
 from indexer.events import Checkpoint, NewEvent
 from indexer.store_pg import PostgresEventStore
-from migrations.runner import upgrade
 from projections.registry import all_projections
 from projections.runner import ProjectionRunner
-from projections.schema import drop_schema
 from projections.statehash import state_hash
 from projections.stats import Stats
 
@@ -95,11 +92,7 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=3, help="blocks orphaned (50 events each)")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    name = f"datacoin_bench_reorg_{uuid.uuid4().hex[:8]}"
-    db_url = ADMIN.rsplit("/", 1)[0] + "/" + name
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    try:
+    with scratch_database("datacoin_bench_reorg") as db_url:
         print(f"synthesising {args.events:,} events ...", flush=True)
         events = synthesize(args.events)
         store = PostgresEventStore(db_url)
@@ -133,14 +126,6 @@ def main() -> None:
         print(f"  ours (stale rows refolded together)  {ours_m:>8.3f} s")
         print(f"  baseline (refold per retraction)     {base_m:>8.3f} s   (stats refolded too)")
         print(f"  ratio                                {base_m / ours_m:>8.1f}x faster")
-        for i in range(args.repeat):
-            for schema in (f"ours_{i}", f"baseline_{i}"):
-                with engine.begin() as conn:
-                    drop_schema(conn, schema)
-    finally:
-        engine.dispose()
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -38,16 +38,15 @@ import psycopg
 from sqlalchemy.orm import Session
 
 from bench.cpu import cores_busy, cpu_busy
+from bench.scratch import scratch_database
 from common.db import make_engine
 from common.procs import forkserver_context
 from indexer.events import BlockRecord, Checkpoint, NewEvent
 from indexer.store_pg import PostgresEventStore
-from migrations.runner import upgrade
 from projections.registry import all_projections
 from projections.replay import default_workers, replay
 from projections.schema import drop_schema, ensure_schema
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CHAIN = 31337
 
 
@@ -225,11 +224,8 @@ def main() -> None:
         print(_timed(args.cold_run, store, args.events, args.workers))
         store.close()
         return
-    name = f"datacoin_bench_replay_{uuid.uuid4().hex[:8]}"
-    db_url = ADMIN.rsplit("/", 1)[0] + "/" + name
-    upgrade(db_url)
     cores = os.cpu_count() or 1
-    try:
+    with scratch_database("datacoin_bench_replay") as db_url:
         print(f"synthesising {args.events:,} events ...", flush=True)
         store = build_store(db_url, synthesize(args.events))
         with psycopg.connect(db_url, autocommit=True) as conn:
@@ -258,9 +254,6 @@ def main() -> None:
             print(f"  naive run {i + 1}: {rate:,.0f} events/s (first {args.naive_events:,} events)")
         _report(args, cold, ours, single, naive, busy)
         store.close()
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
