@@ -1,5 +1,5 @@
-"""`datacoin serve` shutting down with a live SSE stream open: the stream ends cleanly
-(its response completed, so the client sees the end of the stream, not a broken one)."""
+"""`datacoin serve` starting and stopping: quietly, and, with a live SSE stream open,
+ending it cleanly (its response completed: the client sees the stream end, not break)."""
 
 from __future__ import annotations
 
@@ -53,3 +53,10 @@ def test_sigterm_ends_open_streams_cleanly(fresh_db: str, tmp_path: Path) -> Non
     # re-raises the signal), without an error about a cut-off response
     assert server.returncode in (0, -signal.SIGTERM), (server.returncode, stderr[-2000:])
     assert "without completing response" not in stderr
+
+
+def test_the_api_imports_without_warnings() -> None:
+    # (siwe's grammar used to print eight lines of abnf warnings on every API start)
+    out = subprocess.run([sys.executable, "-W", "always", "-c", "import api.app"],
+                         capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    assert "GrammarWarning" not in out.stderr, out.stderr
