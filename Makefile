@@ -29,6 +29,7 @@ services:
 
 contracts: install
 	$(PY) -m contracts.compile
+	$(PY) -m contracts.codegen
 
 demo: install
 	@bash ops/install-sandbox.sh
