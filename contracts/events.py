@@ -794,6 +794,19 @@ class WorkerRemoved:
         }
 
 
+@dataclass(slots=True)
+class UnknownEvent:
+    """An event no platform ABI names (an older contract's, say): its stored arguments as
+    they are. Projections ignore it, and their tracking still advances past it."""
+
+    event_name: str
+    args: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored arguments."""
+        return self.args
+
+
 #: Any platform event.
 PlatformEvent = (
     Approval
@@ -857,6 +870,9 @@ EVENT_TYPES: dict[str, type[PlatformEvent]] = {
 }
 
 
-def typed_event(name: str, args: dict[str, Any]) -> PlatformEvent:
-    """The typed event `name` from its stored arguments (KeyError for an unknown name)."""
-    return EVENT_TYPES[name].from_args(args)
+def typed_event(name: str, args: dict[str, Any]) -> PlatformEvent | UnknownEvent:
+    """The typed event `name` from its stored arguments; an ``UnknownEvent`` for a name no
+    platform ABI has. Arguments that do not fit a known event's ABI raise (KeyError,
+    ValueError): the store and the ABIs disagree, which must stop a projection loudly."""
+    cls = EVENT_TYPES.get(name)
+    return UnknownEvent(name, args) if cls is None else cls.from_args(args)

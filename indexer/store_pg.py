@@ -86,7 +86,18 @@ def _fetch_facts(cur: psycopg.Cursor[Any], query: str, params: Sequence[Any]) ->
     cur.execute(query, params, binary=True)
     loads = orjson.loads
     return [
-        Fact(position, kind, chain, number, block, ts, tx, index, name, loads(args))
+        Fact(
+            position=position,
+            kind=kind,
+            chain_id=chain,
+            block_number=number,
+            block_hash=block,
+            block_timestamp=ts,
+            tx_hash=tx,
+            log_index=index,
+            event_name=name,
+            args=loads(args),
+        )
         for position, kind, chain, number, block, ts, tx, index, name, args in cur.fetchall()
     ]
 

@@ -9,31 +9,90 @@ from sqlalchemy import BigInteger, Index, Integer, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import AddressBytes, Bytes32, Uint256
+from contracts.events import (
+    Address,
+    DatasetDelisted,
+    DatasetListed,
+    Dripped,
+    PlatformEvent,
+    Purchased,
+    Rated,
+    Staked,
+    TrainingLogged,
+    TrainingRefunded,
+    TrainingRequested,
+    UnknownEvent,
+    Unstaked,
+    UnstakeRequested,
+)
 from indexer.events import Fact
-from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr
+from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr, event_names
 from projections.clock import block_time
 
-#: event -> (argument naming the account, role of that account), for each party.
-PARTIES: dict[str, tuple[tuple[str, str], ...]] = {
-    "DatasetListed": (("provider", "provider"),),
-    "PriceChanged": (),
-    "DatasetDelisted": (("provider", "provider"),),
-    "Purchased": (("buyer", "buyer"), ("provider", "seller")),
-    "Rated": (("rater", "rater"),),
-    "TrainingRequested": (("requester", "requester"),),
-    "TrainingLogged": (("worker", "worker"),),
-    "TrainingRefunded": (("requester", "requester"),),
-    "Staked": (("account", "staker"),),
-    "UnstakeRequested": (("account", "staker"),),
-    "Unstaked": (("account", "staker"),),
-    "Dripped": (("to", "recipient"),),
-}
-#: event -> argument carrying the amount of DATACOIN involved.
-AMOUNTS = {
-    "DatasetListed": "price", "Purchased": "price", "TrainingRequested": "payment",
-    "TrainingRefunded": "amount", "Staked": "amount", "UnstakeRequested": "amount",
-    "Unstaked": "amount", "Dripped": "amount",
-}  # fmt: skip
+Party = tuple[Address, str]
+
+
+def parties(event: PlatformEvent | UnknownEvent) -> tuple[Party, ...]:
+    """The accounts an event concerns, with the role each plays in it."""
+    match event:
+        case DatasetListed(provider=provider) | DatasetDelisted(provider=provider):
+            return ((provider, "provider"),)
+        case Purchased(buyer=buyer, provider=provider):
+            return ((buyer, "buyer"), (provider, "seller"))
+        case Rated(rater=rater):
+            return ((rater, "rater"),)
+        case TrainingRequested(requester=requester) | TrainingRefunded(requester=requester):
+            return ((requester, "requester"),)
+        case TrainingLogged(worker=worker):
+            return ((worker, "worker"),)
+        case Staked(account=account) | UnstakeRequested(account=account):
+            return ((account, "staker"),)
+        case Unstaked(account=account):
+            return ((account, "staker"),)
+        case Dripped(to=to):
+            return ((to, "recipient"),)
+    return ()
+
+
+def dataset_of(event: PlatformEvent | UnknownEvent) -> int | None:
+    """The dataset an event is about, if any."""
+    match event:
+        case (
+            DatasetListed(dataset_id=dataset_id)
+            | DatasetDelisted(dataset_id=dataset_id)
+            | Purchased(dataset_id=dataset_id)
+            | Rated(dataset_id=dataset_id)
+            | TrainingRequested(dataset_id=dataset_id)
+            | TrainingLogged(dataset_id=dataset_id)
+        ):
+            return dataset_id
+    return None
+
+
+def job_of(event: PlatformEvent | UnknownEvent) -> int | None:
+    """The training job an event is about, if any."""
+    match event:
+        case (
+            TrainingRequested(job_id=job_id)
+            | TrainingLogged(job_id=job_id)
+            | TrainingRefunded(job_id=job_id)
+        ):
+            return job_id
+    return None
+
+
+def amount(event: PlatformEvent | UnknownEvent) -> int | None:
+    """The DATACOIN an event moves or prices, if any."""
+    match event:
+        case DatasetListed(price=value) | Purchased(price=value):
+            return value
+        case TrainingRequested(payment=value):
+            return value
+        case TrainingRefunded(amount=value) | Staked(amount=value):
+            return value
+        case UnstakeRequested(amount=value) | Unstaked(amount=value) | Dripped(amount=value):
+            return value
+    return None
 
 
 class ActivityRow(ReadModelBase):
@@ -65,39 +124,47 @@ class Activity(Projection):
 
     name = "account_activity"
     table: ClassVar[Table] = ActivityRow.__table__  # type: ignore[assignment]
-    events = frozenset(name for name, parties in PARTIES.items() if parties)
+    events = event_names(
+        DatasetListed,
+        DatasetDelisted,
+        Purchased,
+        Rated,
+        TrainingRequested,
+        TrainingLogged,
+        TrainingRefunded,
+        Staked,
+        UnstakeRequested,
+        Unstaked,
+        Dripped,
+    )
     cost = 2.0  # one or two rows per event, every one written and hashed
     write_once = True
 
-    def keys(self, event: Fact) -> list[Key]:
-        parties = PARTIES[event.event_name]
-        if len(parties) == 1:  # the common case, without the dedup below
-            return [(event.chain_id, event.block_hash, event.log_index,
-                     addr(event.args[parties[0][0]]))]  # fmt: skip
-        keys = [(event.chain_id, event.block_hash, event.log_index, addr(event.args[arg]))
-                for arg, _ in parties]  # fmt: skip
-        return list(dict.fromkeys(keys))  # a provider buying its own dataset: one row
+    def keys(self, fact: Fact) -> list[Key]:
+        where = (fact.chain_id, fact.block_hash, fact.log_index)
+        # dict.fromkeys: a provider buying its own dataset gets one row
+        accounts = dict.fromkeys(addr(account) for account, _ in parties(fact.event))
+        return [(*where, account) for account in accounts]
 
-    def refold(self, key: Key, event: Fact) -> Refold:
+    def refold(self, key: Key, fact: Fact) -> Refold:
         return Refold(key[0], frozenset(), {})  # written by that one event only
 
-    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
-        a = event.args
+    def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
+        event = fact.event
         account = key[3]
-        name = event.event_name
-        parties = PARTIES[name]
         # The first party naming this account (a provider buying its own dataset: buyer).
-        role = parties[0][1] if len(parties) == 1 else \
-            next(r for arg, r in parties if addr(a[arg]) == account)  # fmt: skip
-        # (inlined rather than a helper per number: this runs for every row of a replay)
-        amount_arg = AMOUNTS.get(name)
-        dataset, job = a.get("datasetId"), a.get("jobId")
-        amount = a.get(amount_arg) if amount_arg else None
+        role = next(role for party, role in parties(event) if addr(party) == account)
         return {
-            "chain_id": event.chain_id, "block_hash": event.block_hash,
-            "log_index": event.log_index, "account": account, "role": role, "event_name": name,
-            "dataset_id": None if dataset is None else int(dataset),
-            "job_id": None if job is None else int(job),
-            "amount": None if amount is None else int(amount), "tx_hash": event.tx_hash,
-            "occurred_at": block_time(event.block_timestamp), "block_number": event.block_number,
-        }  # fmt: skip
+            "chain_id": fact.chain_id,
+            "block_hash": fact.block_hash,
+            "log_index": fact.log_index,
+            "account": account,
+            "role": role,
+            "event_name": fact.event_name,
+            "dataset_id": dataset_of(event),
+            "job_id": job_of(event),
+            "amount": amount(event),
+            "tx_hash": fact.tx_hash,
+            "occurred_at": block_time(fact.block_timestamp),
+            "block_number": fact.block_number,
+        }

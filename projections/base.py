@@ -16,6 +16,7 @@ from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 from common.db import NAMING_CONVENTION, Base
+from contracts.events import PlatformEvent
 from indexer.events import Fact
 
 Row = dict[str, Any]
@@ -61,42 +62,42 @@ class Projection:
     #: event (or drops the row if none is left), as a refold would.
     invertible: ClassVar[bool] = False
 
-    def keys(self, event: Fact) -> list[Key]:
-        """Primary keys of the rows `event` touches (in the table's key column order)."""
+    def keys(self, fact: Fact) -> list[Key]:
+        """Primary keys of the rows `fact` touches (in the table's key column order)."""
         raise NotImplementedError
 
-    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
-        """Fold `event` into the row at `key` (None: no row yet / delete it). Must be pure."""
+    def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
+        """Fold `fact` into the row at `key` (None: no row yet / delete it). Must be pure."""
         raise NotImplementedError
 
-    def refold(self, key: Key, event: Fact) -> Refold:
-        """The live events that rebuild `key` (used when `event` is retracted)."""
+    def refold(self, key: Key, fact: Fact) -> Refold:
+        """The live events that rebuild `key` (used when `fact` is retracted)."""
         raise NotImplementedError
 
-    def unapply(self, key: Key, row: Row, event: Fact) -> Row:
-        """`row` (which `event` was folded into) without `event`'s contribution, for an
+    def unapply(self, key: Key, row: Row, fact: Fact) -> Row:
+        """`row` (which `fact` was folded into) without `fact`'s contribution, for an
         ``invertible`` projection; its ``block_number`` is left to the runner. Pure."""
         raise NotImplementedError
 
 
-# -- argument helpers: event args are JSON strings (see indexer/decode.py) -----------------
+# -- helpers for handlers ------------------------------------------------------------------
 @lru_cache(maxsize=1 << 16)
 def addr(value: str) -> bytes:
-    """A lowercase 0x address string as its 20 raw bytes (cached: accounts recur, and a
+    """A 0x address string (any case) as its 20 raw bytes (cached: accounts recur, and a
     replay converts one to three per event)."""
     return bytes.fromhex(value[2:])
 
 
-def b32(value: str) -> bytes:
-    """A 0x bytes32 string as raw bytes."""
-    return bytes.fromhex(value[2:])
+def changed(row: Row, fact: Fact, **values: Any) -> Row:
+    """A copy of `row` with `values` and the fact's block as the last change."""
+    return {**row, **values, "block_number": fact.block_number}
 
 
-def changed(row: Row, event: Fact, **values: Any) -> Row:
-    """A copy of `row` with `values` and the event's block as the last change."""
-    return {**row, **values, "block_number": event.block_number}
-
-
-def natural_key(event: Fact) -> Key:
+def natural_key(fact: Fact) -> Key:
     """(chain_id, block_hash, log_index): the natural key of a log."""
-    return (event.chain_id, event.block_hash, event.log_index)
+    return (fact.chain_id, fact.block_hash, fact.log_index)
+
+
+def event_names(*types: type[PlatformEvent]) -> frozenset[str]:
+    """The store's names of these typed events (a projection's ``events``)."""
+    return frozenset(t.event_name for t in types)

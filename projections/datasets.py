@@ -9,8 +9,9 @@ from sqlalchemy import BigInteger, Index, Integer, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import AddressBytes, Bytes32, Uint256
+from contracts.events import DatasetDelisted, DatasetListed, PriceChanged, Purchased, Rated
 from indexer.events import Fact
-from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr, b32, changed
+from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr, changed, event_names
 from projections.clock import block_time
 
 
@@ -53,48 +54,57 @@ class Datasets(Projection):
 
     name = "datasets"
     table: ClassVar[Table] = DatasetRow.__table__  # type: ignore[assignment]
-    events = frozenset({"DatasetListed", "PriceChanged", "DatasetDelisted", "Purchased", "Rated"})
+    events = event_names(DatasetListed, PriceChanged, DatasetDelisted, Purchased, Rated)
     cost = 1.2  # a row copy per event, six indexes to fill
 
-    def keys(self, event: Fact) -> list[Key]:
-        return [(event.chain_id, int(event.args["datasetId"]))]
+    def keys(self, fact: Fact) -> list[Key]:
+        match fact.event:
+            case (
+                DatasetListed(dataset_id=dataset_id)
+                | PriceChanged(dataset_id=dataset_id)
+                | DatasetDelisted(dataset_id=dataset_id)
+                | Purchased(dataset_id=dataset_id)
+                | Rated(dataset_id=dataset_id)
+            ):
+                return [(fact.chain_id, dataset_id)]
+        return []
 
-    def refold(self, key: Key, event: Fact) -> Refold:
+    def refold(self, key: Key, fact: Fact) -> Refold:
         return Refold(key[0], self.events, {"datasetId": str(key[1])})
 
-    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
-        a = event.args
-        match event.event_name:
-            case "DatasetListed":
+    def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
+        match fact.event:
+            case DatasetListed() as listed:
                 return {
-                    "chain_id": event.chain_id,
-                    "dataset_id": int(a["datasetId"]),
-                    "provider": addr(a["provider"]),
-                    "price": int(a["price"]),
-                    "access_duration": int(a["accessDuration"]),
-                    "metadata_cid": a["metadataCid"],
-                    "content_hash": b32(a["contentHash"]),
-                    "category": a["category"],
+                    "chain_id": fact.chain_id,
+                    "dataset_id": listed.dataset_id,
+                    "provider": addr(listed.provider),
+                    "price": listed.price,
+                    "access_duration": listed.access_duration,
+                    "metadata_cid": listed.metadata_cid,
+                    "content_hash": listed.content_hash,
+                    "category": listed.category,
                     "status": "listed",
                     "purchases": 0,
                     "rating_count": 0,
                     "rating_sum": 0,
-                    "listed_at": block_time(event.block_timestamp),
-                    "listed_block": event.block_number,
-                    "block_number": event.block_number,
+                    "listed_at": block_time(fact.block_timestamp),
+                    "listed_block": fact.block_number,
+                    "block_number": fact.block_number,
                 }
             case _ if row is None:
                 return None  # an event for a dataset we never saw listed: nothing to fold
-            case "PriceChanged":
-                return changed(row, event, price=int(a["newPrice"]))
-            case "DatasetDelisted":
-                return changed(row, event, status="delisted")
-            case "Purchased":
-                return changed(row, event, purchases=row["purchases"] + 1)
-            case "Rated":
+            case PriceChanged(new_price=price):
+                return changed(row, fact, price=price)
+            case DatasetDelisted():
+                return changed(row, fact, status="delisted")
+            case Purchased():
+                return changed(row, fact, purchases=row["purchases"] + 1)
+            case Rated(score=score):
                 return changed(
-                    row, event,
+                    row,
+                    fact,
                     rating_count=row["rating_count"] + 1,
-                    rating_sum=row["rating_sum"] + int(a["score"]),
-                )  # fmt: skip
+                    rating_sum=row["rating_sum"] + score,
+                )
         return row

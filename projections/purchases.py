@@ -9,8 +9,19 @@ from sqlalchemy import BigInteger, Index, Integer, Table, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import AddressBytes, Bytes32, Uint256
+from contracts.events import Purchased
 from indexer.events import Fact
-from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr, natural_key
+from projections.base import (
+    Key,
+    Projection,
+    ReadModelBase,
+    Refold,
+    Row,
+    addr,
+    changed,
+    event_names,
+    natural_key,
+)
 from projections.clock import block_time
 
 
@@ -53,9 +64,9 @@ class AccessGrantRow(ReadModelBase):
     block_number: Mapped[int] = mapped_column(BigInteger, comment="last purchase")
 
 
-def _expiry(seconds: str) -> datetime | None:
-    value = int(seconds)
-    return None if value == 0 else block_time(value)
+def _expiry(seconds: int) -> datetime | None:
+    """A purchase's expiry (0 on chain: perpetual)."""
+    return None if seconds == 0 else block_time(seconds)
 
 
 class Purchases(Projection):
@@ -63,32 +74,34 @@ class Purchases(Projection):
 
     name = "purchases"
     table: ClassVar[Table] = PurchaseRow.__table__  # type: ignore[assignment]
-    events = frozenset({"Purchased"})
+    events = event_names(Purchased)
     cost = 1.3  # a row per event
     write_once = True
 
-    def keys(self, event: Fact) -> list[Key]:
-        return [natural_key(event)]
+    def keys(self, fact: Fact) -> list[Key]:
+        return [natural_key(fact)]
 
-    def refold(self, key: Key, event: Fact) -> Refold:
+    def refold(self, key: Key, fact: Fact) -> Refold:
         # Only the retracted event itself ever wrote this row: nothing rebuilds it.
         return Refold(key[0], frozenset(), {})
 
-    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
-        a = event.args
+    def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
+        purchase = fact.event
+        if not isinstance(purchase, Purchased):
+            return row
         return {
-            "chain_id": event.chain_id,
-            "block_hash": event.block_hash,
-            "log_index": event.log_index,
-            "dataset_id": int(a["datasetId"]),
-            "buyer": addr(a["buyer"]),
-            "provider": addr(a["provider"]),
-            "price": int(a["price"]),
-            "fee": int(a["fee"]),
-            "expires_at": _expiry(a["expiresAt"]),
-            "tx_hash": event.tx_hash,
-            "purchased_at": block_time(event.block_timestamp),
-            "block_number": event.block_number,
+            "chain_id": fact.chain_id,
+            "block_hash": fact.block_hash,
+            "log_index": fact.log_index,
+            "dataset_id": purchase.dataset_id,
+            "buyer": addr(purchase.buyer),
+            "provider": addr(purchase.provider),
+            "price": purchase.price,
+            "fee": purchase.fee,
+            "expires_at": _expiry(purchase.expires_at),
+            "tx_hash": fact.tx_hash,
+            "purchased_at": block_time(fact.block_timestamp),
+            "block_number": fact.block_number,
         }
 
 
@@ -97,28 +110,31 @@ class AccessGrants(Projection):
 
     name = "access_grants"
     table: ClassVar[Table] = AccessGrantRow.__table__  # type: ignore[assignment]
-    events = frozenset({"Purchased"})
+    events = event_names(Purchased)
 
-    def keys(self, event: Fact) -> list[Key]:
-        a = event.args
-        return [(event.chain_id, int(a["datasetId"]), addr(a["buyer"]))]
+    def keys(self, fact: Fact) -> list[Key]:
+        purchase = fact.event
+        if not isinstance(purchase, Purchased):
+            return []
+        return [(fact.chain_id, purchase.dataset_id, addr(purchase.buyer))]
 
-    def refold(self, key: Key, event: Fact) -> Refold:
+    def refold(self, key: Key, fact: Fact) -> Refold:
         return Refold(key[0], self.events, {"datasetId": str(key[1]), "buyer": "0x" + key[2].hex()})
 
-    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
-        a = event.args
-        expires = _expiry(a["expiresAt"])
+    def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
+        purchase = fact.event
+        if not isinstance(purchase, Purchased):
+            return row
+        expires = _expiry(purchase.expires_at)
         if row is None:
             return {
-                "chain_id": event.chain_id,
-                "dataset_id": int(a["datasetId"]),
-                "buyer": addr(a["buyer"]),
+                "chain_id": fact.chain_id,
+                "dataset_id": purchase.dataset_id,
+                "buyer": addr(purchase.buyer),
                 "expires_at": expires,
                 "purchases": 1,
-                "first_purchased_at": block_time(event.block_timestamp),
-                "block_number": event.block_number,
+                "first_purchased_at": block_time(fact.block_timestamp),
+                "block_number": fact.block_number,
             }
         # The contract extends subscriptions itself: the event's expiry is the new one.
-        return {**row, "expires_at": expires, "purchases": row["purchases"] + 1,
-                "block_number": event.block_number}  # fmt: skip
+        return changed(row, fact, expires_at=expires, purchases=row["purchases"] + 1)

@@ -9,8 +9,9 @@ from sqlalchemy import BigInteger, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import AddressBytes, Uint256
+from contracts.events import Staked, Unstaked, UnstakeRequested
 from indexer.events import Fact
-from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr, changed
+from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr, changed, event_names
 from projections.clock import block_time
 
 
@@ -32,29 +33,49 @@ class Stakes(Projection):
 
     name = "stakes"
     table: ClassVar[Table] = StakeRow.__table__  # type: ignore[assignment]
-    events = frozenset({"Staked", "UnstakeRequested", "Unstaked"})
+    events = event_names(Staked, UnstakeRequested, Unstaked)
     cost = 0.3  # few rows (one per account)
 
-    def keys(self, event: Fact) -> list[Key]:
-        return [(event.chain_id, addr(event.args["account"]))]
+    def keys(self, fact: Fact) -> list[Key]:
+        match fact.event:
+            case (
+                Staked(account=account)
+                | UnstakeRequested(account=account)
+                | Unstaked(account=account)
+            ):
+                return [(fact.chain_id, addr(account))]
+        return []
 
-    def refold(self, key: Key, event: Fact) -> Refold:
+    def refold(self, key: Key, fact: Fact) -> Refold:
         return Refold(key[0], self.events, {"account": "0x" + key[1].hex()})
 
-    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
-        a = event.args
+    def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
         current = row or {
-            "chain_id": event.chain_id, "account": addr(a["account"]), "staked": 0, "pending": 0,
-            "available_at": None, "withdrawn": 0, "block_number": event.block_number,
-        }  # fmt: skip
-        match event.event_name:
-            case "Staked":
-                return changed(current, event, staked=int(a["newStake"]))
-            case "UnstakeRequested":
-                return changed(current, event, staked=int(a["newStake"]),
-                               pending=int(a["pendingAmount"]),
-                               available_at=block_time(int(a["availableAt"])))  # fmt: skip
-            case "Unstaked":
-                return changed(current, event, pending=0, available_at=None,
-                               withdrawn=current["withdrawn"] + int(a["amount"]))  # fmt: skip
+            "chain_id": fact.chain_id,
+            "account": key[1],
+            "staked": 0,
+            "pending": 0,
+            "available_at": None,
+            "withdrawn": 0,
+            "block_number": fact.block_number,
+        }
+        match fact.event:
+            case Staked(new_stake=new_stake):
+                return changed(current, fact, staked=new_stake)
+            case UnstakeRequested() as request:
+                return changed(
+                    current,
+                    fact,
+                    staked=request.new_stake,
+                    pending=request.pending_amount,
+                    available_at=block_time(request.available_at),
+                )
+            case Unstaked(amount=amount):
+                return changed(
+                    current,
+                    fact,
+                    pending=0,
+                    available_at=None,
+                    withdrawn=current["withdrawn"] + amount,
+                )
         return row

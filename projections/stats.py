@@ -8,8 +8,19 @@ from sqlalchemy import BigInteger, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Uint256
+from contracts.events import (
+    DatasetDelisted,
+    DatasetListed,
+    Purchased,
+    Rated,
+    Staked,
+    TrainingLogged,
+    TrainingRefunded,
+    TrainingRequested,
+    UnstakeRequested,
+)
 from indexer.events import Fact
-from projections.base import Key, Projection, ReadModelBase, Refold, Row
+from projections.base import Key, Projection, ReadModelBase, Refold, Row, event_names
 
 
 class StatsRow(ReadModelBase):
@@ -32,10 +43,18 @@ class StatsRow(ReadModelBase):
 
 
 ZERO: Row = {
-    "datasets_listed": 0, "datasets_delisted": 0, "purchases": 0, "purchase_volume": 0,
-    "fees": 0, "ratings": 0, "jobs_requested": 0, "jobs_logged": 0, "jobs_refunded": 0,
-    "training_volume": 0, "total_staked": 0,
-}  # fmt: skip
+    "datasets_listed": 0,
+    "datasets_delisted": 0,
+    "purchases": 0,
+    "purchase_volume": 0,
+    "fees": 0,
+    "ratings": 0,
+    "jobs_requested": 0,
+    "jobs_logged": 0,
+    "jobs_refunded": 0,
+    "training_volume": 0,
+    "total_staked": 0,
+}
 
 
 class Stats(Projection):
@@ -43,53 +62,63 @@ class Stats(Projection):
 
     name = "protocol_stats"
     table: ClassVar[Table] = StatsRow.__table__  # type: ignore[assignment]
-    events = frozenset({
-        "DatasetListed", "DatasetDelisted", "Purchased", "Rated", "TrainingRequested",
-        "TrainingLogged", "TrainingRefunded", "Staked", "UnstakeRequested",
-    })  # fmt: skip
+    events = event_names(
+        DatasetListed,
+        DatasetDelisted,
+        Purchased,
+        Rated,
+        TrainingRequested,
+        TrainingLogged,
+        TrainingRefunded,
+        Staked,
+        UnstakeRequested,
+    )
     cost = 0.15  # one row per chain
     invertible = True  # a reorg subtracts its events: refolding reads the chain's history
 
-    def keys(self, event: Fact) -> list[Key]:
-        return [(event.chain_id,)]
+    def keys(self, fact: Fact) -> list[Key]:
+        return [(fact.chain_id,)]
 
-    def refold(self, key: Key, event: Fact) -> Refold:
+    def refold(self, key: Key, fact: Fact) -> Refold:
         # The chain's counted events: a retraction subtracts its event instead, and reads
         # only the newest of these for the row's block (see `invertible`).
         return Refold(key[0], self.events, {})
 
-    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
-        r = row or {"chain_id": event.chain_id, **ZERO}
-        return {**r, **_add(r, event, 1), "block_number": event.block_number}
+    def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
+        r = row or {"chain_id": fact.chain_id, **ZERO}
+        return {**r, **_add(r, fact, 1), "block_number": fact.block_number}
 
-    def unapply(self, key: Key, row: Row, event: Fact) -> Row:
-        return {**row, **_add(row, event, -1)}
+    def unapply(self, key: Key, row: Row, fact: Fact) -> Row:
+        return {**row, **_add(row, fact, -1)}
 
 
-def _add(r: Row, event: Fact, sign: int) -> Row:
-    """The counters `event` changes, with its contribution added (`sign` 1) or taken
+def _add(r: Row, fact: Fact, sign: int) -> Row:
+    """The counters `fact` changes, with its contribution added (`sign` 1) or taken
     away (-1): ``apply`` and ``unapply`` share it, so one is the other's exact inverse."""
-    a = event.args
-    match event.event_name:
-        case "DatasetListed":
+    match fact.event:
+        case DatasetListed():
             return {"datasets_listed": r["datasets_listed"] + sign}
-        case "DatasetDelisted":
+        case DatasetDelisted():
             return {"datasets_delisted": r["datasets_delisted"] + sign}
-        case "Purchased":
-            return {"purchases": r["purchases"] + sign,
-                    "purchase_volume": r["purchase_volume"] + sign * int(a["price"]),
-                    "fees": r["fees"] + sign * int(a["fee"])}  # fmt: skip
-        case "Rated":
+        case Purchased(price=price, fee=fee):
+            return {
+                "purchases": r["purchases"] + sign,
+                "purchase_volume": r["purchase_volume"] + sign * price,
+                "fees": r["fees"] + sign * fee,
+            }
+        case Rated():
             return {"ratings": r["ratings"] + sign}
-        case "TrainingRequested":
-            return {"jobs_requested": r["jobs_requested"] + sign,
-                    "training_volume": r["training_volume"] + sign * int(a["payment"])}  # fmt: skip
-        case "TrainingLogged":
+        case TrainingRequested(payment=payment):
+            return {
+                "jobs_requested": r["jobs_requested"] + sign,
+                "training_volume": r["training_volume"] + sign * payment,
+            }
+        case TrainingLogged():
             return {"jobs_logged": r["jobs_logged"] + sign}
-        case "TrainingRefunded":
+        case TrainingRefunded():
             return {"jobs_refunded": r["jobs_refunded"] + sign}
-        case "Staked":
-            return {"total_staked": r["total_staked"] + sign * int(a["amount"])}
-        case "UnstakeRequested":
-            return {"total_staked": r["total_staked"] - sign * int(a["amount"])}
+        case Staked(amount=amount):
+            return {"total_staked": r["total_staked"] + sign * amount}
+        case UnstakeRequested(amount=amount):
+            return {"total_staked": r["total_staked"] - sign * amount}
     return {}

@@ -9,8 +9,9 @@ from sqlalchemy import BigInteger, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import AddressBytes, Bytes32, Uint256
+from contracts.events import TrainingLogged, TrainingRefunded, TrainingRequested
 from indexer.events import Fact
-from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr, b32, changed
+from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr, changed, event_names
 from projections.clock import block_time
 
 
@@ -45,43 +46,70 @@ class TrainingJobs(Projection):
 
     name = "training_jobs"
     table: ClassVar[Table] = TrainingJobRow.__table__  # type: ignore[assignment]
-    events = frozenset({"TrainingRequested", "TrainingLogged", "TrainingRefunded"})
+    events = event_names(TrainingRequested, TrainingLogged, TrainingRefunded)
     cost = 1.6  # wide rows
 
-    def keys(self, event: Fact) -> list[Key]:
-        return [(event.chain_id, int(event.args["jobId"]))]
+    def keys(self, fact: Fact) -> list[Key]:
+        match fact.event:
+            case (
+                TrainingRequested(job_id=job_id)
+                | TrainingLogged(job_id=job_id)
+                | TrainingRefunded(job_id=job_id)
+            ):
+                return [(fact.chain_id, job_id)]
+        return []
 
-    def refold(self, key: Key, event: Fact) -> Refold:
+    def refold(self, key: Key, fact: Fact) -> Refold:
         return Refold(key[0], self.events, {"jobId": str(key[1])})
 
-    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
-        a = event.args
-        match event.event_name:
-            case "TrainingRequested":
+    def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
+        match fact.event:
+            case TrainingRequested() as request:
                 return {
-                    "chain_id": event.chain_id, "job_id": int(a["jobId"]),
-                    "dataset_id": int(a["datasetId"]), "requester": addr(a["requester"]),
-                    "spec_cid": a["specCid"], "payment": int(a["payment"]),
-                    "deadline": block_time(int(a["deadline"])), "status": "requested",
-                    "requested_at": block_time(event.block_timestamp), "request_tx": event.tx_hash,
-                    "worker": None, "model_cid": None, "model_hash": None,
-                    "metrics_cid": None, "metrics_hash": None, "worker_amount": None,
-                    "provider_amount": None, "settled_at": None, "settle_tx": None,
-                    "block_number": event.block_number,
-                }  # fmt: skip
+                    "chain_id": fact.chain_id,
+                    "job_id": request.job_id,
+                    "dataset_id": request.dataset_id,
+                    "requester": addr(request.requester),
+                    "spec_cid": request.spec_cid,
+                    "payment": request.payment,
+                    "deadline": block_time(request.deadline),
+                    "status": "requested",
+                    "requested_at": block_time(fact.block_timestamp),
+                    "request_tx": fact.tx_hash,
+                    "worker": None,
+                    "model_cid": None,
+                    "model_hash": None,
+                    "metrics_cid": None,
+                    "metrics_hash": None,
+                    "worker_amount": None,
+                    "provider_amount": None,
+                    "settled_at": None,
+                    "settle_tx": None,
+                    "block_number": fact.block_number,
+                }
             case _ if row is None:
                 return None
-            case "TrainingLogged":
+            case TrainingLogged() as logged:
                 return changed(
-                    row, event, status="logged", worker=addr(a["worker"]),
-                    model_cid=a["modelCid"], model_hash=b32(a["modelHash"]),
-                    metrics_cid=a["metricsCid"], metrics_hash=b32(a["metricsHash"]),
-                    worker_amount=int(a["workerAmount"]),
-                    provider_amount=int(a["providerAmount"]),
-                    settled_at=block_time(event.block_timestamp), settle_tx=event.tx_hash,
-                )  # fmt: skip
-            case "TrainingRefunded":
-                settled = block_time(event.block_timestamp)
-                return changed(row, event, status="refunded", settled_at=settled,
-                               settle_tx=event.tx_hash)  # fmt: skip
+                    row,
+                    fact,
+                    status="logged",
+                    worker=addr(logged.worker),
+                    model_cid=logged.model_cid,
+                    model_hash=logged.model_hash,
+                    metrics_cid=logged.metrics_cid,
+                    metrics_hash=logged.metrics_hash,
+                    worker_amount=logged.worker_amount,
+                    provider_amount=logged.provider_amount,
+                    settled_at=block_time(fact.block_timestamp),
+                    settle_tx=fact.tx_hash,
+                )
+            case TrainingRefunded():
+                return changed(
+                    row,
+                    fact,
+                    status="refunded",
+                    settled_at=block_time(fact.block_timestamp),
+                    settle_tx=fact.tx_hash,
+                )
         return row
