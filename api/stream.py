@@ -19,22 +19,34 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from common.db import libpq_url
+from contracts.events import (
+    DatasetDelisted,
+    DatasetListed,
+    PriceChanged,
+    Purchased,
+    Rated,
+    Staked,
+    TrainingLogged,
+    TrainingRefunded,
+    TrainingRequested,
+    Unstaked,
+    UnstakeRequested,
+    typed_event,
+)
 from indexer.store_pg import NOTIFY_CHANNEL
+from projections.base import event_names
 
 log = structlog.get_logger(__name__)
 
-#: Event names the dApp cares about (token transfers and role changes are left out).
-STREAMED = frozenset({
-    "DatasetListed", "PriceChanged", "DatasetDelisted", "Purchased", "Rated",
-    "TrainingRequested", "TrainingLogged", "TrainingRefunded", "Staked", "UnstakeRequested",
-    "Unstaked",
-})  # fmt: skip
-TOPICS = {
-    "DatasetListed": "dataset", "PriceChanged": "dataset", "DatasetDelisted": "dataset",
-    "Rated": "dataset", "Purchased": "purchase", "TrainingRequested": "job",
-    "TrainingLogged": "job", "TrainingRefunded": "job", "Staked": "stake",
-    "UnstakeRequested": "stake", "Unstaked": "stake",
-}  # fmt: skip
+#: The SSE topic of each event the dApp cares about (token transfers and role changes are
+#: left out).
+TOPICS: dict[str, str] = {
+    **dict.fromkeys(event_names(DatasetListed, PriceChanged, DatasetDelisted, Rated), "dataset"),
+    Purchased.event_name: "purchase",
+    **dict.fromkeys(event_names(TrainingRequested, TrainingLogged, TrainingRefunded), "job"),
+    **dict.fromkeys(event_names(Staked, UnstakeRequested, Unstaked), "stake"),
+}
+STREAMED = frozenset(TOPICS)
 QUERY = (
     "SELECT position, kind, chain_id, block_number, tx_hash, event_name, args FROM events"
     " WHERE position > %s AND event_name = ANY(%s) ORDER BY position LIMIT %s"
@@ -53,11 +65,18 @@ class Update:
 def to_update(row: dict[str, Any]) -> Update:
     """An event-store row as an SSE update (a retraction says so in its type)."""
     topic = TOPICS[row["event_name"]]
+    # The event's fields as the REST routes spell them: snake_case, EIP-55 addresses,
+    # uint256 as decimal strings (the typed event's JSON form).
+    fields = typed_event(row["event_name"], row["args"]).to_json()
     body = {
-        "position": row["position"], "chain_id": row["chain_id"],
-        "block_number": row["block_number"], "tx_hash": "0x" + bytes(row["tx_hash"]).hex(),
-        "event": row["event_name"], "retracted": row["kind"] == "retract", **row["args"],
-    }  # fmt: skip
+        "position": row["position"],
+        "chain_id": row["chain_id"],
+        "block_number": row["block_number"],
+        "tx_hash": "0x" + bytes(row["tx_hash"]).hex(),
+        "event": row["event_name"],
+        "retracted": row["kind"] == "retract",
+        **fields,
+    }
     kind = f"{topic}.retracted" if row["kind"] == "retract" else topic
     return Update(row["position"], kind, orjson.dumps(body).decode())
 

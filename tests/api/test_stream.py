@@ -57,7 +57,9 @@ def test_stream_pushes_listings_and_resumes(server: Server, world: World) -> Non
             latencies.append(message["received"] - mined)
             assert message["event"] == "dataset"
             body = json.loads(message["data"])
-            assert body["event"] == "DatasetListed" and body["metadataCid"] == f"bafy-live-{i}"
+            assert body["event"] == "DatasetListed" and body["metadata_cid"] == f"bafy-live-{i}"
+            # ... spelled as the REST routes spell it: EIP-55 address, decimal-string uint
+            assert body["provider"] == provider.address and body["price"] == "1"
         last_id = int(message["id"])
         stop.set()
         # While nobody listens, two more listings land
@@ -79,6 +81,6 @@ def test_stream_pushes_listings_and_resumes(server: Server, world: World) -> Non
         got = [json.loads(resumed.get(timeout=10)["data"]) for _ in range(2)]
         stop2.set()
     store.close()
-    assert [g["metadataCid"] for g in got] == ["bafy-missed-0", "bafy-missed-1"]
+    assert [g["metadata_cid"] for g in got] == ["bafy-missed-0", "bafy-missed-1"]
     assert all(int(g["position"]) > last_id for g in got)
     assert sorted(latencies)[len(latencies) // 2] < 1.0, latencies
