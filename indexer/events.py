@@ -90,15 +90,18 @@ class Fact:
     log_index: int
     event_name: str
     args: dict[str, Any]
-    _typed: PlatformEvent | UnknownEvent | None = field(default=None, repr=False, compare=False)
+    #: The typed event, built on first use: a store read builds facts no projection may
+    #: look at, and the store's contract is about the stored form. The slot starts unset,
+    #: so the first read falls through to ``__getattr__``, which fills it; every later read
+    #: is a plain slot read (a property would cost a call on each of the ~12 reads a fact
+    #: gets from the projections: ~0.1 s of a 100k-event fold, measured).
+    event: PlatformEvent | UnknownEvent = field(init=False, repr=False, compare=False)
 
-    @property
-    def event(self) -> PlatformEvent | UnknownEvent:
-        """The typed event, built on first use (a store read builds facts that no
-        projection may look at, and the store's contract is about the stored form)."""
-        typed = self._typed
-        if typed is None:
-            typed = self._typed = typed_event(self.event_name, self.args)
+    def __getattr__(self, name: str) -> Any:
+        if name != "event":
+            raise AttributeError(name)
+        typed = typed_event(self.event_name, self.args)
+        self.event = typed
         return typed
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
@@ -29,69 +30,61 @@ from indexer.events import Fact
 from projections.base import Key, Projection, ReadModelBase, Refold, Row, addr, event_names
 from projections.clock import block_time
 
-Party = tuple[Address, str]
+
+@dataclass(slots=True, kw_only=True)
+class Involvement:
+    """What an event means for the accounts it concerns."""
+
+    #: (account, role it plays), in the event's order; a provider buying its own dataset
+    #: is named twice.
+    parties: tuple[tuple[Address, str], ...]
+    dataset_id: int | None = None
+    job_id: int | None = None
+    #: The DATACOIN the event moves or prices.
+    amount: int | None = None
 
 
-def parties(event: PlatformEvent | UnknownEvent) -> tuple[Party, ...]:
-    """The accounts an event concerns, with the role each plays in it."""
+def involvement(event: PlatformEvent | UnknownEvent) -> Involvement | None:
+    """Who an event concerns and how; None for events no account's activity shows.
+    (One match per event: the activity is a replay's busiest projection.)"""
     match event:
-        case DatasetListed(provider=provider) | DatasetDelisted(provider=provider):
-            return ((provider, "provider"),)
-        case Purchased(buyer=buyer, provider=provider):
-            return ((buyer, "buyer"), (provider, "seller"))
-        case Rated(rater=rater):
-            return ((rater, "rater"),)
-        case TrainingRequested(requester=requester) | TrainingRefunded(requester=requester):
-            return ((requester, "requester"),)
-        case TrainingLogged(worker=worker):
-            return ((worker, "worker"),)
-        case Staked(account=account) | UnstakeRequested(account=account):
-            return ((account, "staker"),)
-        case Unstaked(account=account):
-            return ((account, "staker"),)
-        case Dripped(to=to):
-            return ((to, "recipient"),)
-    return ()
-
-
-def dataset_of(event: PlatformEvent | UnknownEvent) -> int | None:
-    """The dataset an event is about, if any."""
-    match event:
-        case (
-            DatasetListed(dataset_id=dataset_id)
-            | DatasetDelisted(dataset_id=dataset_id)
-            | Purchased(dataset_id=dataset_id)
-            | Rated(dataset_id=dataset_id)
-            | TrainingRequested(dataset_id=dataset_id)
-            | TrainingLogged(dataset_id=dataset_id)
-        ):
-            return dataset_id
-    return None
-
-
-def job_of(event: PlatformEvent | UnknownEvent) -> int | None:
-    """The training job an event is about, if any."""
-    match event:
-        case (
-            TrainingRequested(job_id=job_id)
-            | TrainingLogged(job_id=job_id)
-            | TrainingRefunded(job_id=job_id)
-        ):
-            return job_id
-    return None
-
-
-def amount(event: PlatformEvent | UnknownEvent) -> int | None:
-    """The DATACOIN an event moves or prices, if any."""
-    match event:
-        case DatasetListed(price=value) | Purchased(price=value):
-            return value
-        case TrainingRequested(payment=value):
-            return value
-        case TrainingRefunded(amount=value) | Staked(amount=value):
-            return value
-        case UnstakeRequested(amount=value) | Unstaked(amount=value) | Dripped(amount=value):
-            return value
+        case DatasetListed():
+            return Involvement(
+                parties=((event.provider, "provider"),),
+                dataset_id=event.dataset_id,
+                amount=event.price,
+            )
+        case DatasetDelisted():
+            return Involvement(parties=((event.provider, "provider"),), dataset_id=event.dataset_id)
+        case Purchased():
+            return Involvement(
+                parties=((event.buyer, "buyer"), (event.provider, "seller")),
+                dataset_id=event.dataset_id,
+                amount=event.price,
+            )
+        case Rated():
+            return Involvement(parties=((event.rater, "rater"),), dataset_id=event.dataset_id)
+        case TrainingRequested():
+            return Involvement(
+                parties=((event.requester, "requester"),),
+                dataset_id=event.dataset_id,
+                job_id=event.job_id,
+                amount=event.payment,
+            )
+        case TrainingLogged():
+            return Involvement(
+                parties=((event.worker, "worker"),),
+                dataset_id=event.dataset_id,
+                job_id=event.job_id,
+            )
+        case TrainingRefunded():
+            return Involvement(
+                parties=((event.requester, "requester"),), job_id=event.job_id, amount=event.amount
+            )
+        case Staked() | UnstakeRequested() | Unstaked():
+            return Involvement(parties=((event.account, "staker"),), amount=event.amount)
+        case Dripped():
+            return Involvement(parties=((event.to, "recipient"),), amount=event.amount)
     return None
 
 
@@ -141,19 +134,31 @@ class Activity(Projection):
     write_once = True
 
     def keys(self, fact: Fact) -> list[Key]:
+        involved = involvement(fact.event)
+        if involved is None:
+            return []
         where = (fact.chain_id, fact.block_hash, fact.log_index)
-        # dict.fromkeys: a provider buying its own dataset gets one row
-        accounts = dict.fromkeys(addr(account) for account, _ in parties(fact.event))
+        if len(involved.parties) == 1:  # the common case, without the dedup below
+            return [(*where, addr(involved.parties[0][0]))]
+        # a provider buying its own dataset: one row
+        accounts = dict.fromkeys([addr(account) for account, _ in involved.parties])
         return [(*where, account) for account in accounts]
 
     def refold(self, key: Key, fact: Fact) -> Refold:
         return Refold(key[0], frozenset(), {})  # written by that one event only
 
     def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
-        event = fact.event
+        involved = involvement(fact.event)
+        if involved is None:
+            return row
         account = key[3]
+        parties = involved.parties
         # The first party naming this account (a provider buying its own dataset: buyer).
-        role = next(role for party, role in parties(event) if addr(party) == account)
+        role = (
+            parties[0][1]
+            if len(parties) == 1
+            else next(role for party, role in parties if addr(party) == account)
+        )
         return {
             "chain_id": fact.chain_id,
             "block_hash": fact.block_hash,
@@ -161,9 +166,9 @@ class Activity(Projection):
             "account": account,
             "role": role,
             "event_name": fact.event_name,
-            "dataset_id": dataset_of(event),
-            "job_id": job_of(event),
-            "amount": amount(event),
+            "dataset_id": involved.dataset_id,
+            "job_id": involved.job_id,
+            "amount": involved.amount,
             "tx_hash": fact.tx_hash,
             "occurred_at": block_time(fact.block_timestamp),
             "block_number": fact.block_number,
