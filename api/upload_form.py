@@ -104,7 +104,11 @@ async def _bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[b
     async for chunk in stream:
         seen += len(chunk)
         if seen > limit:
-            raise UploadRejectedError(413, f"the upload exceeds {limit} bytes")
+            raise UploadRejectedError(
+                413,
+                f"the request body exceeds {limit} bytes "
+                "(the upload limit plus the form around the file)",
+            )
         yield chunk
 
 
@@ -112,9 +116,10 @@ def _one(form: FormData, name: str) -> str | None:
     values = form.getlist(name)
     if len(values) > 1:
         raise UploadRejectedError(400, f"{name}: sent {len(values)} times")
-    if values and not isinstance(values[0], str):
+    value = values[0] if values else None
+    if value is not None and not isinstance(value, str):
         raise UploadRejectedError(400, f"{name}: must be a text field, not a file")
-    return values[0] if values and isinstance(values[0], str) else None
+    return value
 
 
 def _validate(form: FormData) -> UploadForm:
