@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -37,7 +38,7 @@ def redis_down(request: pytest.FixtureRequest, world: World) -> Iterator[TestCli
 
 def test_dead_redis_is_a_quick_503_with_a_reason(redis_down: TestClient) -> None:
     bearer = {"Authorization": "Bearer some-token"}
-    requests = {
+    requests: dict[str, Callable[[], httpx.Response]] = {
         "nonce": lambda: redis_down.get("/auth/nonce"),
         "me": lambda: redis_down.get("/auth/me", headers=bearer),
         "download": lambda: redis_down.get("/datasets/1/download", headers=bearer),
