@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request
@@ -19,6 +20,38 @@ from storage.envelope import decrypt
 router = APIRouter(tags=["datasets"])
 MEDIA = {"csv": "text/csv", "jsonl": "application/x-ndjson", "json": "application/json",
          "parquet": "application/vnd.apache.parquet"}  # fmt: skip
+
+
+# A grant is live while its expiry is after the indexed head block's timestamp: the chain's
+# clock, as `Marketplace.hasAccess` judges (`expiry > block.timestamp`), never PostgreSQL's
+# (anvil's time can be moved; a real chain's runs a little behind or ahead of ours). The
+# head is the newest block the indexer recorded at or below its cursor (`indexed_blocks`
+# keeps the cursor's block: every committed batch records its last header).
+ACCESS_CHECK = (
+    "SELECT 1 FROM {grants} g JOIN cursors c ON c.chain_id = g.chain_id"
+    " WHERE g.chain_id = %s AND g.dataset_id = %s AND g.buyer = %s AND g.finalized"
+    " AND (g.expires_at IS NULL OR g.expires_at > (SELECT to_timestamp(b.timestamp)"
+    " FROM indexed_blocks b WHERE b.chain_id = c.chain_id AND b.number <= c.block_number"
+    " ORDER BY b.number DESC LIMIT 1))"
+)
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with the file name as RFC 6266 asks: `filename*` (RFC 5987: UTF-8,
+    percent-encoded) for any name, and an ASCII `filename` for clients that predate it.
+    Header values are Latin-1 on the wire: a raw non-Latin-1 name cannot be sent at all."""
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+async def _has_access(
+    pool: Pool, settings: SettingsDep, *, chain_id: int, dataset_id: int, account: bytes
+) -> bool:
+    """Whether `account` holds a final purchase of the dataset, unexpired by chain time."""
+    check = sql.SQL(ACCESS_CHECK).format(grants=table(settings, "access_grants_v"))
+    async with pool.connection() as conn:
+        row = await (await conn.execute(check, [chain_id, dataset_id, account])).fetchone()
+    return row is not None
 
 
 async def _document(pool: Pool, request: Request, cid: str) -> DatasetDocument:
@@ -52,17 +85,10 @@ async def download(
         raise HTTPException(400, f"dataset {dataset_id} exists on several chains: pass chain_id")
     dataset = rows[0]
     me = parse_address(account)
-    if parse_address(dataset["provider"]) != me:
-        check = sql.SQL(
-            "SELECT 1 FROM {} WHERE chain_id = %s AND dataset_id = %s AND buyer = %s AND finalized"
-            " AND (expires_at IS NULL OR expires_at > now())"
-        ).format(table(settings, "access_grants_v"))
-        async with pool.connection() as conn:
-            granted = await (
-                await conn.execute(check, [dataset["chain_id"], int(dataset_id), me])
-            ).fetchone()
-        if granted is None:
-            raise HTTPException(403, "no final purchase or active subscription for this account")
+    if parse_address(dataset["provider"]) != me and not await _has_access(
+        pool, settings, chain_id=dataset["chain_id"], dataset_id=int(dataset_id), account=me
+    ):
+        raise HTTPException(403, "no final purchase or active subscription for this account")
     doc = await _document(pool, request, dataset["metadata_cid"])
     store, keyring = request.app.state.store, request.app.state.keyring
 
@@ -70,5 +96,5 @@ async def download(
         chunks = store.get(doc.content_cid)  # every block re-verified against its CID
         yield from decrypt(chunks, keyring) if doc.encrypted else chunks
 
-    headers = {"Content-Disposition": f'attachment; filename="{doc.filename}"'}
+    headers = {"Content-Disposition": content_disposition(doc.filename)}
     return StreamingResponse(stream(), media_type=MEDIA[doc.format], headers=headers)
