@@ -4,6 +4,7 @@ subscriptions judged by the chain's clock, as the contract judges them."""
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -12,6 +13,7 @@ from psycopg.types.json import Jsonb
 
 from common.documents import ColumnProfile, DatasetDocument
 from storage.blockstore import EmbeddedBlockStore
+from storage.cid import parse_cid
 from tests.api.conftest import World
 from tests.api.test_uploads import sign_in
 from tests.indexer.activity import WAD, mine, rpc_call
@@ -118,6 +120,31 @@ def test_any_file_name_downloads_with_rfc_6266_headers(client: TestClient, world
     assert disposition.isascii()
     assert "filename*=UTF-8''donn%C3%A9es_%F0%9F%93%8A%20%22q%22.csv" in disposition
     assert 'filename="donn_es__ _q_.csv"' in disposition  # quotes cannot break out
+
+
+def test_listings_without_a_usable_document_are_a_404(
+    client: TestClient, world: World, tmp_path: Path
+) -> None:
+    """The metadata CID is whatever the provider put on chain: junk, a CID nobody stored,
+    a document that is not a dataset document, one whose content is gone. Each download
+    is a 404 with the reason, not a 500."""
+    market = world.platform.client.contract("Marketplace")
+    store = EmbeddedBlockStore(world.settings.blocks_dir)
+    not_a_document = store.put([b'{"title": "no content here"}'], pin=True).cid
+    elsewhere = EmbeddedBlockStore(tmp_path).put([b"stored in another store only"]).cid
+    lost = store.put([b"a\n3\n"], pin=True).cid
+    ids = [list_file(world, provider=2, filename="lost.csv", data=b"a\n3\n", duration=0)]
+    store.block_path(parse_cid(lost)).unlink()  # its content is lost from the store
+    for cid in ["not-a-cid", not_a_document, elsewhere]:
+        world.platform.account(2).send(market.functions.listDataset(cid, bytes(32), "x", WAD, 0))
+        ids.append(int(market.functions.datasetCount().call()))
+    mine(world.platform.client.w3, 3)
+    world.sync()
+    provider = sign_in(client, world, 2)
+    for dataset_id in ids:
+        reply = client.get(f"/datasets/{dataset_id}/download", headers=provider)
+        assert reply.status_code == 404, (dataset_id, reply.status_code, reply.text)
+        assert "document" in reply.json()["detail"] or "content" in reply.json()["detail"]
 
 
 def test_subscription_expiry_follows_the_chain_clock(client: TestClient, world: World) -> None:
