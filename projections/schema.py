@@ -19,7 +19,7 @@ from projections.base import ReadModelBase
 from projections.registry import all_projections
 
 #: Bump when a projection's tables or handlers change: the runner then rebuilds.
-PROJECTIONS_VERSION = "3"
+PROJECTIONS_VERSION = "4"  # 4: outbox rows without event-store positions
 VERSION_KEY = "__version__"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

@@ -49,7 +49,7 @@ class Dispatcher:
             " WHERE o.block_number <= c.finalized_number AND NOT EXISTS ("
             "  SELECT 1 FROM outbox_dispatch d WHERE d.chain_id = o.chain_id"
             "  AND d.block_hash = o.block_hash AND d.log_index = o.log_index)"
-            " ORDER BY o.position LIMIT %s"
+            " ORDER BY o.chain_id, o.block_number, o.log_index LIMIT %s"
         ).format(outbox=sql.Identifier(schema, "outbox"))
         sent = 0
         with psycopg.connect(libpq_url(self.database_url)) as conn:
