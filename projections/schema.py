@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.schema import CreateTable
 
 from projections.base import ReadModelBase
+from projections.failures import DocumentFailureRow
 from projections.registry import all_projections
 
 #: Bump when a projection's tables or handlers change: the runner then rebuilds.
@@ -34,6 +35,8 @@ class TrackingRow(ReadModelBase):
 
 
 TRACKING: Table = TrackingRow.__table__  # type: ignore[assignment]
+#: Tables of a live schema that are no projection's (not hashed, not replayed).
+OPERATIONAL: tuple[type[ReadModelBase], ...] = (TrackingRow, DocumentFailureRow)
 
 
 def check_schema_name(schema: str) -> str:
@@ -72,6 +75,8 @@ def create_schema(conn: Connection, schema: str, bulk: bool = False) -> None:
     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     mapped = conn.execution_options(schema_translate_map={None: schema})
     if not bulk:
+        # Every table of ReadModelBase: the projections', tracking, and the resolver's
+        # operational ones (DocumentFailureRow; a replay's scratch schema needs none).
         ReadModelBase.metadata.create_all(mapped)
     else:
         TRACKING.create(mapped)
