@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.schema import CreateTable
 
 from projections.base import ReadModelBase
-from projections.failures import DocumentFailureRow
+from projections.failures import DOCUMENT_FAILURES
 from projections.registry import all_projections
 
 #: Bump when a projection's tables or handlers change: the runner then rebuilds.
@@ -36,7 +36,7 @@ class TrackingRow(ReadModelBase):
 
 TRACKING: Table = TrackingRow.__table__  # type: ignore[assignment]
 #: Tables of a live schema that are no projection's (not hashed, not replayed).
-OPERATIONAL: tuple[type[ReadModelBase], ...] = (TrackingRow, DocumentFailureRow)
+OPERATIONAL: tuple[Table, ...] = (TRACKING, DOCUMENT_FAILURES)
 
 
 def check_schema_name(schema: str) -> str:
@@ -75,11 +75,10 @@ def create_schema(conn: Connection, schema: str, bulk: bool = False) -> None:
     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     mapped = conn.execution_options(schema_translate_map={None: schema})
     if not bulk:
-        # Every table of ReadModelBase: the projections', tracking, and the resolver's
-        # operational ones (DocumentFailureRow; a replay's scratch schema needs none).
-        ReadModelBase.metadata.create_all(mapped)
+        ReadModelBase.metadata.create_all(mapped)  # projections, and OPERATIONAL tables
     else:
-        TRACKING.create(mapped)
+        for operational in OPERATIONAL:  # (a kept replay can serve as a live schema)
+            operational.create(mapped)
         for projection in all_projections():  # the tables alone (no comments, no indexes)
             ddl = str(CreateTable(projection.table).compile(dialect=conn.dialect))
             conn.execute(
