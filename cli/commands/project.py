@@ -28,6 +28,7 @@ def run_project(settings: Settings, once: bool, console: Console) -> None:
             return
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        runner.prepare()  # the companions read its tables: they exist before they start
         helpers = _side_loops(settings, stop)
         try:
             runner.run_forever(stop)
@@ -45,13 +46,11 @@ def run_project(settings: Settings, once: bool, console: Console) -> None:
 def _side_loops(settings: Settings, stop: threading.Event) -> list[threading.Thread]:
     """The projector's companions: the IPFS document resolver and the outbox dispatcher."""
     from storage.open import open_store
-    from workers.broker import make_broker
     from workers.dispatch import Dispatcher
     from workers.resolver import Resolver
 
     resolver = Resolver(settings.database_url, open_store(settings), settings.read_schema)
-    dispatcher = Dispatcher(settings.database_url, make_broker(settings.redis_url),
-                            settings.read_schema)  # fmt: skip
+    dispatcher = Dispatcher.from_settings(settings)
     threads = [
         threading.Thread(target=resolver.run_forever, args=(stop,), name="resolver", daemon=True),
         threading.Thread(target=dispatcher.run_forever, args=(stop,), name="dispatch", daemon=True),

@@ -21,7 +21,6 @@ from indexer.store_pg import PostgresEventStore
 from migrations.runner import upgrade
 from projections.runner import ProjectionRunner
 from storage.open import open_store
-from workers.broker import make_broker
 from workers.dispatch import Dispatcher
 from workers.resolver import Resolver
 
@@ -67,10 +66,11 @@ class Stack:
         indexer = self.indexer
         self._spawn("indexer", lambda: indexer.run(stop=self.stop_event))
         runner = ProjectionRunner.from_settings(s, PostgresEventStore(s.database_url))
+        runner.prepare()  # the resolver and dispatcher read its tables: create them first
         self._spawn("projector", lambda: runner.run_forever(self.stop_event, idle_timeout=0.2))
         resolver = Resolver(s.database_url, open_store(s), s.read_schema)
         self._spawn("resolver", lambda: resolver.run_forever(self.stop_event, interval=0.2))
-        dispatcher = Dispatcher(s.database_url, make_broker(s.redis_url), s.read_schema)
+        dispatcher = Dispatcher.from_settings(s)
         self._spawn("dispatcher", lambda: dispatcher.run_forever(self.stop_event, interval=0.2))
         if worker is not None:
             self._spawn("worker", lambda: worker(self.stop_event))
