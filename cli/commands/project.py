@@ -8,6 +8,7 @@ import threading
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from common.db import require_database
 from common.settings import Settings
 from indexer.store_pg import PostgresEventStore
 from migrations.runner import upgrade
@@ -18,7 +19,7 @@ from projections.statehash import state_hash
 
 def run_project(settings: Settings, once: bool, console: Console) -> None:
     """Keep the read models up to date (until SIGTERM/Ctrl-C, or once with `once`)."""
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, create=False)  # only `datacoin db upgrade` creates one
     store = PostgresEventStore(settings.database_url)
     runner = ProjectionRunner.from_settings(settings, store)
     try:
@@ -64,6 +65,7 @@ def run_replay(
     settings: Settings, keep: bool, console: Console, workers: int | None = None
 ) -> bool:
     """Replay into a fresh schema up to the live read models' position; compare hashes."""
+    require_database(settings.database_url)
     live_position = tracking_position(settings.database_url, settings.read_schema)
     store = PostgresEventStore(settings.database_url)
     head = store.head().position
@@ -98,6 +100,7 @@ def run_replay(
 
 def run_state_hash(settings: Settings) -> None:
     """Print the live read models' state hash and position."""
+    require_database(settings.database_url)
     position = tracking_position(settings.database_url, settings.read_schema)
     if position is None:
         print(f"no read models in schema {settings.read_schema}")

@@ -57,7 +57,7 @@ class Stack:
     def start(self, worker: Callable[[threading.Event], None] | None = None) -> None:
         """Migrate, then start every component; returns once the API answers."""
         s = self.settings
-        upgrade(s.database_url)
+        upgrade(s.database_url, create=False)  # only `datacoin db upgrade` creates one
         config = IndexerConfig(confirmations=s.confirmations, concurrency=s.index_concurrency,
                                poll_interval=s.poll_interval, workers=s.index_workers,
                                initial_range=s.index_initial_range)  # fmt: skip
