@@ -7,10 +7,16 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from web3 import Web3
 from web3.contract import Contract
@@ -76,6 +82,36 @@ class MetricsMiddleware:
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)
 
 
+log = structlog.get_logger(__name__)
+#: Seconds to connect to Redis, and to wait for one reply. Its commands here (nonces,
+#: sessions) answer in well under a millisecond: waiting longer only holds a request
+#: that will fail anyway.
+REDIS_TIMEOUT_S = 0.5
+#: Seconds a client should wait before trying again when a dependency is down.
+RETRY_AFTER_S = 5
+
+
+def open_redis(url: str) -> Redis:
+    """A Redis client that fails fast: short timeouts and one immediate retry (a dropped
+    connection is re-opened once), so a dead Redis is a quick 503, not a 5 s hang."""
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+        socket_timeout=REDIS_TIMEOUT_S,
+        retry=Retry(NoBackoff(), retries=1),
+    )
+
+
+async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """A Redis that cannot be reached is a dependency outage: 503 with the reason."""
+    log.warning("api.redis.unavailable", path=request.url.path, error=str(exc)[:200])
+    return JSONResponse(
+        {"detail": "service unavailable: redis (sign-in and sessions) does not answer"},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def marketplace_binding(settings: Settings) -> Contract:
     """The Marketplace ABI bound to the manifest's address (unbound without a manifest),
     used to encode listing calldata."""
@@ -98,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             kwargs={"autocommit": True}, open=False,
         )  # fmt: skip
         await pool.open(wait=True, timeout=30)
-        redis = Redis.from_url(settings.redis_url)
+        redis = open_redis(settings.redis_url)
         hub = EventHub(settings.database_url, pool)
         await hub.start()
         app.state.pool, app.state.redis, app.state.hub = pool, redis, hub
@@ -129,6 +165,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ApiMetrics()
 
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    # TimeoutError and ConnectionError are the failures of reaching Redis (not of a command)
+    for error in (RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(error, redis_unavailable)
     for router in (datasets.router, downloads.router, uploads.router, accounts.router,
                    training.router, stats.router, audit.router, stream.router, auth.router,
                    health.router):  # fmt: skip

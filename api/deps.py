@@ -48,6 +48,14 @@ def parse_address(value: str) -> bytes:
     return bytes.fromhex(value[2:])
 
 
+def refuse_nul(**texts: str | None) -> None:
+    """400 if a text parameter holds a NUL character: PostgreSQL text cannot store one, so
+    it could never match, and binding it fails (psycopg.DataError) instead."""
+    for name, value in texts.items():
+        if value is not None and "\x00" in value:
+            raise HTTPException(400, f"{name} must not contain NUL characters (\\x00)")
+
+
 async def current_address(
     redis: Annotated[Redis, Depends(get_redis)],
     authorization: Annotated[str | None, Header()] = None,

@@ -2,15 +2,21 @@
 
 Reads from a file on disk, batch by batch where the format allows, so a large upload is
 never parsed into memory whole (JSON arrays excepted: they are bounded by the size limit).
+Text formats must be UTF-8 (the first bad byte is named). Parquet is compressed, so its size
+on disk says little: the footer's uncompressed sizes are checked before a page is read, and
+the bytes actually decoded (dictionaries expanded) are counted batch by batch against
+`Limits.max_decoded_bytes`.
 """
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
@@ -25,6 +31,9 @@ FORMATS = {
     ".parquet": "parquet",
 }
 MAX_NESTING = 4  # struct/list depth accepted in JSON and Parquet columns
+TEXT_FORMATS = {"csv", "jsonl", "json"}
+PARQUET_BATCH_ROWS = 8192  # rows decoded at a time: memory is this times the row width
+UTF8_CHUNK = 1 << 20
 
 
 class UploadRejectedError(ValueError):
@@ -34,6 +43,15 @@ class UploadRejectedError(ValueError):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How big a table may be, once parsed."""
+
+    max_rows: int
+    max_columns: int
+    max_decoded_bytes: int  # Parquet: bytes after decompression and dictionary expansion
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,39 @@ def _sniff(path: Path, fmt: str) -> None:
         raise UploadRejectedError(400, f"binary content in a .{fmt} upload: mislabelled?")
 
 
+def check_utf8(path: Path) -> None:
+    """400 naming the byte offset and line of the first byte that is not UTF-8.
+
+    pyarrow would otherwise type such a CSV column `binary` and accept it."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    offset, lines = 0, 0  # bytes and newlines before the current chunk
+    with path.open("rb") as f:
+        while True:
+            chunk = f.read(UTF8_CHUNK)
+            pending = len(decoder.getstate()[0])  # an unfinished sequence carried over
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                # exc.start indexes the carried-over bytes followed by this chunk
+                bad = offset - pending + exc.start
+                line = 1 + lines + chunk[: max(exc.start - pending, 0)].count(b"\n")
+                raise UploadRejectedError(
+                    400,
+                    f"the file is not valid UTF-8: byte offset {bad} (line {line}), "
+                    f"{exc.reason}; text uploads must be UTF-8",
+                ) from None
+            if not chunk:
+                return
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+
+
+def _type_name(kind: pa.DataType) -> str:
+    # Parquet byte-array columns are read dictionary-encoded (see _read_parquet): the
+    # profile names what the values are, as the file's readers will see them.
+    return str(kind.value_type) if pa.types.is_dictionary(kind) else str(kind)
+
+
 class _Counter:
     """Rows and null counts accumulated over record batches."""
 
@@ -106,16 +157,88 @@ class _Counter:
     def profile(self, fmt: str) -> Profile:
         if self.schema is None:
             raise UploadRejectedError(400, "the table is empty")
-        cols = [ColumnProfile(name=f.name, type=str(f.type), nulls=n)
+        cols = [ColumnProfile(name=f.name, type=_type_name(f.type), nulls=n)
                 for f, n in zip(self.schema, self.nulls, strict=True)]  # fmt: skip
         return Profile(fmt, self.rows, cols)
 
 
-def profile_table(path: Path, filename: str, max_rows: int, max_columns: int) -> Profile:
+def _decoded_bytes(column: pa.Array) -> int:
+    """What the column takes once decoded plainly: a dictionary column as if expanded."""
+    if pa.types.is_dictionary(column.type):
+        lengths = pc.take(pc.binary_length(column.dictionary), column.indices)
+        values = pc.sum(lengths).as_py() or 0
+        return int(values) + 4 * len(column)  # + the offsets its readers will build
+    return int(column.nbytes)
+
+
+def _check_parquet_footer(path: Path, limits: Limits) -> pa.Schema:
+    """Refuse what the footer already says is too big, before a single page is read."""
+    meta = pq.read_metadata(path)
+    schema: pa.Schema = meta.schema.to_arrow_schema()
+    if len(schema) > limits.max_columns:
+        raise UploadRejectedError(413, f"{len(schema)} columns: the limit is {limits.max_columns}")
+    if meta.num_rows > limits.max_rows:
+        raise UploadRejectedError(413, f"{meta.num_rows} rows: the limit is {limits.max_rows}")
+    declared = sum(
+        meta.row_group(g).column(c).total_uncompressed_size
+        for g in range(meta.num_row_groups)
+        for c in range(meta.num_columns)
+    )
+    if declared > limits.max_decoded_bytes:
+        raise UploadRejectedError(
+            413,
+            f"the Parquet file decompresses to {declared} bytes: "
+            f"the limit is {limits.max_decoded_bytes}",
+        )
+    return schema
+
+
+def _read_parquet(path: Path, counter: _Counter, limits: Limits) -> None:
+    schema = _check_parquet_footer(path, limits)
+    # Byte-array columns stay dictionary-encoded while read: a value repeated a million
+    # times is held once, and _decoded_bytes still counts it a million times.
+    binary = [
+        f.name
+        for f in schema
+        if pa.types.is_string(f.type)
+        or pa.types.is_binary(f.type)
+        or pa.types.is_large_string(f.type)
+        or pa.types.is_large_binary(f.type)
+    ]
+    parquet = pq.ParquetFile(path, read_dictionary=binary)
+    decoded = 0
+    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        decoded += sum(_decoded_bytes(column) for column in batch.columns)
+        if decoded > limits.max_decoded_bytes:
+            raise UploadRejectedError(
+                413, f"the Parquet file decompresses to more than {limits.max_decoded_bytes} bytes"
+            )
+        counter.add(batch)
+
+
+def _read_json_array(path: Path, counter: _Counter) -> None:
+    records = orjson.loads(path.read_bytes())
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise UploadRejectedError(400, "a .json upload must be an array of objects")
+    try:
+        table = pa.Table.from_pylist(records)
+    except OverflowError:
+        # e.g. 18446744073709551615 and -1 in one column: no Arrow integer holds both
+        raise UploadRejectedError(
+            400,
+            "a column mixes integers no 64-bit type holds "
+            "together (e.g. above 2^63-1 and negative)",
+        ) from None
+    counter.add(table)
+
+
+def profile_table(path: Path, filename: str, limits: Limits) -> Profile:
     """Parse and profile the table at `path`; UploadRejectedError when it is not a valid one."""
     fmt = format_of(filename)
     _sniff(path, fmt)
-    counter = _Counter(max_rows, max_columns)
+    if fmt in TEXT_FORMATS:
+        check_utf8(path)
+    counter = _Counter(limits.max_rows, limits.max_columns)
     try:
         if fmt == "csv":
             reader = pacsv.open_csv(path)
@@ -124,14 +247,9 @@ def profile_table(path: Path, filename: str, max_rows: int, max_columns: int) ->
         elif fmt == "jsonl":
             counter.add(pajson.read_json(path))
         elif fmt == "json":
-            records = orjson.loads(path.read_bytes())
-            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-                raise UploadRejectedError(400, "a .json upload must be an array of objects")
-            counter.add(pa.Table.from_pylist(records))
+            _read_json_array(path, counter)
         else:
-            parquet = pq.ParquetFile(path)
-            for batch in parquet.iter_batches():
-                counter.add(batch)
+            _read_parquet(path, counter, limits)
     except UploadRejectedError:
         raise
     except (
@@ -139,6 +257,7 @@ def profile_table(path: Path, filename: str, max_rows: int, max_columns: int) ->
         orjson.JSONDecodeError,
         UnicodeDecodeError,
         ValueError,
+        OverflowError,
         OSError,
     ) as exc:
         raise UploadRejectedError(400, f"cannot parse the {fmt} file: {str(exc)[:300]}") from None

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from common.errors import DatacoinError
 from common.logs import configure_logging
@@ -217,7 +218,8 @@ def db_upgrade(
     ctx: typer.Context,
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
-    """Create the database if needed and migrate it to `revision`."""
+    """Create the database if needed and migrate it to `revision` (the only command that
+    creates databases: the others fail on a missing one)."""
     from migrations.runner import upgrade
 
     settings = _settings(ctx)
@@ -237,7 +239,9 @@ def _guard(action: object) -> None:
     try:
         action()  # type: ignore[operator]
     except DatacoinError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        # One line whatever the terminal's width (soft_wrap), the message taken as text:
+        # it may quote a database name or a URL holding "[" (not rich markup).
+        console.print(Text.assemble(("error:", "red"), " ", str(exc)), soft_wrap=True)
         sys.exit(1)
 
 

@@ -8,9 +8,9 @@ import psycopg
 import structlog
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import make_url
+from psycopg import sql
 
-from common.db import libpq_url, make_engine
+from common.db import DatabaseAddress, admin_url, connect_failure, make_engine, require_database
 
 log = structlog.get_logger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent
@@ -25,22 +25,32 @@ def alembic_config(url: str) -> Config:
 
 
 def ensure_database(url: str) -> bool:
-    """Create the database named in `url` when it does not exist; True if created."""
-    target = make_url(url)
-    name = target.database
-    admin = libpq_url(target.set(database="postgres").render_as_string(hide_password=False))
-    with psycopg.connect(admin, autocommit=True) as conn:
+    """Create the database named in `url` when it does not exist; True if created.
+
+    Only `datacoin db upgrade` (and the demo, which owns its embedded server) create
+    databases: every other command fails on a missing one (`require_database`)."""
+    name = DatabaseAddress.of(url).name
+    try:
+        conn = psycopg.connect(admin_url(url), autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise connect_failure(url, exc) from exc
+    with conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if exists:
             return False
-        conn.execute(f'CREATE DATABASE "{name}"')
+        # An identifier, quoted by psycopg: a name may hold quotes or any other character.
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     log.info("db.created", database=name)
     return True
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Create the database if needed and migrate it to `revision`."""
-    ensure_database(url)
+def upgrade(url: str, revision: str = "head", *, create: bool = True) -> None:
+    """Migrate the database to `revision`, creating it first when `create` (else a missing
+    database or an unreachable server raises one clear `DatabaseUnavailableError`)."""
+    if create:
+        ensure_database(url)
+    else:
+        require_database(url)
     engine = make_engine(url)
     try:
         with engine.begin() as conn:

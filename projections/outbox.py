@@ -1,6 +1,10 @@
 """The outbox: one row per side effect workers must perform, written in the same
 transaction as the projections' tracking. The dispatcher sends a row once its block is
-final; its natural key makes the send idempotent."""
+final; its natural key makes the send idempotent.
+
+A row holds nothing but the canonical chain's (no event-store position): a projector that
+lived through reorgs and one that indexed the final chain from scratch hold the same rows.
+The dispatcher sends them in chain order, by ``(block_number, log_index)``."""
 
 from __future__ import annotations
 
@@ -26,7 +30,6 @@ class OutboxRow(ReadModelBase):
     log_index: Mapped[int] = mapped_column(Integer, primary_key=True)
     action: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any]]
-    position: Mapped[int] = mapped_column(BigInteger, comment="event-store position")
     block_number: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -59,6 +62,5 @@ class Outbox(Projection):
         return {
             "chain_id": event.chain_id, "block_hash": event.block_hash,
             "log_index": event.log_index,
-            "action": action, "payload": payload, "position": event.position,
-            "block_number": event.block_number,
+            "action": action, "payload": payload, "block_number": event.block_number,
         }  # fmt: skip

@@ -29,6 +29,7 @@ from indexer.events import KIND_RETRACT, Fact
 from indexer.store import EventStore
 from indexer.store_pg import NOTIFY_CHANNEL
 from projections.base import Key, Projection, Row
+from projections.outage import Outage
 from projections.registry import all_projections
 from projections.schema import ensure_schema
 from projections.writer import load_rows, prepare_connection, write_rows
@@ -493,17 +494,26 @@ class ProjectionRunner:
             self.positions[p.name] = max(self.positions.get(p.name, 0), position)
 
     def run_forever(self, stop: threading.Event, idle_timeout: float = 1.0) -> None:
-        """Apply entries as they arrive: woken by the store's NOTIFY, polling as a fallback."""
+        """Apply entries as they arrive: woken by the store's NOTIFY, polling as a fallback.
+
+        Losing PostgreSQL (a restart, a terminated backend) is an outage, not an exit: it
+        is logged once, every connection is reopened with capped, jittered backoff, and
+        folding resumes from the committed positions (exactly once, as after a crash)."""
+        outage = Outage("projections.db")
+        while not stop.is_set():
+            try:
+                self._listen(stop, idle_timeout, outage)
+            except psycopg.OperationalError as exc:
+                self.close()  # each reopens on next use
+                stop.wait(outage.failed(exc))
+
+    def _listen(self, stop: threading.Event, idle_timeout: float, outage: Outage) -> None:
+        """Apply, then wait for the store's NOTIFY (or `idle_timeout`), until `stop`."""
         with psycopg.connect(libpq_url(self.database_url), autocommit=True) as listener:
             listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
             while not stop.is_set():
-                try:
-                    applied = self.run_once()
-                except psycopg.OperationalError as exc:
-                    log.warning("projections.db_error", error=str(exc)[:200])
-                    self.close()
-                    time.sleep(1.0)
-                    continue
+                applied = self.run_once()
+                outage.succeeded()
                 if applied:
                     log.debug("projections.applied", entries=applied)
                 for _ in listener.notifies(timeout=idle_timeout, stop_after=1):

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.schema import CreateTable
 
 from projections.base import ReadModelBase
+from projections.failures import DOCUMENT_FAILURES
 from projections.registry import all_projections
 
 #: Bump when a projection's tables or handlers change: the runner then rebuilds.
-PROJECTIONS_VERSION = "3"
+PROJECTIONS_VERSION = "4"  # 4: outbox rows without event-store positions
 VERSION_KEY = "__version__"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -34,6 +35,8 @@ class TrackingRow(ReadModelBase):
 
 
 TRACKING: Table = TrackingRow.__table__  # type: ignore[assignment]
+#: Tables of a live schema that are no projection's (not hashed, not replayed).
+OPERATIONAL: tuple[Table, ...] = (TRACKING, DOCUMENT_FAILURES)
 
 
 def check_schema_name(schema: str) -> str:
@@ -72,9 +75,10 @@ def create_schema(conn: Connection, schema: str, bulk: bool = False) -> None:
     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     mapped = conn.execution_options(schema_translate_map={None: schema})
     if not bulk:
-        ReadModelBase.metadata.create_all(mapped)
+        ReadModelBase.metadata.create_all(mapped)  # projections, and OPERATIONAL tables
     else:
-        TRACKING.create(mapped)
+        for operational in OPERATIONAL:  # (a kept replay can serve as a live schema)
+            operational.create(mapped)
         for projection in all_projections():  # the tables alone (no comments, no indexes)
             ddl = str(CreateTable(projection.table).compile(dialect=conn.dialect))
             conn.execute(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import psycopg
@@ -19,8 +19,12 @@ from psycopg import sql
 
 from common.db import libpq_url
 from projections.schema import check_schema_name
-from workers.broker import QUEUE
+from workers.broker import QUEUE, make_broker
+from workers.config import WorkerConfig
 from workers.loop import service_loop
+
+if TYPE_CHECKING:
+    from common.settings import Settings
 
 log = structlog.get_logger(__name__)
 _NAMESPACE = uuid.UUID("6d1f6a52-2c1e-4f0e-9b1e-6461746163f1")
@@ -40,6 +44,15 @@ class Dispatcher:
     schema: str = "readmodels"
     batch_size: int = 500
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Dispatcher:
+        """The dispatcher of `datacoin project` and `datacoin up`: it must send into the
+        broker namespace the workers consume (``DATACOIN_BROKER_NAMESPACE``)."""
+        namespace = WorkerConfig.from_settings(settings).broker_namespace
+        return cls(
+            settings.database_url, make_broker(settings.redis_url, namespace), settings.read_schema
+        )
+
     def dispatch_once(self) -> int:
         """Send every final, undispatched outbox row; returns how many were sent."""
         schema = check_schema_name(self.schema)
@@ -49,7 +62,7 @@ class Dispatcher:
             " WHERE o.block_number <= c.finalized_number AND NOT EXISTS ("
             "  SELECT 1 FROM outbox_dispatch d WHERE d.chain_id = o.chain_id"
             "  AND d.block_hash = o.block_hash AND d.log_index = o.log_index)"
-            " ORDER BY o.position LIMIT %s"
+            " ORDER BY o.chain_id, o.block_number, o.log_index LIMIT %s"
         ).format(outbox=sql.Identifier(schema, "outbox"))
         sent = 0
         with psycopg.connect(libpq_url(self.database_url)) as conn:
@@ -57,9 +70,13 @@ class Dispatcher:
             for chain_id, block_hash, log_index, action, payload in rows:
                 mid = message_id(chain_id, bytes(block_hash), log_index, action)
                 message: dramatiq.Message[Any] = dramatiq.Message(
-                    queue_name=QUEUE, actor_name=action, args=(), kwargs=payload,
-                    options={}, message_id=mid,
-                )  # fmt: skip
+                    queue_name=QUEUE,
+                    actor_name=action,
+                    args=(),
+                    kwargs=payload,
+                    options={},
+                    message_id=mid,
+                )
                 self.broker.enqueue(message)
                 with conn.transaction():
                     conn.execute(

@@ -10,7 +10,7 @@ from psycopg.rows import dict_row
 
 from api.deps import ADDRESS, Pool, SettingsDep, parse_address, table
 from api.render import address as checksum
-from api.render import decode_cursor, encode_cursor, hex0x, uint
+from api.render import cursor_bigint, decode_cursor, encode_cursor, hex0x, uint
 from api.schemas import ERRORS, Account, Activity, Purchase, PurchasePage, Stake
 
 router = APIRouter(tags=["accounts"])
@@ -100,9 +100,9 @@ async def get_purchases(
     where = "buyer = %s"
     params: list[Any] = [parse_address(address)]
     if cursor:
-        number, chain, log_index = decode_cursor(cursor, 3)
+        # (block_number, chain_id, log_index): the keyset of the last row of a page
         where += " AND (block_number, chain_id, log_index) < (%s, %s, %s)"
-        params += [number, chain, log_index]
+        params += decode_cursor(cursor, [cursor_bigint] * 3)
     statement = sql.SQL(
         "SELECT * FROM {} WHERE "
         + where

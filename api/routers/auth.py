@@ -11,11 +11,14 @@ import secrets
 import warnings
 from datetime import UTC, datetime, timedelta
 
+from eth_keys.exceptions import BadSignature
 from eth_utils.address import to_checksum_address
+from eth_utils.exceptions import ValidationError
 from fastapi import APIRouter, HTTPException
 
 from api.deps import SESSION_PREFIX, RedisDep, SettingsDep, SignedIn
 from api.schemas import ERRORS, Nonce, Session, VerifyRequest
+from common.settings import Settings
 
 with warnings.catch_warnings():
     # siwe's grammar restates RFC 5234's core rules (ALPHA, DIGIT, HEXDIG, LF), and abnf
@@ -27,10 +30,50 @@ with warnings.catch_warnings():
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 NONCE_PREFIX = "datacoin:nonce:"
+#: How far ahead of our clock a wallet's `Issued At` may be (clocks drift).
+CLOCK_SKEW = timedelta(seconds=60)
+#: The order of secp256k1: r and s of a signature lie in [1, n-1].
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def _unauthorized(reason: str) -> HTTPException:
     return HTTPException(401, f"sign-in refused: {reason}")
+
+
+def signature_problem(signature: str) -> str | None:
+    """Why a 65-byte 0x-hex signature (r || s || v) cannot be an ECDSA signature on
+    secp256k1, or None. Checked before recovery: eth_keys raises BadSignature (which
+    siwe does not catch) for values off the curve."""
+    raw = bytes.fromhex(signature[2:])
+    r, s, v = int.from_bytes(raw[:32]), int.from_bytes(raw[32:64]), raw[64]
+    if not (0 < r < SECP256K1_N and 0 < s < SECP256K1_N):
+        return "invalid signature: r and s must lie in [1, n-1] of secp256k1"
+    if v not in (0, 1, 27, 28):
+        return f"invalid signature: recovery id v={v} (expected 27 or 28)"
+    return None
+
+
+def _uri_matches(uri: str, expected: str) -> bool:
+    return uri.rstrip("/") == expected.rstrip("/")
+
+
+def _check_claims(message: SiweMessage, settings: Settings) -> None:
+    """The message names our domain, URI and a chain we serve, and was issued recently
+    (not in the future); 401 otherwise."""
+    if message.domain != settings.siwe_domain:
+        raise _unauthorized(f"wrong domain {message.domain!r}, expected {settings.siwe_domain!r}")
+    if not _uri_matches(str(message.uri), settings.siwe_uri):
+        raise _unauthorized(f"wrong uri {str(message.uri)!r}, expected {settings.siwe_uri!r}")
+    if message.chain_id not in settings.siwe_chain_ids:
+        raise _unauthorized(
+            f"wrong chain {message.chain_id}, expected one of {settings.siwe_chain_ids}"
+        )
+    issued = datetime.fromisoformat(str(message.issued_at).replace("Z", "+00:00"))
+    now = datetime.now(UTC)
+    if issued - now > CLOCK_SKEW:
+        raise _unauthorized(f"message issued in the future ({issued.isoformat()})")
+    if now - issued > timedelta(seconds=settings.siwe_nonce_ttl):
+        raise _unauthorized("message issued too long ago")
 
 
 @router.get("/nonce", response_model=Nonce)
@@ -52,19 +95,16 @@ async def verify(body: VerifyRequest, redis: RedisDep, settings: SettingsDep) ->
         message = SiweMessage.from_message(message=body.message)
     except Exception as exc:  # the parser raises several unrelated types
         raise _unauthorized(f"not an EIP-4361 message ({type(exc).__name__})") from None
-    if message.domain != settings.siwe_domain:
-        raise _unauthorized(f"wrong domain {message.domain!r}, expected {settings.siwe_domain!r}")
-    if message.chain_id not in settings.siwe_chain_ids:
-        raise _unauthorized(
-            f"wrong chain {message.chain_id}, expected one of {settings.siwe_chain_ids}"
-        )
-    issued = datetime.fromisoformat(str(message.issued_at).replace("Z", "+00:00"))
-    if datetime.now(UTC) - issued > timedelta(seconds=settings.siwe_nonce_ttl):
-        raise _unauthorized("message issued too long ago")
+    _check_claims(message, settings)
+    problem = signature_problem(body.signature)
+    if problem is not None:
+        raise _unauthorized(problem)
     if not await redis.exists(NONCE_PREFIX + message.nonce):
         raise _unauthorized("unknown, expired or already used nonce")
     try:
         message.verify(signature=body.signature, domain=settings.siwe_domain, nonce=message.nonce)
+    except (BadSignature, ValidationError):  # what recovery raises past the checks above
+        raise _unauthorized("invalid signature: not recoverable on secp256k1") from None
     except VerificationError as exc:
         raise _unauthorized(
             f"{type(exc).__name__}: the signature or validity window is wrong"

@@ -11,8 +11,17 @@ import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from psycopg import sql
 
-from api.deps import ADDRESS, Pool, SettingsDep, parse_address, table
-from api.render import address, decode_cursor, encode_cursor, hex0x
+from api.deps import ADDRESS, Pool, SettingsDep, parse_address, refuse_nul, table
+from api.render import (
+    CursorField,
+    address,
+    cursor_bigint,
+    cursor_rating,
+    cursor_uint256,
+    decode_cursor,
+    encode_cursor,
+    hex0x,
+)
 from api.schemas import ERRORS, Dataset, DatasetPage
 
 router = APIRouter(tags=["datasets"])
@@ -29,19 +38,20 @@ class Sort(StrEnum):
     rating = "rating"
 
 
-# sort -> (ORDER BY, keyset columns, keyset comparison on those columns)
-_SORTS: dict[Sort, tuple[str, list[str], str]] = {
+# sort -> (ORDER BY, what each keyset value of a cursor must be, keyset comparison). A
+# cursor holds (sort key, chain_id, dataset_id); uint256 values travel as decimal strings.
+_SORTS: dict[Sort, tuple[str, tuple[CursorField, ...], str]] = {
     Sort.newest: ("d.listed_block DESC, d.chain_id DESC, d.dataset_id DESC",
-                  ["d.listed_block", "d.chain_id", "d.dataset_id"],
+                  (cursor_bigint, cursor_bigint, cursor_uint256),
                   "(d.listed_block, d.chain_id, d.dataset_id) < (%s, %s, %s)"),
     Sort.price: ("d.price ASC, d.chain_id ASC, d.dataset_id ASC",
-                 ["d.price", "d.chain_id", "d.dataset_id"],
+                 (cursor_uint256, cursor_bigint, cursor_uint256),
                  "(d.price, d.chain_id, d.dataset_id) > (%s, %s, %s)"),
     Sort.purchases: ("d.purchases DESC, d.chain_id DESC, d.dataset_id DESC",
-                     ["d.purchases", "d.chain_id", "d.dataset_id"],
+                     (cursor_bigint, cursor_bigint, cursor_uint256),
                      "(d.purchases, d.chain_id, d.dataset_id) < (%s, %s, %s)"),
     Sort.rating: (f"{RATING} DESC, d.chain_id ASC, d.dataset_id ASC",
-                  [RATING, "d.chain_id", "d.dataset_id"],
+                  (cursor_rating, cursor_bigint, cursor_uint256),
                   f"({RATING} < %s OR ({RATING} = %s AND (d.chain_id, d.dataset_id) > (%s, %s)))"),
 }  # fmt: skip
 
@@ -117,6 +127,7 @@ async def list_datasets(
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> DatasetPage:
     """Search and browse datasets. Cursor pagination: pass `next_cursor` as `cursor`."""
+    refuse_nul(q=q, category=category)
     where: list[str] = []
     params: list[Any] = []
     if q:
@@ -140,14 +151,9 @@ async def list_datasets(
     if chain_id is not None:
         where.append("d.chain_id = %s")
         params.append(chain_id)
-    _, keys, after = _SORTS[sort]
+    _, fields, after = _SORTS[sort]
     if cursor:
-        # uint256 values travel as decimal strings: bind them as ints (psycopg picks numeric
-        # past 2**63), never as text, so PostgreSQL compares numbers.
-        values = [int(v) if isinstance(v, str) and v.isdigit() else v
-                  for v in decode_cursor(cursor, len(keys))]  # fmt: skip
-        if not all(isinstance(v, int | float) for v in values):
-            raise HTTPException(400, "invalid cursor: pass back next_cursor unchanged")
+        values = decode_cursor(cursor, fields)
         where.append(after)
         params.extend([values[0], values[0], values[1], values[2]] if sort is Sort.rating
                       else values)  # fmt: skip

@@ -1,8 +1,10 @@
 """POST /uploads: a signed-in provider stores a dataset and gets the listing calldata.
 
-Validation and profiling happen before anything is stored; the stored blocks are pinned
-only once both the content and its metadata document are in, so a failure leaves nothing
-pinned behind (unpinned blocks are garbage).
+The session is checked before a byte of the body is read; the body is then streamed with a
+hard bound, and every field is validated (as the contract will validate the calldata) and
+the table profiled before anything is stored. The stored blocks are pinned only once both
+the content and its metadata document are in, so a failure leaves nothing pinned behind
+(unpinned blocks are garbage), and a rejection stores nothing at all.
 """
 
 from __future__ import annotations
@@ -10,16 +12,23 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from api.deps import SettingsDep, SignedIn
-from api.profile import UploadRejectedError, format_of, profile_table
+from api.profile import Limits, UploadRejectedError, format_of, profile_table
 from api.schemas import ERRORS
+from api.upload_form import (
+    UploadForm,
+    check_listing_args,
+    read_upload_form,
+    request_body_schema,
+    safe_filename,
+)
 from common.documents import ColumnProfile, DatasetDocument
 from common.settings import Settings
 from storage.base import BlobStore
@@ -28,6 +37,10 @@ from storage.keyring import KeyRing
 
 router = APIRouter(tags=["uploads"])
 CHUNK = 1 << 20
+# Parquet may decode to this many times the upload limit (a zstd column of zeros decodes
+# to thousands of times its size): counted while reading, refused with 413 beyond it.
+DECODED_PER_UPLOADED_BYTE = 4
+PLACEHOLDER_SHA256 = "0" * 64
 UPLOAD_ERRORS = {**ERRORS, 413: ERRORS[400] | {"description": "too large"},
                  415: ERRORS[400] | {"description": "unsupported file type"}}  # fmt: skip
 
@@ -74,70 +87,114 @@ def _chunks(path: Path) -> Any:
             yield chunk
 
 
+def _document(fields: dict[str, Any], **computed: Any) -> DatasetDocument:
+    """The metadata document, validated before anything is stored (its content CID and
+    hash are filled in once the content is in)."""
+    try:
+        return DatasetDocument(
+            **fields, **computed, content_cid="", content_sha256=PLACEHOLDER_SHA256
+        )
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise UploadRejectedError(400, reasons) from None
+
+
 def store_upload(
     settings: Settings, store: BlobStore, keyring: KeyRing, source: BinaryIO, filename: str,
     fields: dict[str, Any], encrypted: bool,
 ) -> tuple[DatasetDocument, str]:  # fmt: skip
-    """Validate, profile, (encrypt,) store and pin; returns the document and its CID."""
-    format_of(filename)  # 415 before reading a byte
+    """Validate, profile, (encrypt,) store and pin; returns the document and its CID.
+
+    Raises UploadRejectedError, with nothing stored, for anything it cannot accept."""
+    name = safe_filename(filename)
+    format_of(name)  # 415 before reading a byte
+    limits = Limits(
+        max_rows=settings.upload_max_rows,
+        max_columns=settings.upload_max_columns,
+        max_decoded_bytes=DECODED_PER_UPLOADED_BYTE * settings.upload_max_bytes,
+    )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=settings.data_dir, prefix="upload-") as tmp:
         path = Path(tmp) / "data"
         size, sha = _spool(source, path, settings.upload_max_bytes)
-        profile = profile_table(
-            path, filename, settings.upload_max_rows, settings.upload_max_columns
+        profile = profile_table(path, name, limits)
+        doc = _document(
+            fields,
+            format=profile.format,
+            rows=profile.rows,
+            size=size,
+            sha256=sha,
+            columns=profile.columns,
+            filename=name,
+            encrypted=encrypted,
         )
         chunks = _chunks(path)
         content = store.put(encrypt(chunks, keyring) if encrypted else chunks)
-    doc = DatasetDocument(
-        **fields, format=profile.format, rows=profile.rows, columns=profile.columns, size=size,
-        sha256=sha, filename=Path(filename).name, content_cid=content.cid,
-        content_sha256=content.sha256, encrypted=encrypted,
-    )  # fmt: skip
+    doc = doc.model_copy(update={"content_cid": content.cid, "content_sha256": content.sha256})
     meta = store.put([orjson.dumps(doc.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)])
+    check_listing_args(meta.cid, bytes.fromhex(doc.content_sha256))
     store.pin(content.cid)
     store.pin(meta.cid)
     return doc, meta.cid
 
 
-@router.post("/uploads", response_model=UploadResult, status_code=201, responses=UPLOAD_ERRORS)
-async def upload(
-    request: Request,
-    provider: SignedIn,
-    settings: SettingsDep,
-    file: Annotated[UploadFile, File(description="CSV, JSON, JSON Lines or Parquet")],
-    title: Annotated[str, Form(min_length=1, max_length=200)],
-    category: Annotated[str, Form(min_length=1, max_length=32)],
-    price: Annotated[str, Form(pattern=r"^[0-9]{1,78}$", description="DATACOIN wei")],
-    description: Annotated[str, Form(max_length=5000)] = "",
-    tags: Annotated[str, Form(max_length=500, description="comma-separated")] = "",
-    license: Annotated[str | None, Form(max_length=100)] = None,
-    access_duration: Annotated[
-        int, Form(ge=0, le=2**64 - 1, description="seconds; 0 = perpetual")
-    ] = 0,
-    encrypted: Annotated[bool | None, Form(description="default: encrypt when price > 0")] = None,
-) -> UploadResult:
+def _fields(form: UploadForm) -> dict[str, Any]:
+    labels = [t.strip() for t in form.tags.split(",") if t.strip()][:20]
+    return {
+        "title": form.title,
+        "description": form.description,
+        "license": form.license,
+        "category": form.category,
+        "tags": labels,
+    }
+
+
+@router.post(
+    "/uploads",
+    response_model=UploadResult,
+    status_code=201,
+    responses=UPLOAD_ERRORS,
+    openapi_extra={"requestBody": request_body_schema()},
+)
+async def upload(request: Request, provider: SignedIn, settings: SettingsDep) -> UploadResult:
     """Store a dataset (encrypted when paid) and its metadata; returns the CIDs and the
-    `listDataset` calldata for the provider's wallet."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.upload_max_bytes + 65536:
-        raise HTTPException(413, f"the upload exceeds {settings.upload_max_bytes} bytes")
-    labels = [t.strip() for t in tags.split(",") if t.strip()][:20]
-    fields = {"title": title, "description": description, "license": license,
-              "category": category, "tags": labels}  # fmt: skip
-    secret = int(price) > 0 if encrypted is None else encrypted
+    `listDataset` calldata for the provider's wallet.
+
+    Signed-in first: without a session the body is never read."""
     try:
-        doc, metadata_cid = await run_in_threadpool(
-            store_upload, settings, request.app.state.store, request.app.state.keyring,
-            file.file, file.filename or "", fields, secret,
-        )  # fmt: skip
+        form, file = await read_upload_form(request, settings.upload_max_bytes)
+        try:
+            secret = int(form.price) > 0 if form.encrypted is None else form.encrypted
+            doc, metadata_cid = await run_in_threadpool(
+                store_upload,
+                settings,
+                request.app.state.store,
+                request.app.state.keyring,
+                file.file,
+                file.filename or "",
+                _fields(form),
+                secret,
+            )
+        finally:
+            await file.close()
     except UploadRejectedError as exc:
         raise HTTPException(exc.status, exc.reason) from None
     content_hash = "0x" + doc.content_sha256
-    args = {"metadataCid": metadata_cid, "contentHash": content_hash, "category": category,
-            "price": price, "accessDuration": access_duration}  # fmt: skip
+    args = {
+        "metadataCid": metadata_cid,
+        "contentHash": content_hash,
+        "category": form.category,
+        "price": form.price,
+        "accessDuration": form.access_duration,
+    }
     market = request.app.state.marketplace
-    call = [metadata_cid, bytes.fromhex(doc.content_sha256), category, int(price), access_duration]
+    call = [
+        metadata_cid,
+        bytes.fromhex(doc.content_sha256),
+        form.category,
+        int(form.price),
+        form.access_duration,
+    ]
     data = market.encode_abi("listDataset", args=call)
     return UploadResult(
         metadata_cid=metadata_cid, content_cid=doc.content_cid, content_hash=content_hash,

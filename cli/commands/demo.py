@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import httpx
@@ -23,7 +25,8 @@ from eth_account.messages import encode_defunct
 from rich.console import Console
 from web3 import Web3
 
-from cli.commands.embedded import services
+from cli.commands.embedded import Endpoints, services
+from cli.commands.serve import STOP_SIGNALS
 from cli.commands.stack import Stack
 from common.anvil import free_port
 from common.chain import ChainClient, Transactor, connect, dev_account
@@ -31,6 +34,7 @@ from common.logs import configure_logging
 from common.manifest import Deployment
 from common.settings import Settings
 from contracts.deploy import deploy_platform
+from migrations.runner import ensure_database
 
 REPO = Path(__file__).resolve().parents[2]
 IRIS = REPO / "ops" / "demo" / "iris.csv"
@@ -68,6 +72,12 @@ def _wait(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
     raise TimeoutError(f"timed out waiting for {what}")
 
 
+def print_tx(console: Console, label: str, receipt: Any) -> None:
+    """One line per transaction, never wrapped: a hash is copied from the terminal whole."""
+    tx_hash = Web3.to_hex(receipt["transactionHash"])
+    console.print(f"  {label}: tx {tx_hash} block {receipt['blockNumber']}", soft_wrap=True)
+
+
 class Scenario:
     """The marketplace story, told through transactions and the API."""
 
@@ -77,14 +87,16 @@ class Scenario:
         self.http = httpx.Client(base_url=stack.api_url, timeout=30)
         self.accounts = {i: Transactor(self.w3, dev_account(i)) for i in range(5)}
 
+    def say(self, text: str) -> None:
+        """Print a line of the story unwrapped (it holds hashes, CIDs and addresses)."""
+        self.console.print(text, soft_wrap=True)
+
     def step(self, title: str) -> None:
         self.console.rule(f"[bold cyan]{title}")
 
     def tx(self, who: int, call: Any, label: str) -> Any:
         receipt = self.accounts[who].send(call)
-        self.console.print(
-            f"  {label}: tx {receipt['transactionHash'].hex()} block {receipt['blockNumber']}"
-        )
+        print_tx(self.console, label, receipt)
         return receipt
 
     def sign_in(self, who: int) -> dict[str, str]:
@@ -106,7 +118,7 @@ class Scenario:
         """Mine past the confirmation depth (a real chain does this by itself)."""
         depth = self.stack.settings.confirmations + 1
         self.w3.provider.make_request("anvil_mine", [hex(depth)])  # type: ignore[arg-type]
-        self.console.print(f"  mined {depth} blocks so the last ones are final")
+        self.say(f"  mined {depth} blocks so the last ones are final")
 
     def run(self) -> None:
         market = self.client.contract("Marketplace")
@@ -126,11 +138,9 @@ class Scenario:
             )
         up.raise_for_status()
         upload = up.json()
-        self.console.print(f"  stored {upload['rows']} rows x {len(upload['columns'])} columns, "
+        self.say(f"  stored {upload['rows']} rows x {len(upload['columns'])} columns, "
                            f"encrypted={upload['encrypted']}")  # fmt: skip
-        self.console.print(
-            f"  metadata CID {upload['metadata_cid']}\n  content CID  {upload['content_cid']}"
-        )
+        self.say(f"  metadata CID {upload['metadata_cid']}\n  content CID  {upload['content_cid']}")
 
         self.step("2. The provider lists it on chain (calldata from the API)")
         listing = upload["listing"]["args"]
@@ -140,7 +150,7 @@ class Scenario:
         dataset_id = market.functions.datasetCount().call()
         shown = _wait("the listing in the API", lambda: self._dataset(dataset_id, title=True))
         price = int(shown["price"]) / WAD
-        self.console.print(
+        self.say(
             f"  API: dataset {dataset_id} '{shown['title']}' price {price} DATACOIN,"
             f" status {shown['status']}, finalized={shown['finalized']}"
         )
@@ -151,24 +161,22 @@ class Scenario:
         self.tx(BUYER, market.functions.purchase(dataset_id, 25 * WAD), "purchase")
         buyer = self.sign_in(BUYER)
         url = f"/datasets/{dataset_id}/download"
-        self.console.print(
+        self.say(
             f"  download before finality: HTTP {self.http.get(url, headers=buyer).status_code}"
         )
         self.finalize()
         data = _wait("a final purchase", lambda: self._download(url, buyer))
         same = hashlib.sha256(data).hexdigest() == hashlib.sha256(IRIS.read_bytes()).hexdigest()
-        self.console.print(
-            f"  downloaded {len(data)} bytes, identical to the provider's file: {same}"
-        )
+        self.say(f"  downloaded {len(data)} bytes, identical to the provider's file: {same}")
 
         self.step("4. The buyer rates it")
         self.tx(BUYER, market.functions.rate(dataset_id, 5), "rate 5/5")
         rated = _wait("the rating", lambda: self._dataset(dataset_id, rated=True))
-        self.console.print(f"  API: purchases {rated['purchases']}, rating {rated['rating']}")
+        self.say(f"  API: purchases {rated['purchases']}, rating {rated['rating']}")
 
         self.train(dataset_id)
 
-        self.step("7. A staker stakes DATACOIN")
+        self.step("6. A staker stakes DATACOIN")
         self.tx(STAKER, faucet.functions.drip(), "faucet drip")
         self.tx(STAKER, coin.functions.approve(staking.address, 500 * WAD), "approve")
         self.tx(STAKER, staking.functions.stake(500 * WAD), "stake 500")
@@ -180,13 +188,13 @@ class Scenario:
             return rows if rows and int(rows[0]["staked"]) == on_chain else None
 
         stake = _wait("the stake", staked)
-        self.console.print(f"  API: {address} stakes {int(stake[0]['staked']) / WAD} DATACOIN")
+        self.say(f"  API: {address} stakes {int(stake[0]['staked']) / WAD} DATACOIN")
 
     def train(self, dataset_id: int) -> None:
         """The buyer pays for a training job; the worker trains it in the sandbox."""
         from storage.open import open_store
 
-        self.step("6. The buyer pays for a training job; a worker trains it in the sandbox")
+        self.step("5. The buyer pays for a training job; a worker trains it in the sandbox")
         training = self.client.contract("TrainingLog")
         staking = self.client.contract("Staking")
         coin = self.client.contract("DataCoin")
@@ -202,19 +210,19 @@ class Scenario:
                 "model": {"kind": "mlp", "hidden_sizes": [16]}, "epochs": 60, "batch_size": 16,
                 "learning_rate": 0.05, "validation_split": 0.2, "seed": 7}  # fmt: skip
         spec_cid = open_store(self.stack.settings).put([json.dumps(spec).encode()]).cid
-        self.console.print(f"  training spec stored: {spec_cid}")
+        self.say(f"  training spec stored: {spec_cid}")
         payment = 10 * WAD
         self.tx(BUYER, coin.functions.approve(training.address, payment), "approve")
         self.tx(BUYER, training.functions.requestTraining(dataset_id, spec_cid, payment),
                 "requestTraining (10 DATACOIN escrowed)")  # fmt: skip
         job_id = training.functions.jobCount().call()
         self.finalize()
-        self.console.print("  the outbox hands the job to the worker once its block is final ...")
+        self.say("  the outbox hands the job to the worker once its block is final ...")
         job = _wait("the logged training job", lambda: self._job(job_id), timeout=240)
-        self.console.print(f"  API: job {job_id} {job['status']} by {job['worker']}")
-        self.console.print(f"  model CID {job['model_cid']}")
+        self.say(f"  API: job {job_id} {job['status']} by {job['worker']}")
+        self.say(f"  model CID {job['model_cid']}")
         shown = {k: v for k, v in job["metrics"].items() if not isinstance(v, dict | list)}
-        self.console.print(f"  metrics {shown}")
+        self.say(f"  metrics {shown}")
 
     def _job(self, job_id: int) -> Any:
         reply = self.http.get(f"/training-jobs/{job_id}")
@@ -239,46 +247,95 @@ class Scenario:
     def summary(self) -> None:
         self.step("Done")
         state = self.http.get("/state-hash").json()
-        self.console.print(f"  API:        {self.stack.api_url}")
-        self.console.print(f"  API docs:   {self.stack.api_url}/docs")
-        self.console.print(
-            f"  state hash: {state['state_hash']} (position {state['read_model_position']})"
-        )
-        self.console.print(
-            "  `datacoin replay` rebuilds the read models and must print the same hash."
-        )
+        self.say(f"  API:        {self.stack.api_url}")
+        self.say(f"  API docs:   {self.stack.api_url}/docs")
+        self.say(f"  state hash: {state['state_hash']} (position {state['read_model_position']})")
+        self.say("  `datacoin replay` rebuilds the read models and must print the same hash.")
+
+
+class StopSignals:
+    """SIGTERM stops the demo as Ctrl-C does: a KeyboardInterrupt in the main thread, so
+    every ``finally`` runs (the stack stops, anvil dumps its state and exits, the embedded
+    servers stop). Python's default SIGTERM ends the process on the spot and leaves anvil,
+    its child, running. Once cleanup has begun (`disarm`, or the first signal) further
+    signals are ignored: a second Ctrl-C must not cut the cleanup short and leak anvil."""
+
+    def __init__(self) -> None:
+        self.armed = True
+        self.previous: dict[int, Any] = {}
+
+    def _interrupt(self, signum: int, frame: FrameType | None) -> None:
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    def disarm(self) -> None:
+        """From now on a stop signal is ignored (cleanup is running)."""
+        self.armed = False
+
+    def __enter__(self) -> StopSignals:
+        self.previous = {sig: signal.signal(sig, self._interrupt) for sig in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 def run_demo(settings: Settings, keep_running: bool, console: Console) -> None:
-    """Start everything on embedded defaults, play the scenario, report, stop."""
+    """Start everything on embedded defaults, play the scenario, report, stop (also on
+    SIGTERM or Ctrl-C, which end it with status 0, every process it started stopped)."""
     console.rule("[bold]Datacoin demo")
     explicit = _explicit()
     if "log_level" not in explicit:
         configure_logging(settings.log_format, "WARNING")  # the story is on the console
+    with StopSignals() as stop_signals:
+        try:
+            _play(settings, explicit, keep_running, console, stop_signals)
+        except KeyboardInterrupt:
+            console.print("stopped")
+
+
+def _demo_settings(settings: Settings, explicit: set[str], endpoints: Endpoints) -> Settings:
+    """The settings the demo runs with: its services, fast finality, a free API port."""
+    update: dict[str, Any] = {
+        "database_url": endpoints.database_url,
+        "redis_url": endpoints.redis_url,
+        "rpc_url": endpoints.rpc_url,
+    }
+    if "confirmations" not in explicit:
+        update["confirmations"] = 2
+    if "poll_interval" not in explicit:
+        update["poll_interval"] = 0.1
+    if "api_port" not in explicit:
+        update["api_port"] = free_port()
+    run_settings = settings.model_copy(update=update)
+    origin = f"{run_settings.api_host}:{run_settings.api_port}"
+    return run_settings.model_copy(update={"siwe_domain": origin, "siwe_uri": f"http://{origin}"})
+
+
+def _play(
+    settings: Settings,
+    explicit: set[str],
+    keep_running: bool,
+    console: Console,
+    stop_signals: StopSignals,
+) -> None:
+    """Services, deployment, stack and scenario; whatever ends it, everything stops."""
     with services(settings, explicit, chain=True) as endpoints:
         console.print(
-            f"embedded services: {', '.join(endpoints.embedded)}; data in {settings.data_dir}"
+            f"embedded services: {', '.join(endpoints.embedded)}; data in {settings.data_dir}",
+            soft_wrap=True,
         )
-        update: dict[str, Any] = {
-            "database_url": endpoints.database_url,
-            "redis_url": endpoints.redis_url,
-            "rpc_url": endpoints.rpc_url,
-        }
-        if "confirmations" not in explicit:
-            update["confirmations"] = 2
-        if "poll_interval" not in explicit:
-            update["poll_interval"] = 0.1
-        if "api_port" not in explicit:
-            update["api_port"] = free_port()
-        run_settings = settings.model_copy(update=update)
-        run_settings = run_settings.model_copy(update={
-            "siwe_domain": f"{run_settings.api_host}:{run_settings.api_port}",
-            "siwe_uri": f"http://{run_settings.api_host}:{run_settings.api_port}"})  # fmt: skip
+        run_settings = _demo_settings(settings, explicit, endpoints)
+        # The demo owns its database (on its embedded server, or a URL it was given): the
+        # one command besides `datacoin db upgrade` that creates it.
+        ensure_database(run_settings.database_url)
         w3 = connect(endpoints.rpc_url)
         deployment = _deployment(run_settings, w3, console)
         stack = Stack(run_settings, deployment)
-        stack.start(worker=worker_loop(run_settings))
         try:
+            stack.start(worker=worker_loop(run_settings))
             scenario = Scenario(stack, ChainClient(w3, deployment), console)
             scenario.run()
             scenario.summary()
@@ -287,9 +344,8 @@ def run_demo(settings: Settings, keep_running: bool, console: Console) -> None:
                 while True:
                     time.sleep(3600)
             console.print("stopping (run with --keep-running to stay up for a dApp)")
-        except KeyboardInterrupt:
-            console.print("stopping")
         finally:
+            stop_signals.disarm()
             stack.stop()
 
 

@@ -8,6 +8,7 @@ import threading
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from common.db import require_database
 from common.settings import Settings
 from indexer.store_pg import PostgresEventStore
 from migrations.runner import upgrade
@@ -18,7 +19,7 @@ from projections.statehash import state_hash
 
 def run_project(settings: Settings, once: bool, console: Console) -> None:
     """Keep the read models up to date (until SIGTERM/Ctrl-C, or once with `once`)."""
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, create=False)  # only `datacoin db upgrade` creates one
     store = PostgresEventStore(settings.database_url)
     runner = ProjectionRunner.from_settings(settings, store)
     try:
@@ -28,6 +29,7 @@ def run_project(settings: Settings, once: bool, console: Console) -> None:
             return
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        runner.prepare()  # the companions read its tables: they exist before they start
         helpers = _side_loops(settings, stop)
         try:
             runner.run_forever(stop)
@@ -45,13 +47,11 @@ def run_project(settings: Settings, once: bool, console: Console) -> None:
 def _side_loops(settings: Settings, stop: threading.Event) -> list[threading.Thread]:
     """The projector's companions: the IPFS document resolver and the outbox dispatcher."""
     from storage.open import open_store
-    from workers.broker import make_broker
     from workers.dispatch import Dispatcher
     from workers.resolver import Resolver
 
     resolver = Resolver(settings.database_url, open_store(settings), settings.read_schema)
-    dispatcher = Dispatcher(settings.database_url, make_broker(settings.redis_url),
-                            settings.read_schema)  # fmt: skip
+    dispatcher = Dispatcher.from_settings(settings)
     threads = [
         threading.Thread(target=resolver.run_forever, args=(stop,), name="resolver", daemon=True),
         threading.Thread(target=dispatcher.run_forever, args=(stop,), name="dispatch", daemon=True),
@@ -65,6 +65,7 @@ def run_replay(
     settings: Settings, keep: bool, console: Console, workers: int | None = None
 ) -> bool:
     """Replay into a fresh schema up to the live read models' position; compare hashes."""
+    require_database(settings.database_url)
     live_position = tracking_position(settings.database_url, settings.read_schema)
     store = PostgresEventStore(settings.database_url)
     head = store.head().position
@@ -99,6 +100,7 @@ def run_replay(
 
 def run_state_hash(settings: Settings) -> None:
     """Print the live read models' state hash and position."""
+    require_database(settings.database_url)
     position = tracking_position(settings.database_url, settings.read_schema)
     if position is None:
         print(f"no read models in schema {settings.read_schema}")

@@ -2,21 +2,64 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
+from types import FrameType
+
+import structlog
 import uvicorn
 
 from api.app import create_app
 from common.settings import Settings
 from migrations.runner import upgrade
 
+log = structlog.get_logger(__name__)
+#: The signals that ask a server to stop: a service manager's SIGTERM, a terminal's Ctrl-C.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
 
 def run_serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
-    """Serve the API (settings injected into the app; engines open in its lifespan)."""
-    upgrade(settings.database_url)
+    """Serve the API (settings injected into the app; engines open in its lifespan) until
+    SIGTERM or SIGINT, then drain the requests in flight and return (exit status 0).
+
+    The database must exist (only `datacoin db upgrade` creates one); it is migrated."""
+    upgrade(settings.database_url, create=False)
+    host, port = host or settings.api_host, port or settings.api_port
     if workers > 1:
         # Several processes: each builds its own app (factory) from the same environment.
-        uvicorn.run("api.app:create_app", host=host or settings.api_host,
-                    port=port or settings.api_port, workers=workers, log_level="warning",
-                    factory=True)  # fmt: skip
+        # uvicorn's supervisor stops them on SIGTERM and returns.
+        uvicorn.run(
+            "api.app:create_app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            factory=True,
+        )
         return
-    uvicorn.run(create_app(settings), host=host or settings.api_host,
-                port=port or settings.api_port, log_level="warning")  # fmt: skip
+    stopped_by: list[int] = []
+    with _stop_signals_recorded(stopped_by):
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    log.info("api.stopped", signal=signal.Signals(stopped_by[0]).name if stopped_by else None)
+
+
+@contextlib.contextmanager
+def _stop_signals_recorded(into: list[int]) -> Iterator[None]:
+    """While active, a stop signal is appended to `into` instead of killing the process.
+
+    uvicorn drains in-flight requests on SIGTERM/SIGINT, then restores the handlers it
+    found and raises the signal again "for the expected behaviour": with Python's defaults
+    that is death by SIGTERM (exit -15) or a KeyboardInterrupt traceback, after a shutdown
+    that went well. The handlers installed here are the ones it restores and re-raises
+    into, so a drained server returns normally."""
+
+    def record(signum: int, frame: FrameType | None) -> None:
+        into.append(signum)
+
+    previous = {sig: signal.signal(sig, record) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

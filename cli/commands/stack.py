@@ -21,7 +21,6 @@ from indexer.store_pg import PostgresEventStore
 from migrations.runner import upgrade
 from projections.runner import ProjectionRunner
 from storage.open import open_store
-from workers.broker import make_broker
 from workers.dispatch import Dispatcher
 from workers.resolver import Resolver
 
@@ -58,7 +57,7 @@ class Stack:
     def start(self, worker: Callable[[threading.Event], None] | None = None) -> None:
         """Migrate, then start every component; returns once the API answers."""
         s = self.settings
-        upgrade(s.database_url)
+        upgrade(s.database_url, create=False)  # only `datacoin db upgrade` creates one
         config = IndexerConfig(confirmations=s.confirmations, concurrency=s.index_concurrency,
                                poll_interval=s.poll_interval, workers=s.index_workers,
                                initial_range=s.index_initial_range)  # fmt: skip
@@ -67,10 +66,11 @@ class Stack:
         indexer = self.indexer
         self._spawn("indexer", lambda: indexer.run(stop=self.stop_event))
         runner = ProjectionRunner.from_settings(s, PostgresEventStore(s.database_url))
+        runner.prepare()  # the resolver and dispatcher read its tables: create them first
         self._spawn("projector", lambda: runner.run_forever(self.stop_event, idle_timeout=0.2))
         resolver = Resolver(s.database_url, open_store(s), s.read_schema)
         self._spawn("resolver", lambda: resolver.run_forever(self.stop_event, interval=0.2))
-        dispatcher = Dispatcher(s.database_url, make_broker(s.redis_url), s.read_schema)
+        dispatcher = Dispatcher.from_settings(s)
         self._spawn("dispatcher", lambda: dispatcher.run_forever(self.stop_event, interval=0.2))
         if worker is not None:
             self._spawn("worker", lambda: worker(self.stop_event))

@@ -17,11 +17,12 @@ from tests.api.conftest import Server, World
 
 
 def siwe_text(address: str, nonce: str, *, domain: str = "datacoin.test", chain_id: int = 31337,
-              issued: datetime | None = None, expires: datetime | None = None) -> str:  # fmt: skip
+              issued: datetime | None = None, expires: datetime | None = None,
+              uri: str | None = None) -> str:  # fmt: skip
     issued = issued or datetime.now(UTC)
     lines = [
         f"{domain} wants you to sign in with your Ethereum account:", address, "",
-        "Sign in to Datacoin.", "", f"URI: https://{domain}", "Version: 1",
+        "Sign in to Datacoin.", "", f"URI: {uri or 'https://' + domain}", "Version: 1",
         f"Chain ID: {chain_id}", f"Nonce: {nonce}",
         f"Issued At: {issued.strftime('%Y-%m-%dT%H:%M:%S.000Z')}",
     ]  # fmt: skip
@@ -61,11 +62,14 @@ def test_wrong_domain_chain_expiry_signature_and_unknown_nonce(client: TestClien
     address = dev_account(3).address
     past = datetime.now(UTC) - timedelta(minutes=1)
     long_ago = datetime.now(UTC) - timedelta(hours=2)
+    future = datetime.now(UTC) + timedelta(hours=1)
     cases: dict[str, Callable[[str], dict[str, str]]] = {
         "domain": lambda n: signed(siwe_text(address, n, domain="evil.example")),
         "chain": lambda n: signed(siwe_text(address, n, chain_id=1)),
         "expired": lambda n: signed(siwe_text(address, n, expires=past)),
         "issued too long ago": lambda n: signed(siwe_text(address, n, issued=long_ago)),
+        "issued in the future": lambda n: signed(siwe_text(address, n, issued=future)),
+        "uri": lambda n: signed(siwe_text(address, n, uri="https://evil.example/login")),
         "Signature": lambda n: signed(siwe_text(address, n), index=4),  # signed by someone else
     }  # fmt: skip
     for expected, make in cases.items():
@@ -110,3 +114,30 @@ def test_concurrent_double_use_exactly_one_wins(server: Server) -> None:
 
     for _ in range(5):
         assert asyncio.run(race()) == [200] + [401] * 7
+
+
+def test_signatures_off_the_curve_are_refused_not_crashed(client: TestClient) -> None:
+    """Signatures that are not points of secp256k1 (or not canonical) are a 401 with a
+    reason, like any wrong signature, and the nonce stays usable."""
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    address = dev_account(3).address
+    nonce = client.get("/auth/nonce").json()["nonce"]
+    text = siwe_text(address, nonce)
+    good = signed(text)["signature"][2:]
+    r, s, v = good[:64], good[64:128], good[128:]
+    bogus = {
+        "all zeros": "00" * 65,
+        "all ff": "ff" * 65,
+        "r = s = 0": "00" * 64 + "1b",
+        "r = n": f"{n:064x}" + s + v,
+        "s = n": r + f"{n:064x}" + v,
+        "r and s swapped": s + r + v,
+        "v = 99": r + s + "63",
+    }
+    for name, signature in bogus.items():
+        response = client.post(
+            "/auth/verify", json={"message": text, "signature": "0x" + signature}
+        )
+        assert response.status_code == 401, (name, response.status_code, response.text)
+        assert "signature" in response.json()["detail"].lower(), (name, response.json())
+    assert client.post("/auth/verify", json=signed(text)).status_code == 200

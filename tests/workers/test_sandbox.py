@@ -14,10 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
+from tests.procs import alive, descendants
 from tests.workers.conftest import REPO, sandbox_processes
 from workers.sandbox.base import Limits, SandboxJob, SandboxResult, make_workdir, run
 from workers.sandbox.bubblewrap import BubblewrapSandbox
+from workers.training.spares import ProgramSpec, SandboxStarter
 
 SMALL = Limits(cpu_seconds=3, memory_bytes=512 << 20, max_processes=32, output_bytes=4 << 20,
                max_output_files=200, wall_seconds=4.0)  # fmt: skip
@@ -242,3 +245,30 @@ def test_code_kept_under_the_hosts_tmp_stays_visible_but_secrets_inside_it_do_no
         assert result.stderr_tail.strip() == "42 []"
     finally:
         shutil.rmtree(checkout)
+
+
+def test_a_spare_stopped_on_purpose_is_not_reported_as_failed(
+    sandbox: BubblewrapSandbox, root: Path
+) -> None:
+    # Given a spare sandbox started ahead and waiting for a job that never comes
+    program = ProgramSpec([sys.executable, "-c", "import time; time.sleep(60)"], {}, SMALL, False)
+    starter = SandboxStarter(sandbox, root / "work", program, spares=1)
+    before = descendants(os.getpid())
+    starter.refill()
+    spare = descendants(os.getpid()) - before
+    assert spare
+    # When the worker stops (its spares are closed: SIGKILL, as `make demo` does at its end)
+    with capture_logs() as logs:
+        starter.close()
+    # Then nothing says a sandbox failed (the kill was asked for), and the spare is gone
+    assert [e for e in logs if e["event"] == "sandbox.failed"] == []
+    assert not any(alive(pid) for pid in spare)
+
+
+def test_a_sandbox_killed_by_its_owner_says_so(sandbox: BubblewrapSandbox, root: Path) -> None:
+    workdir = make_workdir(root, "killed", UID)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    proc = sandbox.start(SandboxJob(sleeper, workdir, SMALL))
+    proc.kill()
+    result = proc.wait()
+    assert not result.ok and result.detail == "stopped by its owner"

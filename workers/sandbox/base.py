@@ -22,6 +22,9 @@ TAIL_BYTES = 4096
 Failure = Literal["wall_clock", "cpu_time", "memory", "processes", "output_size", "exit", "start"]
 """Why a run failed: a limit it hit, a non-zero exit, or a sandbox that could not start."""
 
+#: The verdict of a run its owner stopped (`SandboxProcess.kill`): expected, not a fault.
+STOPPED_ON_PURPOSE: tuple[Failure, str] = ("exit", "stopped by its owner")
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -80,7 +83,8 @@ class SandboxProcess(Protocol):
         ...
 
     def kill(self) -> None:
-        """Stop the whole process tree now (idempotent)."""
+        """Stop the whole process tree now, on purpose (idempotent): its verdict is
+        `STOPPED_ON_PURPOSE`, not logged as a failure (a limit's stop is)."""
         ...
 
 

@@ -38,6 +38,7 @@ from workers.sandbox.base import (
     IN_DIR,
     OUT_DIR,
     STDERR_FILE,
+    STOPPED_ON_PURPOSE,
     Failure,
     SandboxJob,
     SandboxResult,
@@ -192,6 +193,13 @@ class BubblewrapProcess:
         return self.proc.returncode is None and self.proc.poll() is None
 
     def kill(self) -> None:
+        """Stop the run on purpose (a spare no longer needed, a job whose inputs failed):
+        its verdict says so, and it is not logged as a sandbox failure."""
+        if self._stopped is None:
+            self._stopped = STOPPED_ON_PURPOSE
+        self._kill()
+
+    def _kill(self) -> None:
         """SIGKILL bwrap's process group; its PID namespace dies with it."""
         if self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -220,7 +228,7 @@ class BubblewrapProcess:
 
     def _stop(self, failure: Failure, detail: str) -> None:
         self._stopped = (failure, detail)
-        self.kill()
+        self._kill()
 
     def _result(self, code: int) -> SandboxResult:
         wall = time.monotonic() - self.started
@@ -236,7 +244,9 @@ class BubblewrapProcess:
             failure, detail = "start", tail.strip()[:500]
         else:
             failure, detail = classify_exit(exit_code, tail, lim)
-        if failure is not None:
+        if self._stopped == STOPPED_ON_PURPOSE:
+            log.debug("sandbox.stopped", backend="bubblewrap", wall_s=round(wall, 3))
+        elif failure is not None:
             log.warning("sandbox.failed", backend="bubblewrap", failure=failure, detail=detail,
                         exit_code=exit_code, wall_s=round(wall, 3))  # fmt: skip
         return SandboxResult(exit_code, failure, detail, wall, tail)

@@ -24,6 +24,7 @@ from workers.sandbox.base import (
     IN_DIR,
     OUT_DIR,
     STDERR_FILE,
+    STOPPED_ON_PURPOSE,
     TAIL_BYTES,
     Failure,
     SandboxJob,
@@ -136,6 +137,13 @@ class DockerProcess:
         return self.container.attrs.get("State", {}).get("Status") in ("created", "running")
 
     def kill(self) -> None:
+        """Stop the run on purpose (a spare no longer needed, a job whose inputs failed):
+        its verdict says so, and it is not logged as a sandbox failure."""
+        if self._stopped is None:
+            self._stopped = STOPPED_ON_PURPOSE
+        self._kill()
+
+    def _kill(self) -> None:
         """Kill the container (idempotent; a container already gone is fine)."""
         if self._done:
             return
@@ -168,7 +176,9 @@ class DockerProcess:
         else:
             failure, detail = classify_exit(code, text, lim)
         wall = time.monotonic() - self.started
-        if failure is not None:
+        if self._stopped == STOPPED_ON_PURPOSE:
+            log.debug("sandbox.stopped", backend="docker", wall_s=round(wall, 3))
+        elif failure is not None:
             log.warning("sandbox.failed", backend="docker", failure=failure, detail=detail,
                         exit_code=code, wall_s=round(wall, 3))  # fmt: skip
         return SandboxResult(code, failure, detail, wall, text)
@@ -183,9 +193,9 @@ class DockerProcess:
                 pass
             if self._stopped is None and time.monotonic() >= deadline:
                 self._stopped = ("wall_clock", f"ran past {self.job.limits.wall_seconds:g} s")
-                self.kill()
+                self._kill()
             elif self._stopped is None:
                 why = output_over(self.job.workdir, self.job.limits)
                 if why is not None:
                     self._stopped = ("output_size", why)
-                    self.kill()
+                    self._kill()
