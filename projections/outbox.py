@@ -14,8 +14,9 @@ from sqlalchemy import BigInteger, Integer, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Bytes32
+from contracts.events import Purchased, TrainingRequested
 from indexer.events import Fact
-from projections.base import Key, Projection, ReadModelBase, Refold, Row, natural_key
+from projections.base import Key, Projection, ReadModelBase, Refold, Row, event_names, natural_key
 
 GRANT_ACCESS = "grant_access"
 RUN_TRAINING = "run_training"
@@ -38,29 +39,35 @@ class Outbox(Projection):
 
     name = "outbox"
     table: ClassVar[Table] = OutboxRow.__table__  # type: ignore[assignment]
-    events = frozenset({"Purchased", "TrainingRequested"})
+    events = event_names(Purchased, TrainingRequested)
     cost = 1.5  # a JSON payload per row
     write_once = True
 
-    def keys(self, event: Fact) -> list[Key]:
-        return [natural_key(event)]
+    def keys(self, fact: Fact) -> list[Key]:
+        return [natural_key(fact)]
 
-    def refold(self, key: Key, event: Fact) -> Refold:
+    def refold(self, key: Key, fact: Fact) -> Refold:
         return Refold(key[0], frozenset(), {})  # an orphaned payment owes nothing
 
-    def apply(self, key: Key, row: Row | None, event: Fact) -> Row | None:
-        a = event.args
-        if event.event_name == "Purchased":
-            action = GRANT_ACCESS
-            payload = {"dataset_id": a["datasetId"], "buyer": a["buyer"],
-                       "expires_at": a["expiresAt"]}  # fmt: skip
-        else:
-            action = RUN_TRAINING
-            payload = {"job_id": a["jobId"], "dataset_id": a["datasetId"],
-                       "spec_cid": a["specCid"], "requester": a["requester"]}  # fmt: skip
-        payload |= {"chain_id": event.chain_id, "tx_hash": "0x" + event.tx_hash.hex()}
+    def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
+        match fact.event:
+            case Purchased() as event:
+                action = GRANT_ACCESS
+            case TrainingRequested() as event:
+                action = RUN_TRAINING
+            case _:
+                return row
+        # The actor's keyword arguments: the event as clients see it (snake_case names,
+        # decimal-string uint256, EIP-55 addresses), and where it happened.
+        payload = event.to_json() | {
+            "chain_id": fact.chain_id,
+            "tx_hash": "0x" + fact.tx_hash.hex(),
+        }
         return {
-            "chain_id": event.chain_id, "block_hash": event.block_hash,
-            "log_index": event.log_index,
-            "action": action, "payload": payload, "block_number": event.block_number,
-        }  # fmt: skip
+            "chain_id": fact.chain_id,
+            "block_hash": fact.block_hash,
+            "log_index": fact.log_index,
+            "action": action,
+            "payload": payload,
+            "block_number": fact.block_number,
+        }

@@ -69,7 +69,7 @@ def test_final_purchase_is_dispatched_once(chain: Platform, fresh_db: str, broke
     (message,) = drain(broker)
     assert message.actor_name == "grant_access"
     assert message.kwargs["dataset_id"] == "1"
-    assert message.kwargs["buyer"] == chain.account(2).address.lower()
+    assert message.kwargs["buyer"] == chain.account(2).address  # EIP-55, as the API spells it
     log_index = market.events.Purchased().process_receipt(receipt, errors=DISCARD)[0]["logIndex"]
     assert message.message_id == message_id(
         chain.deployment.chain_id, bytes(receipt["blockHash"]), log_index, "grant_access"
