@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import dramatiq
 import psycopg
 import pytest
 
@@ -90,7 +91,8 @@ def test_the_dispatcher_sends_into_the_configured_namespace(
     # Then the grant lands in that namespace's queue, where the workers consume
     broker = make_broker(redis_url, namespace)
     consumer = broker.consume(QUEUE, prefetch=10, timeout=500)
-    deadline, messages = time.monotonic() + 60, []
+    deadline = time.monotonic() + 60
+    messages: list[dramatiq.MessageProxy] = []
     try:
         while not messages and time.monotonic() < deadline:
             assert project.proc.poll() is None, project.log_text()
