@@ -2,7 +2,8 @@
 
 Faults on every 1/rate-th request, rotating through `faults` (default ``FAULTS``): HTTP
 500/429, provider-style "too many results" errors, error texts no provider uses, slow
-answers past the client's timeout, truncated bodies, connections reset without an answer;
+answers past the client's timeout, truncated bodies (and, when asked for, connections
+reset without an answer);
 log lists and batch replies are reordered. It also counts what the client did: getLogs
 ranges asked for, and the most requests in flight at once.
 
@@ -28,7 +29,9 @@ from typing import Any
 import httpx
 import orjson
 
-FAULTS = ("http500", "http429", "too_many", "unknown", "slow", "truncate", "reset")
+FAULTS = ("http500", "http429", "too_many", "unknown", "slow", "truncate")  # the default
+#: Every kind there is.
+ALL_FAULTS = (*FAULTS, "reset")
 #: Faults that say nothing about the request (a client should retry them as they were).
 TRANSIENT = ("http500", "http429", "slow", "truncate", "reset")
 UNKNOWN_TEXT = "zx-9 kernel hiccup: retry the thing"
@@ -58,7 +61,7 @@ class FaultProxy:
         self.requests = 0
         self.lock = threading.Lock()
         self.injected: dict[str, int] = dict.fromkeys(
-            (*FAULTS, "range", "reorder", "down", "unknown_size"), 0
+            (*ALL_FAULTS, "range", "reorder", "down", "unknown_size"), 0
         )
         self.ranges: list[tuple[int, int]] = []  # (fromBlock, toBlock) of each range getLogs
         self.in_flight = 0  # backfill range requests (getLogs over a range, header batches)
@@ -94,7 +97,8 @@ class FaultProxy:
             period = max(1, round(1 / self.rate))
             if n % period:
                 return None
-            fault = self.faults[(n // period) % len(self.faults)]
+            # The first fault is the first kind: every kind happens within len(faults) faults.
+            fault = self.faults[(n // period - 1) % len(self.faults)]
         if fault is not None:
             self._count(fault)
         return fault
@@ -251,6 +255,7 @@ def main() -> None:
     p.add_argument("--slow-s", type=float, default=1.5, help="how long a 'slow' fault holds")
     p.add_argument("--max-range", type=int, default=10**9, help="blocks per getLogs allowed")
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--faults", default=",".join(FAULTS), help="comma-separated, in rotation")
     args = p.parse_args()
     proxy = FaultProxy(
         args.upstream,
@@ -259,6 +264,7 @@ def main() -> None:
         slow_s=args.slow_s,
         max_range=args.max_range,
         port=args.port,
+        faults=args.faults.split(","),
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
