@@ -5,12 +5,13 @@
 Generates the workload of ``bench.indexer_backfill`` on its own anvil, then runs
 ``Indexer.run(to_block=head)`` (default config: 2 worker processes, 4 ranges in flight)
 into a fresh database through ``tests/indexer/faultproxy.py``, run in its own process (a
-proxy inside this one would compete with the indexer for the GIL). The proxy fails every
-1/rate-th request in rotation with HTTP 500, HTTP 429, a connection reset, a hang longer
-than the client's per-request timeout, a truncated body and an error text no provider
-uses. The 0% run goes through the same proxy, so the ratios compare like with like. Each
-run is checked: the store holds exactly the chain's events. Prints events/s per fault
-rate (medians), the ratios to the fault-free rate, and the longest time without a commit.
+proxy inside this one would compete with the indexer for the GIL). The proxy fails each
+request with probability `rate` (seeded), the kinds in rotation: HTTP 500, HTTP 429, a
+connection reset, a hang longer than the client's per-request timeout, a truncated body
+and an error text no provider uses. The 0% run goes through the same proxy, so the
+ratios compare like with like. Each run is checked: the store holds exactly the chain's
+events. Prints events/s per fault rate (medians), the ratios to the fault-free rate, and
+the longest time without a commit.
 Everything it starts is stopped and every database it creates dropped.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import os
 import signal
 import statistics
 import subprocess
@@ -61,6 +63,7 @@ def fault_proxy(upstream: str, rate: float, slow_s: float) -> Iterator[str]:
     """A fault proxy in its own process; yields its URL."""
     cmd = [sys.executable, "-m", "tests.indexer.faultproxy", "--upstream", upstream]
     cmd += ["--rate", str(rate), "--slow-s", str(slow_s), "--faults", ",".join(FAULTS)]
+    cmd += ["--random"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -163,7 +166,7 @@ def table(runs: dict[float, list[Run]], timeout: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    configure_logging("console", "ERROR")
+    configure_logging("console", os.environ.get("BENCH_LOG_LEVEL", "ERROR"))
     signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
     started = time.perf_counter()
 

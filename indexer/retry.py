@@ -51,16 +51,20 @@ class RetryPolicy:
         what: str,
         retry_on: tuple[type[BaseException], ...] = (RetryableError,),
         stop: threading.Event | None = None,
+        attempts: int | None = None,
     ) -> R:
         """Run `action` until it succeeds, waiting `delay(n)` after its n-th failure of a
-        kind in `retry_on`; anything else propagates. A set `stop` ends the wait early and
-        re-raises the last failure."""
+        kind in `retry_on`; anything else propagates, and so does the failure of the last
+        of `attempts` tries (None: no limit). A set `stop` ends the wait early and re-raises
+        the last failure."""
         attempt = 0
         while True:
             try:
                 return action()
             except retry_on as exc:
                 attempt += 1
+                if attempts is not None and attempt >= attempts:
+                    raise
                 wait_s = self.delay(attempt)
                 log.warning(
                     f"indexer.{what}.retry",

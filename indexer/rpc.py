@@ -18,8 +18,11 @@ from urllib.parse import urlsplit
 import orjson
 
 from common.errors import RetryableError
+from indexer.retry import RetryPolicy
 
 JsonObj = dict[str, Any]
+#: Tries of a small call (chain id, head, one header) before its failure reaches the caller.
+SMALL_CALL_ATTEMPTS = 4
 
 
 class RpcError(RetryableError):
@@ -123,6 +126,7 @@ class RpcClient:
         self._path = parts.path or "/"
         self.timeout = timeout
         self._local = threading.local()
+        self.retry = RetryPolicy()
         self._ids = iter(range(1, 2**62))
         self._id_lock = threading.Lock()
 
@@ -213,18 +217,29 @@ class RpcClient:
         return results
 
     # -- typed helpers ----------------------------------------------------------------
+    def _small(self, method: str, params: Sequence[Any] = ()) -> Any:
+        """``call``, with failures retried in place a few times: the callers
+        (start-up, the finalized head, live polls) can do nothing else meanwhile, and
+        restarting what they were doing would cost more than the wait."""
+        return self.retry.call(
+            lambda: self.call(method, params),
+            what="rpc",
+            retry_on=(RpcError,),  # an unknown error text too: these calls have no size
+            attempts=SMALL_CALL_ATTEMPTS,
+        )
+
     def chain_id(self) -> int:
         """``eth_chainId``."""
-        return int(self.call("eth_chainId"), 16)
+        return int(self._small("eth_chainId"), 16)
 
     def block_number(self) -> int:
         """``eth_blockNumber``."""
-        return int(self.call("eth_blockNumber"), 16)
+        return int(self._small("eth_blockNumber"), 16)
 
     def header(self, block: int | str) -> Header | None:
         """Header by number or tag ("latest", "finalized"); None when the node has none."""
         tag = hex(block) if isinstance(block, int) else block
-        result = self.call("eth_getBlockByNumber", [tag, False])
+        result = self._small("eth_getBlockByNumber", [tag, False])
         return Header.from_json(result) if result else None
 
     def headers(self, numbers: Sequence[int], batch_size: int = 100) -> list[Header]:

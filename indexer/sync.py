@@ -279,6 +279,10 @@ def ordered_unique(logs: list[JsonObj]) -> tuple[list[JsonObj], dict[int, set[st
     return ordered, seen
 
 
+#: Tries of a range's header batch before the range fails (and the scheduler retries it).
+HEADER_ATTEMPTS = 4
+
+
 @dataclass
 class RangeSizer:
     """Adapts getLogs ranges: aims at `target_logs` per call, obeys node hints, shrinks on
@@ -318,6 +322,7 @@ class RangeFetcher:
         self.decoder = decoder
         self.chain_id = chain_id
         self.max_logs = max_logs
+        self.retry = RetryPolicy()
 
     def _logs_and_headers(self, start: int, end: int) -> tuple[list[JsonObj], list[Header], int]:
         """The platform logs of blocks `start`..`last`, in order, the headers of their blocks
@@ -333,7 +338,15 @@ class RangeFetcher:
             logs = logs[: _block_boundary(logs, self.max_logs)]
             last = int(logs[-1]["blockNumber"], 16)
             numbers = [n for n in numbers if n <= last]
-        headers = self.rpc.headers(numbers)
+        # The logs are in hand: a header batch that fails on the way is retried here, a
+        # few times (a range needs all of its requests to succeed; at 50% faults one with
+        # three header batches would otherwise succeed one time in sixteen).
+        headers = self.retry.call(
+            lambda: self.rpc.headers(numbers),
+            what="headers",
+            retry_on=(TransientRpcError,),
+            attempts=HEADER_ATTEMPTS,
+        )
         for header in headers:
             hashes = seen.get(header.number)
             if hashes is not None and hashes != {"0x" + header.hash.hex()}:

@@ -44,7 +44,7 @@ class FaultProxy:
                  max_range: int = 40, delay_s: float = 0.0, faults: Sequence[str] = FAULTS,
                  unknown_over: int | None = None,
                  fault_for: Callable[[int, Any], str | None] | None = None,
-                 port: int = 0) -> None:  # fmt: skip
+                 port: int = 0, random_faults: bool = False) -> None:  # fmt: skip
         self.upstream = upstream
         self.rate = rate
         self.slow_s = slow_s
@@ -56,6 +56,10 @@ class FaultProxy:
         self.unknown_over = unknown_over
         # Decides the fault of request n (1-based) with this body, instead of the rotation.
         self.fault_for = fault_for
+        # Each request fails with probability `rate` (seeded) instead of every 1/rate-th:
+        # an action of two requests then does not always meet a fault at 50%.
+        self.random_faults = random_faults
+        self.faulted = 0
         self.down = False  # while True, every request gets HTTP 503 (the node is away)
         self.rng = random.Random(seed)
         self.requests = 0
@@ -93,6 +97,12 @@ class FaultProxy:
             fault = self.fault_for(n, request)
         elif not self.rate:
             return None
+        elif self.random_faults:
+            with self.lock:
+                if self.rng.random() >= self.rate:
+                    return None
+                self.faulted += 1
+                fault = self.faults[(self.faulted - 1) % len(self.faults)]
         else:
             period = max(1, round(1 / self.rate))
             if n % period:
@@ -256,6 +266,7 @@ def main() -> None:
     p.add_argument("--max-range", type=int, default=10**9, help="blocks per getLogs allowed")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--faults", default=",".join(FAULTS), help="comma-separated, in rotation")
+    p.add_argument("--random", action="store_true", help="fail each request with P=rate")
     args = p.parse_args()
     proxy = FaultProxy(
         args.upstream,
@@ -265,6 +276,7 @@ def main() -> None:
         max_range=args.max_range,
         port=args.port,
         faults=args.faults.split(","),
+        random_faults=args.random,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
