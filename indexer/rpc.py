@@ -18,12 +18,16 @@ from urllib.parse import urlsplit
 import orjson
 
 from common.errors import RetryableError
+from indexer.retry import RetryPolicy
 
 JsonObj = dict[str, Any]
+#: Tries of a small call (chain id, head, one header) before its failure reaches the caller.
+SMALL_CALL_ATTEMPTS = 4
 
 
 class RpcError(RetryableError):
-    """The node answered with an error (or with something that is not valid JSON-RPC)."""
+    """The node answered with an error this client does not recognise; subclasses say more
+    (``TransientRpcError``: the request never got a proper answer, ``RangeTooLargeError``)."""
 
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(f"{message} (code {code})" if code is not None else message)
@@ -33,6 +37,17 @@ class RpcError(RetryableError):
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt from the constructor's arguments (backfill workers send errors back).
         return type(self), (self.message, self.code)
+
+
+class TransientRpcError(RpcError):
+    """The request failed on the way (connection reset, HTTP 429/5xx, a body that is not
+    JSON-RPC): nothing says the request was wrong, so it is retried as it was."""
+
+
+class RpcTimeoutError(TransientRpcError):
+    """No answer within the client's per-request timeout (``RpcClient.timeout``). Retried
+    as it was; a range that times out again and again is shrunk (the node may be slow to
+    answer ranges that big)."""
 
 
 class RangeTooLargeError(RpcError):
@@ -94,9 +109,13 @@ class Header:
 
 
 class RpcClient:
-    """Thread-safe JSON-RPC over HTTP: one persistent connection per thread."""
+    """Thread-safe JSON-RPC over HTTP: one persistent connection per thread.
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    `timeout` is the per-request timeout: a request that gets no bytes for that long is
+    abandoned (``RpcTimeoutError``) and its connection closed. It bounds the connect and
+    each read, so a node that trickles an answer byte by byte is not cut off by it."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise ValueError(f"unsupported RPC URL scheme: {url}")
@@ -107,6 +126,7 @@ class RpcClient:
         self._path = parts.path or "/"
         self.timeout = timeout
         self._local = threading.local()
+        self.retry = RetryPolicy()
         self._ids = iter(range(1, 2**62))
         self._id_lock = threading.Lock()
 
@@ -125,18 +145,26 @@ class RpcClient:
             conn.request("POST", self._path, body, {"Content-Type": "application/json"})
             response = conn.getresponse()
             payload = response.read()
+        except TimeoutError as exc:
+            self._drop_connection(conn)
+            raise RpcTimeoutError(f"transport: no answer within {self.timeout} s") from exc
         except (OSError, http.client.HTTPException) as exc:
-            conn.close()
-            self._local.conn = None
-            raise RpcError(f"transport: {type(exc).__name__}: {exc}") from exc
+            self._drop_connection(conn)
+            raise TransientRpcError(f"transport: {type(exc).__name__}: {exc}") from exc
         if response.status >= 500 or response.status == 429:
-            raise RpcError(f"HTTP {response.status}: {payload[:200]!r}", response.status)
+            raise TransientRpcError(f"HTTP {response.status}: {payload[:200]!r}", response.status)
         try:
             return orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
-            conn.close()
-            self._local.conn = None
-            raise RpcError(f"invalid JSON from node ({len(payload)} bytes): {exc}") from exc
+            self._drop_connection(conn)
+            raise TransientRpcError(
+                f"invalid JSON from node ({len(payload)} bytes): {exc}"
+            ) from exc
+
+    def _drop_connection(self, conn: http.client.HTTPConnection) -> None:
+        """Close `conn`: after a failure its stream may hold half an answer."""
+        conn.close()
+        self._local.conn = None
 
     def _next_id(self) -> int:
         with self._id_lock:
@@ -151,7 +179,7 @@ class RpcClient:
         )
         reply = self._post(body)
         if not isinstance(reply, dict) or reply.get("id") != request_id:
-            raise RpcError(f"malformed reply to {method}")
+            raise TransientRpcError(f"malformed reply to {method}")
         if "error" in reply:
             err = reply["error"] or {}
             raise RpcError(str(err.get("message", err)), err.get("code"))
@@ -175,7 +203,7 @@ class RpcClient:
             if isinstance(replies, dict) and "error" in replies:
                 err = replies["error"] or {}
                 raise RpcError(str(err.get("message", err)), err.get("code"))
-            raise RpcError("malformed batch reply")
+            raise TransientRpcError("malformed batch reply")
         by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
         results = []
         for request_id, (method, _) in zip(ids, calls, strict=True):
@@ -189,18 +217,29 @@ class RpcClient:
         return results
 
     # -- typed helpers ----------------------------------------------------------------
+    def _small(self, method: str, params: Sequence[Any] = ()) -> Any:
+        """``call``, with failures retried in place a few times: the callers
+        (start-up, the finalized head, live polls) can do nothing else meanwhile, and
+        restarting what they were doing would cost more than the wait."""
+        return self.retry.call(
+            lambda: self.call(method, params),
+            what="rpc",
+            retry_on=(RpcError,),  # an unknown error text too: these calls have no size
+            attempts=SMALL_CALL_ATTEMPTS,
+        )
+
     def chain_id(self) -> int:
         """``eth_chainId``."""
-        return int(self.call("eth_chainId"), 16)
+        return int(self._small("eth_chainId"), 16)
 
     def block_number(self) -> int:
         """``eth_blockNumber``."""
-        return int(self.call("eth_blockNumber"), 16)
+        return int(self._small("eth_blockNumber"), 16)
 
     def header(self, block: int | str) -> Header | None:
         """Header by number or tag ("latest", "finalized"); None when the node has none."""
         tag = hex(block) if isinstance(block, int) else block
-        result = self.call("eth_getBlockByNumber", [tag, False])
+        result = self._small("eth_getBlockByNumber", [tag, False])
         return Header.from_json(result) if result else None
 
     def headers(self, numbers: Sequence[int], batch_size: int = 100) -> list[Header]:
@@ -229,11 +268,9 @@ class RpcClient:
         ]
         try:
             result = self.call("eth_getLogs", params)
-        except RangeTooLargeError:
+        except (RangeTooLargeError, TransientRpcError):
             raise
-        except RpcError as exc:
-            if exc.code is None and exc.message.startswith("transport"):
-                raise
+        except RpcError as exc:  # the node's own error: maybe about the range's size
             raise classify_logs_error(exc.message, exc.code) from exc
         if not isinstance(result, list):
             raise RpcError("eth_getLogs returned a non-list")

@@ -59,7 +59,7 @@ class IndexerConfig:
     max_range: int = 50_000
     target_logs: int = 2_000
     use_finalized_tag: bool = True
-    max_backoff: float = 30.0
+    max_backoff: float = 2.0  # the retry policy's cap (indexer.retry): live mode is back soon
     # Backfill fetch/decode/encode processes (indexer.workers); 0: threads in this process.
     workers: int = 2
     # Backfills spanning fewer blocks use threads: starting processes would cost more.

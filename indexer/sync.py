@@ -11,7 +11,6 @@ two commits loses nothing.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
@@ -23,7 +22,16 @@ import structlog
 from indexer.decode import DecodeError, EventDecoder
 from indexer.encode import EncodedEvents, Part, block_part, emitter_part, entry, tx_part
 from indexer.events import BlockRecord, DeadLetter, NewEvent
-from indexer.rpc import Header, JsonObj, RangeTooLargeError, RpcClient, RpcError
+from indexer.retry import RetryPolicy
+from indexer.rpc import (
+    Header,
+    JsonObj,
+    RangeTooLargeError,
+    RpcClient,
+    RpcError,
+    RpcTimeoutError,
+    TransientRpcError,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -271,10 +279,14 @@ def ordered_unique(logs: list[JsonObj]) -> tuple[list[JsonObj], dict[int, set[st
     return ordered, seen
 
 
+#: Tries of a range's header batch before the range fails (and the scheduler retries it).
+HEADER_ATTEMPTS = 4
+
+
 @dataclass
 class RangeSizer:
     """Adapts getLogs ranges: aims at `target_logs` per call, obeys node hints, shrinks on
-    any failure (unknown error texts included), grows back on success."""
+    errors about a range's size (see ``backfill``), grows back on success."""
 
     size: int = 2_000
     min_size: int = 1
@@ -310,6 +322,7 @@ class RangeFetcher:
         self.decoder = decoder
         self.chain_id = chain_id
         self.max_logs = max_logs
+        self.retry = RetryPolicy()
 
     def _logs_and_headers(self, start: int, end: int) -> tuple[list[JsonObj], list[Header], int]:
         """The platform logs of blocks `start`..`last`, in order, the headers of their blocks
@@ -325,11 +338,20 @@ class RangeFetcher:
             logs = logs[: _block_boundary(logs, self.max_logs)]
             last = int(logs[-1]["blockNumber"], 16)
             numbers = [n for n in numbers if n <= last]
-        headers = self.rpc.headers(numbers)
+        # The logs are in hand: a header batch that fails on the way is retried here, a
+        # few times (a range needs all of its requests to succeed; at 50% faults one with
+        # three header batches would otherwise succeed one time in sixteen).
+        headers = self.retry.call(
+            lambda: self.rpc.headers(numbers),
+            what="headers",
+            retry_on=(TransientRpcError,),
+            attempts=HEADER_ATTEMPTS,
+        )
         for header in headers:
             hashes = seen.get(header.number)
             if hashes is not None and hashes != {"0x" + header.hash.hex()}:
-                raise RpcError(f"block hashes changed while fetching [{start}, {end}]")
+                # The chain moved under the fetch (a reorg): the same range again will do.
+                raise TransientRpcError(f"block hashes changed while fetching [{start}, {end}]")
         return logs, headers, total
 
     def fetch(self, start: int, end: int) -> Batch:
@@ -365,6 +387,30 @@ def _block_boundary(logs: list[JsonObj], limit: int) -> int:
     return cut
 
 
+#: An error text nobody recognised, seen this often on one range, is taken to be about its
+#: size (once may be a glitch: such a range is first retried as it was).
+UNKNOWN_REPEATS = 2
+#: Per-request timeouts this often on one range: the node may be too slow for ranges that
+#: big (a hung connection is rarer twice in a row on the same range).
+TIMEOUT_REPEATS = 3
+
+
+@dataclass
+class _Range:
+    """A block range to fetch, and what happened to it so far."""
+
+    start: int
+    end: int
+    attempt: int = 0  # failures of exactly this range
+    unknown: int = 0  # of which unrecognised node errors
+    timeouts: int = 0  # of which per-request timeouts
+    not_before: float = 0.0  # time.monotonic() before which it is not retried
+
+    @property
+    def blocks(self) -> int:
+        return self.end - self.start + 1
+
+
 def backfill(
     submit: Callable[[int, int], Future[T]],
     start: int,
@@ -372,40 +418,52 @@ def backfill(
     sizer: RangeSizer,
     *,
     concurrency: int = 4,
-    max_backoff: float = 30.0,
+    max_backoff: float = 2.0,
+    policy: RetryPolicy | None = None,
+    max_ahead: int | None = None,
 ) -> Iterator[list[T]]:
-    """Yield batches covering `start`..`end` in order, fetching up to `concurrency` ranges
-    at once with `submit`. A failed range is split or retried with backoff, never skipped;
-    a range cut short is completed by further ranges.
+    """Yield batches covering `start`..`end` in order, keeping `concurrency` ranges in
+    flight with `submit`. A failed range is never skipped: a transient failure is retried
+    as it was after a jittered backoff (`policy`, capped at `max_backoff`), a size error
+    splits it (see ``_after_failure``); a range cut short is completed by further ranges.
+
+    The loop never sleeps while it could start a range: a range waiting for its retry
+    leaves its slot to others. Up to `max_ahead` ranges (default 8 x `concurrency`) may
+    wait fetched behind one that is late, which bounds memory.
 
     Each value is the run of consecutive batches ready at that moment (at least one): a
     caller that commits more slowly than ranges arrive gets them grouped, and can commit
     a group in one transaction."""
+    policy = policy or RetryPolicy(cap=max_backoff)
+    ahead = max_ahead or 8 * concurrency
     ready: dict[int, T] = {}
-    retry: deque[tuple[int, int, int]] = deque()  # (start, end, attempt)
+    waiting: list[_Range] = []  # to fetch before any new range: retries, split parts, rests
     next_start = start
     next_yield = start
-    in_flight: dict[Future[T], tuple[int, int, int]] = {}
+    in_flight: dict[Future[T], _Range] = {}
     while next_yield <= end:
-        while len(in_flight) < concurrency and (retry or next_start <= end):
-            if retry:
-                s, e, attempt = retry.popleft()
-            else:
-                s, e, attempt = next_start, min(end, next_start + sizer.size - 1), 0
-                next_start = e + 1
-            if attempt:
-                time.sleep(min(max_backoff, 0.05 * 2 ** min(attempt, 10)))
-            in_flight[submit(s, e)] = (s, e, attempt)
-        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+        while len(in_flight) < concurrency:
+            todo = _due(waiting, time.monotonic())
+            if todo is None and next_start <= end and len(ready) + len(in_flight) < ahead:
+                todo = _Range(next_start, min(end, next_start + sizer.size - 1))
+                next_start = todo.end + 1
+            if todo is None:
+                break
+            in_flight[submit(todo.start, todo.end)] = todo
+        pause = max(0.0, min(r.not_before for r in waiting) - time.monotonic()) if waiting else None
+        if not in_flight:
+            time.sleep(pause or 0.0)  # only retries left, none due yet: nothing else to do
+            continue
+        done, _ = wait(in_flight, timeout=pause, return_when=FIRST_COMPLETED)
         for future in done:
-            s, e, attempt = in_flight.pop(future)
+            fetched = in_flight.pop(future)
             try:
                 batch = future.result()
             except RpcError as exc:
-                retry.extendleft(reversed(_after_failure(exc, s, e, attempt, sizer)))
+                waiting.extend(_after_failure(exc, fetched, sizer, policy))
                 continue
-            retry.extendleft(reversed(_after_success(batch, s, e, sizer)))
-            ready[s] = batch
+            waiting.extend(_after_success(batch, fetched.start, fetched.end, sizer))
+            ready[fetched.start] = batch
         group: list[T] = []
         while next_yield in ready:
             batch = ready.pop(next_yield)
@@ -415,28 +473,66 @@ def backfill(
             yield group
 
 
+def _due(waiting: list[_Range], now: float) -> _Range | None:
+    """Remove and return the earliest range of `waiting` whose retry is due (it holds up
+    the ordered output), or None."""
+    due = [r for r in waiting if r.not_before <= now]
+    if not due:
+        return None
+    first = min(due, key=lambda r: r.start)
+    waiting.remove(first)
+    return first
+
+
 def _after_failure(
-    exc: RpcError, s: int, e: int, attempt: int, sizer: RangeSizer
-) -> list[tuple[int, int, int]]:
-    """Ranges to fetch instead of `s`..`e`, which failed: its halves (or the node's hint),
-    or the same single block again, with backoff."""
-    blocks = e - s + 1
-    hint = exc.suggested_size if isinstance(exc, RangeTooLargeError) else None
-    split = sizer.failure(blocks, hint)
-    log.warning("indexer.range.failed", start=s, end=e, error=str(exc)[:200],
-                attempt=attempt, split=split)  # fmt: skip
-    if blocks > 1 and split < blocks:
-        return [(s, s + split - 1, 0), (s + split, e, 0)]
-    return [(s, e, attempt + 1)]
+    exc: RpcError, failed: _Range, sizer: RangeSizer, policy: RetryPolicy
+) -> list[_Range]:
+    """Ranges to fetch instead of `failed`: its parts when the error is about its size (a
+    known "too large" text or a node's hint, an unrecognised error repeated at this size,
+    repeated timeouts), else the same range after a backoff (429, 5xx, resets, garbage:
+    halving those would only multiply requests)."""
+    if isinstance(exc, RpcTimeoutError):
+        failed.timeouts += 1
+        about_size = failed.timeouts >= TIMEOUT_REPEATS
+    elif isinstance(exc, TransientRpcError):
+        about_size = False
+    elif isinstance(exc, RangeTooLargeError):
+        about_size = True
+    else:
+        failed.unknown += 1
+        about_size = failed.unknown >= UNKNOWN_REPEATS
+    if about_size:
+        hint = exc.suggested_size if isinstance(exc, RangeTooLargeError) else None
+        split = sizer.failure(failed.blocks, hint)
+        if failed.blocks > 1 and split < failed.blocks:
+            log.warning(
+                "indexer.range.split",
+                start=failed.start,
+                end=failed.end,
+                split=split,
+                error=str(exc)[:200],
+            )
+            middle = failed.start + split
+            return [_Range(failed.start, middle - 1), _Range(middle, failed.end)]
+    failed.attempt += 1
+    wait_s = policy.delay(failed.attempt)
+    failed.not_before = time.monotonic() + wait_s
+    log.warning(
+        "indexer.range.retry",
+        start=failed.start,
+        end=failed.end,
+        attempt=failed.attempt,
+        retry_in=round(wait_s, 3),
+        error=str(exc)[:200],
+    )
+    return [failed]
 
 
-def _after_success(
-    batch: _Fetched, s: int, e: int, sizer: RangeSizer
-) -> list[tuple[int, int, int]]:
+def _after_success(batch: _Fetched, s: int, e: int, sizer: RangeSizer) -> list[_Range]:
     """Teach the sizer; ranges still to fetch when the batch stopped short of `e`."""
     count = batch.range_logs
     if count < 0:
         count = len(batch.events) + len(batch.dead_letters)
     sizer.success(e - s + 1, count)
     step = sizer.size
-    return [(a, min(e, a + step - 1), 0) for a in range(batch.to_block + 1, e + 1, step)]
+    return [_Range(a, min(e, a + step - 1)) for a in range(batch.to_block + 1, e + 1, step)]

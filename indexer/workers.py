@@ -8,15 +8,24 @@ them to the runner strictly in range order, whatever order the workers finish in
 
 Processes come from the shared ``forkserver`` (common/procs.py) with this module preloaded:
 started once per parent process, it forks warm workers in milliseconds for every pool after
-that. Each worker opens its own JSON-RPC connection. Workers ignore SIGINT and SIGTERM and
-exit as soon as the parent is gone, even after ``kill -9`` (``become_worker``).
+that. Each worker runs a few fetch threads (so that `concurrency` ranges are in flight,
+whatever the number of processes), each with its own JSON-RPC connection. Workers ignore
+SIGINT and SIGTERM and exit as soon as the parent is gone, even after ``kill -9``
+(``become_worker``).
 """
 
 from __future__ import annotations
 
+import itertools
+import os
+import pickle
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event as EventType
 from types import TracebackType
 from typing import cast
 
@@ -31,6 +40,12 @@ log = structlog.get_logger(__name__)
 
 _fetcher: RangeFetcher | None = None  # one per worker process, made by _init
 _started_before = False  # whether this process has started a pool (its fork server runs)
+_READY = -1  # the key of a worker's "initialised" message
+
+#: (key, start, end) of a range to fetch; None: a worker thread stops.
+Task = tuple[int, int, int] | None
+#: (key, whether it worked, the EncodedBatch or the exception / the worker's pid).
+Outcome = tuple[int, bool, object]
 
 
 def _init(
@@ -47,14 +62,55 @@ def _fetch(start: int, end: int) -> EncodedBatch:
     return _fetcher.fetch_encoded(start, end)
 
 
-def _ready(_: int) -> bool:
-    return _fetcher is not None
+def _sendable(exc: BaseException) -> BaseException:
+    """`exc` if it survives pickling (RpcError does), else a RuntimeError that says what
+    it was: an exception the result queue cannot carry would be lost, its range waited
+    for forever."""
+    try:
+        pickle.dumps(exc)
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _serve(
+    tasks: Queue[Task],
+    results: Queue[Outcome],
+    stopping: EventType,
+    threads: int,
+    initargs: tuple[str, float, dict[str, str], int, int | None],
+) -> None:
+    """A worker process: `threads` threads take ranges from `tasks` and put what they
+    fetched on `results`. Threads, because a range spends most of its time waiting for the
+    node: decoding (the GIL's share) is what needs the processes."""
+    _init(*initargs)
+    results.put((_READY, True, os.getpid()))
+
+    def work() -> None:
+        while (task := tasks.get()) is not None:
+            key, start, end = task
+            if stopping.is_set():
+                continue  # closing: ranges not started are dropped
+            try:
+                results.put((key, True, _fetch(start, end)))
+            except Exception as exc:
+                results.put((key, False, _sendable(exc)))
+
+    workers = [threading.Thread(target=work, name=f"fetch-{i}") for i in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
 
 
 class FetchPool:
-    """`processes` workers that fetch ranges of one chain: ``submit(start, end)`` returns
-    a future of the range's ``EncodedBatch`` (or of its ``RpcError``); `max_logs` as in
-    ``RangeFetcher``."""
+    """`processes` workers that fetch ranges of one chain, `threads` ranges at a time each:
+    ``submit(start, end)`` returns a future of the range's ``EncodedBatch`` (or of its
+    ``RpcError``); `max_logs` as in ``RangeFetcher``.
+
+    (``ProcessPoolExecutor`` runs one call per process at a time: with 2 processes, 4
+    ranges in flight were 2.) A worker that dies fails every range not yet answered with
+    ``BrokenProcessPool``, as ``ProcessPoolExecutor`` would."""
 
     def __init__(
         self,
@@ -63,31 +119,128 @@ class FetchPool:
         chain_id: int,
         processes: int,
         max_logs: int | None = None,
+        threads: int = 1,
     ) -> None:
         context = forkserver_context(__name__)  # preloads take effect when it starts
-        self._processes = processes
-        self._pool = ProcessPoolExecutor(
-            processes,
-            mp_context=context,
-            initializer=_init,
-            initargs=(rpc.url, rpc.timeout, contracts, chain_id, max_logs),
-        )
+        self._threads = threads
+        self._timeout = rpc.timeout
+        self._tasks: Queue[Task] = context.Queue()
+        self._results: Queue[Outcome] = context.Queue()
+        self._stopping = context.Event()
+        self._lock = threading.Lock()
+        self._futures: dict[int, Future[EncodedBatch]] = {}
+        self._keys = itertools.count()
+        self._ready = 0
+        self._ready_changed = threading.Condition(self._lock)
+        self._broken: str | None = None
+        self._closing = False
+        initargs = (rpc.url, rpc.timeout, contracts, chain_id, max_logs)
+        self._processes = [
+            context.Process(
+                target=_serve,
+                args=(self._tasks, self._results, self._stopping, threads, initargs),
+                name=f"backfill-worker-{i}",
+                daemon=True,
+            )
+            for i in range(processes)
+        ]
+        for process in self._processes:
+            process.start()
+        self._collector = threading.Thread(target=self._collect, name="fetch-results", daemon=True)
+        self._collector.start()
 
     def submit(self, start: int, end: int) -> Future[EncodedBatch]:
         """Fetch, decode and encode blocks `start`..`end` in a worker."""
-        return self._pool.submit(_fetch, start, end)
+        future: Future[EncodedBatch] = Future()
+        with self._lock:
+            if self._broken is not None:
+                raise BrokenProcessPool(self._broken)
+            if self._closing:
+                raise RuntimeError("fetch pool is closed")
+            key = next(self._keys)
+            self._futures[key] = future
+        self._tasks.put((key, start, end))
+        return future
 
-    def warm_up(self) -> None:
-        """Start and initialise every worker now (blocks: ~1 s the first time a process
-        starts a pool, while the fork server imports; milliseconds after that)."""
+    def _collect(self) -> None:
+        """Hand each outcome to its future; notice dead workers. Runs until the workers are
+        gone after ``close`` (it drains their results so that none blocks on a full pipe)."""
+        while True:
+            try:
+                key, ok, value = self._results.get(timeout=0.2)
+            except queue.Empty:
+                if self._check_workers():
+                    return
+                continue
+            except (EOFError, OSError):
+                return
+            if key == _READY:
+                with self._lock:
+                    self._ready += 1
+                    self._ready_changed.notify_all()
+                continue
+            with self._lock:
+                future = self._futures.pop(key, None)
+            if future is None or not future.set_running_or_notify_cancel():
+                continue  # cancelled by close()
+            if ok:
+                future.set_result(cast("EncodedBatch", value))
+            else:
+                future.set_exception(cast("BaseException", value))
+
+    def _check_workers(self) -> bool:
+        """Fail everything pending if a worker died; whether the collector is done."""
+        dead = [p for p in self._processes if not p.is_alive()]
+        with self._lock:
+            if self._closing:
+                return len(dead) == len(self._processes)
+            if not dead or self._broken is not None:
+                return False
+            self._broken = f"backfill worker {dead[0].name} exited with code {dead[0].exitcode}"
+            pending = list(self._futures.values())
+            self._futures.clear()
+            self._ready_changed.notify_all()
+        log.error("indexer.workers.died", reason=self._broken)
+        for future in pending:
+            if future.set_running_or_notify_cancel():
+                future.set_exception(BrokenProcessPool(self._broken))
+        return False
+
+    def warm_up(self, timeout: float = 60.0) -> None:
+        """Wait until every worker is initialised (~1 s the first time a process starts a
+        pool, while the fork server imports; milliseconds after that)."""
         global _started_before  # noqa: PLW0603
-        if not all(self._pool.map(_ready, range(self._processes))):
-            raise RuntimeError("backfill workers did not initialise")
+        with self._lock:
+            ok = self._ready_changed.wait_for(
+                lambda: self._ready == len(self._processes) or self._broken is not None, timeout
+            )
+            if not ok or self._broken is not None:
+                raise RuntimeError(f"backfill workers did not initialise: {self._broken}")
         _started_before = True
 
     def close(self) -> None:
-        """Stop the workers (ranges not started are dropped; running ones finish)."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers: ranges not started are dropped, running ones finish (each
+        within the per-request timeout), every future not yet answered is cancelled."""
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            pending = list(self._futures.values())
+            self._futures.clear()
+        for future in pending:
+            future.cancel()
+        self._stopping.set()
+        for _ in range(len(self._processes) * self._threads):
+            self._tasks.put(None)
+        for process in self._processes:
+            process.join(timeout=self._timeout * 3 + 5)
+            if process.is_alive():  # a range stuck past every timeout: don't hang on it
+                process.kill()
+                process.join()
+        self._collector.join()
+        for q in (self._tasks, self._results):
+            q.cancel_join_thread()
+            q.close()
 
     def __enter__(self) -> FetchPool:
         return self
@@ -118,6 +271,7 @@ class FetchSource:
     ) -> None:
         assert encoded or not processes, "workers only produce encoded batches"
         self._fetcher = fetcher
+        self._concurrency = concurrency
         self._fetch: Callable[[int, int], Batch | EncodedBatch] = (
             fetcher.fetch_encoded if encoded else fetcher.fetch
         )
@@ -135,7 +289,11 @@ class FetchSource:
 
     def _start_pool(self, contracts: dict[str, str], processes: int) -> None:
         fetcher = self._fetcher
-        pool = FetchPool(fetcher.rpc, contracts, fetcher.chain_id, processes, fetcher.max_logs)
+        # Enough threads per process that `concurrency` ranges can be in flight at once.
+        threads = -(-self._concurrency // processes)
+        pool = FetchPool(
+            fetcher.rpc, contracts, fetcher.chain_id, processes, fetcher.max_logs, threads
+        )
         try:
             pool.warm_up()
         except Exception as exc:  # degrade to threads: never stop indexing for this

@@ -1,8 +1,13 @@
 """Range-size errors from providers (known and never seen), the adaptive sizer and the
-backfill scheduler."""
+backfill scheduler; RPC faults through a real anvil behind tests/indexer/faultproxy.py:
+what is retried as it was, what shrinks a range, how many requests are in flight."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from typing import Any
@@ -11,8 +16,28 @@ import pytest
 
 from indexer.decode import EventDecoder
 from indexer.events import BlockRecord
-from indexer.rpc import Header, RangeTooLargeError, RpcError, classify_logs_error
+from indexer.rpc import (
+    Header,
+    RangeTooLargeError,
+    RpcClient,
+    RpcError,
+    TransientRpcError,
+    classify_logs_error,
+)
+from indexer.runner import Indexer, IndexerConfig
+from indexer.store_pg import PostgresEventStore
 from indexer.sync import Batch, RangeFetcher, RangeSizer, _block_boundary, backfill
+from indexer.workers import FetchPool
+from tests.conftest import Platform
+from tests.indexer.activity import (
+    canonical_events,
+    fund,
+    list_datasets,
+    mine,
+    stored_events,
+)
+from tests.indexer.faultproxy import TRANSIENT, FaultProxy
+from tests.indexer.test_indexer_anvil import Following, url_of, wait_for
 
 
 @pytest.mark.parametrize(
@@ -39,9 +64,9 @@ def test_unrecognised_errors_stay_generic_rpc_errors() -> None:
     assert type(err) is RpcError
 
 
-def test_sizer_shrinks_on_any_failure_and_grows_back() -> None:
+def test_sizer_shrinks_on_a_size_failure_and_grows_back() -> None:
     sizer = RangeSizer(size=1000, max_size=8000, target_logs=100)
-    # An error we have never seen still halves the range (Ponder retries it at full size)
+    # A size error without a hint halves the range
     assert sizer.failure(1000, None) == 500
     assert sizer.size == 500
     # A hint from the node wins
@@ -143,3 +168,192 @@ def test_a_range_far_denser_than_expected_is_cut_short_at_a_block_boundary() -> 
     assert fetcher.fetch(1, 10).to_block == 3
     whole = RangeFetcher(rpc, decoder, 1).fetch_encoded(1, 10)  # type: ignore[arg-type]
     assert (whole.to_block, len(whole.events), whole.range_logs) == (10, 13, 13)
+
+
+def test_backoff_leaves_the_other_ranges_in_flight() -> None:
+    # Given ranges that take 10 ms each, and a first range that fails twice transiently
+    submitted: list[tuple[float, int]] = []
+    failures: list[float] = []
+    lock = threading.Lock()
+
+    def fetch(start: int, end: int) -> Batch:
+        time.sleep(0.01)
+        with lock:
+            if start == 1 and len(failures) < 2:
+                failures.append(time.monotonic())
+                raise TransientRpcError("HTTP 503: node busy", 503)
+        record = BlockRecord(end, bytes(32), bytes(32), 0)
+        return Batch(start, end, record, [], [record], [], 0)
+
+    def submit(start: int, end: int) -> Any:
+        with lock:
+            submitted.append((time.monotonic(), start))
+        return pool.submit(fetch, start, end)
+
+    # When it is backfilled 4 ranges at a time with the default backoff
+    sizer = RangeSizer(size=5, max_size=5, target_logs=10)
+    with ThreadPoolExecutor(4) as pool:
+        groups = list(backfill(submit, 1, 500, sizer, concurrency=4, max_backoff=0.5))
+    # Then while the first range waited for each retry, other ranges were started
+    retries = [t for t, start in submitted if start == 1][1:]
+    assert len(retries) == 2
+    for failed, retried in zip(failures, retries, strict=True):
+        assert retried > failed
+        assert any(failed <= t < retried and start != 1 for t, start in submitted)
+    # And it was retried as it was: never split
+    assert all(b.to_block - b.from_block + 1 == 5 for g in groups for b in g)
+
+
+# -- through a real anvil behind the fault proxy ----------------------------------------------
+@pytest.fixture
+def store(fresh_db: str) -> Iterator[PostgresEventStore]:
+    pg = PostgresEventStore(fresh_db)
+    yield pg
+    pg.close()
+
+
+def _history(chain: Platform, blocks: int = 120) -> int:
+    """Listings spread over about `blocks` blocks; returns the head."""
+    fund(chain, [1, 2])
+    for i in range(6):
+        list_datasets(chain, 1 + i % 2, 5)
+        mine(chain.client.w3, blocks // 6)
+    return int(chain.client.w3.eth.block_number)
+
+
+def _backfill(
+    chain: Platform,
+    store: PostgresEventStore,
+    proxy: FaultProxy,
+    head: int,
+    timeout: float = 1.0,
+    **config: Any,
+) -> float:
+    """Index up to `head` through `proxy`; seconds it took. The store must equal the chain."""
+    cfg = IndexerConfig(**{"confirmations": 0, "workers": 0, **config})
+    indexer = Indexer(RpcClient(proxy.url, timeout=timeout), store, chain.deployment, cfg)
+    started = time.monotonic()
+    indexer.run(to_block=head)
+    seconds = time.monotonic() - started
+    assert stored_events(store, chain.deployment.chain_id) == canonical_events(
+        url_of(chain), chain.deployment, head
+    )
+    return seconds
+
+
+def test_transient_faults_are_retried_without_shrinking_ranges(
+    chain: Platform, store: PostgresEventStore
+) -> None:
+    head = _history(chain)
+    # Given a node behind a proxy that fails 30% of requests with 429, 500, resets, hangs
+    # past the client's timeout, truncated bodies and (once in a while) an unknown error
+    faults = (*TRANSIENT, "unknown")
+    with FaultProxy(url_of(chain), rate=0.3, slow_s=0.6, max_range=10**9, faults=faults) as proxy:
+        # When the backfill runs with ranges of 10 blocks that the sizer keeps at 10
+        _backfill(chain, store, proxy, head, timeout=0.3, initial_range=10, max_range=10)
+    # Then every fault happened, and every getLogs range had 10 blocks (bar the last one)
+    assert all(proxy.injected[f] > 0 for f in faults), proxy.injected
+    sizes = Counter(end - start + 1 for start, end in proxy.ranges if end != head)
+    assert set(sizes) == {10}, sizes
+
+
+def test_a_size_error_shrinks_the_range_to_the_nodes_hint(
+    chain: Platform, store: PostgresEventStore
+) -> None:
+    head = _history(chain)
+    with FaultProxy(url_of(chain), rate=0, max_range=8) as proxy:
+        _backfill(chain, store, proxy, head, initial_range=20, concurrency=1)
+    first, second = proxy.ranges[:2]
+    assert first[1] - first[0] + 1 == 20  # refused: "Try with this block range [0x1, 0x8]"
+    assert second == (first[0], first[0] + 7)
+
+
+def test_an_unknown_error_that_repeats_at_one_size_shrinks_the_range(
+    chain: Platform, store: PostgresEventStore
+) -> None:
+    head = _history(chain)
+    # Given a node that refuses ranges over 8 blocks with a text no client knows
+    with FaultProxy(url_of(chain), rate=0, max_range=10**9, unknown_over=8) as proxy:
+        _backfill(chain, store, proxy, head, initial_range=20, concurrency=1)
+    # Then the first range was tried again as it was (once may be a glitch), then halved
+    # (other ranges went ahead while it waited for its retry)
+    start = proxy.ranges[0][0]
+    first, again, third = [r for r in proxy.ranges if r[0] == start][:3]
+    assert first == again == (start, start + 19)
+    assert third == (start, start + 9)
+    assert proxy.injected["unknown_size"] > 0
+
+
+@pytest.fixture
+def warm_pool(chain: Platform) -> None:
+    """Start this process's fork server, so that a backfill's worker pool is up at once."""
+    contracts = {n: c.address for n, c in chain.deployment.contracts.items()}
+    with FetchPool(RpcClient(url_of(chain)), contracts, chain.deployment.chain_id, 2) as pool:
+        pool.warm_up()
+
+
+@pytest.mark.usefixtures("warm_pool")
+@pytest.mark.parametrize(("workers", "concurrency"), [(2, 4), (2, 3), (0, 4)])
+def test_the_configured_number_of_requests_is_in_flight(
+    chain: Platform, store: PostgresEventStore, workers: int, concurrency: int
+) -> None:
+    head = _history(chain)
+    # Given a node that takes 50 ms per request
+    with FaultProxy(url_of(chain), rate=0, max_range=10**9, delay_s=0.05) as proxy:
+        # When the backfill runs in ranges of 2 blocks, with and without worker processes
+        config = {"workers": workers, "workers_min_blocks": 0, "concurrency": concurrency}
+        _backfill(chain, store, proxy, head, initial_range=2, max_range=2, **config)
+    # Then exactly `concurrency` requests were in flight at the busiest moment
+    assert proxy.max_in_flight == concurrency
+
+
+def test_a_hung_request_is_abandoned_at_the_timeout_and_retried(
+    chain: Platform, store: PostgresEventStore
+) -> None:
+    head = _history(chain)
+    hung: list[tuple[int, int]] = []
+
+    def hang_one(_: int, request: Any) -> str | None:
+        if hung or not isinstance(request, dict) or request["method"] != "eth_getLogs":
+            return None
+        f = request["params"][0]
+        # Not the first range: one that the ranges after it can overtake
+        if "fromBlock" in f and int(f["fromBlock"], 16) > chain.deployment.start_block:
+            hung.append((int(f["fromBlock"], 16), int(f["toBlock"], 16)))
+            return "slow"
+        return None
+
+    # Given a node that never answers one getLogs request (it holds it for 5 s)
+    with FaultProxy(url_of(chain), max_range=10**9, slow_s=5.0, fault_for=hang_one) as proxy:
+        # When the backfill runs with a per-request timeout of 0.5 s
+        seconds = _backfill(chain, store, proxy, head, 0.5, initial_range=10, max_range=10)
+    # Then it was abandoned after the timeout and the same range asked again
+    assert proxy.ranges.count(hung[0]) == 2
+    assert seconds < 3.0
+
+
+def test_live_mode_is_back_at_the_head_soon_after_the_node_recovers(
+    chain: Platform, store: PostgresEventStore
+) -> None:
+    fund(chain, [1])
+    with FaultProxy(url_of(chain), rate=0, max_range=10**9) as proxy:
+        # Given an indexer following the head (default backoff) through the proxy
+        cfg = IndexerConfig(confirmations=2, poll_interval=0.02)
+        indexer = Indexer(RpcClient(proxy.url), store, chain.deployment, cfg)
+        with Following(indexer) as run:
+            wait_for(lambda: run.caught_up(chain.client.w3.eth.block_number))
+            # When the node is away for 6.5 s while the chain moves on
+            proxy.down = True
+            down_until = time.monotonic() + 6.5
+            list_datasets(chain, 1, 3)
+            time.sleep(max(0.0, down_until - time.monotonic()))
+            head = chain.client.w3.eth.block_number
+            proxy.down = False
+            recovered = time.monotonic()
+            # Then the indexer is back at the head within 5 s
+            wait_for(lambda: run.caught_up(head), timeout=20)
+            assert time.monotonic() - recovered < 5.0
+            assert proxy.injected["down"] > 0
+    assert stored_events(store, chain.deployment.chain_id) == canonical_events(
+        url_of(chain), chain.deployment, head
+    )
