@@ -119,12 +119,19 @@ class PostgresEventStore:
 
     # -- connection -------------------------------------------------------------------
     def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
+        """The open connection, or a new one in place of a closed or broken one."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            if self._conn is not None:
+                self._conn.close()
             self._conn = psycopg.connect(self._dsn)
         return self._conn
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor in a transaction. A lost connection (a terminated backend, a server
+        restart) raises psycopg.OperationalError and is replaced on next use: the caller
+        decides whether to try again (``indexer.runner`` does, from the stored cursor: a
+        COMMIT whose answer was lost may or may not have happened)."""
         conn = self._connection()
         try:
             with conn.transaction(), conn.cursor() as cur:

@@ -207,18 +207,18 @@ def test_lost_postgres_connections_mid_backfill_and_live(
         # Then it carries on to the head
         head = chain.client.w3.eth.block_number
         _wait(run, lambda: _db_state(fresh_db, chain_id)[1] >= head)
-    # And when its connections are terminated again while it follows the head
-    for i in range(4):
-        list_datasets(chain, 1 + i % 5, 3)
-    assert _terminate_backends(fresh_db) >= 1
-    for i in range(4):
-        list_datasets(chain, 1 + i % 5, 3)
-    mine(chain.client.w3, 3)
-    head = chain.client.w3.eth.block_number
-    # Then it follows on to the new head, and stops cleanly when told to
-    _wait(run, lambda: _db_state(fresh_db, chain_id)[1] >= head)
-    assert _stop(run, group=False) < STOP_WITHIN_S
-    assert run.proc.returncode == 0, run.stderr[-3000:]
+        # And when its connections are terminated again while it follows the head
+        for i in range(4):
+            list_datasets(chain, 1 + i % 5, 3)
+        assert _terminate_backends(fresh_db) >= 1
+        for i in range(4):
+            list_datasets(chain, 1 + i % 5, 3)
+        mine(chain.client.w3, 3)
+        head = chain.client.w3.eth.block_number
+        # Then it follows on to the new head, and stops cleanly when told to
+        _wait(run, lambda: _db_state(fresh_db, chain_id)[1] >= head)
+        assert _stop(run, group=False) < STOP_WITHIN_S
+        assert run.proc.returncode == 0, run.stderr[-3000:]
     # With one event per lost connection, and no traceback
     assert run.stderr.count('"indexer.store.unavailable"') >= 2, run.stderr[-3000:]
     assert "Traceback" not in run.stderr, run.stderr[-3000:]
