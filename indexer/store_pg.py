@@ -406,6 +406,21 @@ class PostgresEventStore:
             row = cur.fetchone()
         return Checkpoint(chain_id, row[0], bytes(row[1]), row[2]) if row else None
 
+    def read_dead_letters(self, chain_id: int) -> list[DeadLetter]:
+        """Every dead letter recorded for `chain_id`, in (block number, log index) order."""
+        with self._transaction() as cur:
+            cur.execute(
+                "SELECT block_number, block_hash, log_index, tx_hash, address, topics::text,"
+                " data, reason FROM dead_letters WHERE chain_id = %s"
+                " ORDER BY block_number, log_index",
+                (chain_id,),
+            )
+            return [
+                DeadLetter(chain_id, number, bytes(block_hash), index, bytes(tx), bytes(address),
+                           tuple(orjson.loads(topics)), data, reason)
+                for number, block_hash, index, tx, address, topics, data, reason in cur.fetchall()
+            ]  # fmt: skip
+
     def recorded_blocks(self, chain_id: int, numbers_from: int) -> list[BlockRecord]:
         """Recorded canonical blocks with number >= `numbers_from`, ascending."""
         with self._transaction() as cur:
