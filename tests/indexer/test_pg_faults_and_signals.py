@@ -35,6 +35,7 @@ from tests.indexer.activity import (
 )
 from tests.indexer.faultproxy import FaultProxy
 from tests.indexer.test_indexer_anvil import url_of
+from tests.procs import descendants
 
 #: How long a stopped indexer may take to exit (a service manager waits 10 s by default).
 STOP_WITHIN_S = 5.0
@@ -259,4 +260,42 @@ def test_sigterm_mid_backfill_stops_cleanly_and_resumes(
     # And a restart resumes there and ends on the store an uninterrupted run gives
     rerun = index_runs(chain, fresh_db, "--to-block", str(head))
     assert rerun.proc.wait(timeout=120) == 0, rerun.stderr[-3000:]
+    _assert_same_store(chain, fresh_db, reference_db, head)
+
+
+def _backfill_workers(pid: int) -> list[int]:
+    """The backfill worker processes below `pid`: the children of its fork server (its
+    child whose command line runs multiprocessing.forkserver; they inherit that line)."""
+    for child in descendants(pid):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            stat = Path(f"/proc/{child}/stat").read_text()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if b"multiprocessing.forkserver" in cmdline and parent == pid:
+            return sorted(descendants(child))
+    return []
+
+
+def test_killed_backfill_worker_is_replaced_and_the_store_converges(
+    chain: Platform, fresh_db: str, reference_db: str, index_runs: Callable[..., IndexRun]
+) -> None:
+    chain_id = chain.deployment.chain_id
+    # Given a backfill whose ranges worker processes fetch (slowly: it lasts a while)
+    dense_history(chain)
+    mine(chain.client.w3, 1_500)
+    head = chain.client.w3.eth.block_number
+    with FaultProxy(url_of(chain), rate=0, max_range=5, delay_s=0.05) as slow:
+        run = index_runs(chain, fresh_db, "--to-block", str(head), rpc_url=slow.url)
+        _wait(run, lambda: '"indexer.workers.ready"' in run.stderr)
+        _wait(run, lambda: _db_state(fresh_db, chain_id)[0] >= 100)
+        # When one of them is killed (as the OOM killer would)
+        workers = _backfill_workers(run.proc.pid)
+        assert workers, "no backfill worker found"
+        os.kill(workers[0], signal.SIGKILL)
+        # Then the indexer logs it, starts again from its cursor and ends at the head
+        assert run.proc.wait(timeout=180) == 0, run.stderr[-3000:]
+    assert '"indexer.workers.broken"' in run.stderr, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr, run.stderr[-3000:]
     _assert_same_store(chain, fresh_db, reference_db, head)
