@@ -35,8 +35,14 @@ def _emit_dead_letter(chain: Platform) -> None:
     original = rpc_call(w3, "eth_getCode", [market, "latest"])
     rpc_call(w3, "anvil_setCode", [market, _malformed_emitter(keccak(text=LISTED))])
     sender = chain.account(1).address
-    rpc_call(w3, "eth_sendTransaction", [{"from": sender, "to": market, "gas": hex(100_000)}])
+    # The nonce is explicit: after a snapshot revert, anvil's own guess can run ahead of
+    # the state (the transaction would then wait forever in its pool).
+    nonce = rpc_call(w3, "eth_getTransactionCount", [sender, "latest"])
+    call = {"from": sender, "to": market, "gas": hex(100_000), "nonce": nonce}
+    tx = rpc_call(w3, "eth_sendTransaction", [call])
+    receipt = rpc_call(w3, "eth_getTransactionReceipt", [tx])
     rpc_call(w3, "anvil_setCode", [market, original])
+    assert receipt["status"] == "0x1" and len(receipt["logs"]) == 1, receipt
 
 
 def _verify(db_url: str, manifest: Path, rpc_url: str) -> subprocess.CompletedProcess[str]:
