@@ -138,7 +138,7 @@ def _wait(run: IndexRun, condition: Callable[[], bool], timeout: float = 90.0) -
     deadline = time.monotonic() + timeout
     while not condition():
         assert run.alive(), f"the indexer exited ({run.proc.returncode}):\n{run.stderr[-3000:]}"
-        assert time.monotonic() < deadline, "the indexer made no progress"
+        assert time.monotonic() < deadline, f"no progress in {timeout} s:\n{run.stderr[-3000:]}"
         time.sleep(0.02)
 
 
@@ -251,7 +251,7 @@ def test_sigterm_mid_backfill_stops_cleanly_and_resumes(
     assert took < STOP_WITHIN_S, f"took {took:.1f} s to stop"
     assert "Traceback" not in run.stderr, run.stderr[-3000:]
     stopped_at = _db_state(fresh_db, chain_id)[1]
-    assert stopped_at < head - 100, f"stopped at block {stopped_at} of {head}: not mid-way"
+    assert stopped_at < head - 100, f"stopped at {stopped_at} of {head}:\n{run.stderr[-3000:]}"
     # And nothing of its process group is left behind (fork server, workers)
     deadline = time.monotonic() + STOP_WITHIN_S
     while _group_members(run.proc.pid) and time.monotonic() < deadline:
