@@ -40,9 +40,9 @@ def _emit_dead_letter(chain: Platform) -> None:
     nonce = rpc_call(w3, "eth_getTransactionCount", [sender, "latest"])
     call = {"from": sender, "to": market, "gas": hex(100_000), "nonce": nonce}
     tx = rpc_call(w3, "eth_sendTransaction", [call])
-    receipt = rpc_call(w3, "eth_getTransactionReceipt", [tx])
+    receipt = w3.eth.wait_for_transaction_receipt(tx, timeout=30)  # automine: soon, not now
     rpc_call(w3, "anvil_setCode", [market, original])
-    assert receipt["status"] == "0x1" and len(receipt["logs"]) == 1, receipt
+    assert receipt["status"] == 1 and len(receipt["logs"]) == 1, receipt
 
 
 def _verify(db_url: str, manifest: Path, rpc_url: str) -> subprocess.CompletedProcess[str]:
