@@ -35,8 +35,7 @@ def _emit_dead_letter(chain: Platform) -> None:
     original = rpc_call(w3, "eth_getCode", [market, "latest"])
     rpc_call(w3, "anvil_setCode", [market, _malformed_emitter(keccak(text=LISTED))])
     sender = chain.account(1).address
-    # The nonce is explicit: after a snapshot revert, anvil's own guess can run ahead of
-    # the state (the transaction would then wait forever in its pool).
+    # The nonce is read from the state, as the Transactor does for the other transactions.
     nonce = rpc_call(w3, "eth_getTransactionCount", [sender, "latest"])
     call = {"from": sender, "to": market, "gas": hex(100_000), "nonce": nonce}
     tx = rpc_call(w3, "eth_sendTransaction", [call])
