@@ -24,23 +24,25 @@ _preloads: set[str] = set()
 
 
 def _main_module() -> list[str]:
-    """For ``python -m NAME``: ``common._forkserver`` and NAME. multiprocessing makes each
-    child re-run the parent's main module; with its imports already done in the server that
-    costs milliseconds (``common._forkserver`` silences runpy's warning about it). A main
-    given by path (a script) is still re-run by each worker, at its own cost."""
+    """For ``python -m NAME``: NAME. multiprocessing makes each child re-run the parent's
+    main module; with its imports already done in the server that costs milliseconds
+    (``common._forkserver`` silences runpy's warning about it). A main given by path (a
+    script) is still re-run by each worker, at its own cost."""
     main = sys.modules.get("__main__")
     name = getattr(getattr(main, "__spec__", None), "name", None)
     if name and name != "__main__" and not name.endswith(".__main__"):
-        return ["common._forkserver", name]
+        return [name]
     return []
 
 
 def forkserver_context(*modules: str) -> ForkServerContext:
     """The forkserver context, with `modules` added to what its server preloads (every
-    caller's modules: the server is shared; additions after it started take no effect)."""
+    caller's modules: the server is shared; additions after it started take no effect).
+    ``common._forkserver`` always comes first: it makes the server ignore SIGTERM."""
     _preloads.update(modules)
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([*_main_module(), *sorted(_preloads)])
+    preload = ["common._forkserver", *_main_module(), *sorted(_preloads)]
+    context.set_forkserver_preload(preload)
     return context
 
 

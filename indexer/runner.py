@@ -7,7 +7,13 @@ one transaction. Live mode commits each value before asking for the next.
 
 Crash safety: each committed value moves the cursor in the same transaction as its events
 and only if the cursor is where this process last left it. After ``kill -9`` a restart
-resumes from the committed cursor: no gap, no duplicate.
+resumes from the committed cursor: no gap, no duplicate. A lost PostgreSQL connection (a
+restart, a terminated backend) or a broken worker pool does the same without a restart:
+``run`` reloads the committed cursor and goes on, after a backoff.
+
+Stopping: ``run``'s `stop` event (set on SIGTERM) ends a backfill after the ranges already
+handed to the committer, and live mode after its current step; both leave a committed
+cursor to resume from.
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ import functools
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import structlog
 
-from common.errors import ConfigurationError
+from common.errors import ConfigurationError, RetryableError, classify
 from common.manifest import Deployment
 from indexer.committer import Committer
 from indexer.decode import EventDecoder
@@ -183,19 +190,23 @@ class Indexer:
             self.on_progress(self.progress)
 
     # -- phases -------------------------------------------------------------------------
-    def backfill(self, to_block: int | None = None) -> None:
-        """Index every block up to finality (or `to_block`), several ranges in flight.
+    def backfill(self, to_block: int | None = None, stop: threading.Event | None = None) -> None:
+        """Index every block up to finality (or `to_block`), several ranges in flight,
+        until done or `stop` is set.
 
         The fetch loop (this thread) never waits for the database: it hands each run of
         ranges ready at once to the committer thread, which commits them in order, one
         transaction per run. On an error the committer stops after its current transaction,
-        so the cursor (``self.cursor``/``self.expected``) is always what was committed."""
+        so the cursor (``self.cursor``/``self.expected``) is always what was committed.
+        On `stop`, what was handed over is committed (two runs at most) and fetches in
+        flight are waited for (one RPC call each); the rest is left for the next start."""
+        stop = stop or threading.Event()
         sizer = RangeSizer(
             self.config.initial_range, 1, self.config.max_range, self.config.target_logs
         )
         with contextlib.ExitStack() as stack:
             source: FetchSource | None = None  # made on first use
-            while True:
+            while not stop.is_set():
                 head, final = self._finalized_head()
                 target = final if to_block is None else min(final, to_block)
                 if target <= self.cursor.number:
@@ -211,6 +222,9 @@ class Indexer:
                                           concurrency=self.config.concurrency,
                                           max_backoff=self.config.max_backoff):  # fmt: skip
                         committer.put(group)
+                        if stop.is_set():
+                            log.info("indexer.backfill.stopped", cursor=self.cursor.number)
+                            break
 
     def _commit(self, items: list[Batch | EncodedBatch], head: int) -> None:
         """Commit consecutive fetched ranges in one transaction."""
@@ -266,11 +280,11 @@ class Indexer:
             if not moved:
                 stop.wait(self.config.poll_interval)
 
-    def _retrying(self, what: str, action: Callable[[], None]) -> None:
-        """Run `action` until it succeeds; RPC failures are retried with backoff, forever
-        (a failed range is never skipped)."""
+    def _retrying(self, what: str, action: Callable[[], None], stop: threading.Event) -> None:
+        """Run `action` until it succeeds or `stop` is set; RPC failures are retried with
+        backoff, forever (a failed range is never skipped)."""
         attempt = 0
-        while True:
+        while not stop.is_set():
             try:
                 action()
                 return
@@ -279,10 +293,46 @@ class Indexer:
                 self.metrics.rpc_errors.labels(self._label).inc()
                 wait_s = min(self.config.max_backoff, 0.1 * 2**attempt)
                 log.warning(f"indexer.{what}.rpc_error", error=str(exc)[:200], retry_in=wait_s)
-                time.sleep(wait_s)
+                stop.wait(wait_s)
 
     def run(self, to_block: int | None = None, stop: threading.Event | None = None) -> None:
-        """Backfill then follow. Transient RPC failures are retried with backoff."""
-        self._retrying("start", self._load)
-        self._retrying("backfill", lambda: self.backfill(to_block))
-        self.follow(to_block, stop)
+        """Backfill then follow, until `to_block` is indexed or `stop` is set.
+
+        Transient RPC failures are retried with backoff where they happen. A lost store
+        connection or a broken worker pool ends the phase in progress: after a backoff,
+        ``run`` reloads the committed cursor (a commit whose answer was lost may have
+        happened or not: the store says which) and starts again from there."""
+        stop = stop or threading.Event()
+        failures = 0
+        failed_at: int | None = None  # the cursor at the last restart
+        while not stop.is_set():
+            try:
+                self._retrying("start", self._load, stop)
+                self._retrying("backfill", lambda: self.backfill(to_block, stop), stop)
+                self.follow(to_block, stop)
+                return
+            except Exception as exc:
+                event = _restart_event(exc)
+                if event is None:
+                    raise
+                # Backoff grows while no commit succeeds between failures (a store that
+                # is down), and starts again from the shortest after progress.
+                failures = failures + 1 if failed_at == self.cursor.number else 1
+                failed_at = self.cursor.number
+                wait_s = min(self.config.max_backoff, 0.1 * 2**failures)
+                log.warning(event, error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                            cursor=self.cursor.number, retry_in=wait_s)  # fmt: skip
+                stop.wait(wait_s)
+
+
+def _restart_event(exc: Exception) -> str | None:
+    """The event to log for a failure ``run`` recovers from by restarting from the
+    committed cursor, or None for one it does not (it is raised)."""
+    if isinstance(exc, BrokenProcessPool):  # a worker killed (the OOM killer, a signal)
+        return "indexer.workers.broken"
+    # RPC failures are retried where they happen (``_retrying``, ``follow``); the
+    # transient failures that reach here are the store's (psycopg's OperationalError:
+    # a terminated backend, a restarting server).
+    if isinstance(classify(exc), RetryableError) and not isinstance(exc, RpcError):
+        return "indexer.store.unavailable"
+    return None

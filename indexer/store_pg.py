@@ -130,12 +130,19 @@ class PostgresEventStore:
 
     # -- connection -------------------------------------------------------------------
     def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
+        """The open connection, or a new one in place of a closed or broken one."""
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            if self._conn is not None:
+                self._conn.close()
             self._conn = psycopg.connect(self._dsn)
         return self._conn
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor in a transaction. A lost connection (a terminated backend, a server
+        restart) raises psycopg.OperationalError and is replaced on next use: the caller
+        decides whether to try again (``indexer.runner`` does, from the stored cursor: a
+        COMMIT whose answer was lost may or may not have happened)."""
         conn = self._connection()
         try:
             with conn.transaction(), conn.cursor() as cur:
@@ -409,6 +416,21 @@ class PostgresEventStore:
             )
             row = cur.fetchone()
         return Checkpoint(chain_id, row[0], bytes(row[1]), row[2]) if row else None
+
+    def read_dead_letters(self, chain_id: int) -> list[DeadLetter]:
+        """Every dead letter recorded for `chain_id`, in (block number, log index) order."""
+        with self._transaction() as cur:
+            cur.execute(
+                "SELECT block_number, block_hash, log_index, tx_hash, address, topics::text,"
+                " data, reason FROM dead_letters WHERE chain_id = %s"
+                " ORDER BY block_number, log_index",
+                (chain_id,),
+            )
+            return [
+                DeadLetter(chain_id, number, bytes(block_hash), index, bytes(tx), bytes(address),
+                           tuple(orjson.loads(topics)), data, reason)
+                for number, block_hash, index, tx, address, topics, data, reason in cur.fetchall()
+            ]  # fmt: skip
 
     def recorded_blocks(self, chain_id: int, numbers_from: int) -> list[BlockRecord]:
         """Recorded canonical blocks with number >= `numbers_from`, ascending."""

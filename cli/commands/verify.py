@@ -15,7 +15,9 @@ from indexer.verify import Report, verify_against_chain, verify_hash_chain
 
 def _print(console: Console, title: str, report: Report) -> None:
     mark = "[green]ok[/green]" if report.ok else f"[red]{len(report.problems)} problem(s)[/red]"
-    console.print(f"{title}: {report.checked:,} entries checked, {mark}")
+    dead = report.dead_letters
+    among = f" ({dead:,} dead letter{'' if dead == 1 else 's'})" if dead else ""
+    console.print(f"{title}: {report.checked:,} entries checked{among}, {mark}")
     for problem in report.problems:
         console.print(f"  - {problem}")
 
