@@ -35,7 +35,7 @@ def run_index(
 ) -> None:
     """Index the manifest's chain into the configured database until stopped."""
     deployment = Deployment.load(manifest or settings.manifest_file)
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, create=False)  # only `datacoin db upgrade` creates one
     metrics = IndexerMetrics()
     if settings.metrics_port is not None:
         start_http_server(settings.metrics_port, addr="127.0.0.1", registry=metrics.registry)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from common.db import require_database
 from common.manifest import Deployment
 from common.settings import Settings
 from indexer.rpc import RpcClient
@@ -26,6 +27,7 @@ def run_verify(
     settings: Settings, rpc_url: str | None, manifest: Path | None, console: Console
 ) -> bool:
     """Print the audit report; True when everything checked out."""
+    require_database(settings.database_url)
     store = PostgresEventStore(settings.database_url)
     try:
         chain_report = verify_hash_chain(store)
