@@ -46,11 +46,20 @@ class ApiMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("datacoin_api_requests", "HTTP requests",
-                                ["method", "route", "status"], registry=self.registry)  # fmt: skip
+        self.requests = Counter(
+            "datacoin_api_requests",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
         buckets = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5)
-        self.latency = Histogram("datacoin_api_request_seconds", "Request latency", ["route"],
-                                 registry=self.registry, buckets=buckets)  # fmt: skip
+        self.latency = Histogram(
+            "datacoin_api_request_seconds",
+            "Request latency",
+            ["route"],
+            registry=self.registry,
+            buckets=buckets,
+        )
 
 
 class MetricsMiddleware:
@@ -130,9 +139,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool: AsyncConnectionPool = AsyncConnectionPool(
-            libpq_url(settings.database_url), min_size=2, max_size=settings.api_pool_size,
-            kwargs={"autocommit": True}, open=False,
-        )  # fmt: skip
+            libpq_url(settings.database_url),
+            min_size=2,
+            max_size=settings.api_pool_size,
+            kwargs={"autocommit": True},
+            open=False,
+        )
         await pool.open(wait=True, timeout=30)
         redis = open_redis(settings.redis_url)
         hub = EventHub(settings.database_url, pool)
@@ -168,8 +180,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # TimeoutError and ConnectionError are the failures of reaching Redis (not of a command)
     for error in (RedisConnectionError, RedisTimeoutError):
         app.add_exception_handler(error, redis_unavailable)
-    for router in (datasets.router, downloads.router, uploads.router, accounts.router,
-                   training.router, stats.router, audit.router, stream.router, auth.router,
-                   health.router):  # fmt: skip
+    for router in (
+        datasets.router,
+        downloads.router,
+        uploads.router,
+        accounts.router,
+        training.router,
+        stats.router,
+        audit.router,
+        stream.router,
+        auth.router,
+        health.router,
+    ):
         app.include_router(router)
     return app

@@ -62,13 +62,17 @@ async def current_address(
 ) -> str:
     """The address signed in with the bearer token; 401 without a valid session."""
     if not authorization or not authorization.lower().startswith("bearer "):
-        raise HTTPException(401, "sign in first: Authorization: Bearer <token from /auth/verify>",
-                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        raise HTTPException(
+            401,
+            "sign in first: Authorization: Bearer <token from /auth/verify>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     token = authorization[7:].strip()
     address = await redis.get(SESSION_PREFIX + token)
     if address is None:
-        raise HTTPException(401, "session expired or unknown: sign in again",
-                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        raise HTTPException(
+            401, "session expired or unknown: sign in again", headers={"WWW-Authenticate": "Bearer"}
+        )
     return address.decode() if isinstance(address, bytes) else str(address)
 
 

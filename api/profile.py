@@ -67,8 +67,10 @@ def format_of(filename: str) -> str:
     """The table format named by a file's extension; 415 for anything else."""
     suffix = Path(filename).suffix.lower()
     if suffix not in FORMATS:
-        raise UploadRejectedError(415, f"unsupported file type {suffix or '(none)'!r}: "
-                                  "send .csv, .json, .jsonl or .parquet")  # fmt: skip
+        raise UploadRejectedError(
+            415,
+            f"unsupported file type {suffix or '(none)'!r}: send .csv, .json, .jsonl or .parquet",
+        )
     return FORMATS[suffix]
 
 
@@ -157,8 +159,10 @@ class _Counter:
     def profile(self, fmt: str) -> Profile:
         if self.schema is None:
             raise UploadRejectedError(400, "the table is empty")
-        cols = [ColumnProfile(name=f.name, type=_type_name(f.type), nulls=n)
-                for f, n in zip(self.schema, self.nulls, strict=True)]  # fmt: skip
+        cols = [
+            ColumnProfile(name=f.name, type=_type_name(f.type), nulls=n)
+            for f, n in zip(self.schema, self.nulls, strict=True)
+        ]
         return Profile(fmt, self.rows, cols)
 
 

@@ -77,8 +77,19 @@ CATEGORIES = ["tabular", "images", "text", "finance", "science"]
 
 
 def _event(block: int, log_index: int, name: str, args: dict[str, str], tx: bytes) -> NewEvent:
-    return NewEvent(31337, block, block.to_bytes(32, "big"), (block - 1).to_bytes(32, "big"),
-                    1_700_000_000 + block, tx, 0, log_index, b"\x11" * 20, name, args)  # fmt: skip
+    return NewEvent(
+        31337,
+        block,
+        block.to_bytes(32, "big"),
+        (block - 1).to_bytes(32, "big"),
+        1_700_000_000 + block,
+        tx,
+        0,
+        log_index,
+        b"\x11" * 20,
+        name,
+        args,
+    )
 
 
 def seed(db_url: str, count: int) -> None:
@@ -87,27 +98,55 @@ def seed(db_url: str, count: int) -> None:
     providers = ["0x" + rng.randbytes(20).hex() for _ in range(200)]
     events: list[NewEvent] = []
     for i in range(1, count + 1):
-        events.append(_event(i, 0, "DatasetListed", {
-            "datasetId": str(i), "provider": rng.choice(providers),
-            "price": str(rng.randint(1, 1000) * 10**18), "accessDuration": "0",
-            "metadataCid": f"bafy-bench-{i}", "contentHash": "0x" + "00" * 32,
-            "category": rng.choice(CATEGORIES)}, rng.randbytes(32)))  # fmt: skip
+        events.append(
+            _event(
+                i,
+                0,
+                "DatasetListed",
+                {
+                    "datasetId": str(i),
+                    "provider": rng.choice(providers),
+                    "price": str(rng.randint(1, 1000) * 10**18),
+                    "accessDuration": "0",
+                    "metadataCid": f"bafy-bench-{i}",
+                    "contentHash": "0x" + "00" * 32,
+                    "category": rng.choice(CATEGORIES),
+                },
+                rng.randbytes(32),
+            )
+        )
         for j in range(rng.randint(0, 3)):
-            rating = {"datasetId": str(i), "rater": rng.choice(providers),
-                      "score": str(rng.randint(1, 5))}  # fmt: skip
+            rating = {
+                "datasetId": str(i),
+                "rater": rng.choice(providers),
+                "score": str(rng.randint(1, 5)),
+            }
             events.append(_event(i, 1 + j, "Rated", rating, rng.randbytes(32)))
     store = PostgresEventStore(db_url)
     last = events[-1]
     block = BlockRecord(last.block_number, last.block_hash, last.parent_hash, 0)
-    store.append(events, Checkpoint(31337, last.block_number, last.block_hash,
-                                    last.block_number, (block,)), None)  # fmt: skip
+    store.append(
+        events,
+        Checkpoint(31337, last.block_number, last.block_hash, last.block_number, (block,)),
+        None,
+    )
     ProjectionRunner(db_url, store, batch_size=50_000).run_once()
     rows = []
     for i in range(1, count + 1):
         title = " ".join(rng.sample(WORDS, 3)).title()
         about = f"{title}: {' '.join(rng.sample(WORDS, 8))}"
-        rows.append((f"bafy-bench-{i}", title, about, "", "csv", rng.randint(10, 10**6),
-                     rng.randint(2, 50), Jsonb({})))  # fmt: skip
+        rows.append(
+            (
+                f"bafy-bench-{i}",
+                title,
+                about,
+                "",
+                "csv",
+                rng.randint(10, 10**6),
+                rng.randint(2, 50),
+                Jsonb({}),
+            )
+        )
     with psycopg.connect(db_url) as conn, conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO dataset_metadata (cid, title, description, tags, format, rows, columns,"
@@ -216,16 +255,25 @@ class CpuMeter:
 
     def stop(self) -> dict[str, float]:
         """Seconds of CPU per group (a backend opened during the run counts from zero)."""
-        used = {g: sum(_cpu(p) - self.before[g].get(p, 0.0) for p in pids)
-                for g, pids in self._pids().items()}  # fmt: skip
+        used = {
+            g: sum(_cpu(p) - self.before[g].get(p, 0.0) for p in pids)
+            for g, pids in self._pids().items()
+        }
         return {**used, "machine": self._busy() - self.busy_before}
 
 
 def serve(db_url: str, data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATACOIN_DATABASE_URL": db_url, "DATACOIN_DATA_DIR": str(data_dir),
-           "DATACOIN_LOG_FORMAT": "json", "DATACOIN_LOG_LEVEL": "WARNING"}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port),
-                             "--workers", str(workers)], env=env)  # fmt: skip
+    env = {
+        **os.environ,
+        "DATACOIN_DATABASE_URL": db_url,
+        "DATACOIN_DATA_DIR": str(data_dir),
+        "DATACOIN_LOG_FORMAT": "json",
+        "DATACOIN_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+    )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -253,11 +301,20 @@ def head_to_api(db_url: str, data_dir: Path, blocks: int) -> list[float]:
         deployment = deploy_platform(deployer)
         manifest = data_dir / "deployment.json"
         deployment.save(manifest)
-        env = {**os.environ, "DATACOIN_DATABASE_URL": db_url, "DATACOIN_RPC_URL": node.url,
-               "DATACOIN_CONFIRMATIONS": "2", "DATACOIN_POLL_INTERVAL": "0.05",
-               "DATACOIN_LOG_FORMAT": "json", "DATACOIN_LOG_LEVEL": "WARNING"}  # fmt: skip
-        procs.append(subprocess.Popen([sys.executable, "-m", "cli.main", "index", "--manifest",
-                                       str(manifest)], env=env))  # fmt: skip
+        env = {
+            **os.environ,
+            "DATACOIN_DATABASE_URL": db_url,
+            "DATACOIN_RPC_URL": node.url,
+            "DATACOIN_CONFIRMATIONS": "2",
+            "DATACOIN_POLL_INTERVAL": "0.05",
+            "DATACOIN_LOG_FORMAT": "json",
+            "DATACOIN_LOG_LEVEL": "WARNING",
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "index", "--manifest", str(manifest)], env=env
+            )
+        )
         port = free_port()
         procs.append(serve(db_url, data_dir, port, 1))
         seen: dict[str, float] = {}
@@ -334,16 +391,20 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=10)
         ms = [x * 1000 for x in latencies]
-        print(f"\nGET /datasets, {args.datasets:,} datasets, {args.workers} uvicorn workers, "
-              f"offered {args.rate:.0f} req/s for {args.seconds:.0f} s:")  # fmt: skip
+        print(
+            f"\nGET /datasets, {args.datasets:,} datasets, {args.workers} uvicorn workers, "
+            f"offered {args.rate:.0f} req/s for {args.seconds:.0f} s:"
+        )
         print(f"  achieved {len(latencies) / elapsed:,.0f} req/s, errors {errors}/{total}")
         print(f"  p50 {pct(ms, 0.5):.1f} ms   p99 {pct(ms, 0.99):.1f} ms   (target p99 <= 25 ms)")
         us = {k: v / total * 1e6 for k, v in {**cpu, "load generator": loader_cpu}.items()}
         others = cpu["machine"] - cpu["server"] - cpu["postgres"] - loader_cpu
-        print(f"  CPU per request: server {us['server']:.0f} us, PostgreSQL {us['postgres']:.0f}"
-              f" us, load generator {us['load generator']:.0f} us; the machine's {os.cpu_count()}"
-              f" cores {cpu['machine'] / elapsed:.0%} busy, {others / elapsed:.0%} of a core"
-              " with other processes")  # fmt: skip
+        print(
+            f"  CPU per request: server {us['server']:.0f} us, PostgreSQL {us['postgres']:.0f}"
+            f" us, load generator {us['load generator']:.0f} us; the machine's {os.cpu_count()}"
+            f" cores {cpu['machine'] / elapsed:.0%} busy, {others / elapsed:.0%} of a core"
+            " with other processes"
+        )
         head_db = f"{db_url}_head"
         upgrade(head_db)
         lat = [x * 1000 for x in head_to_api(head_db, data_dir, args.blocks)]

@@ -235,8 +235,10 @@ def generate(
     # Transfers come from the deployer (it holds the supply), listings from account 1: two
     # nonce sequences, so listing transactions can wait for their block without a nonce gap.
     senders = {"transfer": deployer, "listing": dev_account(1)}
-    targets = {"transfer": deployment.address("DataCoin"),
-               "listing": deployment.address("Marketplace")}  # fmt: skip
+    targets = {
+        "transfer": deployment.address("DataCoin"),
+        "listing": deployment.address("Marketplace"),
+    }
     encoders = {"transfer": _transfer_calls, "listing": _listing_calls}
     plan = _plan(events, per_tx, listing_every)
     say(f"deployed at block {deployment.start_block}; encoding and signing {len(plan)} txs")
@@ -252,10 +254,16 @@ def generate(
     raw_txs: list[bytes] = []
     for kind, first, count in plan:
         tx: dict[str, Any] = {
-            "type": 2, "chainId": chain_id, "nonce": nonces[kind], "to": targets[kind],
-            "value": 0, "data": _multicall(encoders[kind](first, count)), "gas": gas[kind],
-            "maxFeePerGas": MAX_FEE, "maxPriorityFeePerGas": PRIORITY_FEE,
-        }  # fmt: skip
+            "type": 2,
+            "chainId": chain_id,
+            "nonce": nonces[kind],
+            "to": targets[kind],
+            "value": 0,
+            "data": _multicall(encoders[kind](first, count)),
+            "gas": gas[kind],
+            "maxFeePerGas": MAX_FEE,
+            "maxPriorityFeePerGas": PRIORITY_FEE,
+        }
         nonces[kind] += 1
         raw_txs.append(bytes(senders[kind].sign_transaction(tx).raw_transaction))
     blocks = _pack(plan, raw_txs)
@@ -270,8 +278,17 @@ def generate(
     head = rpc.block_number()
     total, by_name, ponder = _survey(rpc, deployment, head)
     seconds = time.perf_counter() - started
-    return Workload(deployment, head, len(plan), events, total, by_name, ponder,
-                    head - deployment.start_block + 1, seconds)  # fmt: skip
+    return Workload(
+        deployment,
+        head,
+        len(plan),
+        events,
+        total,
+        by_name,
+        ponder,
+        head - deployment.start_block + 1,
+        seconds,
+    )
 
 
 # -- databases ---------------------------------------------------------------------------
@@ -374,12 +391,16 @@ def raw_ceiling(work: Workload, rpc_url: str, db_url: str) -> tuple[Timing, Timi
             ):
                 copy.set_types(["int8", "bytea", "int4", "bytea", "bytea", "bytea"])
                 for raw in logs:
-                    copy.write_row((
-                            int(raw["blockNumber"], 16), bytes.fromhex(raw["blockHash"][2:]),
-                            int(raw["logIndex"], 16), bytes.fromhex(raw["address"][2:]),
+                    copy.write_row(
+                        (
+                            int(raw["blockNumber"], 16),
+                            bytes.fromhex(raw["blockHash"][2:]),
+                            int(raw["logIndex"], 16),
+                            bytes.fromhex(raw["address"][2:]),
                             bytes.fromhex("".join(t[2:] for t in raw["topics"])),
                             bytes.fromhex(raw["data"][2:]),
-                        ))  # fmt: skip
+                        )
+                    )
             rows += len(logs)
         full = Timing(rows, time.perf_counter() - started)
         row = conn.execute("SELECT count(*) FROM raw_logs").fetchone()
@@ -528,9 +549,13 @@ def ponder_backfill(
         with log_path.open("wb") as log_file:
             started = time.perf_counter()
             process = subprocess.Popen(
-                command, cwd=PONDER_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                command,
+                cwd=PONDER_DIR,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
-            )  # fmt: skip
+            )
             try:
                 while True:
                     now = time.perf_counter() - started
@@ -630,11 +655,13 @@ class Results:
             f" COPY of undecoded rows, commit per chunk | {raw:,.0f} | 1.00 | | {runs(self.raw)} |",
             f"| (a') getLogs + JSON parse alone, same chunks | {fetch:,.0f} | | "
             f"| {runs(self.fetch_only)} |",
-        ]  # fmt: skip
+        ]
         for mode, timings in self.ours.items():
             rate = self.ours_rate(mode)
-            lines.append(f"| {MODE_LABELS[mode]} | {rate:,.0f} | {rate / raw:.2f} "
-                         f"| {rate / ponder:.1f}x | {runs(timings)} |")  # fmt: skip
+            lines.append(
+                f"| {MODE_LABELS[mode]} | {rate:,.0f} | {rate / raw:.2f} "
+                f"| {rate / ponder:.1f}x | {runs(timings)} |"
+            )
         ponder_runs = ", ".join(
             f"{p.rate:,.0f} ({p.total - p.startup:.1f} s after {p.startup:.1f} s startup)"
             for p in self.ponder
@@ -691,8 +718,11 @@ def write_results(path: Path, command: str, facts: dict[str, str], results: Resu
 
 # -- main --------------------------------------------------------------------------------
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.indexer_backfill", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m bench.indexer_backfill",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--events", type=int, default=100_000, help="events to generate")
     p.add_argument("--events-per-tx", type=int, default=100, help="calls per multicall")
     p.add_argument(
@@ -704,10 +734,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="runs of (a) and (b)")
     p.add_argument("--ponder-runs", type=int, default=1, help="runs of Ponder (0: skip)")
     p.add_argument("--ponder-timeout", type=float, default=600.0, help="seconds per Ponder run")
-    p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432",
-                   help="PostgreSQL server URL without a database name")  # fmt: skip
-    p.add_argument("--results", default=str(DEFAULT_RESULTS),
-                   help="markdown file to write ('-': none)")  # fmt: skip
+    p.add_argument(
+        "--pg",
+        default="postgresql://postgres@127.0.0.1:5432",
+        help="PostgreSQL server URL without a database name",
+    )
+    p.add_argument(
+        "--results", default=str(DEFAULT_RESULTS), help="markdown file to write ('-': none)"
+    )
     p.add_argument(
         "--initial-range", type=int, default=None, help="IndexerConfig.initial_range for (b)"
     )
@@ -755,16 +789,20 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
             full, fetch = raw_ceiling(work, node.url, dbs.url(scratch))
             results.raw.append(full)
             results.fetch_only.append(fetch)
-            say(f"(a) raw #{i + 1}: {full.rate:,.0f} events/s ({full.seconds:.2f} s);"
-                f" getLogs alone {fetch.rate:,.0f}/s")  # fmt: skip
+            say(
+                f"(a) raw #{i + 1}: {full.rate:,.0f} events/s ({full.seconds:.2f} s);"
+                f" getLogs alone {fetch.rate:,.0f}/s"
+            )
             for mode in modes:
                 name = dbs.name(f"{mode}{i}")
                 ours = our_backfill(work, node.url, dbs.url(name), config, mode)
                 dbs.drop(name)
                 results.ours.setdefault(mode, []).append(ours)
                 head = ours.head_hash.hex()[:12]
-                say(f"(b) {mode} #{i + 1}: {ours.rate:,.0f} events/s ({ours.seconds:.2f} s),"
-                    f" verified {ours.events:,} events, head hash {head}")  # fmt: skip
+                say(
+                    f"(b) {mode} #{i + 1}: {ours.rate:,.0f} events/s ({ours.seconds:.2f} s),"
+                    f" verified {ours.events:,} events, head hash {head}"
+                )
         busy1, total1 = cpu_busy()
         if total1 > total0:
             results.busy_cores = (busy1 - busy0) / (total1 - total0) * (os.cpu_count() or 1)
@@ -776,13 +814,16 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
         for i in range(args.ponder_runs):
             name = dbs.create(f"ponder{i}")
             log_path = Path(tempfile.gettempdir()) / f"{name}.log"
-            run_ = ponder_backfill(work, node.url, dbs.url(name), "bench", args.ponder_timeout,
-                                   log_path)  # fmt: skip
+            run_ = ponder_backfill(
+                work, node.url, dbs.url(name), "bench", args.ponder_timeout, log_path
+            )
             dbs.drop(name)
             results.ponder.append(run_)
-            say(f"(c) ponder #{i + 1}: {run_.rate:,.0f} events/s"
+            say(
+                f"(c) ponder #{i + 1}: {run_.rate:,.0f} events/s"
                 f" ({run_.total - run_.startup:.1f} s + {run_.startup:.1f} s startup;"
-                f" log {log_path})")  # fmt: skip
+                f" log {log_path})"
+            )
     return results
 
 

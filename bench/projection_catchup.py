@@ -64,11 +64,19 @@ def main() -> None:
         catch_up: list[float] = []
         baseline: list[float] = []
         for i in range(args.repeat):
-            catch_up.append(_timed(ProjectionRunner(db_url, store, f"restarted_{i}"),
-                                   args.events - half, args.events))  # fmt: skip
+            catch_up.append(
+                _timed(
+                    ProjectionRunner(db_url, store, f"restarted_{i}"),
+                    args.events - half,
+                    args.events,
+                )
+            )
             baseline.append(_timed(running[i], args.events - half, args.events))
-            print(f"  run {i + 1}: restarted {catch_up[-1]:,.0f} events/s;"
-                  f" not restarted {baseline[-1]:,.0f} events/s", flush=True)  # fmt: skip
+            print(
+                f"  run {i + 1}: restarted {catch_up[-1]:,.0f} events/s;"
+                f" not restarted {baseline[-1]:,.0f} events/s",
+                flush=True,
+            )
         store.close()
         ours, base = statistics.median(catch_up), statistics.median(baseline)
         print(f"\nfolding events {half + 1:,}-{args.events:,}, medians of {args.repeat}:")

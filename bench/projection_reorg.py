@@ -50,8 +50,9 @@ def new_fork(events: list[NewEvent], depth: int) -> list[NewEvent]:
     for e in synthesize(depth * PER_BLOCK, seed=2):
         number = first + e.block_number - 1
         parent = (number - 1).to_bytes(32, "big") if number == first else fork_hash(number - 1)
-        out.append(replace(e, block_number=number, block_hash=fork_hash(number),
-                           parent_hash=parent))  # fmt: skip
+        out.append(
+            replace(e, block_number=number, block_hash=fork_hash(number), parent_hash=parent)
+        )
     return out
 
 
@@ -61,8 +62,12 @@ def reorg(store: PostgresEventStore, events: list[NewEvent], depth: int) -> int:
     keep = last - depth
     head = store.checkpoint(CHAIN)
     assert head is not None
-    store.retract(CHAIN, keep, Checkpoint(CHAIN, keep, keep.to_bytes(32, "big"), 0),
-                  (head.block_number, head.block_hash))  # fmt: skip
+    store.retract(
+        CHAIN,
+        keep,
+        Checkpoint(CHAIN, keep, keep.to_bytes(32, "big"), 0),
+        (head.block_number, head.block_hash),
+    )
     append(store, new_fork(events, depth))
     return store.head().position
 
@@ -99,13 +104,20 @@ def main() -> None:
         append(store, events)
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("VACUUM (ANALYZE) events")
-        live = [(_at_head(db_url, store, f"ours_{i}"),
-                 _at_head(db_url, store, f"baseline_{i}", baseline=True))
-                for i in range(args.repeat)]  # fmt: skip
+        live = [
+            (
+                _at_head(db_url, store, f"ours_{i}"),
+                _at_head(db_url, store, f"baseline_{i}", baseline=True),
+            )
+            for i in range(args.repeat)
+        ]
         before = store.head().position
         head = reorg(store, events, args.depth)
-        print(f"reorg: {args.depth} blocks orphaned, {head - before:,} entries appended"
-              " (retractions and the new fork)", flush=True)  # fmt: skip
+        print(
+            f"reorg: {args.depth} blocks orphaned, {head - before:,} entries appended"
+            " (retractions and the new fork)",
+            flush=True,
+        )
         ours: list[float] = []
         baseline: list[float] = []
         for i, (batched, one_by_one) in enumerate(live):
@@ -117,12 +129,16 @@ def main() -> None:
                 runner.close()
             same = state_hash(db_url, f"ours_{i}") == state_hash(db_url, f"baseline_{i}")
             assert same, "the two projectors disagree"
-            print(f"  run {i + 1}: ours {ours[-1]:.3f} s; baseline {baseline[-1]:.3f} s"
-                  " (same state hash)", flush=True)  # fmt: skip
+            print(
+                f"  run {i + 1}: ours {ours[-1]:.3f} s; baseline {baseline[-1]:.3f} s"
+                " (same state hash)",
+                flush=True,
+            )
         store.close()
         ours_m, base_m = statistics.median(ours), statistics.median(baseline)
-        print(f"\nreorg of {args.depth} blocks on {args.events:,} events, medians of"
-              f" {args.repeat}:")  # fmt: skip
+        print(
+            f"\nreorg of {args.depth} blocks on {args.events:,} events, medians of {args.repeat}:"
+        )
         print(f"  ours (stale rows refolded together)  {ours_m:>8.3f} s")
         print(f"  baseline (refold per retraction)     {base_m:>8.3f} s   (stats refolded too)")
         print(f"  ratio                                {base_m / ours_m:>8.1f}x faster")

@@ -63,41 +63,76 @@ def synthesize(count: int, seed: int = 1) -> list[NewEvent]:
         someone = rng.choice(accounts)
         if datasets == 0 or kind < 0.25:
             datasets += 1
-            name, args = "DatasetListed", {
-                "datasetId": str(datasets), "provider": someone,
-                "price": str(rng.randint(1, 10**21)),
-                "accessDuration": str(rng.choice([0, 86400])),
-                "metadataCid": f"bafy{rng.getrandbits(128):x}",
-                "contentHash": "0x" + rng.randbytes(32).hex(),
-                "category": rng.choice(["tabular", "images", "text"]),
-            }  # fmt: skip
+            name, args = (
+                "DatasetListed",
+                {
+                    "datasetId": str(datasets),
+                    "provider": someone,
+                    "price": str(rng.randint(1, 10**21)),
+                    "accessDuration": str(rng.choice([0, 86400])),
+                    "metadataCid": f"bafy{rng.getrandbits(128):x}",
+                    "contentHash": "0x" + rng.randbytes(32).hex(),
+                    "category": rng.choice(["tabular", "images", "text"]),
+                },
+            )
         elif kind < 0.6:
-            name, args = "Purchased", {
-                "datasetId": str(rng.randint(1, datasets)), "buyer": someone,
-                "provider": rng.choice(accounts), "price": str(10**18),
-                "fee": str(25 * 10**15), "expiresAt": "0",
-            }  # fmt: skip
+            name, args = (
+                "Purchased",
+                {
+                    "datasetId": str(rng.randint(1, datasets)),
+                    "buyer": someone,
+                    "provider": rng.choice(accounts),
+                    "price": str(10**18),
+                    "fee": str(25 * 10**15),
+                    "expiresAt": "0",
+                },
+            )
         elif kind < 0.75:
-            name, args = "Rated", {
-                "datasetId": str(rng.randint(1, datasets)), "rater": someone,
-                "score": str(rng.randint(1, 5)),
-            }  # fmt: skip
+            name, args = (
+                "Rated",
+                {
+                    "datasetId": str(rng.randint(1, datasets)),
+                    "rater": someone,
+                    "score": str(rng.randint(1, 5)),
+                },
+            )
         elif kind < 0.9:
-            name, args = "Staked", {
-                "account": someone, "amount": str(10**18),
-                "newStake": str(rng.randint(1, 10**22)),
-            }  # fmt: skip
+            name, args = (
+                "Staked",
+                {
+                    "account": someone,
+                    "amount": str(10**18),
+                    "newStake": str(rng.randint(1, 10**22)),
+                },
+            )
         else:
             jobs += 1
-            name, args = "TrainingRequested", {
-                "jobId": str(jobs), "datasetId": str(rng.randint(1, datasets)),
-                "requester": someone, "specCid": f"bafy{jobs}", "payment": str(10**19),
-                "deadline": str(1_800_000_000),
-            }  # fmt: skip
-        events.append(NewEvent(
-            CHAIN, block, block.to_bytes(32, "big"), (block - 1).to_bytes(32, "big"),
-            1_700_000_000 + block, rng.randbytes(32), 0, n % 50, b"\x11" * 20, name, args,
-        ))  # fmt: skip
+            name, args = (
+                "TrainingRequested",
+                {
+                    "jobId": str(jobs),
+                    "datasetId": str(rng.randint(1, datasets)),
+                    "requester": someone,
+                    "specCid": f"bafy{jobs}",
+                    "payment": str(10**19),
+                    "deadline": str(1_800_000_000),
+                },
+            )
+        events.append(
+            NewEvent(
+                CHAIN,
+                block,
+                block.to_bytes(32, "big"),
+                (block - 1).to_bytes(32, "big"),
+                1_700_000_000 + block,
+                rng.randbytes(32),
+                0,
+                n % 50,
+                b"\x11" * 20,
+                name,
+                args,
+            )
+        )
     return events
 
 
@@ -182,10 +217,21 @@ def _cold(db_url: str, events: int, workers: int) -> float:
     """One replay in a fresh process (as `datacoin replay`: it forks its workers);
     events/s."""
     out = subprocess.run(
-        [sys.executable, "-m", "bench.projection_replay", "--cold-run", db_url,
-         "--events", str(events), "--workers", str(workers)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bench.projection_replay",
+            "--cold-run",
+            db_url,
+            "--events",
+            str(events),
+            "--workers",
+            str(workers),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -199,15 +245,21 @@ def _report(
 ) -> None:
     ours_m, cold_m, naive_m = map(statistics.median, (ours, cold, naive))
     print(f"\nreplay of {args.events:,} events, medians of {args.repeat}:")
-    print(f"  ours, cold   {cold_m:>10,.0f} events/s   (a fresh process each, as `datacoin"
-          f" replay` runs; {args.workers} workers; target >= 50,000)")  # fmt: skip
-    print(f"  ours, warm   {ours_m:>10,.0f} events/s   (a long-lived process, its fork"
-          " server running)")  # fmt: skip
+    print(
+        f"  ours, cold   {cold_m:>10,.0f} events/s   (a fresh process each, as `datacoin"
+        f" replay` runs; {args.workers} workers; target >= 50,000)"
+    )
+    print(
+        f"  ours, warm   {ours_m:>10,.0f} events/s   (a long-lived process, its fork"
+        " server running)"
+    )
     print(f"  one process  {statistics.median(single):>10,.0f} events/s")
     print(f"  naive        {naive_m:>10,.0f} events/s   (ORM object per row, commit per event)")
     print(f"  ratio        {cold_m / naive_m:>10,.1f}x   (cold; warm {ours_m / naive_m:,.1f}x)")
-    print(f"  machine busy {statistics.median(busy):>10.2f} of {os.cpu_count() or 1} cores"
-          " during ours (warm)")  # fmt: skip
+    print(
+        f"  machine busy {statistics.median(busy):>10.2f} of {os.cpu_count() or 1} cores"
+        " during ours (warm)"
+    )
 
 
 def main() -> None:
@@ -246,9 +298,12 @@ def main() -> None:
             ours.append(_timed(db_url, store, args.events, args.workers))
             busy.append(cores_busy(before, cpu_busy(), cores))
             single.append(_timed(db_url, store, args.events, 1))
-            print(f"  run {i + 1}: ours ({args.workers} workers) {ours[-1]:,.0f} events/s"
-                  f" ({args.events / ours[-1]:.2f} s, {busy[-1]:.2f} of {cores} cores busy);"
-                  f" one process {single[-1]:,.0f} events/s", flush=True)  # fmt: skip
+            print(
+                f"  run {i + 1}: ours ({args.workers} workers) {ours[-1]:,.0f} events/s"
+                f" ({args.events / ours[-1]:.2f} s, {busy[-1]:.2f} of {cores} cores busy);"
+                f" one process {single[-1]:,.0f} events/s",
+                flush=True,
+            )
         naive = [naive_replay(db_url, store, args.naive_events) for _ in range(args.repeat)]
         for i, rate in enumerate(naive):
             print(f"  naive run {i + 1}: {rate:,.0f} events/s (first {args.naive_events:,} events)")

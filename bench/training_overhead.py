@@ -61,9 +61,17 @@ def table_csv(rows: int, seed: int = 1) -> bytes:
 
 def spec(seed: int) -> dict[str, Any]:
     """A small job: 2 epochs of an MLP on a few hundred rows."""
-    return {"task": "classification", "target": "label", "features": ["x1", "x2", "x3"],
-            "model": {"kind": "mlp", "hidden_sizes": [16]}, "epochs": 2, "batch_size": 32,
-            "learning_rate": 0.05, "validation_split": 0.2, "seed": seed}  # fmt: skip
+    return {
+        "task": "classification",
+        "target": "label",
+        "features": ["x1", "x2", "x3"],
+        "model": {"kind": "mlp", "hidden_sizes": [16]},
+        "epochs": 2,
+        "batch_size": 32,
+        "learning_rate": 0.05,
+        "validation_split": 0.2,
+        "seed": seed,
+    }
 
 
 class Bench:
@@ -79,16 +87,25 @@ class Bench:
         self.settings = Settings(rpc_url=self.node.url, data_dir=data_dir)
         self.store, keyring = open_store(self.settings), open_keyring(self.settings)
         self.data = table_csv(rows)
-        fields: dict[str, Any] = {"title": "bench", "category": "tabular", "description": "",
-                                  "tags": [], "license": None}  # fmt: skip
-        doc, meta = store_upload(self.settings, self.store, keyring, io.BytesIO(self.data),
-                                 "bench.csv", fields, True)  # fmt: skip
+        fields: dict[str, Any] = {
+            "title": "bench",
+            "category": "tabular",
+            "description": "",
+            "tags": [],
+            "license": None,
+        }
+        doc, meta = store_upload(
+            self.settings, self.store, keyring, io.BytesIO(self.data), "bench.csv", fields, True
+        )
         c = self.client.contract
         provider, buyer, worker = (Transactor(w3, dev_account(i)) for i in (1, 2, 7))
         for who in (provider, buyer, worker):
             deployer.send(c("DataCoin").functions.transfer(who.address, 100_000 * WAD))
-        provider.send(c("Marketplace").functions.listDataset(
-            meta, bytes.fromhex(doc.content_sha256), "tabular", WAD, 0))  # fmt: skip
+        provider.send(
+            c("Marketplace").functions.listDataset(
+                meta, bytes.fromhex(doc.content_sha256), "tabular", WAD, 0
+            )
+        )
         buyer.send(c("DataCoin").functions.approve(c("Marketplace").address, 2**255))
         buyer.send(c("Marketplace").functions.purchase(1, 2**255))
         buyer.send(c("DataCoin").functions.approve(c("TrainingLog").address, 2**255))
@@ -122,11 +139,20 @@ def bare_process(root: Path, data: bytes, seed: int) -> tuple[float, float]:
     (job / "in" / "spec.json").write_bytes(orjson.dumps(spec(seed)))
     (job / "in" / "dataset.csv").write_bytes(data)
     (job / "in" / "ready").touch()
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "DATACOIN_DEVICE": "cpu",
-           "OMP_NUM_THREADS": "1"}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "DATACOIN_DEVICE": "cpu",
+        "OMP_NUM_THREADS": "1",
+    }
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "workers.training.entry"], cwd=job, env=env,
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "workers.training.entry"],
+        cwd=job,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     wall = time.perf_counter() - started
     return wall, float(orjson.loads((job / "out" / "run.json").read_bytes())["train_seconds"])
 
@@ -158,8 +184,11 @@ def summary(timings: list[dict[str, float]]) -> dict[str, Any]:
     """Medians per phase, and the overheads."""
     keys = ("total", "train", "check", "prepare", "sandbox", "publish")
     overheads = [t["total"] - t["train"] for t in timings]
-    return {**{k: median([t[k] for t in timings]) for k in keys},
-            "overhead": median(overheads), "overheads": overheads}  # fmt: skip
+    return {
+        **{k: median([t[k] for t in timings]) for k in keys},
+        "overhead": median(overheads),
+        "overheads": overheads,
+    }
 
 
 def run(jobs: int, rows: int, gap: float) -> dict[str, Any]:
@@ -173,10 +202,17 @@ def run(jobs: int, rows: int, gap: float) -> dict[str, Any]:
         warm = summary(measure(root / "warm", jobs, rows, spares=1))
         spaced = summary(measure(root / "spaced", jobs, rows, spares=1, gap=gap))
         bare = [bare_process(root, table_csv(rows), i) for i in range(min(jobs, 5))]
-    return {"jobs": jobs, "rows": rows, "gap": gap, "cold": cold, "warm": warm,
-            "spaced": spaced, "bare_wall": median([w for w, _ in bare]),
-            "bare_overhead": median([w - t for w, t in bare]),
-            "load": (load, os.getloadavg()[0])}  # fmt: skip
+    return {
+        "jobs": jobs,
+        "rows": rows,
+        "gap": gap,
+        "cold": cold,
+        "warm": warm,
+        "spaced": spaced,
+        "bare_wall": median([w for w, _ in bare]),
+        "bare_overhead": median([w - t for w, t in bare]),
+        "load": (load, os.getloadavg()[0]),
+    }
 
 
 def report(r: dict[str, Any]) -> str:
@@ -191,15 +227,19 @@ def report(r: dict[str, Any]) -> str:
         ("training loop (inside the sandbox)", "train"),
         ("**overhead = whole job - training loop**", "overhead"),
         ("- chain checks (getJob, block time, worker registered and staked)", "check"),
-        ("- start to data ready (sandbox start; fetch, verify, decrypt under the import)",
-         "prepare"),
+        (
+            "- start to data ready (sandbox start; fetch, verify, decrypt under the import)",
+            "prepare",
+        ),
         ("- start to exit (Python, torch import, load, loop, validation, save)", "sandbox"),
         ("- upload of model and card, pin, `logTraining` and its receipt", "publish"),
-    ]  # fmt: skip
+    ]
     lines = [f"| {label} | {c[key]:.3f} | {w[key]:.3f} | {g[key]:.3f} |" for label, key in rows]
     table = "\n".join(lines)
-    spread = {k: ", ".join(f"{o:.2f}" for o in sorted(r[k]["overheads"]))
-              for k in ("cold", "warm", "spaced")}  # fmt: skip
+    spread = {
+        k: ", ".join(f"{o:.2f}" for o in sorted(r[k]["overheads"]))
+        for k in ("cold", "warm", "spaced")
+    }
     return f"""{START}
 ## Training job overhead (`bench/training_overhead.py`)
 
@@ -248,8 +288,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--rows", type=int, default=400)
     parser.add_argument("--gap", type=float, default=3.0, help="seconds between spaced jobs")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="also write the section into this file")  # fmt: skip
+    parser.add_argument(
+        "--results", type=Path, default=None, help="also write the section into this file"
+    )
     args = parser.parse_args()
     section = report(run(args.jobs, args.rows, args.gap))
     print(section)

@@ -64,8 +64,14 @@ def quadratic_compare(store: PostgresEventStore, rpc: RpcClient, deployment: Dep
         end = min(saved.block_number, start + 1_999)
         for raw in rpc.get_logs(start, end, decoder.addresses, decoder.topics):
             spec = decoder.spec_for(raw["address"], raw["topics"][0])
-            expected.append((raw["blockHash"].lower(), int(raw["logIndex"], 16), spec.name,
-                             reference_decode(spec, raw["topics"], raw["data"])))  # fmt: skip
+            expected.append(
+                (
+                    raw["blockHash"].lower(),
+                    int(raw["logIndex"], 16),
+                    spec.name,
+                    reference_decode(spec, raw["topics"], raw["data"]),
+                )
+            )
     stored = [
         ("0x" + e.event.block_hash.hex(), e.event.log_index, e.event.event_name, e.event.args)
         for e in live_events(store, deployment.chain_id)
@@ -107,8 +113,10 @@ def measure(events: int, baseline: bool, say: Callable[[str], None]) -> Measured
                 raise RuntimeError(f"the baseline found {mismatches} mismatches")
         measured = Measured(logs_report.checked, hash_s, against_s, baseline_s)
         before = f", before {baseline_s:.2f} s" if baseline_s is not None else ""
-        say(f"{measured.entries:,} entries: hash chain {hash_s:.2f} s,"
-            f" against chain {against_s:.2f} s{before}")  # fmt: skip
+        say(
+            f"{measured.entries:,} entries: hash chain {hash_s:.2f} s,"
+            f" against chain {against_s:.2f} s{before}"
+        )
         return measured
 
 
@@ -133,12 +141,24 @@ def table(rows: list[Measured]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.verify", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--sizes", type=int, nargs="+", default=[20_000, 80_000],
-                   help="events to generate, one run per size")  # fmt: skip
-    p.add_argument("--baseline-max", type=int, default=0,
-                   help="also time the quadratic comparison for sizes up to this")  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python -m bench.verify",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[20_000, 80_000],
+        help="events to generate, one run per size",
+    )
+    p.add_argument(
+        "--baseline-max",
+        type=int,
+        default=0,
+        help="also time the quadratic comparison for sizes up to this",
+    )
     return p.parse_args(argv)
 
 

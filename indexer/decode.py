@@ -215,10 +215,12 @@ class _FastEvent:
             if static is None:  # a dynamic value: `word` holds its offset
                 lines.append(f"    v{n} = _dynamic_at(body, {word}, {p.type == 'string'})")
             elif p.type == "address":
-                lines += [f"    w = {word}",
-                          f"    if w[:24] != {'0' * 24!r}:",
-                          "        raise DecodeError('address word has non-zero padding')",
-                          f"    v{n} = '0x' + w[24:].lower()"]  # fmt: skip
+                lines += [
+                    f"    w = {word}",
+                    f"    if w[:24] != {'0' * 24!r}:",
+                    "        raise DecodeError('address word has non-zero padding')",
+                    f"    v{n} = '0x' + w[24:].lower()",
+                ]
             elif p.type in ("uint256", "uint") and not p.indexed:  # 64 hex digits always fit
                 lines.append(f"    v{n} = str(int({word}, 16))")
             else:

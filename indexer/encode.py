@@ -64,9 +64,16 @@ def block_part(chain_id: int, number: int, hash_: bytes, parent: bytes, timestam
     ``block_timestamp``."""
     return (
         b'%d,"%s","%s",%d,' % (number, hash_.hex().encode(), parent.hex().encode(), timestamp),
-        b"".join((_INT8(8, chain_id), _INT8(8, number), _field(hash_), _field(parent),
-                  _INT8(8, timestamp))),
-    )  # fmt: skip
+        b"".join(
+            (
+                _INT8(8, chain_id),
+                _INT8(8, number),
+                _field(hash_),
+                _field(parent),
+                _INT8(8, timestamp),
+            )
+        ),
+    )
 
 
 def tx_part(tx_hash: bytes) -> Part:
@@ -93,14 +100,26 @@ def entry(
 ) -> tuple[bytes, bytes]:
     """(REST, TAIL) of an entry; `args` is ``orjson.dumps(args, option=OPT_SORT_KEYS)``
     (the same bytes serve the hash chain and the JSONB column)."""
-    rest = b"".join((
-        block[0], tx[0], b"%d,%d," % (tx_index, log_index), emitter[0], args,
-        b",null]" if retracts is None else b",%d]" % retracts,
-    ))  # fmt: skip
-    tail = b"".join((
-        block[1], tx[1], _TX_LOG_INDEX(4, tx_index, 4, log_index), emitter[1],
-        _JSONB_HEAD(len(args) + 1, 1), args,
-    ))  # fmt: skip
+    rest = b"".join(
+        (
+            block[0],
+            tx[0],
+            b"%d,%d," % (tx_index, log_index),
+            emitter[0],
+            args,
+            b",null]" if retracts is None else b",%d]" % retracts,
+        )
+    )
+    tail = b"".join(
+        (
+            block[1],
+            tx[1],
+            _TX_LOG_INDEX(4, tx_index, 4, log_index),
+            emitter[1],
+            _JSONB_HEAD(len(args) + 1, 1),
+            args,
+        )
+    )
     return rest, tail
 
 
@@ -108,10 +127,14 @@ def entry_mid(chain_id: int, incarnation: int, retracts: int | None) -> tuple[by
     """(MID, ROW_MID) of an entry: the parts that depend on its kind and incarnation."""
     kind = KIND_LOG if retracts is None else KIND_RETRACT
     mid = b'%d,"%s",%d,' % (chain_id, kind.encode(), incarnation)
-    row_mid = b"".join((
-        _field(kind.encode()), _INT2(2, incarnation),
-        _NULL if retracts is None else _INT8(8, retracts), _HASH_LENGTH,
-    ))  # fmt: skip
+    row_mid = b"".join(
+        (
+            _field(kind.encode()),
+            _INT2(2, incarnation),
+            _NULL if retracts is None else _INT8(8, retracts),
+            _HASH_LENGTH,
+        )
+    )
     return mid, row_mid
 
 

@@ -161,8 +161,13 @@ class Follower:
         depth = self.cursor.number - ancestor.number
         beyond = ancestor.number < self.finalized
         if beyond:
-            log.error("indexer.reorg.beyond_finality", depth=depth, ancestor=ancestor.number,
-                      finalized=self.finalized, alert=True)  # fmt: skip
+            log.error(
+                "indexer.reorg.beyond_finality",
+                depth=depth,
+                ancestor=ancestor.number,
+                finalized=self.finalized,
+                alert=True,
+            )
         log.warning("indexer.reorg", depth=depth, ancestor=ancestor.number, head=latest.number)
         for k in [k for k in self.recent if k > ancestor.number]:
             del self.recent[k]

@@ -11,26 +11,38 @@ class IndexerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.head_lag = Gauge(
-            "datacoin_indexer_head_lag_blocks", "Blocks between the node's head and the cursor",
-            ["chain_id"], registry=self.registry,
-        )  # fmt: skip
+            "datacoin_indexer_head_lag_blocks",
+            "Blocks between the node's head and the cursor",
+            ["chain_id"],
+            registry=self.registry,
+        )
         self.cursor = Gauge(
-            "datacoin_indexer_cursor_block", "Last indexed block", ["chain_id"],
+            "datacoin_indexer_cursor_block",
+            "Last indexed block",
+            ["chain_id"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.events = Counter(
-            "datacoin_indexer_events", "Events appended to the store", ["chain_id"],
+            "datacoin_indexer_events",
+            "Events appended to the store",
+            ["chain_id"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.dead_letters = Counter(
-            "datacoin_indexer_dead_letters", "Logs that failed to decode", ["chain_id"],
+            "datacoin_indexer_dead_letters",
+            "Logs that failed to decode",
+            ["chain_id"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.reorgs = Counter(
-            "datacoin_indexer_reorgs", "Reorgs handled", ["chain_id", "beyond_finality"],
+            "datacoin_indexer_reorgs",
+            "Reorgs handled",
+            ["chain_id", "beyond_finality"],
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.rpc_errors = Counter(
-            "datacoin_indexer_rpc_errors", "Failed JSON-RPC calls", ["chain_id"],
+            "datacoin_indexer_rpc_errors",
+            "Failed JSON-RPC calls",
+            ["chain_id"],
             registry=self.registry,
-        )  # fmt: skip
+        )

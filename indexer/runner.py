@@ -133,8 +133,12 @@ class Indexer:
                 self.cursor = BlockRecord(
                     header.number, header.hash, header.parent_hash, header.timestamp
                 )
-        log.info("indexer.start", chain_id=self.chain_id, cursor=self.cursor.number,
-                 finalized=self.finalized)  # fmt: skip
+        log.info(
+            "indexer.start",
+            chain_id=self.chain_id,
+            cursor=self.cursor.number,
+            finalized=self.finalized,
+        )
 
     def _finalized_head(self) -> tuple[int, int]:
         latest = self.rpc.block_number()
@@ -149,8 +153,13 @@ class Indexer:
     def apply(self, value: SyncValue | EncodedBatch) -> None:
         """Commit one sync value to the store."""
         if isinstance(value, Batch | EncodedBatch):
-            cp = Checkpoint(self.chain_id, value.end.number, value.end.hash,
-                            min(self.finalized, value.end.number), tuple(value.blocks))  # fmt: skip
+            cp = Checkpoint(
+                self.chain_id,
+                value.end.number,
+                value.end.hash,
+                min(self.finalized, value.end.number),
+                tuple(value.blocks),
+            )
             if isinstance(value, EncodedBatch):
                 assert isinstance(self.store, EncodedAppender)
                 self.store.append_encoded(value.events, cp, self.expected, value.dead_letters)
@@ -169,8 +178,12 @@ class Indexer:
             retracted = self.store.retract(self.chain_id, anc.number, cp, self.expected)
             self.cursor = anc
             self.metrics.reorgs.labels(self._label, str(value.beyond_finality).lower()).inc()
-            log.warning("indexer.reorg.reconciled", depth=value.depth, ancestor=anc.number,
-                        retracted=len(retracted))  # fmt: skip
+            log.warning(
+                "indexer.reorg.reconciled",
+                depth=value.depth,
+                ancestor=anc.number,
+                retracted=len(retracted),
+            )
         else:
             assert isinstance(value, Finalize)
             self.finalized = value.number
@@ -218,9 +231,14 @@ class Indexer:
                 # Fetching goes on while the committer thread writes (see indexer.committer).
                 commit = functools.partial(self._commit, head=head)
                 with Committer[Batch | EncodedBatch](commit) as committer:
-                    for group in backfill(source.submit, self.cursor.number + 1, target, sizer,
-                                          concurrency=self.config.concurrency,
-                                          max_backoff=self.config.max_backoff):  # fmt: skip
+                    for group in backfill(
+                        source.submit,
+                        self.cursor.number + 1,
+                        target,
+                        sizer,
+                        concurrency=self.config.concurrency,
+                        max_backoff=self.config.max_backoff,
+                    ):
                         committer.put(group)
                         if stop.is_set():
                             log.info("indexer.backfill.stopped", cursor=self.cursor.number)
@@ -251,13 +269,18 @@ class Indexer:
         recent = self.store.recorded_blocks(self.chain_id, max(0, self.finalized - 64))
         floor_number = self.deployment.start_block - 1
         follower = Follower(
-            self.rpc, self.decoder, self.chain_id, self.cursor, self.finalized, recent,
+            self.rpc,
+            self.decoder,
+            self.chain_id,
+            self.cursor,
+            self.finalized,
+            recent,
             lambda n: self.store.recorded_blocks(self.chain_id, n),
             FollowConfig(
                 self.config.confirmations, use_finalized_tag=self.config.use_finalized_tag
             ),
             BlockRecord(floor_number, UNKNOWN_HASH, UNKNOWN_HASH, 0),
-        )  # fmt: skip
+        )
         follower.stop_at = to_block
         backoff = 0.0
         while not stop.is_set():
@@ -320,8 +343,12 @@ class Indexer:
                 failures = failures + 1 if failed_at == self.cursor.number else 1
                 failed_at = self.cursor.number
                 wait_s = min(self.config.max_backoff, 0.1 * 2**failures)
-                log.warning(event, error=f"{type(exc).__name__}: {str(exc)[:200]}",
-                            cursor=self.cursor.number, retry_in=wait_s)  # fmt: skip
+                log.warning(
+                    event,
+                    error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                    cursor=self.cursor.number,
+                    retry_in=wait_s,
+                )
                 stop.wait(wait_s)
 
 

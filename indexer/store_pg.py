@@ -59,12 +59,37 @@ READ_COLUMNS = COLUMNS.removesuffix("args") + "args::text"
 
 
 def _row_to_event(row: tuple[Any, ...]) -> StoredEvent:
-    (position, kind, incarnation, retracts, hash_, chain_id, number, block_hash, parent,
-     ts, tx_hash, tx_index, log_index, address, name, args) = row  # fmt: skip
+    (
+        position,
+        kind,
+        incarnation,
+        retracts,
+        hash_,
+        chain_id,
+        number,
+        block_hash,
+        parent,
+        ts,
+        tx_hash,
+        tx_index,
+        log_index,
+        address,
+        name,
+        args,
+    ) = row
     event = NewEvent(
-        chain_id, number, block_hash, parent, ts, tx_hash, tx_index, log_index, address, name,
+        chain_id,
+        number,
+        block_hash,
+        parent,
+        ts,
+        tx_hash,
+        tx_index,
+        log_index,
+        address,
+        name,
         orjson.loads(args),
-    )  # fmt: skip
+    )
     return StoredEvent(position, kind, incarnation, retracts, hash_, event)
 
 
@@ -220,8 +245,9 @@ class PostgresEventStore:
         with cur.copy(COPY_SQL) as copy:
             rows: list[bytes] = [COPY_HEADER]
             for i in range(0, n, COPY_CHUNK):
-                part = EncodedEvents(events.chain_id, rests[i : i + COPY_CHUNK],
-                                     tails[i : i + COPY_CHUNK])  # fmt: skip
+                part = EncodedEvents(
+                    events.chain_id, rests[i : i + COPY_CHUNK], tails[i : i + COPY_CHUNK]
+                )
                 inc = incarnations[i : i + COPY_CHUNK] if incarnations else None
                 head = chain_logs(head, part, inc, rows)
                 if i + COPY_CHUNK >= n:
@@ -296,11 +322,20 @@ class PostgresEventStore:
                 " tx_hash, address, topics, data, reason) VALUES"
                 " (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 [
-                    (d.chain_id, d.block_hash, d.log_index, d.block_number, d.tx_hash,
-                     d.address, Jsonb(list(d.topics)), d.data, d.reason)
+                    (
+                        d.chain_id,
+                        d.block_hash,
+                        d.log_index,
+                        d.block_number,
+                        d.tx_hash,
+                        d.address,
+                        Jsonb(list(d.topics)),
+                        d.data,
+                        d.reason,
+                    )
                     for d in dead_letters
                 ],
-            )  # fmt: skip
+            )
 
     def append(
         self,
@@ -359,9 +394,10 @@ class PostgresEventStore:
             )
             self._save_checkpoint(cur, checkpoint, head, previous_final)
             out = _fetch_events(
-                cur, f"SELECT {READ_COLUMNS} FROM events WHERE position > %s ORDER BY position",
+                cur,
+                f"SELECT {READ_COLUMNS} FROM events WHERE position > %s ORDER BY position",
                 (start,),
-            )  # fmt: skip
+            )
         self._has_retractions[chain_id] = True
         return out
 
@@ -427,10 +463,19 @@ class PostgresEventStore:
                 (chain_id,),
             )
             return [
-                DeadLetter(chain_id, number, bytes(block_hash), index, bytes(tx), bytes(address),
-                           tuple(orjson.loads(topics)), data, reason)
+                DeadLetter(
+                    chain_id,
+                    number,
+                    bytes(block_hash),
+                    index,
+                    bytes(tx),
+                    bytes(address),
+                    tuple(orjson.loads(topics)),
+                    data,
+                    reason,
+                )
                 for number, block_hash, index, tx, address, topics, data, reason in cur.fetchall()
-            ]  # fmt: skip
+            ]
 
     def recorded_blocks(self, chain_id: int, numbers_from: int) -> list[BlockRecord]:
         """Recorded canonical blocks with number >= `numbers_from`, ascending."""

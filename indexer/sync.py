@@ -151,10 +151,20 @@ def build_events(
             dead.append(_dead_letter(chain_id, header, tx_hash, log_index, raw, exc))
             continue
         events.append(
-            NewEvent(chain_id, header.number, header.hash, header.parent_hash, header.timestamp,
-                     tx_hash, int(raw["transactionIndex"], 16), log_index, emitter.address,
-                     emitter.name, args)
-        )  # fmt: skip
+            NewEvent(
+                chain_id,
+                header.number,
+                header.hash,
+                header.parent_hash,
+                header.timestamp,
+                tx_hash,
+                int(raw["transactionIndex"], 16),
+                log_index,
+                emitter.address,
+                emitter.name,
+                args,
+            )
+        )
     return events, dead
 
 
@@ -192,8 +202,14 @@ def encode_logs(
         except DecodeError as exc:
             dead.append(_dead_letter(chain_id, header, tx[0], log_index, raw, exc))
             continue
-        rest, tail = entry(block, tx[1], int(raw["transactionIndex"], 16), log_index,
-                           emitter.part, dumps(args, option=sort_keys))  # fmt: skip
+        rest, tail = entry(
+            block,
+            tx[1],
+            int(raw["transactionIndex"], 16),
+            log_index,
+            emitter.part,
+            dumps(args, option=sort_keys),
+        )
         rests.append(rest)
         tails.append(tail)
     return EncodedEvents(chain_id, rests, tails), dead
@@ -241,9 +257,17 @@ def _decode(
 def _dead_letter(
     chain_id: int, header: Header, tx_hash: bytes, log_index: int, raw: JsonObj, exc: Exception
 ) -> DeadLetter:
-    return DeadLetter(chain_id, header.number, header.hash, log_index, tx_hash,
-                      bytes.fromhex(raw["address"][2:]), tuple(raw["topics"]), raw["data"],
-                      str(exc))  # fmt: skip
+    return DeadLetter(
+        chain_id,
+        header.number,
+        header.hash,
+        log_index,
+        tx_hash,
+        bytes.fromhex(raw["address"][2:]),
+        tuple(raw["topics"]),
+        raw["data"],
+        str(exc),
+    )
 
 
 def ordered_unique(logs: list[JsonObj]) -> tuple[list[JsonObj], dict[int, set[str]]]:

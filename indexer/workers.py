@@ -283,9 +283,11 @@ class FetchSource:
             self._start_pool(contracts, processes)  # the fork server runs: ~50 ms
         elif processes > 0:
             threading.Thread(
-                target=self._start_pool, args=(contracts, processes), name="fetch-pool-start",
+                target=self._start_pool,
+                args=(contracts, processes),
+                name="fetch-pool-start",
                 daemon=True,
-            ).start()  # fmt: skip
+            ).start()
 
     def _start_pool(self, contracts: dict[str, str], processes: int) -> None:
         fetcher = self._fetcher

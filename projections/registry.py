@@ -14,5 +14,13 @@ from projections.training import TrainingJobs
 
 def all_projections() -> list[Projection]:
     """A fresh instance of every projection."""
-    return [Datasets(), Purchases(), AccessGrants(), TrainingJobs(), Stakes(), Activity(),
-            Stats(), Outbox()]  # fmt: skip
+    return [
+        Datasets(),
+        Purchases(),
+        AccessGrants(),
+        TrainingJobs(),
+        Stakes(),
+        Activity(),
+        Stats(),
+        Outbox(),
+    ]

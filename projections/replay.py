@@ -112,8 +112,9 @@ def sweep_abandoned(database_url: str) -> list[str]:
             if not row.fetchone()[0]:  # type: ignore[index]
                 continue  # a replay is building it now
             try:
-                conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
-                    sql.Identifier(name)))  # fmt: skip
+                conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name))
+                )
                 dropped.append(name)
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
@@ -208,8 +209,15 @@ def _fold_group(
     its tables' digests."""
     check_schema_name(schema)
     started, cpu = time.perf_counter(), time.process_time()
-    runner = ProjectionRunner(database_url, store, schema, BATCH_SIZE, projections,
-                              on_progress=on_progress, schema_ready=schema_ready)  # fmt: skip
+    runner = ProjectionRunner(
+        database_url,
+        store,
+        schema,
+        BATCH_SIZE,
+        projections,
+        on_progress=on_progress,
+        schema_ready=schema_ready,
+    )
     try:
         runner.run_once(until=until)
     finally:
@@ -226,9 +234,13 @@ def _fold_group(
             engine.dispose()
     folded = time.perf_counter()
     digests = table_digests(database_url, schema, [p.table for p in projections])
-    log.info("projections.replay.group_done", projections=[p.name for p in projections],
-             fold_s=round(folded - started, 3), hash_s=round(time.perf_counter() - folded, 3),
-             cpu_s=round(time.process_time() - cpu, 3))  # fmt: skip
+    log.info(
+        "projections.replay.group_done",
+        projections=[p.name for p in projections],
+        fold_s=round(folded - started, 3),
+        hash_s=round(time.perf_counter() - folded, 3),
+        cpu_s=round(time.process_time() - cpu, 3),
+    )
     return digests
 
 
@@ -252,9 +264,15 @@ def _group_process(database_url: str, index: int, tasks: Any, out: Any, ready: A
 
     try:
         digests = _fold_group(
-            database_url, store, schema, projections, until,
-            lambda position, _n: out.put((index, "progress", position)), indexes, schema_ready,
-        )  # fmt: skip
+            database_url,
+            store,
+            schema,
+            projections,
+            until,
+            lambda position, _n: out.put((index, "progress", position)),
+            indexes,
+            schema_ready,
+        )
         out.put((index, "done", digests))
     except BaseException as exc:
         out.put((index, "error", f"{type(exc).__name__}: {exc}"))
@@ -299,8 +317,7 @@ class _Groups:
         if self.start_method == "fork":
             self._start()  # here: a fork must not race a thread of ours
         else:
-            self._starter = threading.Thread(target=self._start, name="replay-start",
-                                             daemon=True)  # fmt: skip
+            self._starter = threading.Thread(target=self._start, name="replay-start", daemon=True)
             self._starter.start()
 
     def _start(self) -> None:
@@ -331,8 +348,9 @@ class _Groups:
         """Take the reports waiting (or the next one, waiting up to `timeout`)."""
         while True:
             try:
-                index, kind, value = self.queue.get(timeout=timeout) if timeout else \
-                    self.queue.get_nowait()  # fmt: skip
+                index, kind, value = (
+                    self.queue.get(timeout=timeout) if timeout else self.queue.get_nowait()
+                )
             except queue.Empty:
                 return
             timeout = None
@@ -401,8 +419,9 @@ def replay(
             _claimed(database_url, target),
             _schema_meanwhile(database_url, target, keep, others) as schema_ready,
         ):
-            return _fold_groups(database_url, store, until, target, on_progress, keep, workers,
-                                others, schema_ready)  # fmt: skip
+            return _fold_groups(
+                database_url, store, until, target, on_progress, keep, workers, others, schema_ready
+            )
     finally:
         if others is not None:
             others.stop()
@@ -469,9 +488,14 @@ def _fold_groups(
     cold = others is not None and others.starting
     head_start = min(0.5, COLD_START_EVENTS / max(until, 1)) if cold else 0.0
     groups = plan_groups(all_projections(), _event_counts(database_url, until), workers, head_start)
-    log.info("projections.replay.start", schema=target, until=until, cold_workers=cold,
-             start_method=others.start_method if others is not None else None,
-             groups=[[p.name for p in g] for g in groups])  # fmt: skip
+    log.info(
+        "projections.replay.start",
+        schema=target,
+        until=until,
+        cold_workers=cold,
+        start_method=others.start_method if others is not None else None,
+        groups=[[p.name for p in g] for g in groups],
+    )
     if others is not None:
         # Secondary indexes serve the API's reads: a replay that is dropped once hashed
         # (the default, an audit) skips them (~5% of its work); a kept one builds them.

@@ -172,8 +172,11 @@ class ProjectionRunner:
         finally:
             engine.dispose()
         with self._connection().cursor() as cur:
-            cur.execute(sql.SQL("SELECT name, position FROM {}").format(
-                sql.Identifier(self.schema, "projection_tracking")))  # fmt: skip
+            cur.execute(
+                sql.SQL("SELECT name, position FROM {}").format(
+                    sql.Identifier(self.schema, "projection_tracking")
+                )
+            )
             self.positions = {n: p for n, p in cur.fetchall()}
         self._complete = {p.name for p in self.projections if self.positions.get(p.name, 0) == 0}
         self._cache = {p.name: {} for p in self.projections}
@@ -210,13 +213,19 @@ class ProjectionRunner:
         self._load_missing(cur, state, entries)
         routes = {
             name: [
-                (p, p.keys, p.apply, state.rows.setdefault(p.name, {}),
-                 self.positions.get(p.name, 0), self._cache[p.name],
-                 state.retracted.setdefault(p.name, set()) if p.write_once else None)
+                (
+                    p,
+                    p.keys,
+                    p.apply,
+                    state.rows.setdefault(p.name, {}),
+                    self.positions.get(p.name, 0),
+                    self._cache[p.name],
+                    state.retracted.setdefault(p.name, set()) if p.write_once else None,
+                )
                 for p in projections
             ]
             for name, projections in self._by_event.items()
-        }  # fmt: skip
+        }
         #: Per projection: stale keys -> the latest retraction of an event folded into them;
         #: `settle`: the same for rows that subtracted their retracted events.
         stale: dict[Projection, dict[Key, Fact]] = {}
@@ -286,11 +295,13 @@ class ProjectionRunner:
                 continue  # refolded
             spec = p.refold(key, retraction)
             with self._store_lock:
-                last = self.store.last_live(spec.chain_id, spec.names, [spec.args],
-                                            retraction.position)  # fmt: skip
+                last = self.store.last_live(
+                    spec.chain_id, spec.names, [spec.args], retraction.position
+                )
             row = rows[key]
-            rows[key] = None if last is None or row is None else \
-                {**row, "block_number": last.block_number}  # fmt: skip
+            rows[key] = (
+                None if last is None or row is None else {**row, "block_number": last.block_number}
+            )
 
     def _load_missing(
         self, cur: psycopg.Cursor[Any], state: BatchState, entries: list[Fact]
@@ -327,8 +338,9 @@ class ProjectionRunner:
         for key, spec in specs.items():
             by_chain.setdefault((spec.chain_id, spec.names), []).append(key)
         for (chain_id, names), keys in by_chain.items():
-            matching = list({tuple(sorted(specs[k].args.items())): specs[k].args
-                             for k in keys}.values())  # fmt: skip
+            matching = list(
+                {tuple(sorted(specs[k].args.items())): specs[k].args for k in keys}.values()
+            )
             with self._store_lock:
                 live = self.store.find_live(chain_id, names, matching, before)
             rebuilt: dict[Key, Row | None] = dict.fromkeys(keys)
@@ -427,8 +439,11 @@ class ProjectionRunner:
         start = read_upto = flushed = self.position
         pending: Future[int] | None = None
         state, opened = BatchState(), time.monotonic()
-        with gc_paused(), ThreadPoolExecutor(1, "projection-reader") as reader, \
-                ThreadPoolExecutor(1, "projection-writer") as writer:  # fmt: skip
+        with (
+            gc_paused(),
+            ThreadPoolExecutor(1, "projection-reader") as reader,
+            ThreadPoolExecutor(1, "projection-writer") as writer,
+        ):
             try:
                 # A small first read: folding starts once it is in (a full batch of a
                 # replay takes ~60 ms to arrive), and the reader then runs ahead.

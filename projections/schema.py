@@ -50,10 +50,12 @@ def schema_version(conn: Connection, schema: str) -> str | None:
     """The projections version a schema was built with, or None if it does not exist."""
     check_schema_name(schema)
     exists = conn.execute(
-        text("SELECT 1 FROM information_schema.tables WHERE table_schema = :s"
-             " AND table_name = 'projection_tracking'"),
+        text(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = :s"
+            " AND table_name = 'projection_tracking'"
+        ),
         {"s": schema},
-    ).first()  # fmt: skip
+    ).first()
     if not exists:
         return None
     row = conn.execute(
@@ -86,18 +88,22 @@ def create_schema(conn: Connection, schema: str, bulk: bool = False) -> None:
             )
     for projection in all_projections():
         table = projection.table.name
-        conn.execute(text(
-            f'CREATE OR REPLACE VIEW "{schema}".{table}_v AS SELECT t.*,'
-            " coalesce(t.block_number <= c.finalized_number, false) AS finalized"
-            f' FROM "{schema}".{table} t LEFT JOIN public.cursors c ON c.chain_id = t.chain_id'
-        ))  # fmt: skip
+        conn.execute(
+            text(
+                f'CREATE OR REPLACE VIEW "{schema}".{table}_v AS SELECT t.*,'
+                " coalesce(t.block_number <= c.finalized_number, false) AS finalized"
+                f' FROM "{schema}".{table} t LEFT JOIN public.cursors c ON c.chain_id = t.chain_id'
+            )
+        )
     names = [VERSION_KEY, *(p.name for p in all_projections())]
     for name in names:
         conn.execute(
-            text(f'INSERT INTO "{schema}".projection_tracking (name, position, version)'
-                 " VALUES (:n, 0, :v) ON CONFLICT (name) DO NOTHING"),
+            text(
+                f'INSERT INTO "{schema}".projection_tracking (name, position, version)'
+                " VALUES (:n, 0, :v) ON CONFLICT (name) DO NOTHING"
+            ),
             {"n": name, "v": PROJECTIONS_VERSION},
-        )  # fmt: skip
+        )
 
 
 def create_secondary_indexes(conn: Connection, schema: str, tables: Iterable[Table]) -> None:

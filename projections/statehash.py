@@ -107,9 +107,10 @@ def state_snapshot(database_url: str, schema: str) -> tuple[str, int]:
         with conn.transaction(), conn.cursor() as cur:
             _pin_session(cur)
             cur.execute(
-                sql.SQL("SELECT coalesce(min(position), 0) FROM {} WHERE name <> '__version__'")
-                .format(sql.Identifier(schema, "projection_tracking"))
-            )  # fmt: skip
+                sql.SQL(
+                    "SELECT coalesce(min(position), 0) FROM {} WHERE name <> '__version__'"
+                ).format(sql.Identifier(schema, "projection_tracking"))
+            )
             row = cur.fetchone()
             position = int(row[0]) if row else 0
             digests = {p.table.name: _table_digest(cur, schema, p.table) for p in all_projections()}

@@ -18,10 +18,16 @@ from sqlalchemy.dialects import postgresql
 from projections.base import Key, Row
 
 _COPY_TYPES = {
-    "BIGINT": "int8", "INTEGER": "int4", "SMALLINT": "int2", "TEXT": "text",
-    "BOOLEAN": "bool", "JSONB": "jsonb", "BYTEA": "bytea", "NUMERIC": "numeric",
+    "BIGINT": "int8",
+    "INTEGER": "int4",
+    "SMALLINT": "int2",
+    "TEXT": "text",
+    "BOOLEAN": "bool",
+    "JSONB": "jsonb",
+    "BYTEA": "bytea",
+    "NUMERIC": "numeric",
     "TIMESTAMP WITH TIME ZONE": "timestamptz",
-}  # fmt: skip
+}
 
 
 def copy_types(table: Table) -> list[str]:
@@ -80,16 +86,20 @@ def write_rows(
     _copy_rows(cur, tmp, table, upserts)
     col_list = sql.SQL(", ").join(map(sql.Identifier, columns))
     updates = [c for c in columns if c not in keys]
-    cur.execute(sql.SQL(
-        "INSERT INTO {target} ({cols}) SELECT {cols} FROM {tmp}"
-        " ON CONFLICT ({keys}) DO UPDATE SET {sets}"
-    ).format(
-        target=target, cols=col_list, tmp=tmp,
-        keys=sql.SQL(", ").join(map(sql.Identifier, keys)),
-        sets=sql.SQL(", ").join(
-            sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in updates
-        ),
-    ))  # fmt: skip
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {target} ({cols}) SELECT {cols} FROM {tmp}"
+            " ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+        ).format(
+            target=target,
+            cols=col_list,
+            tmp=tmp,
+            keys=sql.SQL(", ").join(map(sql.Identifier, keys)),
+            sets=sql.SQL(", ").join(
+                sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in updates
+            ),
+        )
+    )
 
 
 def load_rows(
@@ -113,7 +123,8 @@ def load_rows(
     found: dict[Key, Row] = {}
     for values in cur.fetchall():
         # NUMERIC(78,0) comes back as Decimal; handlers and the state hash work on ints.
-        row = {n: int(v) if isinstance(v, Decimal) else v
-               for n, v in zip(names, values, strict=True)}  # fmt: skip
+        row = {
+            n: int(v) if isinstance(v, Decimal) else v for n, v in zip(names, values, strict=True)
+        }
         found[tuple(row[k] for k in pk)] = row
     return found

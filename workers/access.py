@@ -58,8 +58,9 @@ class AccessDeliveries:
     def _token_key(self, token: str) -> str:
         return f"{self.ns}:download:{token}"
 
-    def record(self, chain_id: int, dataset_id: int, buyer: str, expires_at: int,
-               tx_hash: str) -> Delivery:  # fmt: skip
+    def record(
+        self, chain_id: int, dataset_id: int, buyer: str, expires_at: int, tx_hash: str
+    ) -> Delivery:
         """Create the delivery or refresh it; the token of an existing one is kept."""
         key = self._grant_key(chain_id, dataset_id, buyer)
         self.redis.hsetnx(key, "token", secrets.token_urlsafe(32))
@@ -82,8 +83,14 @@ class AccessDeliveries:
         if not fields:
             return None
         get = {self._str(k): self._str(v) for k, v in fields.items()}
-        return Delivery(chain_id, dataset_id, buyer.lower(), get["token"],
-                        int(get["expires_at"]), get["tx_hash"])  # fmt: skip
+        return Delivery(
+            chain_id,
+            dataset_id,
+            buyer.lower(),
+            get["token"],
+            int(get["expires_at"]),
+            get["tx_hash"],
+        )
 
     def redeem(self, token: str) -> tuple[int, int, str] | None:
         """Consume a token: (chain_id, dataset_id, buyer), or None if unknown or used."""
@@ -140,6 +147,11 @@ class AccessService:
             delivery = self.deliveries.record(chain_id, dataset_id, buyer, expires_at, tx_hash)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise RetryableError(f"redis: {exc}") from exc
-        log.info("access.delivered", chain_id=chain_id, dataset_id=dataset_id, buyer=buyer,
-                 expires_at=expires_at)  # fmt: skip
+        log.info(
+            "access.delivered",
+            chain_id=chain_id,
+            dataset_id=dataset_id,
+            buyer=buyer,
+            expires_at=expires_at,
+        )
         return delivery

@@ -28,13 +28,18 @@ from workers.services import WorkerServices
 log = structlog.get_logger(__name__)
 
 GRANT_OPTIONS: dict[str, Any] = {
-    "max_retries": 20, "min_backoff": 1_000, "max_backoff": 300_000, "time_limit": 60_000,
+    "max_retries": 20,
+    "min_backoff": 1_000,
+    "max_backoff": 300_000,
+    "time_limit": 60_000,
     "throws": (PermanentError,),
-}  # fmt: skip
+}
 TRAINING_OPTIONS: dict[str, Any] = {
-    "max_retries": 10, "min_backoff": 5_000, "max_backoff": 600_000,
+    "max_retries": 10,
+    "min_backoff": 5_000,
+    "max_backoff": 600_000,
     "throws": (PermanentError,),
-}  # fmt: skip
+}
 
 
 @contextmanager
@@ -61,15 +66,15 @@ def _same_chain(services: WorkerServices, chain_id: int) -> None:
     """One queue serves every chain; a worker serves its manifest's. A message for another
     chain goes back (with backoff) for a worker of that chain."""
     if int(chain_id) != services.chain_id:
-        raise RetryableError(f"message for chain {chain_id}; this worker serves "
-                             f"{services.chain_id}")  # fmt: skip
+        raise RetryableError(
+            f"message for chain {chain_id}; this worker serves {services.chain_id}"
+        )
 
 
 def grant_access_body(services: WorkerServices) -> Callable[..., None]:
     """The ``grant_access`` actor function: record the buyer's delivery."""
 
-    def grant_access(*, dataset_id: str, buyer: str, chain_id: int, tx_hash: str,
-                     **_: Any) -> None:  # fmt: skip
+    def grant_access(*, dataset_id: str, buyer: str, chain_id: int, tx_hash: str, **_: Any) -> None:
         with typed_errors(GRANT_ACCESS, dataset_id=dataset_id, buyer=buyer):
             _same_chain(services, chain_id)
             services.access.grant(int(dataset_id), buyer, tx_hash)
@@ -96,9 +101,12 @@ def declare_actors(
     specs = [
         (GRANT_ACCESS, grant_access_body(services), GRANT_OPTIONS),
         # Dramatiq's own time limit sits well above the sandbox's wall clock.
-        (RUN_TRAINING, run_training_body(services), {**TRAINING_OPTIONS,
-                                                      "time_limit": wall_ms + 600_000}),
-    ]  # fmt: skip
+        (
+            RUN_TRAINING,
+            run_training_body(services),
+            {**TRAINING_OPTIONS, "time_limit": wall_ms + 600_000},
+        ),
+    ]
     return [
         dramatiq.Actor(
             fn, broker=broker, actor_name=name, queue_name=QUEUE, priority=0, options=options

@@ -35,17 +35,25 @@ MAX_QUICK_DEATHS = 5
 
 
 def serve(
-    settings: Settings, config: WorkerConfig, threads: int, stop: threading.Event,
+    settings: Settings,
+    config: WorkerConfig,
+    threads: int,
+    stop: threading.Event,
     broker_options: Mapping[str, Any] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Run one Dramatiq worker in this process until `stop` is set."""
     broker = install_broker(settings.redis_url, config.broker_namespace, broker_options)
     services = build_services(settings, config)
     declare_actors(broker, services)
     worker = dramatiq.Worker(broker, queues={QUEUE}, worker_threads=threads, worker_timeout=200)
     worker.start()
-    log.info("worker.started", chain_id=services.chain_id, threads=threads,
-             sandbox=config.sandbox_backend, namespace=config.broker_namespace)  # fmt: skip
+    log.info(
+        "worker.started",
+        chain_id=services.chain_id,
+        threads=threads,
+        sandbox=config.sandbox_backend,
+        namespace=config.broker_namespace,
+    )
     try:
         stop.wait()
     finally:

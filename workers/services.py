@@ -53,10 +53,12 @@ def build_training(settings: Settings, config: WorkerConfig, *, signer: bool) ->
     backend = config.sandbox_backend
     sandbox = open_sandbox(backend, config.sandbox_uid, hide, config.sandbox_docker_image)
     training = TrainingConfig(
-        work_root=work_root, limits=config.limits, device=config.training_device,
+        work_root=work_root,
+        limits=config.limits,
+        device=config.training_device,
         max_dataset_bytes=config.training_max_dataset_bytes,
         spares=config.training_spares if signer else 0,  # an audit runs once: no spares
-    )  # fmt: skip
+    )
     if backend == "docker":  # the image's interpreter, with the code on its own path
         training = replace(training, python="python", pythonpath=None)
     ledger = TrainingLedger(

@@ -20,11 +20,15 @@ AddressPath = Annotated[str, Path(pattern=ADDRESS.pattern, description="0x addre
 def to_stake(row: dict[str, Any]) -> Stake:
     """A stakes_v row as the API model."""
     return Stake(
-        chain_id=row["chain_id"], account=checksum(row["account"]) or "",
-        staked=uint(row["staked"]) or "0", pending=uint(row["pending"]) or "0",
-        available_at=row["available_at"], withdrawn=uint(row["withdrawn"]) or "0",
-        block_number=row["block_number"], finalized=row["finalized"],
-    )  # fmt: skip
+        chain_id=row["chain_id"],
+        account=checksum(row["account"]) or "",
+        staked=uint(row["staked"]) or "0",
+        pending=uint(row["pending"]) or "0",
+        available_at=row["available_at"],
+        withdrawn=uint(row["withdrawn"]) or "0",
+        block_number=row["block_number"],
+        finalized=row["finalized"],
+    )
 
 
 async def _stakes(pool: Pool, settings: SettingsDep, account: bytes) -> list[Stake]:
@@ -78,9 +82,12 @@ async def get_account(
             for r in await cur.fetchall()
         ]
     return Account(
-        address=address_of(raw), datasets_listed=listed, purchases=bought,
-        stakes=await _stakes(pool, settings, raw), recent_activity=activity,
-    )  # fmt: skip
+        address=address_of(raw),
+        datasets_listed=listed,
+        purchases=bought,
+        stakes=await _stakes(pool, settings, raw),
+        recent_activity=activity,
+    )
 
 
 def address_of(raw: bytes) -> str:

@@ -83,9 +83,12 @@ async def nonce(redis: RedisDep, settings: SettingsDep) -> Nonce:
     ttl = settings.siwe_nonce_ttl
     await redis.set(NONCE_PREFIX + value, "1", ex=ttl)
     return Nonce(
-        nonce=value, domain=settings.siwe_domain, uri=settings.siwe_uri,
-        chain_ids=settings.siwe_chain_ids, expires_at=datetime.now(UTC) + timedelta(seconds=ttl),
-    )  # fmt: skip
+        nonce=value,
+        domain=settings.siwe_domain,
+        uri=settings.siwe_uri,
+        chain_ids=settings.siwe_chain_ids,
+        expires_at=datetime.now(UTC) + timedelta(seconds=ttl),
+    )
 
 
 @router.post("/verify", response_model=Session, responses=ERRORS)

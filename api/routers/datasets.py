@@ -41,19 +41,27 @@ class Sort(StrEnum):
 # sort -> (ORDER BY, what each keyset value of a cursor must be, keyset comparison). A
 # cursor holds (sort key, chain_id, dataset_id); uint256 values travel as decimal strings.
 _SORTS: dict[Sort, tuple[str, tuple[CursorField, ...], str]] = {
-    Sort.newest: ("d.listed_block DESC, d.chain_id DESC, d.dataset_id DESC",
-                  (cursor_bigint, cursor_bigint, cursor_uint256),
-                  "(d.listed_block, d.chain_id, d.dataset_id) < (%s, %s, %s)"),
-    Sort.price: ("d.price ASC, d.chain_id ASC, d.dataset_id ASC",
-                 (cursor_uint256, cursor_bigint, cursor_uint256),
-                 "(d.price, d.chain_id, d.dataset_id) > (%s, %s, %s)"),
-    Sort.purchases: ("d.purchases DESC, d.chain_id DESC, d.dataset_id DESC",
-                     (cursor_bigint, cursor_bigint, cursor_uint256),
-                     "(d.purchases, d.chain_id, d.dataset_id) < (%s, %s, %s)"),
-    Sort.rating: (f"{RATING} DESC, d.chain_id ASC, d.dataset_id ASC",
-                  (cursor_rating, cursor_bigint, cursor_uint256),
-                  f"({RATING} < %s OR ({RATING} = %s AND (d.chain_id, d.dataset_id) > (%s, %s)))"),
-}  # fmt: skip
+    Sort.newest: (
+        "d.listed_block DESC, d.chain_id DESC, d.dataset_id DESC",
+        (cursor_bigint, cursor_bigint, cursor_uint256),
+        "(d.listed_block, d.chain_id, d.dataset_id) < (%s, %s, %s)",
+    ),
+    Sort.price: (
+        "d.price ASC, d.chain_id ASC, d.dataset_id ASC",
+        (cursor_uint256, cursor_bigint, cursor_uint256),
+        "(d.price, d.chain_id, d.dataset_id) > (%s, %s, %s)",
+    ),
+    Sort.purchases: (
+        "d.purchases DESC, d.chain_id DESC, d.dataset_id DESC",
+        (cursor_bigint, cursor_bigint, cursor_uint256),
+        "(d.purchases, d.chain_id, d.dataset_id) < (%s, %s, %s)",
+    ),
+    Sort.rating: (
+        f"{RATING} DESC, d.chain_id ASC, d.dataset_id ASC",
+        (cursor_rating, cursor_bigint, cursor_uint256),
+        f"({RATING} < %s OR ({RATING} = %s AND (d.chain_id, d.dataset_id) > (%s, %s)))",
+    ),
+}
 
 # What a dataset is read with, in Dataset's field order (`dataset_item` unpacks it), then the
 # keyset column of `newest`. Rows come in binary format (no hex for bytea, no text for
@@ -75,28 +83,60 @@ def dataset_item(row: Sequence[Any]) -> dict[str, Any]:
     GET /datasets serialises these with orjson instead of building a pydantic model per row
     (a third of the route's own CPU); tests/api check the result against the model.
     """
-    (chain_id, dataset_id, provider, price, access_duration, metadata_cid, content_hash, title,
-     description, category, fmt, rows, columns, purchases, rating_sum, rating_count, status,
-     listed_at, block_number, finalized) = row[:20]  # fmt: skip
+    (
+        chain_id,
+        dataset_id,
+        provider,
+        price,
+        access_duration,
+        metadata_cid,
+        content_hash,
+        title,
+        description,
+        category,
+        fmt,
+        rows,
+        columns,
+        purchases,
+        rating_sum,
+        rating_count,
+        status,
+        listed_at,
+        block_number,
+        finalized,
+    ) = row[:20]
     return {
-        "chain_id": chain_id, "dataset_id": dataset_id, "provider": address(provider),
-        "price": price, "access_duration": access_duration, "metadata_cid": metadata_cid,
-        "content_hash": hex0x(content_hash), "title": title, "description": description,
-        "category": category, "format": fmt, "rows": rows, "columns": columns,
+        "chain_id": chain_id,
+        "dataset_id": dataset_id,
+        "provider": address(provider),
+        "price": price,
+        "access_duration": access_duration,
+        "metadata_cid": metadata_cid,
+        "content_hash": hex0x(content_hash),
+        "title": title,
+        "description": description,
+        "category": category,
+        "format": fmt,
+        "rows": rows,
+        "columns": columns,
         "purchases": purchases,
         "rating": round(rating_sum / rating_count, 4) if rating_count else None,
-        "rating_count": rating_count, "status": status, "listed_at": listed_at,
-        "block_number": block_number, "finalized": finalized,
-    }  # fmt: skip
+        "rating_count": rating_count,
+        "status": status,
+        "listed_at": listed_at,
+        "block_number": block_number,
+        "finalized": finalized,
+    }
 
 
 def _cursor_after(sort: Sort, row: Sequence[Any]) -> str:
     """The cursor of the page that follows `row`: its sort key, then (chain_id, dataset_id)."""
     first = {
-        Sort.newest: row[_LISTED_BLOCK], Sort.price: row[_PRICE],
+        Sort.newest: row[_LISTED_BLOCK],
+        Sort.price: row[_PRICE],
         Sort.purchases: row[_PURCHASES],
         Sort.rating: row[_RATING_SUM] / max(row[_RATING_COUNT], 1),
-    }[sort]  # fmt: skip
+    }[sort]
     return encode_cursor([first, row[0], row[1]])
 
 
@@ -155,8 +195,9 @@ async def list_datasets(
     if cursor:
         values = decode_cursor(cursor, fields)
         where.append(after)
-        params.extend([values[0], values[0], values[1], values[2]] if sort is Sort.rating
-                      else values)  # fmt: skip
+        params.extend(
+            [values[0], values[0], values[1], values[2]] if sort is Sort.rating else values
+        )
     params.append(limit + 1)
     statement = _statement(settings.read_schema, tuple(where), sort)
     async with pool.connection() as conn, conn.cursor() as cur:
@@ -168,8 +209,10 @@ async def list_datasets(
         "next_cursor": _cursor_after(sort, page[-1]) if len(rows) > limit else None,
     }
     # Serialised here, once: FastAPI would validate the page again against response_model.
-    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z),  # type: ignore[return-value]
-                    media_type="application/json")  # fmt: skip
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_UTC_Z),  # type: ignore[return-value]
+        media_type="application/json",
+    )
 
 
 @router.get("/datasets/{dataset_id}", response_model=Dataset, responses=ERRORS)

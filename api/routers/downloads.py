@@ -22,8 +22,12 @@ from storage.base import BlobStore
 from storage.envelope import decrypt
 
 router = APIRouter(tags=["datasets"])
-MEDIA = {"csv": "text/csv", "jsonl": "application/x-ndjson", "json": "application/json",
-         "parquet": "application/vnd.apache.parquet"}  # fmt: skip
+MEDIA = {
+    "csv": "text/csv",
+    "jsonl": "application/x-ndjson",
+    "json": "application/json",
+    "parquet": "application/vnd.apache.parquet",
+}
 
 
 # A grant is live while its expiry is after the indexed head block's timestamp: the chain's
@@ -100,8 +104,7 @@ def _open_content(store: BlobStore, cid: str) -> Iterator[bytes]:
         raise _unavailable("content", cid, exc) from None
 
 
-@router.get("/datasets/{dataset_id}/download", responses=ERRORS,
-            response_class=StreamingResponse)  # fmt: skip
+@router.get("/datasets/{dataset_id}/download", responses=ERRORS, response_class=StreamingResponse)
 async def download(
     request: Request,
     pool: Pool,

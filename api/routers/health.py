@@ -37,8 +37,13 @@ async def health(pool: Pool, redis: RedisDep, settings: SettingsDep, response: R
         redis_ok = False
     ok = database and redis_ok
     response.status_code = 200 if ok else 503
-    return Health(status="ok" if ok else "degraded", database=database, redis=redis_ok,
-                  chains=chains, read_model_position=position)  # fmt: skip
+    return Health(
+        status="ok" if ok else "degraded",
+        database=database,
+        redis=redis_ok,
+        chains=chains,
+        read_model_position=position,
+    )
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -62,8 +62,9 @@ async def stream(
         finally:
             hub.unsubscribe(queue)
 
-    return EventSourceResponse(updates(), ping=10, shutdown_event=shutdown,
-                               shutdown_grace_period=SHUTDOWN_GRACE)  # fmt: skip
+    return EventSourceResponse(
+        updates(), ping=10, shutdown_event=shutdown, shutdown_grace_period=SHUTDOWN_GRACE
+    )
 
 
 async def _next_update(queue: asyncio.Queue[Update | None], shutdown: anyio.Event) -> Update | None:

@@ -18,17 +18,29 @@ router = APIRouter(tags=["training"])
 def to_job(row: dict[str, Any], metrics: dict[str, Any] | None) -> TrainingJob:
     """A training_jobs_v row as the API model."""
     return TrainingJob(
-        chain_id=row["chain_id"], job_id=str(row["job_id"]), dataset_id=str(row["dataset_id"]),
-        requester=address(row["requester"]) or "", spec_cid=row["spec_cid"],
-        payment=uint(row["payment"]) or "0", deadline=row["deadline"], status=row["status"],
-        requested_at=row["requested_at"], request_tx=hex0x(row["request_tx"]) or "",
-        worker=address(row["worker"]), model_cid=row["model_cid"],
-        model_hash=hex0x(row["model_hash"]), metrics_cid=row["metrics_cid"],
-        metrics_hash=hex0x(row["metrics_hash"]), metrics=metrics,
-        worker_amount=uint(row["worker_amount"]), provider_amount=uint(row["provider_amount"]),
-        settled_at=row["settled_at"], settle_tx=hex0x(row["settle_tx"]),
-        block_number=row["block_number"], finalized=row["finalized"],
-    )  # fmt: skip
+        chain_id=row["chain_id"],
+        job_id=str(row["job_id"]),
+        dataset_id=str(row["dataset_id"]),
+        requester=address(row["requester"]) or "",
+        spec_cid=row["spec_cid"],
+        payment=uint(row["payment"]) or "0",
+        deadline=row["deadline"],
+        status=row["status"],
+        requested_at=row["requested_at"],
+        request_tx=hex0x(row["request_tx"]) or "",
+        worker=address(row["worker"]),
+        model_cid=row["model_cid"],
+        model_hash=hex0x(row["model_hash"]),
+        metrics_cid=row["metrics_cid"],
+        metrics_hash=hex0x(row["metrics_hash"]),
+        metrics=metrics,
+        worker_amount=uint(row["worker_amount"]),
+        provider_amount=uint(row["provider_amount"]),
+        settled_at=row["settled_at"],
+        settle_tx=hex0x(row["settle_tx"]),
+        block_number=row["block_number"],
+        finalized=row["finalized"],
+    )
 
 
 @router.get("/training-jobs/{job_id}", response_model=TrainingJob, responses=ERRORS)

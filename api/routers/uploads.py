@@ -41,8 +41,11 @@ CHUNK = 1 << 20
 # to thousands of times its size): counted while reading, refused with 413 beyond it.
 DECODED_PER_UPLOADED_BYTE = 4
 PLACEHOLDER_SHA256 = "0" * 64
-UPLOAD_ERRORS = {**ERRORS, 413: ERRORS[400] | {"description": "too large"},
-                 415: ERRORS[400] | {"description": "unsupported file type"}}  # fmt: skip
+UPLOAD_ERRORS = {
+    **ERRORS,
+    413: ERRORS[400] | {"description": "too large"},
+    415: ERRORS[400] | {"description": "unsupported file type"},
+}
 
 
 class ListingCall(BaseModel):
@@ -100,9 +103,14 @@ def _document(fields: dict[str, Any], **computed: Any) -> DatasetDocument:
 
 
 def store_upload(
-    settings: Settings, store: BlobStore, keyring: KeyRing, source: BinaryIO, filename: str,
-    fields: dict[str, Any], encrypted: bool,
-) -> tuple[DatasetDocument, str]:  # fmt: skip
+    settings: Settings,
+    store: BlobStore,
+    keyring: KeyRing,
+    source: BinaryIO,
+    filename: str,
+    fields: dict[str, Any],
+    encrypted: bool,
+) -> tuple[DatasetDocument, str]:
     """Validate, profile, (encrypt,) store and pin; returns the document and its CID.
 
     Raises UploadRejectedError, with nothing stored, for anything it cannot accept."""
@@ -197,7 +205,11 @@ async def upload(request: Request, provider: SignedIn, settings: SettingsDep) ->
     ]
     data = market.encode_abi("listDataset", args=call)
     return UploadResult(
-        metadata_cid=metadata_cid, content_cid=doc.content_cid, content_hash=content_hash,
-        encrypted=doc.encrypted, rows=doc.rows, columns=doc.columns,
+        metadata_cid=metadata_cid,
+        content_cid=doc.content_cid,
+        content_hash=content_hash,
+        encrypted=doc.encrypted,
+        rows=doc.rows,
+        columns=doc.columns,
         listing=ListingCall(to=market.address, data=data, function="listDataset", args=args),
-    )  # fmt: skip
+    )

@@ -18,17 +18,25 @@ def _mark(ok: bool) -> str:
 def print_report(console: Console, report: AuditReport) -> None:
     """The audit as a few lines."""
     console.print(f"job {report.job_id} on chain {report.chain_id}: model {report.model_cid}")
-    console.print(f"  model hash   {_mark(report.model_matches)}  logged {report.logged_model_hash}"
-                  f"\n                      re-run {report.model_hash}")  # fmt: skip
-    console.print(f"  metrics hash {_mark(report.metrics_match)}  logged "
-                  f"{report.logged_metrics_hash}\n                      re-run "
-                  f"{report.metrics_hash}")  # fmt: skip
+    console.print(
+        f"  model hash   {_mark(report.model_matches)}  logged {report.logged_model_hash}"
+        f"\n                      re-run {report.model_hash}"
+    )
+    console.print(
+        f"  metrics hash {_mark(report.metrics_match)}  logged "
+        f"{report.logged_metrics_hash}\n                      re-run "
+        f"{report.metrics_hash}"
+    )
     if report.logged_code_version not in (None, report.code_version):
-        console.print(f"  [yellow]code differs[/yellow]: logged {report.logged_code_version},"
-                      f" here {report.code_version}")  # fmt: skip
+        console.print(
+            f"  [yellow]code differs[/yellow]: logged {report.logged_code_version},"
+            f" here {report.code_version}"
+        )
     if report.logged_device not in (None, report.device):
-        console.print(f"  [yellow]device differs[/yellow]: logged {report.logged_device}, "
-                      f"here {report.device} (bytes can differ across devices)")  # fmt: skip
+        console.print(
+            f"  [yellow]device differs[/yellow]: logged {report.logged_device}, "
+            f"here {report.device} (bytes can differ across devices)"
+        )
 
 
 def run_audit_training(

@@ -103,11 +103,20 @@ class Scenario:
         nonce = self.http.get("/auth/nonce").json()
         account = dev_account(who)
         issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        message = "\n".join([
-            f"{nonce['domain']} wants you to sign in with your Ethereum account:", account.address,
-            "", "Sign in to the Datacoin demo.", "", f"URI: {nonce['uri']}", "Version: 1",
-            f"Chain ID: {self.w3.eth.chain_id}", f"Nonce: {nonce['nonce']}", f"Issued At: {issued}",
-        ])  # fmt: skip
+        message = "\n".join(
+            [
+                f"{nonce['domain']} wants you to sign in with your Ethereum account:",
+                account.address,
+                "",
+                "Sign in to the Datacoin demo.",
+                "",
+                f"URI: {nonce['uri']}",
+                "Version: 1",
+                f"Chain ID: {self.w3.eth.chain_id}",
+                f"Nonce: {nonce['nonce']}",
+                f"Issued At: {issued}",
+            ]
+        )
         signature = account.sign_message(encode_defunct(text=message)).signature.hex()
         body = {"message": message, "signature": "0x" + signature.removeprefix("0x")}
         reply = self.http.post("/auth/verify", json=body)
@@ -128,25 +137,39 @@ class Scenario:
 
         self.step("1. A provider signs in and uploads the Iris dataset")
         provider = self.sign_in(PROVIDER)
-        form = {"title": "Iris flowers (Fisher, 1936)", "category": "tabular",
-                "description": "Sepal and petal measurements of three iris species.",
-                "price": str(25 * WAD), "tags": "botany,classic,classification",
-                "license": "CC-BY-4.0"}  # fmt: skip
+        form = {
+            "title": "Iris flowers (Fisher, 1936)",
+            "category": "tabular",
+            "description": "Sepal and petal measurements of three iris species.",
+            "price": str(25 * WAD),
+            "tags": "botany,classic,classification",
+            "license": "CC-BY-4.0",
+        }
         with IRIS.open("rb") as f:
             up = self.http.post(
                 "/uploads", data=form, files={"file": ("iris.csv", f)}, headers=provider
             )
         up.raise_for_status()
         upload = up.json()
-        self.say(f"  stored {upload['rows']} rows x {len(upload['columns'])} columns, "
-                           f"encrypted={upload['encrypted']}")  # fmt: skip
+        self.say(
+            f"  stored {upload['rows']} rows x {len(upload['columns'])} columns, "
+            f"encrypted={upload['encrypted']}"
+        )
         self.say(f"  metadata CID {upload['metadata_cid']}\n  content CID  {upload['content_cid']}")
 
         self.step("2. The provider lists it on chain (calldata from the API)")
         listing = upload["listing"]["args"]
-        self.tx(PROVIDER, market.functions.listDataset(
-            listing["metadataCid"], bytes.fromhex(listing["contentHash"][2:]), listing["category"],
-            int(listing["price"]), listing["accessDuration"]), "listDataset")  # fmt: skip
+        self.tx(
+            PROVIDER,
+            market.functions.listDataset(
+                listing["metadataCid"],
+                bytes.fromhex(listing["contentHash"][2:]),
+                listing["category"],
+                int(listing["price"]),
+                listing["accessDuration"],
+            ),
+            "listDataset",
+        )
         dataset_id = market.functions.datasetCount().call()
         shown = _wait("the listing in the API", lambda: self._dataset(dataset_id, title=True))
         price = int(shown["price"]) / WAD
@@ -206,15 +229,26 @@ class Scenario:
             self.tx(WORKER_ACCOUNT, coin.functions.approve(staking.address, minimum), "approve")
             self.tx(WORKER_ACCOUNT, staking.functions.stake(minimum), "worker stakes")
         features = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
-        spec = {"task": "classification", "target": "species", "features": features,
-                "model": {"kind": "mlp", "hidden_sizes": [16]}, "epochs": 60, "batch_size": 16,
-                "learning_rate": 0.05, "validation_split": 0.2, "seed": 7}  # fmt: skip
+        spec = {
+            "task": "classification",
+            "target": "species",
+            "features": features,
+            "model": {"kind": "mlp", "hidden_sizes": [16]},
+            "epochs": 60,
+            "batch_size": 16,
+            "learning_rate": 0.05,
+            "validation_split": 0.2,
+            "seed": 7,
+        }
         spec_cid = open_store(self.stack.settings).put([json.dumps(spec).encode()]).cid
         self.say(f"  training spec stored: {spec_cid}")
         payment = 10 * WAD
         self.tx(BUYER, coin.functions.approve(training.address, payment), "approve")
-        self.tx(BUYER, training.functions.requestTraining(dataset_id, spec_cid, payment),
-                "requestTraining (10 DATACOIN escrowed)")  # fmt: skip
+        self.tx(
+            BUYER,
+            training.functions.requestTraining(dataset_id, spec_cid, payment),
+            "requestTraining (10 DATACOIN escrowed)",
+        )
         job_id = training.functions.jobCount().call()
         self.finalize()
         self.say("  the outbox hands the job to the worker once its block is final ...")
@@ -363,8 +397,10 @@ def run_up(settings: Settings, console: Console) -> None:
     deployment = Deployment.load(settings.manifest_file)
     stack = Stack(settings, deployment)
     stack.start(worker=worker_loop(settings))
-    console.print(f"[green]up[/green]: API {stack.api_url} (docs {stack.api_url}/docs), chain "
-                  f"{deployment.chain_id} at {settings.rpc_url}; Ctrl-C stops")  # fmt: skip
+    console.print(
+        f"[green]up[/green]: API {stack.api_url} (docs {stack.api_url}/docs), chain "
+        f"{deployment.chain_id} at {settings.rpc_url}; Ctrl-C stops"
+    )
     try:
         while all(t.is_alive() for t in stack.threads):
             time.sleep(1)

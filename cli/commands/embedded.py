@@ -57,8 +57,9 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
 def local_anvil(data_dir: Path) -> Iterator[AnvilNode]:
     """anvil with its state dumped to (and reloaded from) `data_dir/anvil-state.json`."""
     state = data_dir / "anvil-state.json"
-    node = start_anvil(port=free_port(), extra_args=["--state", str(state)],
-                       log_path=data_dir / "anvil.log")  # fmt: skip
+    node = start_anvil(
+        port=free_port(), extra_args=["--state", str(state)], log_path=data_dir / "anvil.log"
+    )
     try:
         yield node
     finally:

@@ -74,17 +74,28 @@ def run_replay(
     # thread: a single-threaded process forks its replay workers (milliseconds) instead
     # of starting a fork server (~0.35-0.7 s of imports).
     with Progress(
-        TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=not console.is_terminal, auto_refresh=False,
-    ) as bar:  # fmt: skip
+        TextColumn("replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=not console.is_terminal,
+        auto_refresh=False,
+    ) as bar:
         task = bar.add_task("replay", total=until)
         result = replay(
-            settings.database_url, store, until=until, keep=keep, workers=workers,
+            settings.database_url,
+            store,
+            until=until,
+            keep=keep,
+            workers=workers,
             on_progress=lambda position, _n: bar.update(task, completed=position, refresh=True),
-        )  # fmt: skip
+        )
     store.close()
-    console.print(f"replayed {result.position:,} entries into schema {result.schema}"
-                  f"{'' if keep else ' (dropped)'}")  # fmt: skip
+    console.print(
+        f"replayed {result.position:,} entries into schema {result.schema}"
+        f"{'' if keep else ' (dropped)'}"
+    )
     print(f"replay state hash: {result.state_hash}")
     if live_position is None:
         console.print(f"no live read models in schema {settings.read_schema} to compare with")

@@ -58,11 +58,16 @@ class Stack:
         """Migrate, then start every component; returns once the API answers."""
         s = self.settings
         upgrade(s.database_url, create=False)  # only `datacoin db upgrade` creates one
-        config = IndexerConfig(confirmations=s.confirmations, concurrency=s.index_concurrency,
-                               poll_interval=s.poll_interval, workers=s.index_workers,
-                               initial_range=s.index_initial_range)  # fmt: skip
-        self.indexer = Indexer(RpcClient(s.rpc_url), PostgresEventStore(s.database_url),
-                               self.deployment, config)  # fmt: skip
+        config = IndexerConfig(
+            confirmations=s.confirmations,
+            concurrency=s.index_concurrency,
+            poll_interval=s.poll_interval,
+            workers=s.index_workers,
+            initial_range=s.index_initial_range,
+        )
+        self.indexer = Indexer(
+            RpcClient(s.rpc_url), PostgresEventStore(s.database_url), self.deployment, config
+        )
         indexer = self.indexer
         self._spawn("indexer", lambda: indexer.run(stop=self.stop_event))
         runner = ProjectionRunner.from_settings(s, PostgresEventStore(s.database_url))
@@ -74,8 +79,9 @@ class Stack:
         self._spawn("dispatcher", lambda: dispatcher.run_forever(self.stop_event, interval=0.2))
         if worker is not None:
             self._spawn("worker", lambda: worker(self.stop_event))
-        config_api = uvicorn.Config(create_app(s), host=s.api_host, port=s.api_port,
-                                    log_level="warning")  # fmt: skip
+        config_api = uvicorn.Config(
+            create_app(s), host=s.api_host, port=s.api_port, log_level="warning"
+        )
         self.server = uvicorn.Server(config_api)
         self._spawn("api", self.server.run)
         api = self.threads[-1]

@@ -24,8 +24,14 @@ from projections.runner import ProjectionRunner
 from tests.conftest import Platform, clone_database, deploy_fresh, drop_database, service_missing
 from tests.indexer.activity import WAD, fund, mine
 
-TITLES = ["Iris flowers", "Boston housing prices", "Titanic passengers", "Wine quality",
-          "Penguins of Palmer station", "Credit card fraud"]  # fmt: skip
+TITLES = [
+    "Iris flowers",
+    "Boston housing prices",
+    "Titanic passengers",
+    "Wine quality",
+    "Penguins of Palmer station",
+    "Credit card fraud",
+]
 
 
 @dataclass
@@ -56,9 +62,17 @@ def put_metadata(db_url: str, cid: str, doc: dict[str, Any]) -> None:
         conn.execute(
             "INSERT INTO dataset_metadata (cid, title, description, tags, format, rows, columns,"
             " document) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (cid, doc["title"], doc["description"], " ".join(doc.get("tags", [])),
-             doc.get("format"), doc.get("rows"), doc.get("columns"), Jsonb(doc)),
-        )  # fmt: skip
+            (
+                cid,
+                doc["title"],
+                doc["description"],
+                " ".join(doc.get("tags", [])),
+                doc.get("format"),
+                doc.get("rows"),
+                doc.get("columns"),
+                Jsonb(doc),
+            ),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +96,18 @@ def world(
         platform.account(i).send(coin.functions.approve(staking.address, 2**255))
     for n, title in enumerate(TITLES):
         cid = f"bafy-meta-{n}"
-        put_metadata(db_url, cid, {"title": title, "description": f"{title}: a classic dataset",
-                                   "tags": ["classic"], "format": "csv", "rows": 100 + n,
-                                   "columns": 4 + n})  # fmt: skip
+        put_metadata(
+            db_url,
+            cid,
+            {
+                "title": title,
+                "description": f"{title}: a classic dataset",
+                "tags": ["classic"],
+                "format": "csv",
+                "rows": 100 + n,
+                "columns": 4 + n,
+            },
+        )
         category = "tabular" if n % 2 == 0 else "finance"
         platform.account(1 + n % 3).send(
             market.functions.listDataset(cid, bytes(32), category, (n + 1) * WAD, 0)
@@ -98,10 +121,16 @@ def world(
     data_dir = tmp_path_factory.mktemp("api-data")
     manifest = data_dir / "deployment.json"
     platform.deployment.save(manifest)
-    settings = Settings(database_url=db_url, redis_url=redis_url,
-                        siwe_domain="datacoin.test", siwe_uri="https://datacoin.test",
-                        siwe_chain_ids=[31337], data_dir=data_dir, manifest_path=manifest,
-                        upload_max_bytes=2 * 2**20)  # fmt: skip
+    settings = Settings(
+        database_url=db_url,
+        redis_url=redis_url,
+        siwe_domain="datacoin.test",
+        siwe_uri="https://datacoin.test",
+        siwe_chain_ids=[31337],
+        data_dir=data_dir,
+        manifest_path=manifest,
+        upload_max_bytes=2 * 2**20,
+    )
     w = World(platform, db_url, settings, node)
     w.sync()
     yield w

@@ -17,14 +17,28 @@ BIG = str(2**256 - 1)
 def row(**changes: Any) -> tuple[Any, ...]:
     """A row of datasets.SELECT (uint256 columns already text, as PostgreSQL sends them)."""
     base: dict[str, Any] = {
-        "chain_id": 31337, "dataset_id": "7", "provider": bytes.fromhex("11" * 20),
-        "price": "1000000000000000000", "access_duration": 0, "metadata_cid": "bafy-7",
-        "content_hash": b"\x01" * 32, "title": "Iris", "description": "Fisher's iris",
-        "category": "tabular", "format": "csv", "rows": 150, "columns": 5, "purchases": 2,
-        "rating_sum": 7, "rating_count": 3, "status": "listed",
-        "listed_at": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), "block_number": 12,
-        "finalized": True, "listed_block": 10,
-    }  # fmt: skip
+        "chain_id": 31337,
+        "dataset_id": "7",
+        "provider": bytes.fromhex("11" * 20),
+        "price": "1000000000000000000",
+        "access_duration": 0,
+        "metadata_cid": "bafy-7",
+        "content_hash": b"\x01" * 32,
+        "title": "Iris",
+        "description": "Fisher's iris",
+        "category": "tabular",
+        "format": "csv",
+        "rows": 150,
+        "columns": 5,
+        "purchases": 2,
+        "rating_sum": 7,
+        "rating_count": 3,
+        "status": "listed",
+        "listed_at": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "block_number": 12,
+        "finalized": True,
+        "listed_block": 10,
+    }
     return tuple({**base, **changes}.values())
 
 

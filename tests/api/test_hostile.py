@@ -28,17 +28,41 @@ def cursor_of(json_text: str) -> str:
 
 # Well-formed cursors (base64 of a JSON list of the right length) that we never issue.
 DATASET_CURSORS = [
-    '[true, 1, "1"]', '[false, 1, "1"]', '["\\u00b2", 1, "1"]', '["abc", 1, "1"]',
-    '[{"a": 1}, 1, "1"]', '[[1], 1, "1"]', '[null, 1, "1"]', '[1, true, "1"]', '[1, 1, "\\u00b2"]',
-    '[1, 1, {"x": 1}]', '[1, 1, null]', '[1, 1, true]', '[1, "1", "1"]', '[1, 1.5, "1"]',
-    '[1, -1, "1"]', '[99999999999999999999999, 1, "1"]', '[1e400, 1, "1"]', '[1, 1, "-1"]',
-    '["1e5", 1, "1"]', '[1, 1, "' + "9" * 79 + '"]',
-]  # fmt: skip
+    '[true, 1, "1"]',
+    '[false, 1, "1"]',
+    '["\\u00b2", 1, "1"]',
+    '["abc", 1, "1"]',
+    '[{"a": 1}, 1, "1"]',
+    '[[1], 1, "1"]',
+    '[null, 1, "1"]',
+    '[1, true, "1"]',
+    '[1, 1, "\\u00b2"]',
+    '[1, 1, {"x": 1}]',
+    "[1, 1, null]",
+    "[1, 1, true]",
+    '[1, "1", "1"]',
+    '[1, 1.5, "1"]',
+    '[1, -1, "1"]',
+    '[99999999999999999999999, 1, "1"]',
+    '[1e400, 1, "1"]',
+    '[1, 1, "-1"]',
+    '["1e5", 1, "1"]',
+    '[1, 1, "' + "9" * 79 + '"]',
+]
 PURCHASE_CURSORS = [
-    "[true, 1, 1]", '["\\u00b2", 1, 1]', '["1", 1, 1]', '[{"a": 1}, 1, 1]', "[1.5, 1, 1]",
-    "[1, 1, false]", "[1, null, 1]", "[-1, 1, 1]", "[9223372036854775808, 1, 1]", "[1e400, 1, 1]",
-    '[1, 1, "x"]', "[[], 1, 1]",
-]  # fmt: skip
+    "[true, 1, 1]",
+    '["\\u00b2", 1, 1]',
+    '["1", 1, 1]',
+    '[{"a": 1}, 1, 1]',
+    "[1.5, 1, 1]",
+    "[1, 1, false]",
+    "[1, null, 1]",
+    "[-1, 1, 1]",
+    "[9223372036854775808, 1, 1]",
+    "[1e400, 1, 1]",
+    '[1, 1, "x"]',
+    "[[], 1, 1]",
+]
 
 
 @pytest.mark.parametrize("sort", ["newest", "price", "purchases", "rating"])
@@ -84,11 +108,18 @@ def list_file(world: World, *, provider: int, filename: str, data: bytes, durati
     store = EmbeddedBlockStore(world.settings.blocks_dir)
     put = store.put([data], pin=True)
     doc = DatasetDocument(
-        title=f"File {filename}", category="tabular", format="csv", rows=1,
-        columns=[ColumnProfile(name="a", type="int64", nulls=0)], size=len(data),
-        sha256=put.sha256, filename=filename, content_cid=put.cid, content_sha256=put.sha256,
+        title=f"File {filename}",
+        category="tabular",
+        format="csv",
+        rows=1,
+        columns=[ColumnProfile(name="a", type="int64", nulls=0)],
+        size=len(data),
+        sha256=put.sha256,
+        filename=filename,
+        content_cid=put.cid,
+        content_sha256=put.sha256,
         encrypted=False,
-    )  # fmt: skip
+    )
     meta = store.put([doc.model_dump_json().encode()], pin=True)
     with psycopg.connect(world.db_url) as conn:
         conn.execute(
@@ -152,8 +183,7 @@ def test_subscription_expiry_follows_the_chain_clock(client: TestClient, world: 
     chain's clock runs ahead of PostgreSQL's."""
     w3 = world.platform.client.w3
     market = world.platform.client.contract("Marketplace")
-    dataset_id = list_file(world, provider=3, filename="ticking.csv", data=b"a\n2\n",
-                           duration=3600)  # fmt: skip
+    dataset_id = list_file(world, provider=3, filename="ticking.csv", data=b"a\n2\n", duration=3600)
     buyer = world.platform.account(5)
     buyer.send(market.functions.purchase(dataset_id, 2**255))
     mine(w3, 3)

@@ -34,8 +34,9 @@ def _fuzz(operation: Any, authorization: str | None, statuses: set[int]) -> list
     failures: list[str] = []
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck),
-              database=None)  # fmt: skip
+    @settings(
+        max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None
+    )
     def run(case: schemathesis.Case[Any]) -> None:
         if authorization is not None:
             # The signed-in run: the route's own checks run past the session lookup

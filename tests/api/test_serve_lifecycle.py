@@ -18,12 +18,19 @@ from common.anvil import free_port
 def test_sigterm_ends_open_streams_cleanly(fresh_db: str, tmp_path: Path) -> None:
     # Given `datacoin serve` and a client on GET /stream
     port = free_port()
-    env = {**os.environ, "DATACOIN_DATABASE_URL": fresh_db, "DATACOIN_DATA_DIR": str(tmp_path),
-           "DATACOIN_LOG_FORMAT": "json"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DATACOIN_DATABASE_URL": fresh_db,
+        "DATACOIN_DATA_DIR": str(tmp_path),
+        "DATACOIN_LOG_FORMAT": "json",
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -57,6 +64,11 @@ def test_sigterm_ends_open_streams_cleanly(fresh_db: str, tmp_path: Path) -> Non
 
 def test_the_api_imports_without_warnings() -> None:
     # (siwe's grammar used to print eight lines of abnf warnings on every API start)
-    out = subprocess.run([sys.executable, "-W", "always", "-c", "import api.app"],
-                         capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-W", "always", "-c", "import api.app"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert "GrammarWarning" not in out.stderr, out.stderr

@@ -16,16 +16,29 @@ from common.chain import dev_account
 from tests.api.conftest import Server, World
 
 
-def siwe_text(address: str, nonce: str, *, domain: str = "datacoin.test", chain_id: int = 31337,
-              issued: datetime | None = None, expires: datetime | None = None,
-              uri: str | None = None) -> str:  # fmt: skip
+def siwe_text(
+    address: str,
+    nonce: str,
+    *,
+    domain: str = "datacoin.test",
+    chain_id: int = 31337,
+    issued: datetime | None = None,
+    expires: datetime | None = None,
+    uri: str | None = None,
+) -> str:
     issued = issued or datetime.now(UTC)
     lines = [
-        f"{domain} wants you to sign in with your Ethereum account:", address, "",
-        "Sign in to Datacoin.", "", f"URI: {uri or 'https://' + domain}", "Version: 1",
-        f"Chain ID: {chain_id}", f"Nonce: {nonce}",
+        f"{domain} wants you to sign in with your Ethereum account:",
+        address,
+        "",
+        "Sign in to Datacoin.",
+        "",
+        f"URI: {uri or 'https://' + domain}",
+        "Version: 1",
+        f"Chain ID: {chain_id}",
+        f"Nonce: {nonce}",
         f"Issued At: {issued.strftime('%Y-%m-%dT%H:%M:%S.000Z')}",
-    ]  # fmt: skip
+    ]
     if expires:
         lines.append(f"Expiration Time: {expires.strftime('%Y-%m-%dT%H:%M:%S.000Z')}")
     return "\n".join(lines)
@@ -71,7 +84,7 @@ def test_wrong_domain_chain_expiry_signature_and_unknown_nonce(client: TestClien
         "issued in the future": lambda n: signed(siwe_text(address, n, issued=future)),
         "uri": lambda n: signed(siwe_text(address, n, uri="https://evil.example/login")),
         "Signature": lambda n: signed(siwe_text(address, n), index=4),  # signed by someone else
-    }  # fmt: skip
+    }
     for expected, make in cases.items():
         nonce = client.get("/auth/nonce").json()["nonce"]
         response = client.post("/auth/verify", json=make(nonce))

@@ -17,8 +17,12 @@ from tests.api.conftest import Server, World
 from tests.indexer.test_indexer_anvil import Following
 
 
-def listen(url: str, out: queue.Queue[dict[str, Any]], stop: threading.Event,
-           headers: dict[str, str] | None = None) -> None:  # fmt: skip
+def listen(
+    url: str,
+    out: queue.Queue[dict[str, Any]],
+    stop: threading.Event,
+    headers: dict[str, str] | None = None,
+) -> None:
     with (
         httpx.Client(timeout=None) as http,
         http.stream("GET", url + "/stream", headers=headers) as r,

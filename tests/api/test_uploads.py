@@ -29,13 +29,20 @@ def iris_csv(rows: int = 150) -> bytes:
     lines = ["sepal_length,sepal_width,petal_length,petal_width,species"]
     for _ in range(rows):
         species = rng.choice(["setosa", "versicolor", "virginica"])
-        lines.append(f"{rng.uniform(4, 8):.1f},{rng.uniform(2, 4.5):.1f},"
-                     f"{rng.uniform(1, 7):.1f},{rng.uniform(0.1, 2.5):.1f},{species}")  # fmt: skip
+        lines.append(
+            f"{rng.uniform(4, 8):.1f},{rng.uniform(2, 4.5):.1f},"
+            f"{rng.uniform(1, 7):.1f},{rng.uniform(0.1, 2.5):.1f},{species}"
+        )
     return ("\n".join(lines) + "\n").encode()
 
 
-FORM = {"title": "Iris measurements", "description": "Sepal and petal sizes of three species",
-        "category": "tabular", "price": str(5 * WAD), "tags": "botany, classic"}  # fmt: skip
+FORM = {
+    "title": "Iris measurements",
+    "description": "Sepal and petal sizes of three species",
+    "category": "tabular",
+    "price": str(5 * WAD),
+    "tags": "botany, classic",
+}
 
 
 def test_upload_list_buy_download(client: TestClient, world: World) -> None:
@@ -60,11 +67,17 @@ def test_upload_list_buy_download(client: TestClient, world: World) -> None:
     # platform indexes, projects and resolves the metadata document
     w3 = world.platform.client.w3
     market = world.platform.client.contract("Marketplace")
-    tx = world.platform.account(1).account.sign_transaction({
-        "to": up["listing"]["to"], "data": up["listing"]["data"], "gas": 400_000,
-        "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "chainId": 31337,
-        "nonce": w3.eth.get_transaction_count(world.platform.account(1).account.address),
-    })  # fmt: skip
+    tx = world.platform.account(1).account.sign_transaction(
+        {
+            "to": up["listing"]["to"],
+            "data": up["listing"]["data"],
+            "gas": 400_000,
+            "maxFeePerGas": 10**11,
+            "maxPriorityFeePerGas": 10**9,
+            "chainId": 31337,
+            "nonce": w3.eth.get_transaction_count(world.platform.account(1).account.address),
+        }
+    )
     w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(tx.raw_transaction))
     dataset_id = market.functions.datasetCount().call()
     world.platform.account(5).send(market.functions.purchase(dataset_id, 2**255))

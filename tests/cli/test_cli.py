@@ -41,8 +41,9 @@ def test_deploy_index_verify_and_detect_tampering(tmp_path: Path, fresh_db: str)
         assert json.loads(deployed.stdout)["start_block"] == deployment.start_block
         # When it is indexed to the head and verified against the node
         head = "6"  # deployment plus the faucet's role grant
-        indexed = datacoin("index", "--rpc-url", node.url, "--manifest", str(manifest),
-                           "--to-block", head, env=env)  # fmt: skip
+        indexed = datacoin(
+            "index", "--rpc-url", node.url, "--manifest", str(manifest), "--to-block", head, env=env
+        )
         assert indexed.returncode == 0, indexed.stderr
         verified = datacoin("verify", "--rpc-url", node.url, "--manifest", str(manifest), env=env)
         assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -22,10 +22,13 @@ def test_an_api_that_cannot_bind_fails_the_start_at_once(
         taken.listen()
         port = taken.getsockname()[1]
         settings = Settings(
-            database_url=fresh_db, redis_url=redis_url, data_dir=tmp_path,
+            database_url=fresh_db,
+            redis_url=redis_url,
+            data_dir=tmp_path,
             rpc_url=str(chain.client.w3.provider.endpoint_uri),  # type: ignore[attr-defined]
-            api_port=port, index_workers=0,
-        )  # fmt: skip
+            api_port=port,
+            index_workers=0,
+        )
         stack = Stack(settings, chain.deployment)
         # When the stack starts, then it says so at once (not after its 60 s deadline)
         started = time.monotonic()

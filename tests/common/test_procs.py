@@ -30,6 +30,7 @@ def test_a_single_threaded_process_forks_until_its_fork_server_runs() -> None:
         "multiprocessing.forkserver.ensure_running()\n"
         "print(forkserver_running(), worker_context().get_start_method())\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
     assert out.stdout.split() == ["False", "fork", "True", "forkserver"]

@@ -65,10 +65,15 @@ def random_activity(platform: Platform, rng: random.Random, steps: int) -> None:
         count = market.functions.datasetCount().call()
         action = rng.choice(["list", "buy", "stake", "transfer"]) if count else "list"
         if action == "list":
-            actor.send(market.functions.listDataset(
-                f"bafy-{rng.getrandbits(64):x}", rng.randbytes(32), "tabular",
-                rng.randint(1, 50) * WAD, rng.choice([0, 3600]),
-            ))  # fmt: skip
+            actor.send(
+                market.functions.listDataset(
+                    f"bafy-{rng.getrandbits(64):x}",
+                    rng.randbytes(32),
+                    "tabular",
+                    rng.randint(1, 50) * WAD,
+                    rng.choice([0, 3600]),
+                )
+            )
         elif action == "buy":
             dataset = rng.randint(1, count)
             info = market.functions.getDataset(dataset).call()
@@ -100,10 +105,15 @@ def canonical_events(rpc_url: str, deployment: Deployment, to_block: int) -> lis
     for raw in logs:
         spec = decoder.spec_for(raw["address"], raw["topics"][0])
         args = reference_decode(spec, raw["topics"], raw["data"])
-        out.append((
-            int(raw["blockNumber"], 16), raw["blockHash"].lower(), int(raw["logIndex"], 16),
-            spec.name, tuple(sorted(args.items())),
-        ))  # fmt: skip
+        out.append(
+            (
+                int(raw["blockNumber"], 16),
+                raw["blockHash"].lower(),
+                int(raw["logIndex"], 16),
+                spec.name,
+                tuple(sorted(args.items())),
+            )
+        )
     return out
 
 

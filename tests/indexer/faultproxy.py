@@ -40,11 +40,20 @@ UNKNOWN_TEXT = "zx-9 kernel hiccup: retry the thing"
 class FaultProxy:
     """Forwards POSTs to `upstream`, injecting faults with probability `rate`."""
 
-    def __init__(self, upstream: str, rate: float = 0.3, seed: int = 7, slow_s: float = 1.5,
-                 max_range: int = 40, delay_s: float = 0.0, faults: Sequence[str] = FAULTS,
-                 unknown_over: int | None = None,
-                 fault_for: Callable[[int, Any], str | None] | None = None,
-                 port: int = 0, random_faults: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        upstream: str,
+        rate: float = 0.3,
+        seed: int = 7,
+        slow_s: float = 1.5,
+        max_range: int = 40,
+        delay_s: float = 0.0,
+        faults: Sequence[str] = FAULTS,
+        unknown_over: int | None = None,
+        fault_for: Callable[[int, Any], str | None] | None = None,
+        port: int = 0,
+        random_faults: bool = False,
+    ) -> None:
         self.upstream = upstream
         self.rate = rate
         self.slow_s = slow_s

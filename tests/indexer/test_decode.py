@@ -50,8 +50,11 @@ def encoded_log(draw: st.DrawFn) -> tuple[str, EventSpec, dict[str, Any]]:
         else:
             data_types.append(p.type)
             data_values.append(v)
-    raw = {"address": ADDRESSES[contract], "topics": topics,
-           "data": "0x" + encode(data_types, data_values).hex()}  # fmt: skip
+    raw = {
+        "address": ADDRESSES[contract],
+        "topics": topics,
+        "data": "0x" + encode(data_types, data_values).hex(),
+    }
     return contract, spec, raw
 
 

@@ -58,9 +58,14 @@ def event(block: int, log_index: int, chain: int = 1, tx: int = 0, **args: Any) 
         log_index=log_index,
         address=bytes([log_index % 3 + 1]) * 20,
         event_name=["Purchased", "DatasetListed", "Transfer"][log_index % 3],
-        args=args or {"n": str(2**256 - 1 - log_index), "ok": log_index % 2 == 0,
-                      "text": TRICKY[log_index % len(TRICKY)], "id": str(block)},
-    )  # fmt: skip
+        args=args
+        or {
+            "n": str(2**256 - 1 - log_index),
+            "ok": log_index % 2 == 0,
+            "text": TRICKY[log_index % len(TRICKY)],
+            "id": str(block),
+        },
+    )
 
 
 def test_encoding_is_the_canonical_encoding_byte_for_byte() -> None:
@@ -115,11 +120,17 @@ def _raw_logs(cases: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[b
         block = 10 + i // 4
         header = Header(block, h(block), h(block - 1), 1_700_000_000 + block, b"")
         headers[header.hash] = header
-        logs.append({
-            **raw, "blockHash": "0x" + header.hash.hex(), "blockNumber": hex(block),
-            "transactionHash": "0x" + h(500 + i // 2).hex().upper(),
-            "transactionIndex": hex(i // 2), "logIndex": hex(i), "removed": False,
-        })  # fmt: skip
+        logs.append(
+            {
+                **raw,
+                "blockHash": "0x" + header.hash.hex(),
+                "blockNumber": hex(block),
+                "transactionHash": "0x" + h(500 + i // 2).hex().upper(),
+                "transactionIndex": hex(i // 2),
+                "logIndex": hex(i),
+                "removed": False,
+            }
+        )
     return logs, headers
 
 
@@ -147,9 +158,23 @@ def test_one_pass_encoding_equals_decode_then_encode(
 
 # -- PostgreSQL: the fast path's rows equal a plain typed COPY of the reference -------------
 REFERENCE_TYPES = [
-    "int8", "text", "int2", "int8", "bytea", "int8", "int8", "bytea",
-    "bytea", "int8", "bytea", "int4", "int4", "bytea", "text", "jsonb",
-]  # fmt: skip
+    "int8",
+    "text",
+    "int2",
+    "int8",
+    "bytea",
+    "int8",
+    "int8",
+    "bytea",
+    "bytea",
+    "int8",
+    "bytea",
+    "int4",
+    "int4",
+    "bytea",
+    "text",
+    "jsonb",
+]
 
 
 def _reference_rows(
@@ -166,12 +191,26 @@ def _reference_rows(
             previous = chain_hash(
                 previous, canonical_encoding(position, kind, incarnation, retracts, e)
             )
-            copy.write_row((
-                position, kind, incarnation, retracts, previous, e.chain_id, e.block_number,
-                e.block_hash, e.parent_hash, e.block_timestamp, e.tx_hash, e.tx_index,
-                e.log_index, e.address, e.event_name,
-                Jsonb(e.args, dumps=lambda o: orjson.dumps(o).decode()),
-            ))  # fmt: skip
+            copy.write_row(
+                (
+                    position,
+                    kind,
+                    incarnation,
+                    retracts,
+                    previous,
+                    e.chain_id,
+                    e.block_number,
+                    e.block_hash,
+                    e.parent_hash,
+                    e.block_timestamp,
+                    e.tx_hash,
+                    e.tx_index,
+                    e.log_index,
+                    e.address,
+                    e.event_name,
+                    Jsonb(e.args, dumps=lambda o: orjson.dumps(o).decode()),
+                )
+            )
 
 
 def _rows(conn: psycopg.Connection[Any], table: str) -> list[tuple[Any, ...]]:

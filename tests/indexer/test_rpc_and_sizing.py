@@ -121,8 +121,16 @@ def test_backfill_covers_every_block_once_in_order_through_failures_and_cuts() -
     # When it is backfilled several ranges at a time, on threads
     sizer = RangeSizer(size=50, max_size=400, target_logs=10)
     with ThreadPoolExecutor(3) as pool:
-        groups = list(backfill(lambda s, e: pool.submit(fetch, s, e), 1, 500, sizer,
-                               concurrency=3, max_backoff=0.01))  # fmt: skip
+        groups = list(
+            backfill(
+                lambda s, e: pool.submit(fetch, s, e),
+                1,
+                500,
+                sizer,
+                concurrency=3,
+                max_backoff=0.01,
+            )
+        )
     # Then the batches cover blocks 1..500 exactly once, in order, each within its limit
     batches = [b for group in groups for b in group]
     assert batches[0].from_block == 1 and batches[-1].to_block == 500
@@ -142,12 +150,17 @@ class FakeRpc:
     def get_logs(self, start: int, end: int, *_: object) -> list[dict[str, Any]]:
         word = "00" * 12 + "11" * 20
         return [
-            {**log, "address": self.token, "topics": [self.topic, "0x" + word, "0x" + word],
-             "data": "0x" + "00" * 31 + "07", "transactionHash": f"0x{n:064x}",
-             "transactionIndex": "0x0"}
+            {
+                **log,
+                "address": self.token,
+                "topics": [self.topic, "0x" + word, "0x" + word],
+                "data": "0x" + "00" * 31 + "07",
+                "transactionHash": f"0x{n:064x}",
+                "transactionIndex": "0x0",
+            }
             for n in range(start, end + 1)
             for log in _logs_of({n: self.density.get(n, 0)})
-        ]  # fmt: skip
+        ]
 
     def headers(self, numbers: list[int]) -> list[Header]:
         return [Header(n, bytes.fromhex(f"{n:064x}"), bytes(32), n, b"") for n in numbers]

@@ -124,8 +124,11 @@ def test_block_that_returns_after_a_reorg_is_appended_as_a_new_incarnation(
     store.append([event(1, 6, 0)], cp(1, 6), (5, h(5)))  # the same block is canonical again
     entries = store.read_after(0, 10)
     assert [(e.kind, e.incarnation) for e in entries] == [
-        ("log", 0), ("log", 0), ("retract", 0), ("log", 1),
-    ]  # fmt: skip
+        ("log", 0),
+        ("log", 0),
+        ("retract", 0),
+        ("log", 1),
+    ]
     assert len(live_events(store, 1)) == 2
 
 
@@ -163,8 +166,12 @@ def test_read_range_bounds_filters_by_name_and_keeps_retractions(store: EventSto
     assert store.read_range(6, 6, 10) == []
     # And a name filter keeps matching entries, a retraction included (it carries the name)
     purchases = store.read_range(0, 6, 100, frozenset({"Purchased"}))
-    assert [(e.position, e.kind) for e in purchases] == [(1, "log"), (4, "log"), (5, "log"),
-                                                         (6, "retract")]  # fmt: skip
+    assert [(e.position, e.kind) for e in purchases] == [
+        (1, "log"),
+        (4, "log"),
+        (5, "log"),
+        (6, "retract"),
+    ]
     assert store.read_range(0, 6, 100, frozenset()) == []
     # And entries read by range are those read by position, as projections see them
     assert store.read_range(0, 6, 100) == [e.fact() for e in store.read_after(0, 100)]

@@ -36,8 +36,10 @@ def test_a_bulk_range_read_refreshes_stale_planner_statistics(fresh_db: str) -> 
     block = BlockRecord(last, events[-1].block_hash, events[-1].parent_hash, 0)
     store.append(events, Checkpoint(1, last, events[-1].block_hash, 0, (block,)), None)
     head = store.head().position
-    query = ("SELECT position FROM events WHERE position > 0 AND position <= %s"
-             " AND event_name = ANY(%s) ORDER BY position LIMIT 1000")  # fmt: skip
+    query = (
+        "SELECT position FROM events WHERE position > 0 AND position <= %s"
+        " AND event_name = ANY(%s) ORDER BY position LIMIT 1000"
+    )
     with psycopg.connect(fresh_db) as conn:
         (rows,) = conn.execute("SELECT reltuples FROM pg_class WHERE relname = 'events'").fetchone()  # type: ignore[misc]
         assert rows < 0.8 * head

@@ -47,10 +47,22 @@ def _emit_dead_letter(chain: Platform) -> None:
 def _verify(db_url: str, manifest: Path, rpc_url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATACOIN_DATABASE_URL": db_url, "DATACOIN_LOG_FORMAT": "json"}
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", "verify", "--rpc-url", rpc_url,
-         "--manifest", str(manifest)],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "verify",
+            "--rpc-url",
+            rpc_url,
+            "--manifest",
+            str(manifest),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_verify_audits_a_chain_with_a_dead_letter(

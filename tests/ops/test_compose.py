@@ -55,6 +55,11 @@ def compose_available() -> bool:
 @pytest.mark.skipif(not compose_available(), reason="no docker client with the compose plugin")
 def test_docker_compose_config_validates() -> None:
     env = {"DATACOIN_PLATFORM_KEYS": '{"k1": "AAAA"}', "DATACOIN_PLATFORM_KEY_ID": "k1"}
-    result = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
-                            capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr

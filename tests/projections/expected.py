@@ -26,11 +26,17 @@ def expected_datasets(platform: Platform) -> dict[int, dict[str, Any]]:
     for dataset_id in range(1, market.functions.datasetCount().call() + 1):
         d = market.functions.getDataset(dataset_id).call()
         out[dataset_id] = {
-            "provider": bytes.fromhex(d[0][2:]), "access_duration": d[1],
-            "status": "listed" if d[2] else "delisted", "rating_count": d[3],
-            "rating_sum": d[4], "price": d[5], "content_hash": bytes(d[6]),
-            "metadata_cid": d[7], "category": d[8], "purchases": purchases.get(dataset_id, 0),
-        }  # fmt: skip
+            "provider": bytes.fromhex(d[0][2:]),
+            "access_duration": d[1],
+            "status": "listed" if d[2] else "delisted",
+            "rating_count": d[3],
+            "rating_sum": d[4],
+            "price": d[5],
+            "content_hash": bytes(d[6]),
+            "metadata_cid": d[7],
+            "category": d[8],
+            "purchases": purchases.get(dataset_id, 0),
+        }
     return out
 
 

@@ -23,30 +23,73 @@ def history(rng: random.Random, blocks: range, fork: int = 0) -> list[NewEvent]:
     for block in blocks:
         for log_index in range(rng.randint(1, 6)):
             dataset, someone = str(rng.randint(1, 15)), rng.choice(accounts)
-            name, args = rng.choice([
-                ("DatasetListed", {"datasetId": dataset, "provider": someone, "price": "7",
-                                   "accessDuration": "0", "metadataCid": "bafy",
-                                   "contentHash": "0x" + "ab" * 32, "category": "tabular"}),
-                ("Purchased", {"datasetId": dataset, "buyer": someone, "provider": accounts[0],
-                               "price": str(10**18), "fee": "25", "expiresAt": "0"}),
-                ("Rated", {"datasetId": dataset, "rater": someone, "score": "4"}),
-                ("Staked", {"account": someone, "amount": "5", "newStake": "9"}),
-                ("TrainingRequested", {"jobId": str(block * 10 + log_index),
-                                       "datasetId": dataset, "requester": someone,
-                                       "specCid": "bafyspec", "payment": "3",
-                                       "deadline": "1800000000"}),
-                ("Transfer", {"from": someone, "to": accounts[1], "value": "1"}),
-            ])  # fmt: skip
+            name, args = rng.choice(
+                [
+                    (
+                        "DatasetListed",
+                        {
+                            "datasetId": dataset,
+                            "provider": someone,
+                            "price": "7",
+                            "accessDuration": "0",
+                            "metadataCid": "bafy",
+                            "contentHash": "0x" + "ab" * 32,
+                            "category": "tabular",
+                        },
+                    ),
+                    (
+                        "Purchased",
+                        {
+                            "datasetId": dataset,
+                            "buyer": someone,
+                            "provider": accounts[0],
+                            "price": str(10**18),
+                            "fee": "25",
+                            "expiresAt": "0",
+                        },
+                    ),
+                    ("Rated", {"datasetId": dataset, "rater": someone, "score": "4"}),
+                    ("Staked", {"account": someone, "amount": "5", "newStake": "9"}),
+                    (
+                        "TrainingRequested",
+                        {
+                            "jobId": str(block * 10 + log_index),
+                            "datasetId": dataset,
+                            "requester": someone,
+                            "specCid": "bafyspec",
+                            "payment": "3",
+                            "deadline": "1800000000",
+                        },
+                    ),
+                    ("Transfer", {"from": someone, "to": accounts[1], "value": "1"}),
+                ]
+            )
             parent = block_hash(block - 1, fork if block > 40 else 0)
-            events.append(NewEvent(
-                CHAIN, block, block_hash(block, fork), parent, 1_700_000_000 + block,
-                rng.randbytes(32), 0, log_index, b"\x11" * 20, name, args,
-            ))  # fmt: skip
+            events.append(
+                NewEvent(
+                    CHAIN,
+                    block,
+                    block_hash(block, fork),
+                    parent,
+                    1_700_000_000 + block,
+                    rng.randbytes(32),
+                    0,
+                    log_index,
+                    b"\x11" * 20,
+                    name,
+                    args,
+                )
+            )
     return events
 
 
-def append(store: PostgresEventStore, events: list[NewEvent], last: int, fork: int,
-           expected: tuple[int, bytes] | None) -> None:  # fmt: skip
+def append(
+    store: PostgresEventStore,
+    events: list[NewEvent],
+    last: int,
+    fork: int,
+    expected: tuple[int, bytes] | None,
+) -> None:
     """Append `events` as blocks up to `last` of `fork`, expecting the store at `expected`."""
     record = BlockRecord(last, block_hash(last, fork), block_hash(last - 1, fork), 0)
     store.append(events, Checkpoint(CHAIN, last, block_hash(last, fork), 0, (record,)), expected)

@@ -80,13 +80,19 @@ class World:
                     self.chain.account(i).send(self.market.functions.rate(d, score))
                 case ("reprice", index, price) if d := self.dataset(index):
                     provider = self.market.functions.providerOf(d).call()
-                    sender = next(self.chain.account(i) for i in range(1, 5)
-                                  if self.chain.account(i).address == provider)  # fmt: skip
+                    sender = next(
+                        self.chain.account(i)
+                        for i in range(1, 5)
+                        if self.chain.account(i).address == provider
+                    )
                     sender.send(self.market.functions.setPrice(d, price * WAD))
                 case ("delist", index) if d := self.dataset(index):
                     provider = self.market.functions.providerOf(d).call()
-                    sender = next(self.chain.account(i) for i in range(1, 5)
-                                  if self.chain.account(i).address == provider)  # fmt: skip
+                    sender = next(
+                        self.chain.account(i)
+                        for i in range(1, 5)
+                        if self.chain.account(i).address == provider
+                    )
                     sender.send(self.market.functions.delist(d))
                 case ("stake", i, amount):
                     self.chain.account(i).send(self.staking.functions.stake(amount * WAD))
@@ -121,8 +127,10 @@ def read_models(db_url: str) -> dict[str, Any]:
         datasets = {
             int(r["dataset_id"]): r for r in conn.execute(f"SELECT * FROM {SCHEMA}.datasets")
         }
-        grants = {(int(r["dataset_id"]), bytes(r["buyer"])): r
-                  for r in conn.execute(f"SELECT * FROM {SCHEMA}.access_grants")}  # fmt: skip
+        grants = {
+            (int(r["dataset_id"]), bytes(r["buyer"])): r
+            for r in conn.execute(f"SELECT * FROM {SCHEMA}.access_grants")
+        }
         stakes = {bytes(r["account"]): r for r in conn.execute(f"SELECT * FROM {SCHEMA}.stakes")}
         stats = conn.execute(f"SELECT * FROM {SCHEMA}.protocol_stats").fetchall()
     return {"datasets": datasets, "grants": grants, "stakes": stakes, "stats": stats}
@@ -151,9 +159,10 @@ def assert_matches_chain(chain: Platform, db_url: str) -> None:
 
 
 @settings(
-    max_examples=6, deadline=None,
+    max_examples=6,
+    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)  # fmt: skip
+)
 @given(actions=st.lists(ACTION, min_size=4, max_size=18))
 def test_incremental_equals_replay_equals_chain(
     fresh_chain: Platform, migrated_template: str, actions: list[tuple[Any, ...]]
@@ -186,8 +195,14 @@ def test_reorg_removes_an_orphaned_purchase_from_every_read_model(
     world = World(chain, db_url)
     try:
         # Given a listing, a purchase and a rating, projected
-        for action in [("list", 1, 10, 0), ("stake", 2, 5), ("sync",), ("buy", 2, 0),
-                       ("rate", 2, 0, 4), ("sync",)]:  # fmt: skip
+        for action in [
+            ("list", 1, 10, 0),
+            ("stake", 2, 5),
+            ("sync",),
+            ("buy", 2, 0),
+            ("rate", 2, 0, 4),
+            ("sync",),
+        ]:
             world.act(action)
         before = read_models(db_url)
         assert before["datasets"][1]["purchases"] == 1

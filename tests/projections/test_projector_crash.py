@@ -20,10 +20,19 @@ from tests.indexer.activity import WAD, fund, list_datasets, mine
 
 
 def _projector(db_url: str, *args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATACOIN_DATABASE_URL": db_url, "DATACOIN_PROJECTION_BATCH_SIZE": "11",
-           "DATACOIN_PROJECTION_COMMIT_ROWS": "11", "DATACOIN_LOG_FORMAT": "json"}  # fmt: skip
-    return subprocess.Popen([sys.executable, "-m", "cli.main", "project", *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    env = {
+        **os.environ,
+        "DATACOIN_DATABASE_URL": db_url,
+        "DATACOIN_PROJECTION_BATCH_SIZE": "11",
+        "DATACOIN_PROJECTION_COMMIT_ROWS": "11",
+        "DATACOIN_LOG_FORMAT": "json",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "project", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def test_kill_9_projector_then_restart_gives_the_replay_state(

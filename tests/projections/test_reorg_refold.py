@@ -94,8 +94,7 @@ def test_stats_subtract_retracted_events_and_end_as_a_refold_would(
     # And it is the fold of the events still live, block included
     assert _stats_row(fresh_db, "live") == _fold_live(store, stats, find_live)
     # When a reorg orphans blocks 51-65 and no new block follows yet
-    store.retract(CHAIN, 50, Checkpoint(CHAIN, 50, block_hash(50, 1), 0),
-                  (65, block_hash(65, 1)))  # fmt: skip
+    store.retract(CHAIN, 50, Checkpoint(CHAIN, 50, block_hash(50, 1), 0), (65, block_hash(65, 1)))
     runner.run_once()
     # Then its block is that of the newest counted event left, as a refold would give
     row = _stats_row(fresh_db, "live")

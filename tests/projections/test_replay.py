@@ -38,8 +38,13 @@ from tests.projections.history import CHAIN, append, block_hash, history
 
 def test_plan_groups_covers_every_projection_once_and_balances() -> None:
     projections = all_projections()
-    counts = {"DatasetListed": 25_000, "Purchased": 35_000, "Rated": 15_000,
-              "Staked": 15_000, "TrainingRequested": 10_000}  # fmt: skip
+    counts = {
+        "DatasetListed": 25_000,
+        "Purchased": 35_000,
+        "Rated": 15_000,
+        "Staked": 15_000,
+        "TrainingRequested": 10_000,
+    }
     for workers in (1, 2, 3, 8):
         groups = plan_groups(projections, counts, workers)
         names = [p.name for g in groups for p in g]
@@ -142,8 +147,9 @@ def test_a_reorg_back_to_an_earlier_fork_writes_its_rows_again(fresh_db: str) ->
     store.retract(CHAIN, 20, Checkpoint(CHAIN, 20, block_hash(20), 0), (30, block_hash(30, 1)))
     append(store, [e for e in original if e.block_number > 20], 30, 0, (20, block_hash(20)))
     # When folded live in small commits with a tiny row cache, and replayed in one window
-    live = ProjectionRunner(fresh_db, store, "readmodels", batch_size=7, commit_rows=10,
-                            max_cached_rows=5)  # fmt: skip
+    live = ProjectionRunner(
+        fresh_db, store, "readmodels", batch_size=7, commit_rows=10, max_cached_rows=5
+    )
     assert live.run_once() == store.head().position
     live.close()
     # Then both are the read models of the final chain: every original purchase is
@@ -229,8 +235,9 @@ def test_workers_that_cannot_start_fail_the_wait(
         raise OSError("cannot fork")
 
     monkeypatch.setattr(BaseProcess, "start", refuse)
-    monkeypatch.setattr(replay_module, "worker_context",
-                        lambda *_: multiprocessing.get_context(method))  # fmt: skip
+    monkeypatch.setattr(
+        replay_module, "worker_context", lambda *_: multiprocessing.get_context(method)
+    )
     groups = _Groups("postgresql://127.0.0.1:1/none", 1)
     try:
         assert groups.start_method == method
@@ -273,8 +280,11 @@ def test_forked_workers_replay_to_the_fork_servers_state_hash(
     # When a single-threaded process replays, forking its workers
     forked = subprocess.run(
         [sys.executable, "-c", REPLAY_ONCE, fresh_db],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     # Then it did fork them, and the state hashes are equal
     assert '"start_method": "fork"' in forked.stderr
     assert forked.stdout.split()[-1] == served.state_hash
@@ -296,8 +306,11 @@ def test_kill_9_of_a_replay_leaves_no_worker(
     fresh_db: str, store_with_reorg: PostgresEventStore
 ) -> None:
     # Given a process replaying over and over with worker processes
-    proc = subprocess.Popen([sys.executable, "-c", REPLAY_FOREVER, fresh_db],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", REPLAY_FOREVER, fresh_db],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         workers: set[int] = set()
         deadline = time.monotonic() + 60
@@ -324,8 +337,9 @@ def test_a_replay_sweeps_schemas_of_replays_that_died(
     # Given the schema of a replay that died (still marked in progress), one a live replay
     # is building (its lock held), and a kept replay
     with psycopg.connect(fresh_db, autocommit=True) as holder:
-        holder.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))",
-                       ("datacoin.replay.replay_running",))  # fmt: skip
+        holder.execute(
+            "SELECT pg_advisory_lock(hashtextextended(%s, 0))", ("datacoin.replay.replay_running",)
+        )
         kept = replay(fresh_db, store_with_reorg, workers=1, keep=True)
         for name in ("replay_dead", "replay_running"):
             holder.execute(f"CREATE SCHEMA {name}")

@@ -23,19 +23,29 @@ def test_load_rows_reads_many_keys_in_one_query_and_leaves_absent_ones_out(
     table = AccessGrants.table
     big = 2**255 + 7  # beyond int8: the key column is NUMERIC(78, 0)
     rows = [
-        {"chain_id": 1, "dataset_id": dataset, "buyer": bytes([n]) * 20, "expires_at": None,
-         "purchases": n, "first_purchased_at": datetime(2026, 1, 1, tzinfo=UTC),
-         "block_number": 10 + n}
+        {
+            "chain_id": 1,
+            "dataset_id": dataset,
+            "buyer": bytes([n]) * 20,
+            "expires_at": None,
+            "purchases": n,
+            "first_purchased_at": datetime(2026, 1, 1, tzinfo=UTC),
+            "block_number": 10 + n,
+        }
         for n, dataset in enumerate([5, big, 5], start=1)
-    ]  # fmt: skip
+    ]
     with psycopg.connect(fresh_db) as conn:
         prepare_connection(conn)
         with conn.cursor() as cur:
             write_rows(cur, "rm", table, [], [], rows)
         conn.commit()
         # When loading present and absent keys together
-        keys = [(1, 5, b"\x01" * 20), (1, big, b"\x02" * 20), (1, 6, b"\x01" * 20),
-                (2, 5, b"\x03" * 20)]  # fmt: skip
+        keys = [
+            (1, 5, b"\x01" * 20),
+            (1, big, b"\x02" * 20),
+            (1, 6, b"\x01" * 20),
+            (2, 5, b"\x03" * 20),
+        ]
         with conn.cursor() as cur:
             found = load_rows(cur, "rm", table, keys)
             assert load_rows(cur, "rm", table, []) == {}

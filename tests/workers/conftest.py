@@ -42,16 +42,25 @@ from workers.training.warmup import warm_bytecode
 REPO = Path(__file__).resolve().parents[2]
 WORKER_INDEX = 7
 PROVIDER, BUYER = 1, 2
-TEST_LIMITS = Limits(cpu_seconds=120, memory_bytes=4 << 30, max_processes=64,
-                     output_bytes=64 << 20, wall_seconds=120.0)  # fmt: skip
+TEST_LIMITS = Limits(
+    cpu_seconds=120,
+    memory_bytes=4 << 30,
+    max_processes=64,
+    output_bytes=64 << 20,
+    wall_seconds=120.0,
+)
 
 
 @pytest.fixture(scope="session")
 def bubblewrap() -> None:
     """bwrap installed (by ops/install-sandbox.sh when missing) and bytecode warmed."""
     if shutil.which("bwrap") is None:
-        result = subprocess.run(["bash", str(REPO / "ops/install-sandbox.sh")],
-                                capture_output=True, text=True, check=False)  # fmt: skip
+        result = subprocess.run(
+            ["bash", str(REPO / "ops/install-sandbox.sh")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if result.returncode != 0 or shutil.which("bwrap") is None:
             service_missing("bubblewrap", RuntimeError(result.stderr.strip()[-500:]))
     warm_bytecode()
@@ -71,10 +80,16 @@ def classification_csv(rows: int = 240, seed: int = 3) -> bytes:
 def spec_doc(**overrides: Any) -> dict[str, Any]:
     """A valid classification spec, with `overrides`."""
     base: dict[str, Any] = {
-        "task": "classification", "target": "label", "features": ["x1", "x2", "noise"],
-        "model": {"kind": "mlp", "hidden_sizes": [8]}, "epochs": 5, "batch_size": 32,
-        "learning_rate": 0.05, "validation_split": 0.25, "seed": 11,
-    }  # fmt: skip
+        "task": "classification",
+        "target": "label",
+        "features": ["x1", "x2", "noise"],
+        "model": {"kind": "mlp", "hidden_sizes": [8]},
+        "epochs": 5,
+        "batch_size": 32,
+        "learning_rate": 0.05,
+        "validation_split": 0.25,
+        "seed": 11,
+    }
     return base | overrides
 
 
@@ -99,13 +114,22 @@ class TrainingWorld:
     def list_dataset(self, data: bytes, filename: str = "table.csv") -> tuple[int, DatasetDocument]:
         """Store `data` encrypted (the API's upload path) and list it; returns its id."""
         store, keyring = open_store(self.settings), open_keyring(self.settings)
-        fields: dict[str, Any] = {"title": "Synthetic table", "category": "tabular",
-                                  "description": "", "tags": [], "license": None}  # fmt: skip
-        doc, meta_cid = store_upload(self.settings, store, keyring, io.BytesIO(data), filename,
-                                     fields, True)  # fmt: skip
+        fields: dict[str, Any] = {
+            "title": "Synthetic table",
+            "category": "tabular",
+            "description": "",
+            "tags": [],
+            "license": None,
+        }
+        doc, meta_cid = store_upload(
+            self.settings, store, keyring, io.BytesIO(data), filename, fields, True
+        )
         market = self.platform.client.contract("Marketplace")
-        self.platform.account(PROVIDER).send(market.functions.listDataset(
-            meta_cid, bytes.fromhex(doc.content_sha256), "tabular", WAD, 0))  # fmt: skip
+        self.platform.account(PROVIDER).send(
+            market.functions.listDataset(
+                meta_cid, bytes.fromhex(doc.content_sha256), "tabular", WAD, 0
+            )
+        )
         return int(market.functions.datasetCount().call()), doc
 
     def buy(self, dataset_id: int, buyer: int = BUYER) -> None:
@@ -170,8 +194,7 @@ class TrainingWorld:
     def start_worker(self, broker: dramatiq.Broker, threads: int = 1) -> dramatiq.Worker:
         """A Dramatiq worker (its own threads) consuming the platform queue."""
         declare_actors(broker, self.services())
-        worker = dramatiq.Worker(broker, queues={QUEUE}, worker_threads=threads,
-                                 worker_timeout=100)  # fmt: skip
+        worker = dramatiq.Worker(broker, queues={QUEUE}, worker_threads=threads, worker_timeout=100)
         worker.start()
         self.cleanups.append(lambda: worker.stop(timeout=10_000))
         return worker
@@ -206,12 +229,22 @@ def training_world(
     manifest = data_dir / "deployment.json"
     chain.deployment.save(manifest)
     url = str(chain.client.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
-    settings = Settings(rpc_url=url, database_url=fresh_db, redis_url=redis_url,
-                        data_dir=data_dir, manifest_path=manifest)  # fmt: skip
+    settings = Settings(
+        rpc_url=url,
+        database_url=fresh_db,
+        redis_url=redis_url,
+        data_dir=data_dir,
+        manifest_path=manifest,
+    )
     namespace = f"dc-test-{uuid.uuid4().hex[:8]}"
     key = "0x" + bytes(dev_account(WORKER_INDEX).key).hex()
-    config = replace(WorkerConfig.from_settings(settings), worker_key=key, limits=TEST_LIMITS,
-                     training_device="cpu", broker_namespace=namespace)  # fmt: skip
+    config = replace(
+        WorkerConfig.from_settings(settings),
+        worker_key=key,
+        limits=TEST_LIMITS,
+        training_device="cpu",
+        broker_namespace=namespace,
+    )
     world = TrainingWorld(chain, settings, config, fresh_db, redis_url, namespace, worker)
     yield world
     for cleanup in reversed(world.cleanups):

@@ -35,10 +35,22 @@ SLOW_SPEC = spec_doc(epochs=20, batch_size=8)  # the kill comes during the torch
 
 
 def _training_message(job_id: int, chain_id: int = 31337) -> dramatiq.Message[Any]:
-    kwargs = {"job_id": str(job_id), "dataset_id": "1", "spec_cid": "x", "requester": "0x0",
-              "chain_id": chain_id, "tx_hash": "0x00"}  # fmt: skip
-    return dramatiq.Message(queue_name=QUEUE, actor_name="run_training", args=(), kwargs=kwargs,
-                            options={}, message_id=str(uuid.uuid4()))  # fmt: skip
+    kwargs = {
+        "job_id": str(job_id),
+        "dataset_id": "1",
+        "spec_cid": "x",
+        "requester": "0x0",
+        "chain_id": chain_id,
+        "tx_hash": "0x00",
+    }
+    return dramatiq.Message(
+        queue_name=QUEUE,
+        actor_name="run_training",
+        args=(),
+        kwargs=kwargs,
+        options={},
+        message_id=str(uuid.uuid4()),
+    )
 
 
 def _dead_letters(world: TrainingWorld) -> int:
@@ -81,17 +93,26 @@ def test_the_contract_refusing_a_second_log_counts_as_done(training_world: Train
 
 def _worker_process(world: TrainingWorld, tmp: Path) -> subprocess.Popen[bytes]:
     desc = {
-        "settings": {"rpc_url": world.rpc_url, "database_url": world.db_url,
-                     "redis_url": world.redis_url, "data_dir": str(world.settings.data_dir),
-                     "manifest_path": str(world.settings.manifest_file)},
-        "worker_key": world.config.worker_key, "namespace": world.namespace,
+        "settings": {
+            "rpc_url": world.rpc_url,
+            "database_url": world.db_url,
+            "redis_url": world.redis_url,
+            "data_dir": str(world.settings.data_dir),
+            "manifest_path": str(world.settings.manifest_file),
+        },
+        "worker_key": world.config.worker_key,
+        "namespace": world.namespace,
         "limits": dataclasses.asdict(TEST_LIMITS),
-    }  # fmt: skip
+    }
     path = tmp / "worker.json"
     path.write_bytes(orjson.dumps(desc))
     log = (tmp / "worker.log").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "tests.workers.worker_proc", str(path)],
-                            cwd=REPO, stdout=log, stderr=log)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.workers.worker_proc", str(path)],
+        cwd=REPO,
+        stdout=log,
+        stderr=log,
+    )
 
 
 def _ready_job_dirs(work_root: Path) -> list[str]:

@@ -22,8 +22,14 @@ from workers.sandbox.base import Limits, SandboxJob, SandboxResult, make_workdir
 from workers.sandbox.bubblewrap import BubblewrapSandbox
 from workers.training.spares import ProgramSpec, SandboxStarter
 
-SMALL = Limits(cpu_seconds=3, memory_bytes=512 << 20, max_processes=32, output_bytes=4 << 20,
-               max_output_files=200, wall_seconds=4.0)  # fmt: skip
+SMALL = Limits(
+    cpu_seconds=3,
+    memory_bytes=512 << 20,
+    max_processes=32,
+    output_bytes=4 << 20,
+    max_output_files=200,
+    wall_seconds=4.0,
+)
 UID = 61_000
 
 
@@ -39,8 +45,9 @@ def sandbox(root: Path) -> BubblewrapSandbox:
     return BubblewrapSandbox(uid=UID, hide=(root,))
 
 
-def run_python(sandbox: BubblewrapSandbox, root: Path, code: str, name: str = "job",
-               limits: Limits = SMALL) -> SandboxResult:  # fmt: skip
+def run_python(
+    sandbox: BubblewrapSandbox, root: Path, code: str, name: str = "job", limits: Limits = SMALL
+) -> SandboxResult:
     workdir = make_workdir(root, name, UID)
     (workdir / "in" / "data.csv").write_text("a,b\n1,2\n")
     return run(sandbox, SandboxJob([sys.executable, "-c", code], workdir, limits))
@@ -74,8 +81,10 @@ def listener() -> Iterator[tuple[int, list[str]]]:
 def test_a_program_reads_its_input_and_writes_its_output(
     sandbox: BubblewrapSandbox, root: Path
 ) -> None:
-    code = ("import os; data = open('in/data.csv').read(); open('out/copy.csv', 'w').write(data);"
-            "print(os.getuid(), os.environ['JOB_DIR'], sorted(os.environ))")  # fmt: skip
+    code = (
+        "import os; data = open('in/data.csv').read(); open('out/copy.csv', 'w').write(data);"
+        "print(os.getuid(), os.environ['JOB_DIR'], sorted(os.environ))"
+    )
     result = run_python(sandbox, root, code)
     assert result.ok, result
     assert (root / "job" / "out" / "copy.csv").read_text() == "a,b\n1,2\n"
@@ -99,8 +108,9 @@ def test_network_is_unreachable(
 
 
 def test_host_unix_sockets_are_hidden(sandbox: BubblewrapSandbox, root: Path) -> None:
-    sockets = [p for p in ("/run/postgresql/.s.PGSQL.5432", "/var/run/docker.sock")
-               if Path(p).exists()]  # fmt: skip
+    sockets = [
+        p for p in ("/run/postgresql/.s.PGSQL.5432", "/var/run/docker.sock") if Path(p).exists()
+    ]
     for n, path in enumerate(sockets or ["/run/postgresql/.s.PGSQL.5432"]):
         code = f"import socket; s = socket.socket(socket.AF_UNIX); s.connect({path!r})"
         result = run_python(sandbox, root, code, f"job{n}")
@@ -112,8 +122,12 @@ def test_writes_outside_the_job_dir_fail_and_secrets_are_hidden(
 ) -> None:
     other = make_workdir(root, "other-job", UID)
     (other / "in" / "private.csv").write_text("someone else's data")
-    targets = [str(root / "escaped"), str(Path(__file__).parent / "escaped"), "/etc/escaped",
-               "/tmp/job/in/escaped"]  # fmt: skip
+    targets = [
+        str(root / "escaped"),
+        str(Path(__file__).parent / "escaped"),
+        "/etc/escaped",
+        "/tmp/job/in/escaped",
+    ]
     code = f"""
 import sys
 failed = []
@@ -236,8 +250,10 @@ def test_code_kept_under_the_hosts_tmp_stays_visible_but_secrets_inside_it_do_no
         (checkout / "var" / "platform-keys.json").write_text("secret")
         os.chmod(checkout, 0o755)
         sandbox = BubblewrapSandbox(uid=UID, hide=(root, checkout / "var"), keep=(checkout,))
-        code = (f"import sys, os; sys.path.insert(0, {str(checkout)!r}); import kept_module;"
-                f" print(kept_module.VALUE, os.listdir({str(checkout / 'var')!r}))")  # fmt: skip
+        code = (
+            f"import sys, os; sys.path.insert(0, {str(checkout)!r}); import kept_module;"
+            f" print(kept_module.VALUE, os.listdir({str(checkout / 'var')!r}))"
+        )
         # When a sandboxed program imports from it
         result = run_python(sandbox, root, code)
         # Then the code is there, read-only, and the data dir inside it is empty

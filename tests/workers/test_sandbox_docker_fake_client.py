@@ -79,8 +79,12 @@ def test_fake_docker_client_gets_an_isolated_limited_container(tmp_path: Path) -
     assert opts["mem_limit"] == opts["memswap_limit"] == 1 << 30
     assert opts["pids_limit"] == 16 and opts["device_requests"] == []
     ulimits = {u["Name"]: (u["Soft"], u["Hard"]) for u in opts["ulimits"]}
-    assert ulimits == {"cpu": (30, 31), "fsize": (1 << 20, 1 << 20), "nofile": (256, 256),
-                       "core": (0, 0)}  # fmt: skip
+    assert ulimits == {
+        "cpu": (30, 31),
+        "fsize": (1 << 20, 1 << 20),
+        "nofile": (256, 256),
+        "core": (0, 0),
+    }
     volumes = opts["volumes"]
     assert volumes[str(tmp_path / "job" / "in")] == {"bind": "/work/in", "mode": "ro"}
     assert volumes[str(tmp_path / "job" / "out")] == {"bind": "/work/out", "mode": "rw"}
@@ -97,8 +101,7 @@ def test_fake_docker_client_gpu_jobs_request_the_gpus(tmp_path: Path) -> None:
 
 def test_fake_docker_client_oom_kill_is_reported_as_memory(tmp_path: Path) -> None:
     container = FakeContainer(code=137, oom=True, output=b"Killed\n")
-    result = run(DockerSandbox(FakeDockerClient(FakeContainers(container)), "img"),
-                 _job(tmp_path))  # fmt: skip
+    result = run(DockerSandbox(FakeDockerClient(FakeContainers(container)), "img"), _job(tmp_path))
     assert result.failure == "memory" and result.exit_code == 137
     assert (tmp_path / "job" / "stderr.log").read_bytes() == b"Killed\n"
     assert container.calls[-1] == "remove"
@@ -107,18 +110,19 @@ def test_fake_docker_client_oom_kill_is_reported_as_memory(tmp_path: Path) -> No
 def test_fake_docker_client_container_past_its_wall_clock_is_killed(tmp_path: Path) -> None:
     container = FakeContainer(runs_for=10**6)
     limits = Limits(wall_seconds=0.3)
-    result = run(DockerSandbox(FakeDockerClient(FakeContainers(container)), "img"),
-                 _job(tmp_path, limits))  # fmt: skip
+    result = run(
+        DockerSandbox(FakeDockerClient(FakeContainers(container)), "img"), _job(tmp_path, limits)
+    )
     assert result.failure == "wall_clock"
     assert "kill" in container.calls and container.calls[-1] == "remove"
 
 
 def test_fake_docker_client_exit_codes_are_classified(tmp_path: Path) -> None:
     container = FakeContainer(code=1, output=b"Traceback\nMemoryError\n")
-    result = run(DockerSandbox(FakeDockerClient(FakeContainers(container)), "img"),
-                 _job(tmp_path))  # fmt: skip
+    result = run(DockerSandbox(FakeDockerClient(FakeContainers(container)), "img"), _job(tmp_path))
     assert result.failure == "memory"
     container = FakeContainer(code=152)  # SIGXCPU: the cpu ulimit
-    result = run(DockerSandbox(FakeDockerClient(FakeContainers(container)), "img"),
-                 _job(tmp_path / "b"))  # fmt: skip
+    result = run(
+        DockerSandbox(FakeDockerClient(FakeContainers(container)), "img"), _job(tmp_path / "b")
+    )
     assert result.failure == "cpu_time"

@@ -27,8 +27,9 @@ def _read_model_row(db_url: str, job_id: int) -> dict[str, Any]:
     with psycopg.connect(db_url) as conn:
         cur = conn.execute(
             "SELECT status, model_cid, model_hash, metrics_cid, metrics_hash"
-            " FROM readmodels.training_jobs WHERE job_id = %s", (job_id,),
-        )  # fmt: skip
+            " FROM readmodels.training_jobs WHERE job_id = %s",
+            (job_id,),
+        )
         row = cur.fetchone()
         assert row is not None
         names = [d.name for d in cur.description or []]

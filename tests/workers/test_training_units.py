@@ -28,16 +28,28 @@ from workers.training.version import code_version
 @pytest.mark.parametrize(
     "change",
     [
-        {"epochs": 0}, {"epochs": 501}, {"batch_size": 0}, {"learning_rate": 0},
-        {"learning_rate": 2.0}, {"validation_split": 0.9}, {"seed": -1}, {"seed": 2**32},
-        {"features": []}, {"features": ["x1", "x1"]}, {"features": ["label"]},
-        {"features": [f"c{i}" for i in range(257)]}, {"target": ""}, {"target": "x" * 129},
-        {"task": "clustering"}, {"model": {"kind": "mlp"}},
+        {"epochs": 0},
+        {"epochs": 501},
+        {"batch_size": 0},
+        {"learning_rate": 0},
+        {"learning_rate": 2.0},
+        {"validation_split": 0.9},
+        {"seed": -1},
+        {"seed": 2**32},
+        {"features": []},
+        {"features": ["x1", "x1"]},
+        {"features": ["label"]},
+        {"features": [f"c{i}" for i in range(257)]},
+        {"target": ""},
+        {"target": "x" * 129},
+        {"task": "clustering"},
+        {"model": {"kind": "mlp"}},
         {"model": {"kind": "linear", "hidden_sizes": [4]}},
         {"model": {"kind": "mlp", "hidden_sizes": [2048]}},
-        {"model": {"kind": "mlp", "hidden_sizes": [4] * 5}}, {"unknown": 1},
+        {"model": {"kind": "mlp", "hidden_sizes": [4] * 5}},
+        {"unknown": 1},
     ],
-)  # fmt: skip
+)
 def test_out_of_bounds_specs_are_refused(change: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         TrainingSpec.model_validate(spec_doc(**change))
@@ -62,8 +74,10 @@ def _tables(tmp_path: Path) -> dict[str, Path]:
 
 def test_every_format_loads_to_the_same_tensors(tmp_path: Path) -> None:
     spec = TrainingSpec.model_validate(spec_doc())
-    loaded = [to_tensors(read_table(path, fmt, [*spec.features, spec.target]), spec)
-              for fmt, path in _tables(tmp_path).items()]  # fmt: skip
+    loaded = [
+        to_tensors(read_table(path, fmt, [*spec.features, spec.target]), spec)
+        for fmt, path in _tables(tmp_path).items()
+    ]
     for other in loaded[1:]:
         assert torch.equal(other.features, loaded[0].features)
         assert torch.equal(other.targets, loaded[0].targets)
@@ -84,10 +98,10 @@ def test_data_that_does_not_fit_the_spec_is_refused(tmp_path: Path) -> None:
 
 
 def test_rows_with_nulls_are_dropped() -> None:
-    spec = TrainingSpec.model_validate(spec_doc(task="regression", target="noise",
-                                                features=["x1"]))  # fmt: skip
-    table = pa.table({"x1": [1.0, None, 3.0, float("nan"), 5.0],
-                      "noise": [1.0, 2.0, None, 4.0, 5.0]})  # fmt: skip
+    spec = TrainingSpec.model_validate(spec_doc(task="regression", target="noise", features=["x1"]))
+    table = pa.table(
+        {"x1": [1.0, None, 3.0, float("nan"), 5.0], "noise": [1.0, 2.0, None, 4.0, 5.0]}
+    )
     assert to_tensors(table, spec).features.tolist() == [[1.0], [5.0]]
 
 

@@ -20,9 +20,13 @@ def main() -> None:
     """Serve one worker thread as the description says until SIGTERM (or SIGKILL)."""
     desc = orjson.loads(Path(sys.argv[1]).read_bytes())
     settings = Settings(**desc["settings"])
-    config = replace(WorkerConfig.from_settings(settings), worker_key=desc["worker_key"],
-                     limits=Limits(**desc["limits"]), training_device="cpu",
-                     broker_namespace=desc["namespace"])  # fmt: skip
+    config = replace(
+        WorkerConfig.from_settings(settings),
+        worker_key=desc["worker_key"],
+        limits=Limits(**desc["limits"]),
+        training_device="cpu",
+        broker_namespace=desc["namespace"],
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     serve(settings, config, 1, stop)

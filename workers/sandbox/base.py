@@ -147,8 +147,13 @@ def output_over(workdir: Path, limits: Limits) -> str | None:
     return None
 
 
-_MEMORY_SIGNS = ("MemoryError", "Cannot allocate memory", "can't allocate memory",
-                 "std::bad_alloc", "out of memory")  # fmt: skip
+_MEMORY_SIGNS = (
+    "MemoryError",
+    "Cannot allocate memory",
+    "can't allocate memory",
+    "std::bad_alloc",
+    "out of memory",
+)
 _PROCESS_SIGNS = ("Resource temporarily unavailable", "BlockingIOError", "can't start new thread")
 _OUTPUT_SIGNS = ("File too large",)
 

@@ -55,8 +55,11 @@ SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 def runtime_paths() -> list[Path]:
     """What the sandboxed program needs to see: the interpreter, its packages, this code."""
-    return [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
-            Path(__file__).resolve().parents[2]]  # fmt: skip
+    return [
+        Path(sys.prefix).resolve(),
+        Path(sys.base_prefix).resolve(),
+        Path(__file__).resolve().parents[2],
+    ]
 
 
 @dataclass
@@ -89,44 +92,102 @@ class BubblewrapSandbox:
         """The full host command line for `job`."""
         lim = job.limits
         limits = [
-            self.prlimit, f"--cpu={lim.cpu_seconds}:{lim.cpu_seconds + 1}",
-            f"--nproc={lim.max_processes}", f"--fsize={lim.output_bytes}",
-            f"--nofile={lim.max_open_files}", "--core=0",
+            self.prlimit,
+            f"--cpu={lim.cpu_seconds}:{lim.cpu_seconds + 1}",
+            f"--nproc={lim.max_processes}",
+            f"--fsize={lim.output_bytes}",
+            f"--nofile={lim.max_open_files}",
+            "--core=0",
             # CUDA maps far more address space than it uses: cap the data segment instead.
             f"--data={lim.memory_bytes}" if job.gpu else f"--as={lim.memory_bytes}",
             "--",
-        ]  # fmt: skip
+        ]
         root = os.geteuid() == 0
         namespaces = (
-            ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-             "--unshare-cgroup-try", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-            if root else ["--unshare-all", "--unshare-user", "--disable-userns"]
-        )  # fmt: skip
+            [
+                "--unshare-ipc",
+                "--unshare-pid",
+                "--unshare-net",
+                "--unshare-uts",
+                "--unshare-cgroup-try",
+                "--cap-add",
+                "CAP_SETUID",
+                "--cap-add",
+                "CAP_SETGID",
+            ]
+            if root
+            else ["--unshare-all", "--unshare-user", "--disable-userns"]
+        )
         isolation = [
-            self.bwrap, *namespaces, "--die-with-parent", "--new-session", "--hostname", "sandbox",
-            "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--size", str(lim.tmp_bytes), "--tmpfs", "/tmp",
+            self.bwrap,
+            *namespaces,
+            "--die-with-parent",
+            "--new-session",
+            "--hostname",
+            "sandbox",
+            "--ro-bind",
+            "/",
+            "/",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--perms",
+            "1777",
+            "--size",
+            str(lim.tmp_bytes),
+            "--tmpfs",
+            "/tmp",
             *self._hidden(job.workdir / EMPTY_FILE),
             *(self._gpu_devices() if job.gpu else []),
-            "--perms", "0755", "--dir", INSIDE,
-            "--ro-bind", str(job.workdir / IN_DIR), f"{INSIDE}/{IN_DIR}",
-            "--bind", str(job.workdir / OUT_DIR), f"{INSIDE}/{OUT_DIR}",
-            "--chdir", INSIDE, "--clearenv",
-        ]  # fmt: skip
-        env = {"PATH": SANDBOX_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
-               "JOB_DIR": INSIDE, **job.env}  # fmt: skip
+            "--perms",
+            "0755",
+            "--dir",
+            INSIDE,
+            "--ro-bind",
+            str(job.workdir / IN_DIR),
+            f"{INSIDE}/{IN_DIR}",
+            "--bind",
+            str(job.workdir / OUT_DIR),
+            f"{INSIDE}/{OUT_DIR}",
+            "--chdir",
+            INSIDE,
+            "--clearenv",
+        ]
+        env = {
+            "PATH": SANDBOX_PATH,
+            "HOME": "/tmp",
+            "TMPDIR": "/tmp",
+            "LANG": "C.UTF-8",
+            "JOB_DIR": INSIDE,
+            **job.env,
+        }
         for key, value in sorted(env.items()):
             isolation += ["--setenv", key, value]
-        drop = [self.setpriv, f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
-                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]  # fmt: skip
+        drop = [
+            self.setpriv,
+            f"--reuid={self.uid}",
+            f"--regid={self.uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
+            "--",
+        ]
         return [*limits, *isolation, "--", *(drop if root else []), *job.argv]
 
     def _hidden(self, empty: Path) -> list[str]:
         """Cover the host's secrets and sockets, keeping the interpreter and code visible."""
         needed = [*runtime_paths(), *(Path(p).resolve() for p in self.keep)]
-        candidates = [Path("/run"), Path("/var/tmp"), Path("/root"), Path("/home"),
-                      *(n / ".env" for n in needed), Path.cwd() / ".env",
-                      *(Path(p) for p in self.hide)]  # fmt: skip
+        candidates = [
+            Path("/run"),
+            Path("/var/tmp"),
+            Path("/root"),
+            Path("/home"),
+            *(n / ".env" for n in needed),
+            Path.cwd() / ".env",
+            *(Path(p) for p in self.hide),
+        ]
         tmp = Path("/tmp").resolve()
         args: list[str] = []
         # The sandbox's /tmp is an empty tmpfs: a checkout (and its venv) that lives under
@@ -159,8 +220,11 @@ class BubblewrapSandbox:
 
     @staticmethod
     def _gpu_devices() -> list[str]:
-        return [arg for dev in sorted(Path("/dev").glob("nvidia*"))
-                for arg in ("--dev-bind", str(dev), str(dev))]  # fmt: skip
+        return [
+            arg
+            for dev in sorted(Path("/dev").glob("nvidia*"))
+            for arg in ("--dev-bind", str(dev), str(dev))
+        ]
 
     def start(self, job: SandboxJob) -> BubblewrapProcess:
         """Start `job`; stdout and stderr go to ``stderr.log`` beside ``in/`` and ``out/``."""
@@ -168,9 +232,14 @@ class BubblewrapSandbox:
         (job.workdir / EMPTY_FILE).touch(mode=0o444)  # what hidden files show inside
         with (job.workdir / STDERR_FILE).open("wb") as sink:
             proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, cwd=job.workdir,
-                start_new_session=True, close_fds=True,
-            )  # fmt: skip
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=sink,
+                cwd=job.workdir,
+                start_new_session=True,
+                close_fds=True,
+            )
         log.debug("sandbox.started", backend=self.name, pid=proc.pid, workdir=str(job.workdir))
         return BubblewrapProcess(proc, job)
 
@@ -247,6 +316,12 @@ class BubblewrapProcess:
         if self._stopped == STOPPED_ON_PURPOSE:
             log.debug("sandbox.stopped", backend="bubblewrap", wall_s=round(wall, 3))
         elif failure is not None:
-            log.warning("sandbox.failed", backend="bubblewrap", failure=failure, detail=detail,
-                        exit_code=exit_code, wall_s=round(wall, 3))  # fmt: skip
+            log.warning(
+                "sandbox.failed",
+                backend="bubblewrap",
+                failure=failure,
+                detail=detail,
+                exit_code=exit_code,
+                wall_s=round(wall, 3),
+            )
         return SandboxResult(exit_code, failure, detail, wall, tail)

@@ -93,20 +93,27 @@ class DockerSandbox:
         ]
         gpus = [DeviceRequest(count=-1, capabilities=[["gpu"]])] if job.gpu else []
         return {
-            "entrypoint": list(job.argv), "detach": True, "network_mode": "none",
+            "entrypoint": list(job.argv),
+            "detach": True,
+            "network_mode": "none",
             "read_only": True,
-            "user": f"{self.uid}:{self.uid}", "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"], "working_dir": INSIDE,
+            "user": f"{self.uid}:{self.uid}",
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "working_dir": INSIDE,
             "volumes": {
                 str(job.workdir / IN_DIR): {"bind": f"{INSIDE}/{IN_DIR}", "mode": "ro"},
                 str(job.workdir / OUT_DIR): {"bind": f"{INSIDE}/{OUT_DIR}", "mode": "rw"},
             },
             "tmpfs": {"/tmp": f"size={lim.tmp_bytes},mode=1777"},
-            "mem_limit": lim.memory_bytes, "memswap_limit": lim.memory_bytes,
-            "pids_limit": lim.max_processes, "ulimits": ulimits, "device_requests": gpus,
+            "mem_limit": lim.memory_bytes,
+            "memswap_limit": lim.memory_bytes,
+            "pids_limit": lim.max_processes,
+            "ulimits": ulimits,
+            "device_requests": gpus,
             "environment": {"HOME": "/tmp", "TMPDIR": "/tmp", "JOB_DIR": INSIDE, **job.env},
             "labels": {"datacoin.sandbox": "training"},
-        }  # fmt: skip
+        }
 
     def start(self, job: SandboxJob) -> DockerProcess:
         """Create and start the container; returns at once."""
@@ -179,8 +186,14 @@ class DockerProcess:
         if self._stopped == STOPPED_ON_PURPOSE:
             log.debug("sandbox.stopped", backend="docker", wall_s=round(wall, 3))
         elif failure is not None:
-            log.warning("sandbox.failed", backend="docker", failure=failure, detail=detail,
-                        exit_code=code, wall_s=round(wall, 3))  # fmt: skip
+            log.warning(
+                "sandbox.failed",
+                backend="docker",
+                failure=failure,
+                detail=detail,
+                exit_code=code,
+                wall_s=round(wall, 3),
+            )
         return SandboxResult(code, failure, detail, wall, text)
 
     def _wait_loop(self, deadline: float) -> int:

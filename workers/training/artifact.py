@@ -38,10 +38,14 @@ class ModelHeader:
     def encode(self) -> str:
         """The canonical JSON text stored in the file's metadata."""
         document = {
-            "format": MODEL_FORMAT, "task": self.task, "features": self.features,
-            "target": self.target, "labels": self.labels, "model": self.model.model_dump(),
+            "format": MODEL_FORMAT,
+            "task": self.task,
+            "features": self.features,
+            "target": self.target,
+            "labels": self.labels,
+            "model": self.model.model_dump(),
             "code_version": self.code_version,
-        }  # fmt: skip
+        }
         return canonical_json(document).decode()
 
     @classmethod
@@ -50,8 +54,14 @@ class ModelHeader:
         doc = orjson.loads(text)
         if doc.get("format") != MODEL_FORMAT:
             raise ValueError(f"not a {MODEL_FORMAT} file")
-        return cls(doc["task"], tuple(doc["features"]), doc["target"], tuple(doc["labels"]),
-                   ModelSpec.model_validate(doc["model"]), doc["code_version"])  # fmt: skip
+        return cls(
+            doc["task"],
+            tuple(doc["features"]),
+            doc["target"],
+            tuple(doc["labels"]),
+            ModelSpec.model_validate(doc["model"]),
+            doc["code_version"],
+        )
 
 
 @dataclass(frozen=True)
@@ -73,8 +83,10 @@ class TrainedModel:
 
     def to_bytes(self) -> bytes:
         """The safetensors file (byte-identical for identical weights)."""
-        state = {f"model.{k}": v.detach().to("cpu").contiguous()
-                 for k, v in self.network.state_dict().items()}  # fmt: skip
+        state = {
+            f"model.{k}": v.detach().to("cpu").contiguous()
+            for k, v in self.network.state_dict().items()
+        }
         extra = {k: v.detach().to("cpu").contiguous() for k, v in self.tensors.items()}
         return bytes(st_save({**state, **extra}, metadata={HEADER_KEY: self.header.encode()}))
 

@@ -70,7 +70,8 @@ def audit_job(service: TrainingService, job_id: int) -> AuditReport:
     made = service.produce(job)
     training = card.get("training")
     report = AuditReport(
-        chain_id=ledger.chain_id, job_id=job_id,
+        chain_id=ledger.chain_id,
+        job_id=job_id,
         logged_model_hash=logged.model_hash.hex(),
         model_hash=hashlib.sha256(made.model).hexdigest(),
         logged_metrics_hash=logged.metrics_hash.hex(),
@@ -80,7 +81,11 @@ def audit_job(service: TrainingService, job_id: int) -> AuditReport:
         code_version=code_version(),
         logged_device=str(training.get("device")) if isinstance(training, dict) else None,
         device=str(made.run["device"]),
-    )  # fmt: skip
-    log.info("audit.done", job_id=job_id, model_matches=report.model_matches,
-             metrics_match=report.metrics_match)  # fmt: skip
+    )
+    log.info(
+        "audit.done",
+        job_id=job_id,
+        model_matches=report.model_matches,
+        metrics_match=report.metrics_match,
+    )
     return report

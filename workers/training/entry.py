@@ -66,9 +66,12 @@ def main() -> int:
     (out / "model.safetensors").write_bytes(raw)
     (out / "metrics.json").write_bytes(canonical_json(metrics))
     run = {
-        "train_loss": result.train_loss, "train_seconds": result.seconds, "device": device.type,
-        "code_version": code, "libraries": library_versions(),
-    }  # fmt: skip
+        "train_loss": result.train_loss,
+        "train_seconds": result.seconds,
+        "device": device.type,
+        "code_version": code,
+        "libraries": library_versions(),
+    }
     (out / "run.json").write_bytes(canonical_json(run))
     return 0
 

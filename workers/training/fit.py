@@ -53,8 +53,13 @@ class Adam:
     """Adam (Kingma & Ba), the textbook update. ``torch.optim`` would do the same sums, but
     its first call imports torch.compile's machinery: over a second of every job's start-up."""
 
-    def __init__(self, params: list[torch.Tensor], lr: float, betas: tuple[float, float] = (
-            0.9, 0.999), eps: float = 1e-8) -> None:  # fmt: skip
+    def __init__(
+        self,
+        params: list[torch.Tensor],
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
         self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
@@ -128,8 +133,9 @@ def fit(spec: TrainingSpec, data: Tensors, device: torch.device, code: str) -> F
         last = float(total) / xs.shape[0]
     seconds = time.perf_counter() - started
     network = network.to("cpu").eval()
-    header = ModelHeader(spec.task, tuple(spec.features), spec.target, data.labels, spec.model,
-                         code)  # fmt: skip
+    header = ModelHeader(
+        spec.task, tuple(spec.features), spec.target, data.labels, spec.model, code
+    )
     return FitResult(TrainedModel(header, network, stats), last, seconds)
 
 
@@ -148,5 +154,10 @@ def validation_metrics(model: TrainedModel, data: Tensors, spec: TrainingSpec) -
     mse = error.pow(2).mean().item()
     spread = (target - target.mean()).pow(2).sum().item()
     r2 = 1.0 - error.pow(2).sum().item() / spread if spread > 0 else math.nan
-    return {**counts, "mse": mse, "rmse": math.sqrt(mse), "mae": error.abs().mean().item(),
-            "r2": r2}  # fmt: skip
+    return {
+        **counts,
+        "mse": mse,
+        "rmse": math.sqrt(mse),
+        "mae": error.abs().mean().item(),
+        "r2": r2,
+    }

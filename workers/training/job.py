@@ -85,18 +85,30 @@ class Produced:
     def card(self, chain_id: int, job: JobRecord, model_cid: str) -> bytes:
         """The model card (canonical JSON): byte-identical for a reproduced run."""
         doc = {
-            "kind": CARD_KIND, "chain_id": chain_id, "job_id": job.job_id,
-            "dataset": {"id": job.dataset_id, "metadata_cid": self.dataset.metadata_cid,
-                        "content_cid": self.document.content_cid,
-                        "content_sha256": self.document.content_sha256},
-            "spec_cid": job.spec_cid, "spec": self.spec.model_dump(mode="json"),
+            "kind": CARD_KIND,
+            "chain_id": chain_id,
+            "job_id": job.job_id,
+            "dataset": {
+                "id": job.dataset_id,
+                "metadata_cid": self.dataset.metadata_cid,
+                "content_cid": self.document.content_cid,
+                "content_sha256": self.document.content_sha256,
+            },
+            "spec_cid": job.spec_cid,
+            "spec": self.spec.model_dump(mode="json"),
             "seed": self.spec.seed,
-            "model": {"cid": model_cid, "sha256": sha256_hex(self.model),
-                      "size": len(self.model), "format": "safetensors"},
-            "metrics": orjson.loads(self.metrics), "metrics_sha256": sha256_hex(self.metrics),
-            "code_version": self.run["code_version"], "libraries": self.run["libraries"],
+            "model": {
+                "cid": model_cid,
+                "sha256": sha256_hex(self.model),
+                "size": len(self.model),
+                "format": "safetensors",
+            },
+            "metrics": orjson.loads(self.metrics),
+            "metrics_sha256": sha256_hex(self.metrics),
+            "code_version": self.run["code_version"],
+            "libraries": self.run["libraries"],
             "training": {"device": self.run["device"], "train_loss": self.run["train_loss"]},
-        }  # fmt: skip
+        }
         return canonical_json(doc)
 
 
@@ -136,16 +148,21 @@ class TrainingService:
     """Runs training jobs for one chain."""
 
     def __init__(
-        self, ledger: TrainingLedger, store: BlobStore, keyring: KeyRing, sandbox: Sandbox,
+        self,
+        ledger: TrainingLedger,
+        store: BlobStore,
+        keyring: KeyRing,
+        sandbox: Sandbox,
         config: TrainingConfig,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.ledger = ledger
         self.store = store
         self.keyring = keyring
         self.sandbox = sandbox
         self.config = config
-        self.starter = SandboxStarter(sandbox, config.work_root, self._program(), config.spares,
-                                      config.spare_idle_seconds)  # fmt: skip
+        self.starter = SandboxStarter(
+            sandbox, config.work_root, self._program(), config.spares, config.spare_idle_seconds
+        )
 
     def close(self) -> None:
         """Stop the spare sandboxes."""
@@ -170,16 +187,29 @@ class TrainingService:
         card_cid = self.store.put([card]).cid
         self.store.pin(model_cid)
         self.store.pin(card_cid)
-        tx = self.ledger.log_result(job_id, model_cid, hashlib.sha256(made.model).digest(),
-                                    card_cid, hashlib.sha256(made.metrics).digest())  # fmt: skip
-        timings = {**made.timings, "check": checked - started,
-                   "publish": time.perf_counter() - upload_started,
-                   "total": time.perf_counter() - started}  # fmt: skip
+        tx = self.ledger.log_result(
+            job_id,
+            model_cid,
+            hashlib.sha256(made.model).digest(),
+            card_cid,
+            hashlib.sha256(made.metrics).digest(),
+        )
+        timings = {
+            **made.timings,
+            "check": checked - started,
+            "publish": time.perf_counter() - upload_started,
+            "total": time.perf_counter() - started,
+        }
         if tx is None:
             return Outcome(job_id, "already_settled", model_cid, card_cid, None, timings)
-        log.info("training.logged", job_id=job_id, model_cid=model_cid, tx=tx,
-                 total_s=round(timings["total"], 3),
-                 train_s=round(timings["train"], 3))  # fmt: skip
+        log.info(
+            "training.logged",
+            job_id=job_id,
+            model_cid=model_cid,
+            tx=tx,
+            total_s=round(timings["total"], 3),
+            train_s=round(timings["train"], 3),
+        )
         return Outcome(job_id, "logged", model_cid, card_cid, tx, timings)
 
     def produce(self, job: JobRecord) -> Produced:
@@ -207,8 +237,13 @@ class TrainingService:
         return Produced(model, metrics, run, spec, dataset, doc, timings)
 
     def _program(self) -> ProgramSpec:
-        env = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1",
-               "MKL_NUM_THREADS": "1", "DATACOIN_DEVICE": self.config.device}  # fmt: skip
+        env = {
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "0",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "DATACOIN_DEVICE": self.config.device,
+        }
         if self.config.pythonpath:
             env["PYTHONPATH"] = self.config.pythonpath
         argv = [self.config.python, "-m", "workers.training.entry"]
@@ -282,8 +317,12 @@ class TrainingService:
             raise RetryableError(f"the sandbox did not start: {result.detail}")
         if result.failure == "exit" and result.exit_code == IDLE_EXIT:
             raise RetryableError("the spare sandbox gave up waiting for its job")
-        log.error("training.sandbox.failed", failure=result.failure, detail=result.detail,
-                  stderr=result.stderr_tail[-1000:])  # fmt: skip
+        log.error(
+            "training.sandbox.failed",
+            failure=result.failure,
+            detail=result.detail,
+            stderr=result.stderr_tail[-1000:],
+        )
         raise SandboxLimitError(result)
 
 

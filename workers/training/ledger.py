@@ -98,8 +98,15 @@ class TrainingLedger:
         """The job's on-chain record (PermanentError for an unknown job)."""
         raw = view_call(self._training().functions.getJob(job_id))
         requester, deadline, status, dataset_id, payment, spec_cid = raw
-        return JobRecord(job_id, str(requester), int(deadline), JobStatus(status),
-                         int(dataset_id), int(payment), str(spec_cid))  # fmt: skip
+        return JobRecord(
+            job_id,
+            str(requester),
+            int(deadline),
+            JobStatus(status),
+            int(dataset_id),
+            int(payment),
+            str(spec_cid),
+        )
 
     def dataset(self, dataset_id: int) -> DatasetRecord:
         """The dataset's listing."""
@@ -127,9 +134,13 @@ class TrainingLedger:
             raise RetryableError(f"worker stake {staked} is below the minimum {minimum}")
 
     def log_result(
-        self, job_id: int, model_cid: str, model_hash: bytes, metrics_cid: str,
+        self,
+        job_id: int,
+        model_cid: str,
+        model_hash: bytes,
+        metrics_cid: str,
         metrics_hash: bytes,
-    ) -> str | None:  # fmt: skip
+    ) -> str | None:
         """Send ``logTraining``; the tx hash, or None when the job was no longer open."""
         worker = self._require_worker()
         call = self._training().functions.logTraining(
@@ -160,10 +171,15 @@ class TrainingLedger:
             raise classify(exc) from exc
         for entry in logs:
             a = entry["args"]
-            return LoggedResult(job_id, str(a["worker"]), str(a["modelCid"]),
-                                bytes(a["modelHash"]), str(a["metricsCid"]),
-                                bytes(a["metricsHash"]),
-                                "0x" + bytes(entry["transactionHash"]).hex())  # fmt: skip
+            return LoggedResult(
+                job_id,
+                str(a["worker"]),
+                str(a["modelCid"]),
+                bytes(a["modelHash"]),
+                str(a["metricsCid"]),
+                bytes(a["metricsHash"]),
+                "0x" + bytes(entry["transactionHash"]).hex(),
+            )
         return None
 
     def _require_worker(self) -> Transactor:

@@ -48,8 +48,14 @@ class ProgramSpec:
 class SandboxStarter:
     """Starts sandboxes in `work_root`, keeping `spares` started ahead (thread-safe)."""
 
-    def __init__(self, sandbox: Sandbox, work_root: Path, program: ProgramSpec, spares: int = 0,
-                 idle_seconds: float = 600.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        work_root: Path,
+        program: ProgramSpec,
+        spares: int = 0,
+        idle_seconds: float = 600.0,
+    ) -> None:
         self.sandbox = sandbox
         self.work_root = work_root
         self.program = program
@@ -63,8 +69,9 @@ class SandboxStarter:
         workdir = make_workdir(self.work_root, f"{name}-{uuid.uuid4().hex[:8]}", self.sandbox.uid)
         env = {**self.program.env, "DATACOIN_IDLE_SECONDS": str(self.idle_seconds + IDLE_GRACE_S)}
         try:
-            proc = self.sandbox.start(SandboxJob(self.program.argv, workdir, self.program.limits,
-                                                 env, self.program.gpu))  # fmt: skip
+            proc = self.sandbox.start(
+                SandboxJob(self.program.argv, workdir, self.program.limits, env, self.program.gpu)
+            )
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
             raise

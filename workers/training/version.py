@@ -9,8 +9,16 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 #: The modules that run inside the sandbox and decide the model's bytes.
-TRAINING_MODULES = ("artifact.py", "canonical.py", "data.py", "entry.py", "fit.py", "model.py",
-                    "spec.py", "version.py")  # fmt: skip
+TRAINING_MODULES = (
+    "artifact.py",
+    "canonical.py",
+    "data.py",
+    "entry.py",
+    "fit.py",
+    "model.py",
+    "spec.py",
+    "version.py",
+)
 LIBRARIES = ("torch", "numpy", "pyarrow", "safetensors")
 
 

@@ -16,9 +16,17 @@ import structlog
 
 log = structlog.get_logger(__name__)
 SANDBOX_PACKAGES = (
-    "numpy", "pyarrow", "pydantic", "pydantic_core", "safetensors", "orjson",
-    "annotated_types", "typing_inspection", "typing_extensions", "torch",
-)  # fmt: skip
+    "numpy",
+    "pyarrow",
+    "pydantic",
+    "pydantic_core",
+    "safetensors",
+    "orjson",
+    "annotated_types",
+    "typing_inspection",
+    "typing_extensions",
+    "torch",
+)
 
 
 def _location(name: str) -> Path | None:
