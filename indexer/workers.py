@@ -254,6 +254,10 @@ class FetchPool:
         self.close()
 
 
+#: Seconds ``FetchSource.close`` waits for a pool still starting (a cold start takes ~1 s).
+STARTER_JOIN_S = 10.0
+
+
 class FetchSource:
     """Where backfill fetches ranges: threads of this process until the worker pool,
     started in the background, is ready; then the pool. So the pool's start (seconds, the
@@ -279,15 +283,17 @@ class FetchSource:
         self._lock = threading.Lock()
         self._closed = False
         self._pool: FetchPool | None = None
+        self._starter: threading.Thread | None = None
         if processes > 0 and _started_before:
             self._start_pool(contracts, processes)  # the fork server runs: ~50 ms
         elif processes > 0:
-            threading.Thread(
+            self._starter = threading.Thread(
                 target=self._start_pool,
                 args=(contracts, processes),
                 name="fetch-pool-start",
                 daemon=True,
-            ).start()
+            )
+            self._starter.start()
 
     def _start_pool(self, contracts: dict[str, str], processes: int) -> None:
         fetcher = self._fetcher
@@ -319,12 +325,16 @@ class FetchSource:
 
     def close(self) -> None:
         """Stop fetching: wait for running fetches, drop queued ones, stop the workers.
-        A pool still starting is not waited for: its starter thread stops it when ready."""
+        A pool still starting is waited for (its starter thread stops it once ready): a
+        process that exited meanwhile would leave its workers unpickling queues whose
+        semaphores are gone (a FileNotFoundError traceback from each, on a quick SIGTERM)."""
         with self._lock:
             self._closed = True
             pool = self._pool
         if pool is not None:
             pool.close()
+        if self._starter is not None:
+            self._starter.join(timeout=STARTER_JOIN_S)
         self._threads.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> FetchSource:
