@@ -176,7 +176,7 @@ class BubblewrapSandbox:
         )  # fmt: skip
         # setpriv runs inside, after bwrap built the mounts: it must be visible there too.
         setpriv = Path(shutil.which(self.setpriv) or self.setpriv)
-        shown = [*ALLOW_LIST, *map(Path, self.keep), *([setpriv] if root else []),
+        shown = [*ALLOW_LIST, *self._kept(), *([setpriv] if root else []),
                  *(map(Path, GPU_FILES) if job.gpu else [])]  # fmt: skip
         isolation = [
             self.bwrap, *namespaces, "--die-with-parent", "--new-session", "--hostname", "sandbox",
@@ -198,10 +198,14 @@ class BubblewrapSandbox:
                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]  # fmt: skip
         return [*limits, *isolation, "--", *(drop if root else []), *job.argv]
 
+    def _kept(self) -> list[Path]:
+        # Resolved: a kept path under a mirrored symlink (/lib/...) is shown at its real place.
+        return [Path(p).resolve() for p in self.keep]
+
     def _covered(self, empty: Path) -> list[str]:
         """Cover what lies inside a visible directory but must not be seen: the `hide`
         paths (a data dir inside a kept checkout) and ``.env`` files (settings, keys)."""
-        roots = [Path(os.path.abspath(p)) for p in (*ALLOW_LIST, *self.keep)]
+        roots = [Path(os.path.abspath(p)) for p in (*ALLOW_LIST, *self._kept())]
         roots = [r for r in roots if r.is_dir() and not r.is_symlink()]
         hidden = [q for p in self.hide for q in (Path(os.path.abspath(p)), Path(p).resolve())]
         args: list[str] = []
