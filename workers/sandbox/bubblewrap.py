@@ -71,8 +71,8 @@ SYSTEM_FILES = ("/lib", "/lib32", "/lib64", "/usr/lib", "/usr/lib32", "/usr/lib6
 #: reads settings and keys.
 PROJECT_CODE = (REPO / "workers" / "__init__.py", REPO / "workers" / "training")
 
-#: What a GPU job needs besides: the driver's view of the devices (``/dev/nvidia*`` are
-#: bound as devices).
+#: What a GPU job needs besides (``/dev/nvidia*`` are bound as devices): the driver's view
+#: of the PCI devices and their NUMA nodes. Not yet tried on a GPU host with the allow-list.
 GPU_FILES = ("/sys",)
 
 
@@ -114,7 +114,7 @@ def visible(paths: Iterable[Path]) -> list[str]:
     """bwrap arguments that show `paths`, read-only, at their own places on an empty root.
 
     A path inside another bound directory comes with it. The directories on the way are
-    created ``0755`` (bwrap would make them ``0700``: unreadable to the unprivileged uid).
+    created explicitly ``0755``, so that the unprivileged uid can walk through them.
     """
     shown = _with_link_targets(paths)
     bound = [p for p, target in shown.items() if target is None]
