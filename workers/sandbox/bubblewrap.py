@@ -3,9 +3,13 @@
 A run is ``prlimit <limits> -- bwrap <isolation> -- argv``:
 
 - **no network**: a new, empty network namespace (only a down loopback);
-- **read-only system**: ``/`` bound read-only; ``/tmp``, ``/run``, ``/var/tmp`` and the
-  `hide` paths (data dir, other jobs, secrets) covered by empty tmpfs, so neither files nor
-  Unix sockets (PostgreSQL's, Redis's, Docker's) of the host are reachable;
+- **an allow-list of the host**: the sandbox's root is an empty tmpfs, remounted read-only;
+  only the paths of :data:`ALLOW_LIST` (the interpreter, its standard library and
+  site-packages, the training code, the loader and shared libraries) and the sandbox's
+  `keep` are bound into it, read-only, at their own places. Anything else on the host (the
+  data dir, other jobs, ``/etc``, ``/home``, ``/run`` and its Unix sockets, a secret added
+  tomorrow) does not exist inside. ``/dev`` and ``/proc`` are the sandbox's own, ``/tmp``
+  an empty, bounded tmpfs;
 - **private work dir** at ``/tmp/job``: ``in/`` read-only, ``out/`` writable;
 - new PID, IPC, UTS, user and cgroup namespaces, no nested user namespaces, a new session,
   killed with its parent (``--die-with-parent``);
@@ -24,10 +28,12 @@ import contextlib
 import os
 import shutil
 import signal
+import site
 import subprocess
 import sys
+import sysconfig
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,24 +57,96 @@ log = structlog.get_logger(__name__)
 EMPTY_FILE = "empty"
 INSIDE = "/tmp/job"  # under the sandbox's own /tmp tmpfs: the read-only root has no room
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+REPO = Path(__file__).resolve().parents[2]
+
+#: Of the operating system: the dynamic loader and the shared libraries (C library,
+#: libstdc++, libz, OpenSSL, CUDA's driver libraries, locales) with the loader's cache; the
+#: time zone; the CPU topology, by which OpenMP and torch size their thread pools. Merged-usr
+#: hosts have /lib and /lib64 as symlinks: they are mirrored as symlinks.
+SYSTEM_FILES = (
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/usr/lib",
+    "/usr/lib32",
+    "/usr/lib64",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+    "/sys/devices/system/cpu",
+)
+
+#: The project code a training job runs: ``python -m workers.training.entry`` imports only
+#: the ``workers.training`` package (see its docstring), never the platform's code, which
+#: reads settings and keys.
+PROJECT_CODE = (REPO / "workers" / "__init__.py", REPO / "workers" / "training")
+
+#: What a GPU job needs besides (``/dev/nvidia*`` are bound as devices): the driver's view
+#: of the PCI devices and their NUMA nodes. Not yet tried on a GPU host with the allow-list.
+GPU_FILES = ("/sys",)
 
 
-def runtime_paths() -> list[Path]:
-    """What the sandboxed program needs to see: the interpreter, its packages, this code."""
-    return [
-        Path(sys.prefix).resolve(),
-        Path(sys.base_prefix).resolve(),
-        Path(__file__).resolve().parents[2],
-    ]
+def python_runtime() -> list[Path]:
+    """This interpreter: its executable (as started, symlinks and all), its shared library,
+    its standard library (with ``lib-dynload``), and the venv's ``pyvenv.cfg`` and
+    site-packages."""
+    paths = [Path(sys.executable), Path(sysconfig.get_paths()["stdlib"])]
+    if sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        libdir, soname = sysconfig.get_config_vars("LIBDIR", "INSTSONAME")
+        paths.append(Path(libdir) / soname)
+    if sys.prefix != sys.base_prefix:
+        paths.append(Path(sys.prefix) / "pyvenv.cfg")
+    return [*paths, *map(Path, site.getsitepackages())]
+
+
+#: Everything a sandboxed job sees of the host, besides its job dir and what a sandbox's
+#: `keep` adds: a path not under one of these does not exist inside, so a secret put
+#: anywhere else on the host is hidden without being named.
+ALLOW_LIST: tuple[Path, ...] = (*map(Path, SYSTEM_FILES), *python_runtime(), *PROJECT_CODE)
+
+
+def _with_link_targets(paths: Iterable[Path]) -> dict[Path, str | None]:
+    """Each existing path, mapped to its symlink's target (followed, and shown too) or to
+    None (bound as it is)."""
+    shown: dict[Path, str | None] = {}
+    todo = [Path(os.path.abspath(p)) for p in paths]
+    while todo:
+        path = todo.pop()
+        if path in shown or not os.path.lexists(path):
+            continue
+        shown[path] = os.readlink(path) if path.is_symlink() else None
+        if (target := shown[path]) is not None:
+            todo.append(Path(os.path.normpath(path.parent / target)))
+    return shown
+
+
+def visible(paths: Iterable[Path]) -> list[str]:
+    """bwrap arguments that show `paths`, read-only, at their own places on an empty root.
+
+    A path inside another bound directory comes with it. The directories on the way are
+    created explicitly ``0755``, so that the unprivileged uid can walk through them.
+    """
+    shown = _with_link_targets(paths)
+    bound = [p for p, target in shown.items() if target is None]
+    shown = {p: t for p, t in shown.items() if not any(b in p.parents for b in bound)}
+    directories = {d for p in shown for d in p.parents} - {Path("/")}
+    args: list[str] = []
+    for directory in sorted(directories):  # a parent sorts before its children
+        args += ["--perms", "0755", "--dir", str(directory)]
+    for path, target in sorted(shown.items()):
+        if target is None:
+            args += ["--ro-bind", str(path), str(path)]
+        else:
+            args += ["--symlink", target, str(path)]
+    return args
 
 
 @dataclass
 class BubblewrapSandbox:
     """Runs jobs under bubblewrap as `uid` (when started as root).
 
-    `hide` (data dir, work root, ...) is covered inside the sandbox, and so are ``/run``,
-    ``/var/tmp``, ``/root``, ``/home`` and ``.env`` files; the interpreter, its packages,
-    this code and `keep` stay visible, even under a hidden directory.
+    A job sees :data:`ALLOW_LIST` and `keep` (read-only), nothing else of the host. `hide`
+    (data dir, work root, ...) and ``.env`` files are covered where they lie inside a
+    visible directory (a data dir inside a kept checkout); elsewhere they are not there.
     """
 
     uid: int = 61_000
@@ -118,6 +196,14 @@ class BubblewrapSandbox:
             if root
             else ["--unshare-all", "--unshare-user", "--disable-userns"]
         )
+        # setpriv runs inside, after bwrap built the mounts: it must be visible there too.
+        setpriv = Path(shutil.which(self.setpriv) or self.setpriv)
+        shown = [
+            *ALLOW_LIST,
+            *self._kept(),
+            *([setpriv] if root else []),
+            *(map(Path, GPU_FILES) if job.gpu else []),
+        ]
         isolation = [
             self.bwrap,
             *namespaces,
@@ -125,9 +211,6 @@ class BubblewrapSandbox:
             "--new-session",
             "--hostname",
             "sandbox",
-            "--ro-bind",
-            "/",
-            "/",
             "--proc",
             "/proc",
             "--dev",
@@ -138,7 +221,8 @@ class BubblewrapSandbox:
             str(lim.tmp_bytes),
             "--tmpfs",
             "/tmp",
-            *self._hidden(job.workdir / EMPTY_FILE),
+            *visible(shown),
+            *self._covered(job.workdir / EMPTY_FILE),
             *(self._gpu_devices() if job.gpu else []),
             "--perms",
             "0755",
@@ -150,6 +234,9 @@ class BubblewrapSandbox:
             "--bind",
             str(job.workdir / OUT_DIR),
             f"{INSIDE}/{OUT_DIR}",
+            # The root tmpfs would be writable (and unbounded) by a user-namespace root.
+            "--remount-ro",
+            "/",
             "--chdir",
             INSIDE,
             "--clearenv",
@@ -165,7 +252,7 @@ class BubblewrapSandbox:
         for key, value in sorted(env.items()):
             isolation += ["--setenv", key, value]
         drop = [
-            self.setpriv,
+            str(setpriv),
             f"--reuid={self.uid}",
             f"--regid={self.uid}",
             "--clear-groups",
@@ -176,46 +263,24 @@ class BubblewrapSandbox:
         ]
         return [*limits, *isolation, "--", *(drop if root else []), *job.argv]
 
-    def _hidden(self, empty: Path) -> list[str]:
-        """Cover the host's secrets and sockets, keeping the interpreter and code visible."""
-        needed = [*runtime_paths(), *(Path(p).resolve() for p in self.keep)]
-        candidates = [
-            Path("/run"),
-            Path("/var/tmp"),
-            Path("/root"),
-            Path("/home"),
-            *(n / ".env" for n in needed),
-            Path.cwd() / ".env",
-            *(Path(p) for p in self.hide),
-        ]
-        tmp = Path("/tmp").resolve()
+    def _kept(self) -> list[Path]:
+        # Resolved: a kept path under a mirrored symlink (/lib/...) is shown at its real place.
+        return [Path(p).resolve() for p in self.keep]
+
+    def _covered(self, empty: Path) -> list[str]:
+        """Cover what lies inside a visible directory but must not be seen: the `hide`
+        paths (a data dir inside a kept checkout) and ``.env`` files (settings, keys)."""
+        roots = [Path(os.path.abspath(p)) for p in (*ALLOW_LIST, *self._kept())]
+        roots = [r for r in roots if r.is_dir() and not r.is_symlink()]
+        hidden = [q for p in self.hide for q in (Path(os.path.abspath(p)), Path(p).resolve())]
         args: list[str] = []
-        # The sandbox's /tmp is an empty tmpfs: a checkout (and its venv) that lives under
-        # the host's /tmp, as in a CI clone, must be bound back in, read-only.
-        rebound = sorted({n for n in needed if tmp in n.parents})
-        for inner in rebound:
-            for directory in [d for d in reversed(inner.parents) if tmp in d.parents]:
-                args += ["--perms", "0755", "--dir", str(directory)]
-            args += ["--ro-bind", str(inner), str(inner)]
-        for path in dict.fromkeys(candidates):
-            if path.is_symlink() or not path.exists():
-                continue
-            real = path.resolve()
-            inside_rebound = any(r in real.parents for r in rebound)
-            if (real == tmp or tmp in real.parents) and not inside_rebound:
-                continue  # the sandbox's /tmp is its own tmpfs already
-            if real in needed:
-                log.warning("sandbox.hide.skipped", path=str(real), reason="is the runtime")
-            elif real.is_dir():
-                args += ["--tmpfs", str(real)]
-                # The interpreter, its packages and our code stay visible under a hidden dir.
-                for inner in sorted({n for n in needed if real in n.parents}):
-                    between = [d for d in reversed(inner.parents) if real in d.parents]
-                    for directory in between:  # bwrap would create them 0700
-                        args += ["--perms", "0755", "--dir", str(directory)]
-                    args += ["--ro-bind", str(inner), str(inner)]
+        for path in dict.fromkeys([*hidden, *(r / ".env" for r in roots)]):
+            if not path.exists() or not any(r in path.parents for r in roots):
+                continue  # outside the allow-list it does not exist inside anyway
+            if path.is_dir():
+                args += ["--tmpfs", str(path)]
             else:
-                args += ["--ro-bind", str(empty), str(real)]
+                args += ["--ro-bind", str(empty), str(path)]
         return args
 
     @staticmethod
