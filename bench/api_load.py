@@ -41,8 +41,8 @@ from bench import openloop
 from bench.cpu import cpu_busy
 from common.anvil import free_port, start_anvil
 from common.chain import Transactor, connect, dev_account
+from common.deploy import deploy_platform
 from contracts.artifacts import load_artifact
-from contracts.deploy import deploy_platform
 from indexer.events import BlockRecord, Checkpoint, NewEvent
 from indexer.store_pg import PostgresEventStore
 from migrations.runner import upgrade

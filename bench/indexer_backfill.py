@@ -54,10 +54,10 @@ from eth_utils.crypto import keccak
 from bench.cpu import cpu_busy
 from common.anvil import AnvilNode, find_anvil, free_port, start_anvil
 from common.chain import Transactor, connect, dev_account
+from common.deploy import deploy_platform
 from common.logs import configure_logging
 from common.manifest import Deployment
 from contracts.artifacts import load_artifact
-from contracts.deploy import deploy_platform
 from indexer.decode import EventDecoder, event_specs
 from indexer.rpc import JsonObj, RpcClient
 from indexer.runner import Indexer, IndexerConfig

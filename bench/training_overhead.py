@@ -36,8 +36,8 @@ import orjson
 from api.routers.uploads import store_upload
 from common.anvil import start_anvil
 from common.chain import ChainClient, Transactor, connect, dev_account
+from common.deploy import WAD, DeployConfig, deploy_platform
 from common.settings import Settings
-from contracts.deploy import WAD, DeployConfig, deploy_platform
 from storage.open import open_keyring, open_store
 from workers.sandbox.base import Limits
 from workers.sandbox.bubblewrap import BubblewrapSandbox

@@ -12,7 +12,8 @@ import orjson
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
 
 #: The platform's deployable contracts, in deployment order.
-PLATFORM_CONTRACTS = ("DataCoin", "Marketplace", "Staking", "TrainingLog", "Faucet")
+#: Profiles comes last so that adding it moved no other contract's address on a fresh chain.
+PLATFORM_CONTRACTS = ("DataCoin", "Marketplace", "Staking", "TrainingLog", "Faucet", "Profiles")
 
 
 class ArtifactNotFoundError(FileNotFoundError):

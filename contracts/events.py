@@ -355,6 +355,30 @@ class PriceChanged:
 
 
 @dataclass(slots=True, kw_only=True)
+class ProfileUpdated:
+    """``ProfileUpdated`` of Profiles: ``account`` (address, indexed), ``cid`` (string)."""
+
+    event_name: ClassVar[str] = "ProfileUpdated"
+    account: Address
+    cid: str
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> ProfileUpdated:
+        """The event from its stored arguments."""
+        return cls(
+            account=checksum(args["account"]),
+            cid=args["cid"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "account": self.account,
+            "cid": self.cid,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
 class Purchased:
     """``Purchased`` of Marketplace: ``datasetId`` (uint256, indexed), ``buyer`` (address,
     indexed), ``provider`` (address, indexed), ``price`` (uint256), ``fee`` (uint256),
@@ -829,6 +853,7 @@ PlatformEvent = (
     | OwnershipTransferStarted
     | OwnershipTransferred
     | PriceChanged
+    | ProfileUpdated
     | Purchased
     | Rated
     | RoleAdminChanged
@@ -860,6 +885,7 @@ EVENT_TYPES: dict[str, type[PlatformEvent]] = {
     "OwnershipTransferStarted": OwnershipTransferStarted,
     "OwnershipTransferred": OwnershipTransferred,
     "PriceChanged": PriceChanged,
+    "ProfileUpdated": ProfileUpdated,
     "Purchased": Purchased,
     "Rated": Rated,
     "RoleAdminChanged": RoleAdminChanged,

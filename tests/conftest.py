@@ -14,8 +14,8 @@ from web3 import Web3
 
 from common.anvil import AnvilNode, start_anvil
 from common.chain import ChainClient, Transactor, connect, dev_account
+from common.deploy import DeployConfig, deploy_platform
 from common.manifest import Deployment
-from contracts.deploy import DeployConfig, deploy_platform
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ADMIN_DB_URL = os.environ.get(

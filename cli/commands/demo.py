@@ -30,10 +30,10 @@ from cli.commands.serve import STOP_SIGNALS
 from cli.commands.stack import Stack
 from common.anvil import free_port
 from common.chain import ChainClient, Transactor, connect, dev_account
+from common.deploy import deploy_platform
 from common.logs import configure_logging
 from common.manifest import Deployment
 from common.settings import Settings
-from contracts.deploy import deploy_platform
 from migrations.runner import ensure_database
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,9 +7,9 @@ from pathlib import Path
 from rich.console import Console
 
 from common.chain import DEV_CHAIN_IDS, Transactor, connect, dev_account
+from common.deploy import DeployConfig, deploy_platform
 from common.errors import ConfigurationError
 from common.settings import Settings
-from contracts.deploy import DeployConfig, deploy_platform
 
 
 def run_deploy(

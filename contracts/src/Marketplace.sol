@@ -6,6 +6,8 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {MAX_CID_BYTES} from "./Limits.sol";
+import {Permits} from "./Permits.sol";
 
 /// @title Datacoin marketplace
 /// @notice Providers list datasets (metadata on IPFS) priced in DATACOIN; buyers purchase
@@ -20,7 +22,7 @@ contract Marketplace is Ownable2Step, ReentrancyGuard, Multicall {
     /// @notice Upper bound on the protocol fee: 10%.
     uint16 public constant MAX_FEE_BPS = 1_000;
     /// @notice Longest accepted metadata CID, in bytes.
-    uint256 public constant MAX_CID_LENGTH = 128;
+    uint256 public constant MAX_CID_LENGTH = MAX_CID_BYTES;
     /// @notice Longest accepted category label, in bytes.
     uint256 public constant MAX_CATEGORY_LENGTH = 32;
     /// @dev Stored access expiry for a perpetual purchase.
@@ -159,7 +161,8 @@ contract Marketplace is Ownable2Step, ReentrancyGuard, Multicall {
     }
 
     /// @notice Buy access to a dataset. Pulls `price` DATACOIN from the caller (approve
-    ///         first): the provider receives price minus the protocol fee.
+    ///         first, or use `purchaseWithPermit`): the provider receives price minus the
+    ///         protocol fee.
     /// @dev A subscription bought while still active extends from its current expiry.
     ///      `maxPrice` protects the buyer against a price change front-running the purchase.
     /// @param datasetId The dataset.
@@ -170,6 +173,32 @@ contract Marketplace is Ownable2Step, ReentrancyGuard, Multicall {
         nonReentrant
         returns (uint64 expiresAt)
     {
+        return _purchase(datasetId, maxPrice);
+    }
+
+    /// @notice `purchase` in one transaction, without a prior approve: the caller signs an
+    ///         EIP-2612 permit for `maxPrice` to this contract.
+    /// @dev A permit someone else submitted first does not fail the call (see Permits).
+    /// @param datasetId The dataset.
+    /// @param maxPrice The most the caller agrees to pay, and the permit's value.
+    /// @param deadline The permit's deadline.
+    /// @param v Permit signature.
+    /// @param r Permit signature.
+    /// @param s Permit signature.
+    /// @return expiresAt End of access, or 0 for perpetual access.
+    function purchaseWithPermit(
+        uint256 datasetId,
+        uint256 maxPrice,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external nonReentrant returns (uint64 expiresAt) {
+        Permits.permitOrAllowance(token, msg.sender, maxPrice, deadline, v, r, s);
+        return _purchase(datasetId, maxPrice);
+    }
+
+    function _purchase(uint256 datasetId, uint256 maxPrice) private returns (uint64 expiresAt) {
         Dataset storage d = _existing(datasetId);
         if (!d.active) revert DatasetNotActive(datasetId);
         uint256 price = d.price;

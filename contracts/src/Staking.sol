@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {Permits} from "./Permits.sol";
 
 /// @title DATACOIN staking
 /// @notice Accounts stake DATACOIN; unstaking is a request followed, after a cooldown, by
@@ -54,9 +55,29 @@ contract Staking is ReentrancyGuard {
         cooldown = cooldown_;
     }
 
-    /// @notice Stake `amount` DATACOIN (approve first).
+    /// @notice Stake `amount` DATACOIN (approve first, or use `stakeWithPermit`).
     /// @param amount Amount in wei.
     function stake(uint256 amount) external nonReentrant {
+        _stake(amount);
+    }
+
+    /// @notice `stake` in one transaction, without a prior approve: the caller signs an
+    ///         EIP-2612 permit for `amount` to this contract.
+    /// @dev A permit someone else submitted first does not fail the call (see Permits).
+    /// @param amount Amount in wei, and the permit's value.
+    /// @param deadline The permit's deadline.
+    /// @param v Permit signature.
+    /// @param r Permit signature.
+    /// @param s Permit signature.
+    function stakeWithPermit(uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        external
+        nonReentrant
+    {
+        Permits.permitOrAllowance(token, msg.sender, amount, deadline, v, r, s);
+        _stake(amount);
+    }
+
+    function _stake(uint256 amount) private {
         if (amount == 0) revert ZeroAmount();
         uint256 newStake = _stakes[msg.sender] + amount;
         _stakes[msg.sender] = newStake;

@@ -5,7 +5,9 @@ import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {MAX_CID_BYTES} from "./Limits.sol";
 import {Marketplace} from "./Marketplace.sol";
+import {Permits} from "./Permits.sol";
 import {Staking} from "./Staking.sol";
 
 /// @title Training log and compute escrow
@@ -37,7 +39,7 @@ contract TrainingLog is Ownable2Step, ReentrancyGuard {
     /// @notice Largest provider share: 50%.
     uint16 public constant MAX_PROVIDER_SHARE_BPS = 5_000;
     /// @notice Longest accepted CID, in bytes.
-    uint256 public constant MAX_CID_LENGTH = 128;
+    uint256 public constant MAX_CID_LENGTH = MAX_CID_BYTES;
 
     /// @notice The payment token (DATACOIN).
     IERC20 public immutable token;
@@ -127,7 +129,7 @@ contract TrainingLog is Ownable2Step, ReentrancyGuard {
     }
 
     /// @notice Request a training job on a dataset you have access to, escrowing `payment`
-    ///         DATACOIN (approve first).
+    ///         DATACOIN (approve first, or use `requestTrainingWithPermit`).
     /// @param datasetId The dataset to train on.
     /// @param specCid IPFS CID of the training spec (JSON).
     /// @param payment Escrowed amount, paid out when the job is logged.
@@ -135,6 +137,37 @@ contract TrainingLog is Ownable2Step, ReentrancyGuard {
     function requestTraining(uint256 datasetId, string calldata specCid, uint256 payment)
         external
         nonReentrant
+        returns (uint256 jobId)
+    {
+        return _requestTraining(datasetId, specCid, payment);
+    }
+
+    /// @notice `requestTraining` in one transaction, without a prior approve: the caller
+    ///         signs an EIP-2612 permit for `payment` to this contract.
+    /// @dev A permit someone else submitted first does not fail the call (see Permits).
+    /// @param datasetId The dataset to train on.
+    /// @param specCid IPFS CID of the training spec (JSON).
+    /// @param payment Escrowed amount, and the permit's value.
+    /// @param deadline The permit's deadline.
+    /// @param v Permit signature.
+    /// @param r Permit signature.
+    /// @param s Permit signature.
+    /// @return jobId The new job's id.
+    function requestTrainingWithPermit(
+        uint256 datasetId,
+        string calldata specCid,
+        uint256 payment,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external nonReentrant returns (uint256 jobId) {
+        Permits.permitOrAllowance(token, msg.sender, payment, deadline, v, r, s);
+        return _requestTraining(datasetId, specCid, payment);
+    }
+
+    function _requestTraining(uint256 datasetId, string calldata specCid, uint256 payment)
+        private
         returns (uint256 jobId)
     {
         if (!marketplace.hasAccess(datasetId, msg.sender)) {

@@ -1,12 +1,15 @@
-"""Small helpers shared by the contract tests: funding, time travel, reverts, events."""
+"""Small helpers shared by the contract tests: funding, permits, time travel, reverts,
+events."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
@@ -36,6 +39,66 @@ def fund(chain: Platform, to: str, amount: int) -> None:
 def approve(tx: Transactor, token: Contract, spender: str, amount: int) -> None:
     """`tx` approves `spender` for `amount` of `token`."""
     tx.send(token.functions.approve(spender, amount))
+
+
+#: EIP-2612's signed struct (OpenZeppelin ERC20Permit).
+PERMIT_TYPES = {
+    "Permit": [
+        {"name": "owner", "type": "address"},
+        {"name": "spender", "type": "address"},
+        {"name": "value", "type": "uint256"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ]
+}
+
+
+@dataclass(frozen=True)
+class PermitSignature:
+    """A signed EIP-2612 permit: what `permit` and the *WithPermit functions take."""
+
+    deadline: int
+    v: int
+    r: bytes
+    s: bytes
+
+    def call_args(self) -> tuple[int, int, bytes, bytes]:
+        """(deadline, v, r, s): the trailing arguments of every *WithPermit function."""
+        return (self.deadline, self.v, self.r, self.s)
+
+
+def sign_permit(
+    token: Contract,
+    *,
+    signer: LocalAccount,
+    spender: str,
+    value: int,
+    deadline: int,
+    owner: str | None = None,
+) -> PermitSignature:
+    """`signer` signs a permit letting `spender` spend `value` of `owner`'s tokens (default:
+    the signer's own) until `deadline`, at the owner's current nonce."""
+    owner = owner or signer.address
+    domain = {
+        "name": "DATACOIN",
+        "version": "1",
+        "chainId": token.w3.eth.chain_id,
+        "verifyingContract": token.address,
+    }
+    message = {
+        "owner": owner,
+        "spender": spender,
+        "value": value,
+        "nonce": token.functions.nonces(owner).call(),
+        "deadline": deadline,
+    }
+    signed = signer.sign_typed_data(domain, PERMIT_TYPES, message)
+    return PermitSignature(
+        deadline=deadline,
+        v=signed.v,
+        r=signed.r.to_bytes(32, "big"),
+        s=signed.s.to_bytes(32, "big"),
+    )
 
 
 def balance(token: Contract, who: str) -> int:

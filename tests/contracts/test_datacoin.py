@@ -18,6 +18,7 @@ from tests.contracts.helpers import (
     fund,
     latest_time,
     reverts,
+    sign_permit,
     single_event,
 )
 
@@ -160,42 +161,6 @@ def test_single_mint_over_cap_reverts(chain: Platform) -> None:
 # --- EIP-2612 permit ----------------------------------------------------------------------
 
 
-def sign_permit(
-    token: Contract,
-    owner_index: int,
-    spender: str,
-    value: int,
-    deadline: int,
-) -> tuple[int, bytes, bytes]:
-    """Sign an EIP-2612 permit with dev account `owner_index`'s key; returns (v, r, s)."""
-    owner = dev_account(owner_index)
-    w3 = token.w3
-    domain = {
-        "name": "DATACOIN",
-        "version": "1",
-        "chainId": w3.eth.chain_id,
-        "verifyingContract": token.address,
-    }
-    types = {
-        "Permit": [
-            {"name": "owner", "type": "address"},
-            {"name": "spender", "type": "address"},
-            {"name": "value", "type": "uint256"},
-            {"name": "nonce", "type": "uint256"},
-            {"name": "deadline", "type": "uint256"},
-        ]
-    }
-    message = {
-        "owner": owner.address,
-        "spender": spender,
-        "value": value,
-        "nonce": token.functions.nonces(owner.address).call(),
-        "deadline": deadline,
-    }
-    signed = owner.sign_typed_data(domain, types, message)
-    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
-
-
 def test_permit_domain(chain: Platform) -> None:
     """The EIP-712 domain is ("DATACOIN", "1", chain id, token address)."""
     token = coin(chain)
@@ -213,11 +178,13 @@ def test_permit_sets_allowance_and_spender_pulls(chain: Platform) -> None:
     spender = chain.account(5)
     fund(chain, owner.address, 100 * WAD)
     deadline = latest_time(w3) + 3600
-    v, r, s = sign_permit(token, 4, spender.address, 60 * WAD, deadline)
+    sig = sign_permit(
+        token, signer=owner, spender=spender.address, value=60 * WAD, deadline=deadline
+    )
     assert token.functions.nonces(owner.address).call() == 0
 
     receipt = chain.account(6).send(
-        token.functions.permit(owner.address, spender.address, 60 * WAD, deadline, v, r, s)
+        token.functions.permit(owner.address, spender.address, 60 * WAD, *sig.call_args())
     )
 
     assert single_event(token, "Approval", receipt) == {
@@ -241,8 +208,8 @@ def test_permit_replay_is_rejected(chain: Platform) -> None:
     owner = dev_account(4)
     spender = chain.account(5).address
     deadline = latest_time(w3) + 3600
-    v, r, s = sign_permit(token, 4, spender, WAD, deadline)
-    call = token.functions.permit(owner.address, spender, WAD, deadline, v, r, s)
+    sig = sign_permit(token, signer=owner, spender=spender, value=WAD, deadline=deadline)
+    call = token.functions.permit(owner.address, spender, WAD, *sig.call_args())
     chain.account(6).send(call)
     with reverts("ERC2612InvalidSigner"):
         chain.account(6).send(call)
@@ -259,32 +226,11 @@ def test_permit_with_wrong_signer_is_rejected(chain: Platform) -> None:
     deadline = latest_time(w3) + 3600
     # Account 3 signs a message whose owner field says account 4.
     signer = dev_account(3)
-    domain = {
-        "name": "DATACOIN",
-        "version": "1",
-        "chainId": w3.eth.chain_id,
-        "verifyingContract": token.address,
-    }
-    types = {
-        "Permit": [
-            {"name": "owner", "type": "address"},
-            {"name": "spender", "type": "address"},
-            {"name": "value", "type": "uint256"},
-            {"name": "nonce", "type": "uint256"},
-            {"name": "deadline", "type": "uint256"},
-        ]
-    }
-    message = {
-        "owner": claimed,
-        "spender": spender,
-        "value": WAD,
-        "nonce": 0,
-        "deadline": deadline,
-    }
-    sig = signer.sign_typed_data(domain, types, message)
-    r, s = sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big")
+    sig = sign_permit(
+        token, signer=signer, owner=claimed, spender=spender, value=WAD, deadline=deadline
+    )
     with reverts("ERC2612InvalidSigner", signer.address, claimed):
-        chain.account(6).send(token.functions.permit(claimed, spender, WAD, deadline, sig.v, r, s))
+        chain.account(6).send(token.functions.permit(claimed, spender, WAD, *sig.call_args()))
     assert token.functions.allowance(claimed, spender).call() == 0
 
 
@@ -292,12 +238,12 @@ def test_expired_permit_is_rejected(chain: Platform) -> None:
     """Given a permit whose deadline has passed, then ERC2612ExpiredSignature(deadline)."""
     w3 = chain.client.w3
     token = coin(chain)
-    owner = dev_account(4).address
+    owner = dev_account(4)
     spender = chain.account(5).address
     deadline = latest_time(w3) - 1
-    v, r, s = sign_permit(token, 4, spender, WAD, deadline)
+    sig = sign_permit(token, signer=owner, spender=spender, value=WAD, deadline=deadline)
     with reverts("ERC2612ExpiredSignature", deadline):
-        chain.account(6).send(token.functions.permit(owner, spender, WAD, deadline, v, r, s))
+        chain.account(6).send(token.functions.permit(owner.address, spender, WAD, *sig.call_args()))
 
 
 # --- votes --------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 
 from common.anvil import start_anvil
 from common.chain import ChainClient, Transactor, connect, dev_account
-from contracts.deploy import deploy_platform
+from common.deploy import deploy_platform
 from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store import live_events

@@ -51,7 +51,8 @@ def _deploy(tx: Transactor, name: str, *args: Any) -> DeployedContract:
 
 
 def deploy_platform(tx: Transactor, config: DeployConfig | None = None) -> Deployment:
-    """Deploy DataCoin, Marketplace, Staking, TrainingLog (and the dev Faucet) from `tx`."""
+    """Deploy DataCoin, Marketplace, Staking, TrainingLog, the dev Faucet (unless
+    `config.faucet` is off) and Profiles from `tx`, in that order."""
     cfg = config or DeployConfig()
     me = tx.address
     treasury = cfg.treasury or me
@@ -81,6 +82,8 @@ def deploy_platform(tx: Transactor, config: DeployConfig | None = None) -> Deplo
         )
         minter_role = coin.functions.MINTER_ROLE().call()
         tx.send(coin.functions.grantRole(minter_role, faucet.address))
+    # Last: on a fresh chain every contract above keeps the address it had before Profiles.
+    deployed["Profiles"] = _deploy(tx, "Profiles")
     return Deployment(
         chain_id=tx.w3.eth.chain_id,
         start_block=token.block_number,
