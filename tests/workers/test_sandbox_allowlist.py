@@ -49,10 +49,14 @@ def host_secrets(bubblewrap: None) -> Iterator[list[Path]]:
     tag = uuid.uuid4().hex[:12]
     new_dir = Path(f"/opt/secret-{tag}")
     files = [
-        new_dir / "key", Path(f"/etc/{tag}-secret"), REPO.parent / f"{tag}-secret",
-        REPO / f"{tag}-secret", REPO / "workers" / f"{tag}-secret",
-        Path(sys.prefix) / f"{tag}-secret", Path(sys.base_prefix).parent / f"{tag}-secret",
-    ]  # fmt: skip
+        new_dir / "key",
+        Path(f"/etc/{tag}-secret"),
+        REPO.parent / f"{tag}-secret",
+        REPO / f"{tag}-secret",
+        REPO / "workers" / f"{tag}-secret",
+        Path(sys.prefix) / f"{tag}-secret",
+        Path(sys.base_prefix).parent / f"{tag}-secret",
+    ]
     try:
         new_dir.mkdir(mode=0o755)
         for path in files:
