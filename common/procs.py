@@ -12,15 +12,26 @@ replay`) forks them itself instead (``worker_context``): nothing to wait for.
 from __future__ import annotations
 
 import multiprocessing
-import multiprocessing.forkserver
 import os
 import signal
 import sys
 import threading
+from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from multiprocessing.context import ForkContext, ForkServerContext
 
-_preloads: set[str] = set()
+
+@dataclass
+class _ForkServerRequests:
+    """What this process asked of its fork server (multiprocessing has no public query)."""
+
+    preloads: set[str] = field(default_factory=set)
+    #: Set by the first ``forkserver_context``: the server runs, or starts with the first
+    #: process started from that context (every caller starts its workers at once).
+    made: bool = False
+
+
+_requests = _ForkServerRequests()
 
 
 def _main_module() -> list[str]:
@@ -39,9 +50,10 @@ def forkserver_context(*modules: str) -> ForkServerContext:
     """The forkserver context, with `modules` added to what its server preloads (every
     caller's modules: the server is shared; additions after it started take no effect).
     ``common._forkserver`` always comes first: it makes the server ignore SIGTERM."""
-    _preloads.update(modules)
+    _requests.preloads.update(modules)
+    _requests.made = True
     context = multiprocessing.get_context("forkserver")
-    preload = ["common._forkserver", *_main_module(), *sorted(_preloads)]
+    preload = ["common._forkserver", *_main_module(), *sorted(_requests.preloads)]
     context.set_forkserver_preload(preload)
     return context
 
@@ -56,10 +68,9 @@ def single_threaded() -> bool:
 
 
 def forkserver_running() -> bool:
-    """Whether this process has started its fork server (multiprocessing has no public
-    query: its server's pid is set once it runs)."""
-    server = getattr(multiprocessing.forkserver, "_forkserver", None)
-    return getattr(server, "_forkserver_pid", None) is not None
+    """Whether this process has a fork server: one was asked for through
+    :func:`forkserver_context` (its server starts with the first process started from it)."""
+    return _requests.made
 
 
 def worker_context(*modules: str) -> ForkContext | ForkServerContext:

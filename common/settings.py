@@ -22,7 +22,14 @@ class Settings(BaseSettings):
         "postgresql+psycopg://postgres@127.0.0.1:5432/datacoin",
         description="SQLAlchemy URL of the PostgreSQL database (event store and read models).",
     )
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Dramatiq broker URL.")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis: sign-ins, access deliveries, and the broker unless broker_url is set.",
+    )
+    broker_url: str | None = Field(
+        None,
+        description="Dramatiq broker: redis://... or amqp://... (RabbitMQ); default: redis_url.",
+    )
     data_dir: Path = Field(Path("var"), description="Root for local state (manifests, blobs).")
     manifest_path: Path | None = Field(
         None, description="Deployment manifest; default: <data_dir>/deployment.json."
@@ -110,9 +117,11 @@ class Settings(BaseSettings):
     )
     training_spares: int = Field(1, ge=0, description="Sandboxes started ahead (torch imported).")
     work_dir: Path | None = Field(None, description="Job directories; default <data_dir>/work.")
-    broker_namespace: str = Field("datacoin", description="Dramatiq namespace on Redis.")
+    broker_namespace: str = Field(
+        "datacoin", description="Key prefix of the broker and deliveries on Redis."
+    )
     delivery_redis_url: str | None = Field(
-        None, description="Redis for access deliveries (default: redis_url; needed with RabbitMQ)."
+        None, description="Redis for access deliveries; default: redis_url."
     )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: pretty on a terminal, JSON otherwise."

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are listening:
-# start the Debian services when installed, install them with apt when not.
+# Make sure PostgreSQL (127.0.0.1:5432), Redis (127.0.0.1:6379) and RabbitMQ (127.0.0.1:5672,
+# the workers' tests run on both brokers) are listening: start the Debian services when
+# installed, install them with apt when not.
 set -euo pipefail
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -31,4 +32,11 @@ if ! listening 6379; then
   for _ in $(seq 50); do listening 6379 && break; sleep 0.2; done
 fi
 listening 6379 || { echo "ensure-services: Redis is not listening on 6379" >&2; exit 1; }
-echo "ensure-services: PostgreSQL and Redis are up"
+
+if ! listening 5672; then
+  command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+  rabbitmq-server -detached
+  for _ in $(seq 150); do listening 5672 && break; sleep 0.2; done
+fi
+listening 5672 || { echo "ensure-services: RabbitMQ is not listening on 5672" >&2; exit 1; }
+echo "ensure-services: PostgreSQL, Redis and RabbitMQ are up"

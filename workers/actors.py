@@ -3,12 +3,14 @@
 - :class:`~common.errors.RetryableError` becomes ``dramatiq.Retry``: retried with
   exponential backoff (``min_backoff`` .. ``max_backoff``) up to ``max_retries`` times;
 - :class:`~common.errors.PermanentError` is in ``throws``: not retried, the message goes
-  to the dead-letter queue (``<namespace>:datacoin.XQ`` on Redis) with the error logged;
+  to the dead-letter queue (``<queue>.XQ``; on Redis ``datacoin:datacoin.31337.XQ`` for
+  chain 31337 in the default namespace) with the error logged;
 - anything else is classified by :func:`common.errors.classify` first.
 
 Actors are declared on an explicit broker by :func:`declare_actors` (nothing happens at
-import time), so the broker is always set before an actor exists. Names and keyword
-arguments match the messages :mod:`workers.dispatch` sends from the outbox.
+import time), on the queue of the worker's own chain (:func:`workers.broker.chain_queue`).
+Names and keyword arguments match the messages :mod:`workers.dispatch` sends from the
+outbox to that queue.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import structlog
 
 from common.errors import DatacoinError, PermanentError, RetryableError, classify
 from projections.outbox import GRANT_ACCESS, RUN_TRAINING
-from workers.broker import QUEUE
 from workers.services import WorkerServices
 
 log = structlog.get_logger(__name__)
@@ -63,11 +64,11 @@ def typed_errors(action: str, **ids: Any) -> Iterator[None]:
 
 
 def _same_chain(services: WorkerServices, chain_id: int) -> None:
-    """One queue serves every chain; a worker serves its manifest's. A message for another
-    chain goes back (with backoff) for a worker of that chain."""
+    """Each chain has its own queue, so a message for another chain was misrouted: it
+    goes to the dead letters (retrying it here could never succeed)."""
     if int(chain_id) != services.chain_id:
-        raise RetryableError(
-            f"message for chain {chain_id}; this worker serves {services.chain_id}"
+        raise PermanentError(
+            f"message for chain {chain_id} in the queue of chain {services.chain_id}"
         )
 
 
@@ -94,9 +95,10 @@ def run_training_body(services: WorkerServices) -> Callable[..., None]:
 
 
 def declare_actors(
-    broker: dramatiq.Broker, services: WorkerServices
+    broker: dramatiq.Broker, services: WorkerServices, *, queue: str
 ) -> list[dramatiq.Actor[Any, Any]]:
-    """Declare both actors on `broker`, bound to `services`."""
+    """Declare both actors on `broker`, bound to `services`, on `queue`: the queue of
+    ``services.chain_id`` (:func:`workers.broker.chain_queue`)."""
     wall_ms = int(services.training.config.limits.wall_seconds * 1000)
     specs = [
         (GRANT_ACCESS, grant_access_body(services), GRANT_OPTIONS),
@@ -109,7 +111,7 @@ def declare_actors(
     ]
     return [
         dramatiq.Actor(
-            fn, broker=broker, actor_name=name, queue_name=QUEUE, priority=0, options=options
+            fn, broker=broker, actor_name=name, queue_name=queue, priority=0, options=options
         )
         for name, fn, options in specs
     ]

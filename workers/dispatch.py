@@ -1,4 +1,5 @@
-"""The outbox dispatcher: sends each outbox row to Dramatiq once its block is final.
+"""The outbox dispatcher: sends each outbox row to its chain's queue once its block is
+final. It runs inside ``datacoin project`` (and ``datacoin up``), beside the projector.
 
 At-least-once with a stable message id: the id is derived from the event's natural key,
 a row is marked dispatched after the broker accepted it, and actors are idempotent, so a
@@ -16,11 +17,11 @@ import dramatiq
 import psycopg
 import structlog
 from psycopg import sql
+from psycopg.rows import class_row
 
 from common.db import libpq_url
 from projections.schema import check_schema_name
-from workers.broker import QUEUE, make_broker
-from workers.config import WorkerConfig
+from workers.broker import chain_queue, settings_broker
 from workers.loop import service_loop
 
 if TYPE_CHECKING:
@@ -30,64 +31,103 @@ log = structlog.get_logger(__name__)
 _NAMESPACE = uuid.UUID("6d1f6a52-2c1e-4f0e-9b1e-6461746163f1")
 
 
-def message_id(chain_id: int, block_hash: bytes, log_index: int, action: str) -> str:
+def message_id(*, chain_id: int, block_hash: bytes, log_index: int, action: str) -> str:
     """Deterministic message id for one side effect of one log."""
     return str(uuid.uuid5(_NAMESPACE, f"{chain_id}:{block_hash.hex()}:{log_index}:{action}"))
 
 
-@dataclass
+@dataclass(frozen=True)
+class PendingRow:
+    """A final outbox row not dispatched yet (see :class:`projections.outbox.OutboxRow`)."""
+
+    chain_id: int
+    block_hash: bytes
+    log_index: int
+    action: str
+    payload: dict[str, Any]
+
+    @property
+    def message_id(self) -> str:
+        """The stable id of this row's message."""
+        return message_id(
+            chain_id=self.chain_id,
+            block_hash=bytes(self.block_hash),
+            log_index=self.log_index,
+            action=self.action,
+        )
+
+    def message(self, namespace: str) -> dramatiq.Message[Any]:
+        """The Dramatiq message for this row: actor `action`, on its chain's queue."""
+        return dramatiq.Message(
+            queue_name=chain_queue(namespace, self.chain_id),
+            actor_name=self.action,
+            args=(),
+            kwargs=self.payload,
+            options={},
+            message_id=self.message_id,
+        )
+
+
+_PENDING = (
+    "SELECT o.chain_id, o.block_hash, o.log_index, o.action, o.payload"
+    " FROM {outbox} o JOIN cursors c ON c.chain_id = o.chain_id"
+    " WHERE o.block_number <= c.finalized_number AND NOT EXISTS ("
+    "  SELECT 1 FROM outbox_dispatch d WHERE d.chain_id = o.chain_id"
+    "  AND d.block_hash = o.block_hash AND d.log_index = o.log_index)"
+    " ORDER BY o.chain_id, o.block_number, o.log_index LIMIT %s"
+)
+
+
+@dataclass(kw_only=True)
 class Dispatcher:
     """Moves final outbox rows into the broker."""
 
     database_url: str
     broker: dramatiq.Broker
+    #: The broker namespace the workers consume (see :func:`workers.broker.chain_queue`).
+    namespace: str = "datacoin"
     schema: str = "readmodels"
     batch_size: int = 500
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Dispatcher:
-        """The dispatcher of `datacoin project` and `datacoin up`: it must send into the
-        broker namespace the workers consume (``DATACOIN_BROKER_NAMESPACE``)."""
-        namespace = WorkerConfig.from_settings(settings).broker_namespace
+        """The dispatcher of `datacoin project` and `datacoin up`: it sends into the broker
+        the workers consume (``DATACOIN_BROKER_URL``, ``DATACOIN_BROKER_NAMESPACE``)."""
         return cls(
-            settings.database_url, make_broker(settings.redis_url, namespace), settings.read_schema
+            database_url=settings.database_url,
+            broker=settings_broker(settings),
+            namespace=settings.broker_namespace,
+            schema=settings.read_schema,
         )
 
     def dispatch_once(self) -> int:
         """Send every final, undispatched outbox row; returns how many were sent."""
-        schema = check_schema_name(self.schema)
-        query = sql.SQL(
-            "SELECT o.chain_id, o.block_hash, o.log_index, o.action, o.payload"
-            " FROM {outbox} o JOIN cursors c ON c.chain_id = o.chain_id"
-            " WHERE o.block_number <= c.finalized_number AND NOT EXISTS ("
-            "  SELECT 1 FROM outbox_dispatch d WHERE d.chain_id = o.chain_id"
-            "  AND d.block_hash = o.block_hash AND d.log_index = o.log_index)"
-            " ORDER BY o.chain_id, o.block_number, o.log_index LIMIT %s"
-        ).format(outbox=sql.Identifier(schema, "outbox"))
-        sent = 0
+        query = sql.SQL(_PENDING).format(
+            outbox=sql.Identifier(check_schema_name(self.schema), "outbox")
+        )
         with psycopg.connect(libpq_url(self.database_url)) as conn:
-            rows: list[tuple[Any, ...]] = conn.execute(query, (self.batch_size,)).fetchall()
-            for chain_id, block_hash, log_index, action, payload in rows:
-                mid = message_id(chain_id, bytes(block_hash), log_index, action)
-                message: dramatiq.Message[Any] = dramatiq.Message(
-                    queue_name=QUEUE,
-                    actor_name=action,
-                    args=(),
-                    kwargs=payload,
-                    options={},
-                    message_id=mid,
-                )
-                self.broker.enqueue(message)
-                with conn.transaction():
-                    conn.execute(
-                        "INSERT INTO outbox_dispatch (chain_id, block_hash, log_index, action,"
-                        " message_id) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                        (chain_id, block_hash, log_index, action, mid),
-                    )
-                log.info("outbox.dispatched", action=action, message_id=mid, chain_id=chain_id)
-                sent += 1
-        return sent
+            with conn.cursor(row_factory=class_row(PendingRow)) as cur:
+                rows = cur.execute(query, (self.batch_size,)).fetchall()
+            for row in rows:
+                self._send(conn, row)
+        return len(rows)
+
+    def _send(self, conn: psycopg.Connection[Any], row: PendingRow) -> None:
+        message = self.broker.enqueue(row.message(self.namespace))
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO outbox_dispatch (chain_id, block_hash, log_index, action,"
+                " message_id) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (row.chain_id, row.block_hash, row.log_index, row.action, row.message_id),
+            )
+        log.info(
+            "outbox.dispatched",
+            action=row.action,
+            message_id=row.message_id,
+            chain_id=row.chain_id,
+            queue=message.queue_name,
+        )
 
     def run_forever(self, stop: threading.Event, interval: float = 0.5) -> None:
         """Dispatch until `stop` is set, polling every `interval` seconds when idle."""
-        service_loop("outbox", self.dispatch_once, stop, interval)
+        service_loop("outbox", self.dispatch_once, stop=stop, interval=interval)

@@ -14,7 +14,7 @@ log = structlog.get_logger(__name__)
 
 
 def service_loop(
-    name: str, step: Callable[[], int], stop: threading.Event, interval: float
+    name: str, step: Callable[[], int], *, stop: threading.Event, interval: float
 ) -> None:
     """Call `step` until `stop` is set: again at once while it does work, after `interval`
     seconds when it does none.

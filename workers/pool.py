@@ -1,10 +1,12 @@
-"""A worker pool: Dramatiq workers consuming the platform queue, in one or more processes.
+"""A worker pool: Dramatiq workers consuming their chain's queue, in one or more processes.
 
-Each process installs the broker, builds its services, declares the actors and runs a
-``dramatiq.Worker`` with `threads` threads. Many machines can run pools against one Redis:
-that is how training scales out. Stopping (SIGTERM/SIGINT) lets running messages finish up
-to Dramatiq's shutdown timeout; a message whose worker died unacknowledged is redelivered
-by the broker (Redis: after the dead worker's heartbeat times out).
+Each process installs the broker, builds its services, declares the actors on the queue
+of its manifest's chain (:func:`workers.broker.chain_queue`) and runs a
+``dramatiq.Worker`` with `threads` threads consuming that queue only. Many machines can
+run pools against one broker: that is how training scales out. Stopping (SIGTERM/SIGINT)
+lets running messages finish up to Dramatiq's shutdown timeout; a message whose worker
+died unacknowledged is redelivered by the broker (Redis: after the dead worker's heartbeat
+times out; RabbitMQ: as soon as its connection closes).
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ from common.errors import ConfigurationError
 from common.logs import configure_logging
 from common.settings import Settings
 from workers.actors import declare_actors
-from workers.broker import QUEUE, install_broker
-from workers.config import WorkerConfig
+from workers.broker import chain_queue, settings_broker
 from workers.services import build_services
 from workers.training.warmup import warm_bytecode
 
@@ -36,23 +37,27 @@ MAX_QUICK_DEATHS = 5
 
 def serve(
     settings: Settings,
-    config: WorkerConfig,
+    *,
     threads: int,
     stop: threading.Event,
     broker_options: Mapping[str, Any] | None = None,
 ) -> None:
-    """Run one Dramatiq worker in this process until `stop` is set."""
-    broker = install_broker(settings.redis_url, config.broker_namespace, broker_options)
-    services = build_services(settings, config)
-    declare_actors(broker, services)
-    worker = dramatiq.Worker(broker, queues={QUEUE}, worker_threads=threads, worker_timeout=200)
+    """Run one Dramatiq worker in this process until `stop` is set, consuming the queue of
+    its manifest's chain; `broker_options` go to the broker (see ``make_broker``)."""
+    broker = settings_broker(settings, broker_options)
+    dramatiq.set_broker(broker)  # what Dramatiq looks up globally finds this one
+    services = build_services(settings)
+    queue = chain_queue(settings.broker_namespace, services.chain_id)
+    declare_actors(broker, services, queue=queue)
+    worker = dramatiq.Worker(broker, queues={queue}, worker_threads=threads, worker_timeout=200)
     worker.start()
     log.info(
         "worker.started",
         chain_id=services.chain_id,
+        queue=queue,
         threads=threads,
-        sandbox=config.sandbox_backend,
-        namespace=config.broker_namespace,
+        sandbox=settings.sandbox_backend,
+        namespace=settings.broker_namespace,
     )
     try:
         stop.wait()
@@ -68,21 +73,21 @@ def _stop_on_signals(stop: threading.Event) -> None:
         signal.signal(sig, lambda *_: stop.set())
 
 
-def _child(settings: Settings, config: WorkerConfig, threads: int) -> None:
+def _child(settings: Settings, threads: int) -> None:
     configure_logging(settings.log_format, settings.log_level)
     stop = threading.Event()
     _stop_on_signals(stop)
-    serve(settings, config, threads, stop)
+    serve(settings, threads=threads, stop=stop)
 
 
-def run_pool(settings: Settings, config: WorkerConfig, processes: int, threads: int) -> None:
+def run_pool(settings: Settings, *, processes: int, threads: int) -> None:
     """Serve in this process (``processes == 1``) or supervise that many child processes,
     restarting any that dies, until SIGTERM or SIGINT."""
     warm_bytecode()
     stop = threading.Event()
     _stop_on_signals(stop)
     if processes <= 1:
-        serve(settings, config, threads, stop)
+        serve(settings, threads=threads, stop=stop)
         return
     context = multiprocessing.get_context("spawn")
     children: dict[multiprocessing.process.BaseProcess, float] = {}
@@ -98,7 +103,7 @@ def run_pool(settings: Settings, config: WorkerConfig, processes: int, threads: 
             if quick_deaths >= MAX_QUICK_DEATHS:
                 raise ConfigurationError("worker processes keep dying at start: see the log")
             for _ in range(processes - len(children)):
-                child = context.Process(target=_child, args=(settings, config, threads))
+                child = context.Process(target=_child, args=(settings, threads))
                 child.start()
                 children[child] = time.monotonic()
                 log.info("worker.process.started", pid=child.pid)

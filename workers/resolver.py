@@ -203,7 +203,7 @@ class Resolver:
 
     def run_forever(self, stop: threading.Event, interval: float = 0.5) -> None:
         """Resolve until `stop` is set."""
-        service_loop("resolver", self.resolve_once, stop, interval)
+        service_loop("resolver", self.resolve_once, stop=stop, interval=interval)
 
 
 def _store_metadata(conn: psycopg.Connection[Any], cid: str, raw: bytes) -> None:

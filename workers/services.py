@@ -14,13 +14,13 @@ from common.manifest import Deployment
 from common.settings import Settings
 from storage.open import open_keyring, open_store
 from workers.access import AccessDeliveries, AccessService
-from workers.config import WorkerConfig
+from workers.config import delivery_redis_url, sandbox_limits, work_root
 from workers.sandbox.factory import open_sandbox
 from workers.training.job import TrainingConfig, TrainingService
 from workers.training.ledger import TrainingLedger
 
 
-@dataclass
+@dataclass(kw_only=True)
 class WorkerServices:
     """What the actors need: one chain's access and training services."""
 
@@ -35,46 +35,46 @@ class WorkerServices:
         self.redis.close()
 
 
-def worker_transactor(client: ChainClient, key: str | None) -> Transactor:
-    """The worker's signer: its key, or anvil's first dev key on a dev chain."""
-    if key:
-        return Transactor(client.w3, Account.from_key(key))
+def worker_transactor(client: ChainClient, settings: Settings) -> Transactor:
+    """The worker's signer: ``worker_key``, or anvil's first dev key on a dev chain."""
+    if settings.worker_key is not None:
+        return Transactor(client.w3, Account.from_key(settings.worker_key.get_secret_value()))
     if client.deployment.chain_id in DEV_CHAIN_IDS:
         return Transactor(client.w3, dev_account(0))
     raise ConfigurationError("set DATACOIN_WORKER_KEY: the worker signs logTraining")
 
 
-def build_training(settings: Settings, config: WorkerConfig, *, signer: bool) -> TrainingService:
+def build_training(settings: Settings, *, signer: bool) -> TrainingService:
     """The training service; with `signer`, able to log results (else read-only: audits)."""
     deployment = Deployment.load(settings.manifest_file)
     client = ChainClient(connect(settings.rpc_url), deployment)
-    work_root = config.work_root(settings)
-    hide = [settings.data_dir.resolve(), work_root]
-    backend = config.sandbox_backend
-    sandbox = open_sandbox(backend, config.sandbox_uid, hide, config.sandbox_docker_image)
+    jobs = work_root(settings)
+    hide = [settings.data_dir.resolve(), jobs]
+    backend = settings.sandbox_backend
+    sandbox = open_sandbox(backend, settings.sandbox_uid, hide, settings.sandbox_docker_image)
     training = TrainingConfig(
-        work_root=work_root,
-        limits=config.limits,
-        device=config.training_device,
-        max_dataset_bytes=config.training_max_dataset_bytes,
-        spares=config.training_spares if signer else 0,  # an audit runs once: no spares
+        work_root=jobs,
+        limits=sandbox_limits(settings),
+        device=settings.training_device,
+        max_dataset_bytes=settings.training_max_dataset_bytes,
+        spares=settings.training_spares if signer else 0,  # an audit runs once: no spares
     )
     if backend == "docker":  # the image's interpreter, with the code on its own path
         training = replace(training, python="python", pythonpath=None)
-    ledger = TrainingLedger(
-        client, worker_transactor(client, config.worker_key) if signer else None
-    )
+    ledger = TrainingLedger(client, worker_transactor(client, settings) if signer else None)
     store, keyring = open_store(settings), open_keyring(settings)
     service = TrainingService(ledger, store, keyring, sandbox, training)
     # A job dir lives at most a spare's idle time plus a run's wall clock.
-    service.starter.sweep(training.spare_idle_seconds + config.limits.wall_seconds + 600)
+    service.starter.sweep(training.spare_idle_seconds + training.limits.wall_seconds + 600)
     return service
 
 
-def build_services(settings: Settings, config: WorkerConfig) -> WorkerServices:
+def build_services(settings: Settings) -> WorkerServices:
     """Connect to the chain, storage and Redis; pick the sandbox."""
-    training = build_training(settings, config, signer=True)
+    training = build_training(settings, signer=True)
     client = training.ledger.client
-    cache = redis.Redis.from_url(config.delivery_redis_url or settings.redis_url)
-    access = AccessService(client, AccessDeliveries(cache, config.broker_namespace))
-    return WorkerServices(client.deployment.chain_id, access, training, cache)
+    cache = redis.Redis.from_url(delivery_redis_url(settings))
+    access = AccessService(client, AccessDeliveries(cache, settings.broker_namespace))
+    return WorkerServices(
+        chain_id=client.deployment.chain_id, access=access, training=training, redis=cache
+    )

@@ -6,7 +6,6 @@ from rich.console import Console
 
 from common.errors import ConfigurationError
 from common.settings import Settings
-from workers.config import WorkerConfig
 from workers.services import build_training
 from workers.training.audit import AuditReport, audit_job
 
@@ -47,7 +46,7 @@ def run_audit_training(
     `chain_id`, when given, must be the chain of the configured manifest.
     """
     out = console or Console(stderr=True)
-    service = build_training(settings, WorkerConfig.from_settings(settings), signer=False)
+    service = build_training(settings, signer=False)
     if chain_id is not None and chain_id != service.ledger.chain_id:
         raise ConfigurationError(
             f"the manifest is for chain {service.ledger.chain_id}, not {chain_id}: "

@@ -385,11 +385,9 @@ def _play(
 
 def worker_loop(settings: Settings) -> Callable[[threading.Event], None]:
     """A Dramatiq worker serving in this process until the stop event is set."""
-    from workers.config import WorkerConfig
     from workers.pool import serve
 
-    config = WorkerConfig.from_settings(settings)
-    return lambda stop: serve(settings, config, 2, stop)
+    return lambda stop: serve(settings, threads=2, stop=stop)
 
 
 def run_up(settings: Settings, console: Console) -> None:

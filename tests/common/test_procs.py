@@ -24,10 +24,10 @@ def test_a_process_with_a_thread_gets_the_fork_server() -> None:
 def test_a_single_threaded_process_forks_until_its_fork_server_runs() -> None:
     # (in a fresh interpreter: this one may have threads, or a fork server, of other tests)
     script = (
-        "import multiprocessing.forkserver, threading\n"
-        "from common.procs import forkserver_running, worker_context\n"
+        "from common.procs import forkserver_context, forkserver_running, worker_context\n"
         "print(forkserver_running(), worker_context().get_start_method())\n"
-        "multiprocessing.forkserver.ensure_running()\n"
+        "worker = forkserver_context().Process(target=int)\n"
+        "worker.start(); worker.join()\n"
         "print(forkserver_running(), worker_context().get_start_method())\n"
     )
     out = subprocess.run(

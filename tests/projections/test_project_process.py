@@ -24,7 +24,7 @@ from tests.conftest import Platform
 from tests.indexer.activity import WAD, fund, mine
 from tests.projections.history import CHAIN, append, block_hash, history
 from tests.projections.project_proc import SCHEMA, ProjectProcess, start_project
-from workers.broker import QUEUE, make_broker
+from workers.broker import chain_queue, make_broker
 
 __all__ = ["start_project"]  # the fixture, imported for the tests below
 StartProject = Callable[..., ProjectProcess]
@@ -61,7 +61,7 @@ def test_a_fresh_database_starts_without_errors(
 def namespace(redis_url: str) -> Iterator[str]:
     name = f"dc-test-{uuid.uuid4().hex[:8]}"
     yield name
-    broker = make_broker(redis_url, name)
+    broker = make_broker(redis_url, namespace=name)
     broker.flush_all()
     broker.close()
 
@@ -88,9 +88,10 @@ def test_the_dispatcher_sends_into_the_configured_namespace(
     project = start_project(
         fresh_db, DATACOIN_REDIS_URL=redis_url, DATACOIN_BROKER_NAMESPACE=namespace
     )
-    # Then the grant lands in that namespace's queue, where the workers consume
-    broker = make_broker(redis_url, namespace)
-    consumer = broker.consume(QUEUE, prefetch=10, timeout=500)
+    # Then the grant lands in that namespace's queue of the chain, where its workers consume
+    broker = make_broker(redis_url, namespace=namespace)
+    queue = chain_queue(namespace, chain.deployment.chain_id)
+    consumer = broker.consume(queue, prefetch=10, timeout=500)
     deadline = time.monotonic() + 60
     messages: list[dramatiq.MessageProxy] = []
     try:

@@ -1,4 +1,5 @@
-"""Fixtures for worker tests: bubblewrap, a staked worker on anvil, storage, settings."""
+"""Fixtures for worker tests: bubblewrap, a staked worker on anvil, storage, settings, and
+a real broker (Redis, or RabbitMQ for tests marked ``BOTH_BROKERS``)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import shutil
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,24 +31,49 @@ from projections.runner import ProjectionRunner
 from storage.open import open_keyring, open_store
 from tests.conftest import Platform, service_missing
 from tests.indexer.activity import WAD, fund, mine
+from tests.workers.brokers import RABBITMQ_URL, BrokerSpace, rabbitmq_reachable
 from workers.actors import declare_actors
-from workers.broker import QUEUE, make_broker
-from workers.config import WorkerConfig
 from workers.dispatch import Dispatcher
-from workers.sandbox.base import Limits
 from workers.services import WorkerServices, build_services
 from workers.training.warmup import warm_bytecode
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER_INDEX = 7
 PROVIDER, BUYER = 1, 2
-TEST_LIMITS = Limits(
-    cpu_seconds=120,
-    memory_bytes=4 << 30,
-    max_processes=64,
-    output_bytes=64 << 20,
-    wall_seconds=120.0,
-)
+#: The sandbox limits of the tests' jobs, as settings.
+TEST_SANDBOX: dict[str, Any] = {
+    "sandbox_cpu_seconds": 120,
+    "sandbox_memory_bytes": 4 << 30,
+    "sandbox_max_processes": 64,
+    "sandbox_output_bytes": 64 << 20,
+    "sandbox_wall_seconds": 120.0,
+}
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """The real RabbitMQ, checked reachable (each test prefixes its own queues)."""
+    try:
+        rabbitmq_reachable(RABBITMQ_URL)
+    except Exception as exc:  # any failure to connect means "missing service"
+        service_missing("RabbitMQ", exc)
+    return RABBITMQ_URL
+
+
+@pytest.fixture
+def broker_url(request: pytest.FixtureRequest, redis_url: str) -> str:
+    """Redis, or RabbitMQ where a test is parametrized so (``BOTH_BROKERS``)."""
+    if getattr(request, "param", "redis") == "rabbitmq":
+        return str(request.getfixturevalue("rabbitmq_url"))
+    return redis_url
+
+
+@pytest.fixture
+def broker_space(broker_url: str) -> Iterator[BrokerSpace]:
+    """This test's namespace on the broker (its queues and keys removed afterwards)."""
+    space = BrokerSpace(broker_url)
+    yield space
+    space.close()
 
 
 @pytest.fixture(scope="session")
@@ -93,19 +118,34 @@ def spec_doc(**overrides: Any) -> dict[str, Any]:
     return base | overrides
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainingWorld:
-    """A platform with a registered, staked worker, an embedded store and settings."""
+    """A platform with a registered, staked worker, an embedded store, a broker namespace
+    and the settings a worker process reads (`fields`, as ``Settings(**fields)``)."""
 
     platform: Platform
-    settings: Settings
-    config: WorkerConfig
-    db_url: str
-    redis_url: str
-    namespace: str
+    fields: dict[str, Any]
+    space: BrokerSpace
     worker: Transactor
+    settings: Settings = field(init=False)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
     _redis: redis.Redis | None = None
+
+    def __post_init__(self) -> None:
+        self.settings = Settings(**self.fields)
+
+    def configure(self, **changes: Any) -> None:
+        """Change settings for what starts after (workers in this process or others)."""
+        self.fields |= changes
+        self.settings = Settings(**self.fields)
+
+    @property
+    def db_url(self) -> str:
+        return self.settings.database_url
+
+    @property
+    def namespace(self) -> str:
+        return self.space.namespace
 
     @property
     def rpc_url(self) -> str:
@@ -174,27 +214,28 @@ class TrainingWorld:
     def redis_client(self) -> redis.Redis:
         """One Redis client for the test (closed afterwards)."""
         if self._redis is None:
-            self._redis = redis.Redis.from_url(self.redis_url)
+            self._redis = redis.Redis.from_url(self.settings.redis_url)
             self.cleanups.append(self._redis.close)
         return self._redis
 
-    def broker(self, **options: Any) -> dramatiq.Broker:
-        broker = make_broker(self.redis_url, self.namespace, options)
-        self.cleanups.append(broker.close)
-        return broker
+    def broker(self) -> dramatiq.Broker:
+        return self.space.broker()
 
     def dispatch(self, broker: dramatiq.Broker) -> int:
-        return Dispatcher(self.db_url, broker).dispatch_once()
+        dispatcher = Dispatcher(database_url=self.db_url, broker=broker, namespace=self.namespace)
+        return dispatcher.dispatch_once()
 
     def services(self) -> WorkerServices:
-        services = build_services(self.settings, self.config)
+        services = build_services(self.settings)
         self.cleanups.append(services.close)
         return services
 
     def start_worker(self, broker: dramatiq.Broker, threads: int = 1) -> dramatiq.Worker:
-        """A Dramatiq worker (its own threads) consuming the platform queue."""
-        declare_actors(broker, self.services())
-        worker = dramatiq.Worker(broker, queues={QUEUE}, worker_threads=threads, worker_timeout=100)
+        """A Dramatiq worker (its own threads) consuming its chain's queue."""
+        services = self.services()
+        queue = self.space.queue(services.chain_id)
+        declare_actors(broker, services, queue=queue)
+        worker = dramatiq.Worker(broker, queues={queue}, worker_threads=threads, worker_timeout=100)
         worker.start()
         self.cleanups.append(lambda: worker.stop(timeout=10_000))
         return worker
@@ -220,7 +261,12 @@ def _register_worker(platform: Platform) -> Transactor:
 
 @pytest.fixture
 def training_world(
-    chain: Platform, fresh_db: str, redis_url: str, tmp_path: Path, bubblewrap: None
+    chain: Platform,
+    fresh_db: str,
+    redis_url: str,
+    broker_space: BrokerSpace,
+    tmp_path: Path,
+    bubblewrap: None,
 ) -> Iterator[TrainingWorld]:
     """A worker registered and staked on the session chain (reverted afterwards)."""
     worker = _register_worker(chain)
@@ -228,29 +274,24 @@ def training_world(
     data_dir.mkdir()
     manifest = data_dir / "deployment.json"
     chain.deployment.save(manifest)
-    url = str(chain.client.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
-    settings = Settings(
-        rpc_url=url,
-        database_url=fresh_db,
-        redis_url=redis_url,
-        data_dir=data_dir,
-        manifest_path=manifest,
-    )
-    namespace = f"dc-test-{uuid.uuid4().hex[:8]}"
-    key = "0x" + bytes(dev_account(WORKER_INDEX).key).hex()
-    config = replace(
-        WorkerConfig.from_settings(settings),
-        worker_key=key,
-        limits=TEST_LIMITS,
-        training_device="cpu",
-        broker_namespace=namespace,
-    )
-    world = TrainingWorld(chain, settings, config, fresh_db, redis_url, namespace, worker)
+    fields = {
+        "rpc_url": str(chain.client.w3.provider.endpoint_uri),  # type: ignore[attr-defined]
+        "database_url": fresh_db,
+        "redis_url": redis_url,  # access deliveries, whichever the broker
+        "broker_url": broker_space.url,
+        "broker_namespace": broker_space.namespace,
+        "data_dir": str(data_dir),
+        "manifest_path": str(manifest),
+        "worker_key": "0x" + bytes(dev_account(WORKER_INDEX).key).hex(),
+        "training_device": "cpu",
+        **TEST_SANDBOX,
+    }
+    world = TrainingWorld(platform=chain, fields=fields, space=broker_space, worker=worker)
     yield world
     for cleanup in reversed(world.cleanups):
         cleanup()
     client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(f"{namespace}:*"))
+    keys = list(client.scan_iter(f"{broker_space.namespace}:*"))  # the deliveries
     if keys:
         client.delete(*keys)
     client.close()

@@ -28,12 +28,13 @@ def test_failures_become_retries_or_permanent_errors(
         raise raised
 
 
-def test_a_message_for_another_chain_goes_back_to_the_queue() -> None:
+def test_a_misrouted_message_is_dead_lettered_not_run() -> None:
+    # (each chain has its own queue: a message for another chain can only be misrouted)
     ran: list[int] = []
     training = SimpleNamespace(run=ran.append)
     services: Any = SimpleNamespace(chain_id=31337, training=training)
     body = run_training_body(services)
-    with pytest.raises(dramatiq.Retry, match="chain 1"):
+    with pytest.raises(PermanentError, match="chain 1 in the queue of chain 31337"):
         body(job_id="4", chain_id=1, dataset_id="1")
     body(job_id="4", chain_id=31337, spec_cid="x")
     assert ran == [4]

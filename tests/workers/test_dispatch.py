@@ -1,12 +1,16 @@
-"""The outbox dispatcher: final rows only, once each, into a real Redis broker."""
+"""The outbox dispatcher: final rows only, once each, into their chain's queue on a real
+broker (Redis and RabbitMQ)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+import time
+from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
-import pytest
+import dramatiq
+import psycopg
+from psycopg.types.json import Jsonb
 from web3.logs import DISCARD
 
 from indexer.rpc import RpcClient
@@ -15,20 +19,17 @@ from indexer.store_pg import PostgresEventStore
 from projections.runner import ProjectionRunner
 from tests.conftest import Platform
 from tests.indexer.activity import WAD, fund, mine
-from workers.broker import QUEUE, make_broker
+from tests.workers.brokers import BOTH_BROKERS, BrokerSpace
+from workers.actors import declare_actors
 from workers.dispatch import Dispatcher, message_id
+from workers.sandbox.base import Limits
+
+OTHER_CHAIN = 8453
+OTHER_BUYER = "0x00000000000000000000000000000000000000B0"
 
 
-@pytest.fixture
-def broker(redis_url: str) -> Iterator[Any]:
-    b = make_broker(redis_url, namespace=f"dc-test-{uuid.uuid4().hex[:8]}")
-    yield b
-    b.flush_all()
-    b.close()
-
-
-def drain(broker: Any) -> list[Any]:
-    consumer = broker.consume(QUEUE, prefetch=50, timeout=300)
+def drain(broker: Any, queue: str) -> list[Any]:
+    consumer = broker.consume(queue, prefetch=50, timeout=300)
     out = []
     while (message := next(consumer)) is not None:
         out.append(message)
@@ -48,7 +49,10 @@ def sync(chain: Platform, store: PostgresEventStore, db_url: str) -> None:
     runner.close()
 
 
-def test_final_purchase_is_dispatched_once(chain: Platform, fresh_db: str, broker: Any) -> None:
+@BOTH_BROKERS
+def test_final_purchase_is_dispatched_once(
+    chain: Platform, fresh_db: str, broker_space: BrokerSpace
+) -> None:
     market = chain.client.contract("Marketplace")
     coin = chain.client.contract("DataCoin")
     fund(chain, [1, 2])
@@ -56,25 +60,126 @@ def test_final_purchase_is_dispatched_once(chain: Platform, fresh_db: str, broke
     chain.account(2).send(coin.functions.approve(market.address, WAD))
     receipt = chain.account(2).send(market.functions.purchase(1, WAD))
     store = PostgresEventStore(fresh_db)
-    dispatcher = Dispatcher(fresh_db, broker)
+    broker, queue = broker_space.broker(), broker_space.queue(chain.deployment.chain_id)
+    dispatcher = Dispatcher(database_url=fresh_db, broker=broker, namespace=broker_space.namespace)
     # Given a purchase indexed and projected but not yet final
     sync(chain, store, fresh_db)
     assert dispatcher.dispatch_once() == 0
-    assert drain(broker) == []
+    assert drain(broker, queue) == []
     # When its block is buried under the confirmation depth
     mine(chain.client.w3, 4)
     sync(chain, store, fresh_db)
-    # Then exactly one grant_access message goes out, keyed by the event's natural key
+    # Then exactly one grant_access message goes to the chain's queue, keyed by the event's
+    # natural key
     assert dispatcher.dispatch_once() == 1
-    (message,) = drain(broker)
+    (message,) = drain(broker, queue)
     assert message.actor_name == "grant_access"
     assert message.kwargs["dataset_id"] == "1"
     assert message.kwargs["buyer"] == chain.account(2).address  # EIP-55, as the API spells it
     log_index = market.events.Purchased().process_receipt(receipt, errors=DISCARD)[0]["logIndex"]
     assert message.message_id == message_id(
-        chain.deployment.chain_id, bytes(receipt["blockHash"]), log_index, "grant_access"
+        chain_id=chain.deployment.chain_id,
+        block_hash=bytes(receipt["blockHash"]),
+        log_index=log_index,
+        action="grant_access",
     )
     # And dispatching again sends nothing
     assert dispatcher.dispatch_once() == 0
-    assert drain(broker) == []
+    assert drain(broker, queue) == []
     store.close()
+
+
+class Deliveries(dramatiq.Middleware):
+    """Every message a worker's broker delivered to it, before its actor ran."""
+
+    def __init__(self) -> None:
+        self.messages: list[dramatiq.Message[Any]] = []
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        self.messages.append(message)
+
+    def chains(self) -> set[int]:
+        return {int(m.kwargs["chain_id"]) for m in self.messages}
+
+
+@dataclass(kw_only=True)
+class ChainWorker:
+    """A Dramatiq worker serving one chain; its access service records the grants."""
+
+    deliveries: Deliveries
+    grants: list[tuple[int, str]]
+    queue: str
+    broker: dramatiq.Broker
+
+
+def start_chain_worker(space: BrokerSpace, chain_id: int) -> ChainWorker:
+    broker = space.broker()
+    deliveries = Deliveries()
+    broker.add_middleware(deliveries)
+    grants: list[tuple[int, str]] = []
+    access = SimpleNamespace(
+        grant=lambda dataset_id, buyer, _tx: grants.append((dataset_id, buyer))
+    )
+    training = SimpleNamespace(config=SimpleNamespace(limits=Limits()), run=print)
+    services: Any = SimpleNamespace(chain_id=chain_id, access=access, training=training)
+    queue = space.queue(chain_id)
+    declare_actors(broker, services, queue=queue)
+    worker = dramatiq.Worker(broker, queues={queue}, worker_threads=1, worker_timeout=100)
+    worker.start()
+    space.on_close(lambda: worker.stop(timeout=10_000))
+    return ChainWorker(deliveries=deliveries, grants=grants, queue=queue, broker=broker)
+
+
+def add_final_grant(db_url: str, chain_id: int, dataset_id: int, buyer: str) -> None:
+    """An outbox row of a chain the indexer does not follow here, final at once."""
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO cursors (chain_id, block_number, block_hash, finalized_number)"
+            " VALUES (%s, 10, %s, 10)",
+            (chain_id, bytes(32)),
+        )
+        payload = {"dataset_id": str(dataset_id), "buyer": buyer, "chain_id": chain_id}
+        conn.execute(
+            "INSERT INTO readmodels.outbox (chain_id, block_hash, log_index, action, payload,"
+            " block_number) VALUES (%s, %s, 0, 'grant_access', %s, 5)",
+            (chain_id, b"\x01" * 32, Jsonb(payload | {"tx_hash": "0x01"})),
+        )
+
+
+@BOTH_BROKERS
+def test_each_chain_s_messages_reach_its_own_workers_only(
+    chain: Platform, fresh_db: str, broker_space: BrokerSpace
+) -> None:
+    market = chain.client.contract("Marketplace")
+    coin = chain.client.contract("DataCoin")
+    fund(chain, [1, 2])
+    chain.account(1).send(market.functions.listDataset("bafy-x", bytes(32), "tabular", WAD, 0))
+    chain.account(2).send(coin.functions.approve(market.address, WAD))
+    chain.account(2).send(market.functions.purchase(1, WAD))
+    mine(chain.client.w3, 4)
+    # Given a final purchase on this chain (anvil's) and one on another chain, projected
+    store = PostgresEventStore(fresh_db)
+    sync(chain, store, fresh_db)
+    store.close()
+    add_final_grant(fresh_db, OTHER_CHAIN, 7, OTHER_BUYER)
+    # And a worker for each chain
+    here = start_chain_worker(broker_space, chain.deployment.chain_id)
+    there = start_chain_worker(broker_space, OTHER_CHAIN)
+    # When the dispatcher sends both
+    dispatcher = Dispatcher(
+        database_url=fresh_db, broker=broker_space.broker(), namespace=broker_space.namespace
+    )
+    assert dispatcher.dispatch_once() == 2
+    # Then each chain's worker gets its own chain's grant
+    deadline = time.monotonic() + 30
+    while not (here.grants and there.grants):
+        assert time.monotonic() < deadline, (here.grants, there.grants)
+        time.sleep(0.05)
+    for worker in (here, there):
+        worker.broker.join(worker.queue, timeout=10_000)
+    assert here.grants == [(1, chain.account(2).address)]
+    assert there.grants == [(7, OTHER_BUYER)]
+    # And neither was ever handed the other's message (nothing bounced between them)
+    assert here.deliveries.chains() == {chain.deployment.chain_id}
+    assert there.deliveries.chains() == {OTHER_CHAIN}
+    assert len(here.deliveries.messages) == len(there.deliveries.messages) == 1

@@ -15,24 +15,17 @@ from tests.workers.conftest import REPO, TrainingWorld
 def test_the_pool_starts_processes_and_stops_on_sigterm(
     training_world: TrainingWorld, tmp_path: Path
 ) -> None:
-    s = training_world.settings
     env = {
         **os.environ,
-        "DATACOIN_RPC_URL": s.rpc_url,
-        "DATACOIN_REDIS_URL": s.redis_url,
-        "DATACOIN_DATA_DIR": str(s.data_dir),
-        "DATACOIN_MANIFEST_PATH": str(s.manifest_file),
-        "DATACOIN_DATABASE_URL": s.database_url,
+        **{f"DATACOIN_{name.upper()}": str(value) for name, value in training_world.fields.items()},
+        "DATACOIN_TRAINING_SPARES": "0",
         "DATACOIN_LOG_FORMAT": "json",
     }
-    # run_work(settings, 2, 1) is run_pool with the settings' config: this names the
-    # test's broker namespace and no spares explicitly.
+    # `datacoin work --processes 2 --threads 1`, configured by the environment alone
     code = (
-        "from dataclasses import replace; from common.logs import configure_logging;"
-        "configure_logging('json'); from common.settings import Settings;"
-        "from workers.config import WorkerConfig; from workers.pool import run_pool;"
-        "s = Settings(); c = replace(WorkerConfig.from_settings(s), training_spares=0,"
-        f"broker_namespace={training_world.namespace!r}); run_pool(s, c, 2, 1)"
+        "from common.logs import configure_logging; configure_logging('json');"
+        "from common.settings import Settings; from cli.commands.work import run_work;"
+        "run_work(Settings(), processes=2, threads=1)"
     )
     log = tmp_path / "pool.log"
     with log.open("wb") as out:
