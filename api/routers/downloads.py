@@ -70,10 +70,10 @@ def _unavailable(what: str, cid: str, exc: Exception) -> HTTPException:
     return HTTPException(404, f"no downloadable {what} at {cid!r}: {exc}")
 
 
-def _read_document(store: BlobStore, cid: str) -> DatasetDocument:
+def _read_document(blobs: BlobStore, cid: str) -> DatasetDocument:
     """The dataset document at `cid`, read from storage (every block CID-verified)."""
     try:
-        return DatasetDocument.model_validate(orjson.loads(b"".join(store.get(cid))))
+        return DatasetDocument.model_validate(orjson.loads(b"".join(blobs.get(cid))))
     except (orjson.JSONDecodeError, ValidationError) as exc:
         raise _unavailable("document", cid, ValueError("not a dataset document")) from exc
     except (PermanentError, RetryableError) as exc:
@@ -88,18 +88,18 @@ async def _document(pool: Pool, request: Request, cid: str) -> DatasetDocument:
             await conn.execute("SELECT document FROM dataset_metadata WHERE cid = %s", [cid])
         ).fetchone()
     if row is None:
-        return await asyncio.to_thread(_read_document, request.app.state.store, cid)
+        return await asyncio.to_thread(_read_document, request.app.state.blobs, cid)
     try:
         return DatasetDocument.model_validate(row[0])
     except ValidationError:
         raise _unavailable("document", cid, ValueError("not a dataset document")) from None
 
 
-def _open_content(store: BlobStore, cid: str) -> Iterator[bytes]:
+def _open_content(blobs: BlobStore, cid: str) -> Iterator[bytes]:
     """The content's blocks; a missing root or a bad CID is found here, before the
     response starts (later a failure can only cut the stream short)."""
     try:
-        return store.get(cid)
+        return blobs.get(cid)
     except (PermanentError, RetryableError) as exc:
         raise _unavailable("content", cid, exc) from None
 
@@ -127,9 +127,9 @@ async def download(
     ):
         raise HTTPException(403, "no final purchase or active subscription for this account")
     doc = await _document(pool, request, dataset["metadata_cid"])
-    store, keyring = request.app.state.store, request.app.state.keyring
+    blobs, keyring = request.app.state.blobs, request.app.state.keyring
     # every block is re-verified against its CID as it streams
-    chunks = await asyncio.to_thread(_open_content, store, doc.content_cid)
+    chunks = await asyncio.to_thread(_open_content, blobs, doc.content_cid)
 
     def stream() -> Iterator[bytes]:
         yield from decrypt(chunks, keyring) if doc.encrypted else chunks
