@@ -38,7 +38,7 @@ from common.db import libpq_url
 from common.manifest import Deployment
 from common.settings import Settings
 from contracts.artifacts import load_artifact
-from storage.open import open_keyring, open_store
+from storage.open import open_blobs, open_keyring
 
 
 class ApiMetrics:
@@ -150,7 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = EventHub(settings.database_url, pool)
         await hub.start()
         app.state.pool, app.state.redis, app.state.hub = pool, redis, hub
-        app.state.store = open_store(settings)
+        app.state.blobs = open_blobs(settings)
         app.state.keyring = open_keyring(settings)
         app.state.marketplace = marketplace_binding(settings)
         # What exists now (imports, ABIs, schemas, the pool) lives as long as the app: take it

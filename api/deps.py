@@ -6,7 +6,6 @@ import re
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
-from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
@@ -34,11 +33,6 @@ async def get_redis(request: Request) -> Redis:
     """The Redis client opened in the lifespan (nonces and sessions)."""
     redis: Redis = request.app.state.redis
     return redis
-
-
-def table(settings: Settings, name: str) -> sql.Identifier:
-    """A read-model table (or view) of the configured schema."""
-    return sql.Identifier(settings.read_schema, name)
 
 
 def parse_address(value: str) -> bytes:

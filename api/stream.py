@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 import psycopg
 import structlog
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from common.db import libpq_url
@@ -31,9 +30,8 @@ from contracts.events import (
     TrainingRequested,
     Unstaked,
     UnstakeRequested,
-    typed_event,
 )
-from indexer.store_pg import NOTIFY_CHANNEL
+from indexer.reader import NOTIFY_CHANNEL, Fact, facts_after, head_position
 from projections.base import event_names
 
 log = structlog.get_logger(__name__)
@@ -47,10 +45,6 @@ TOPICS: dict[str, str] = {
     **dict.fromkeys(event_names(Staked, UnstakeRequested, Unstaked), "stake"),
 }
 STREAMED = frozenset(TOPICS)
-QUERY = (
-    "SELECT position, kind, chain_id, block_number, tx_hash, event_name, args FROM events"
-    " WHERE position > %s AND event_name = ANY(%s) ORDER BY position LIMIT %s"
-)
 
 
 @dataclass(frozen=True)
@@ -62,32 +56,30 @@ class Update:
     data: str
 
 
-def to_update(row: dict[str, Any]) -> Update:
-    """An event-store row as an SSE update (a retraction says so in its type)."""
-    topic = TOPICS[row["event_name"]]
-    # The event's fields as the REST routes spell them: snake_case, EIP-55 addresses,
-    # uint256 as decimal strings (the typed event's JSON form).
-    fields = typed_event(row["event_name"], row["args"]).to_json()
+def to_update(fact: Fact) -> Update:
+    """An event-store entry as an SSE update (a retraction says so in its type)."""
+    topic = TOPICS[fact.event_name]
+    retracted = fact.kind == "retract"
     body = {
-        "position": row["position"],
-        "chain_id": row["chain_id"],
-        "block_number": row["block_number"],
-        "tx_hash": "0x" + bytes(row["tx_hash"]).hex(),
-        "event": row["event_name"],
-        "retracted": row["kind"] == "retract",
-        **fields,
+        "position": fact.position,
+        "chain_id": fact.chain_id,
+        "block_number": fact.block_number,
+        "tx_hash": "0x" + fact.tx_hash.hex(),
+        "event": fact.event_name,
+        "retracted": retracted,
+        # The event's fields as the REST routes spell them: snake_case, EIP-55 addresses,
+        # uint256 as decimal strings (the typed event's JSON form).
+        **fact.event.to_json(),
     }
-    kind = f"{topic}.retracted" if row["kind"] == "retract" else topic
-    return Update(row["position"], kind, orjson.dumps(body).decode())
+    kind = f"{topic}.retracted" if retracted else topic
+    return Update(fact.position, kind, orjson.dumps(body).decode())
 
 
 async def read_updates(
     pool: AsyncConnectionPool[Any], after: int, limit: int = 500
 ) -> list[Update]:
     """Streamed entries after position `after`."""
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(QUERY, [after, sorted(STREAMED), limit])
-        return [to_update(r) for r in await cur.fetchall()]
+    return [to_update(f) for f in await facts_after(pool, after, names=STREAMED, limit=limit)]
 
 
 @dataclass
@@ -103,11 +95,7 @@ class EventHub:
 
     async def start(self) -> None:
         """Start listening (from the current head: older entries are read on demand)."""
-        async with self.pool.connection() as conn:
-            row = await (
-                await conn.execute("SELECT coalesce(max(position), 0) FROM events")
-            ).fetchone()
-        self.position = int(row[0]) if row else 0
+        self.position = await head_position(self.pool)
         self._task = asyncio.create_task(self._listen(), name="event-hub")
 
     async def stop(self) -> None:

@@ -328,8 +328,8 @@ def head_to_api(db_url: str, data_dir: Path, blocks: int) -> list[float]:
                 ):
                     ready.set()
                     for line in r.iter_lines():
-                        if line.startswith("data:") and '"metadataCid"' in line:
-                            cid = line.split('"metadataCid":"')[1].split('"')[0]
+                        if line.startswith("data:") and '"metadata_cid"' in line:
+                            cid = line.split('"metadata_cid":"')[1].split('"')[0]
                             seen[cid] = time.perf_counter()
             except httpx.HTTPError:
                 return  # the server stopped at the end of the run

@@ -38,7 +38,7 @@ from common.anvil import start_anvil
 from common.chain import ChainClient, Transactor, connect, dev_account
 from common.deploy import WAD, DeployConfig, deploy_platform
 from common.settings import Settings
-from storage.open import open_keyring, open_store
+from storage.open import open_blobs, open_keyring
 from workers.sandbox.base import Limits
 from workers.sandbox.bubblewrap import BubblewrapSandbox
 from workers.training.job import REPO_ROOT, TrainingConfig, TrainingService
@@ -85,7 +85,7 @@ class Bench:
         data_dir = root / "data"
         data_dir.mkdir(parents=True)
         self.settings = Settings(rpc_url=self.node.url, data_dir=data_dir)
-        self.store, keyring = open_store(self.settings), open_keyring(self.settings)
+        self.blobs, keyring = open_blobs(self.settings), open_keyring(self.settings)
         self.data = table_csv(rows)
         fields: dict[str, Any] = {
             "title": "bench",
@@ -95,7 +95,7 @@ class Bench:
             "license": None,
         }
         doc, meta = store_upload(
-            self.settings, self.store, keyring, io.BytesIO(self.data), "bench.csv", fields, True
+            self.settings, self.blobs, keyring, io.BytesIO(self.data), "bench.csv", fields, True
         )
         c = self.client.contract
         provider, buyer, worker = (Transactor(w3, dev_account(i)) for i in (1, 2, 7))
@@ -118,10 +118,10 @@ class Bench:
         sandbox.check()
         config = TrainingConfig(work_root=work, limits=Limits(), device="cpu", spares=spares)
         ledger = TrainingLedger(self.client, worker)
-        self.service = TrainingService(ledger, self.store, keyring, sandbox, config)
+        self.service = TrainingService(ledger, self.blobs, keyring, sandbox, config)
 
     def request(self, seed: int) -> int:
-        cid = self.store.put([orjson.dumps(spec(seed))]).cid
+        cid = self.blobs.put([orjson.dumps(spec(seed))]).cid
         training = self.client.contract("TrainingLog")
         self.buyer.send(training.functions.requestTraining(1, cid, WAD))
         return int(training.functions.jobCount().call())

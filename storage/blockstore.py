@@ -141,8 +141,8 @@ class _DelayedWriter:
     directories of all the others before the root appears (module invariant).
     """
 
-    def __init__(self, store: EmbeddedBlockStore) -> None:
-        self._store = store
+    def __init__(self, blobs: EmbeddedBlockStore) -> None:
+        self._blobs = blobs
         self._held: tuple[CID, bytes] | None = None
         self._dirs: set[Path] = set()
         self.count = 0
@@ -156,16 +156,16 @@ class _DelayedWriter:
 
     def close(self) -> None:
         assert self._held is not None, "the importer always emits a root block"
-        self._store.sync_dirs(self._dirs)
+        self._blobs.sync_dirs(self._dirs)
         cid, block = self._held
         self._dirs = set()
         self._write(cid, block)
-        self._store.sync_dirs(self._dirs)
+        self._blobs.sync_dirs(self._dirs)
 
     def _write(self, cid: CID, block: bytes) -> None:
-        if self._store.put_block(cid, block):
+        if self._blobs.put_block(cid, block):
             self.written += 1
-            shard = self._store.block_path(cid).parent
+            shard = self._blobs.block_path(cid).parent
             self._dirs.update((shard, shard.parent))  # the shard dir may itself be new
 
 

@@ -18,7 +18,7 @@ from storage.kubo import KuboClient
 log = structlog.get_logger(__name__)
 
 
-def open_store(settings: Settings) -> BlobStore:
+def open_blobs(settings: Settings) -> BlobStore:
     """Kubo when DATACOIN_IPFS_API_URL is set, else the embedded store under data_dir."""
     if settings.ipfs_api_url:
         return KuboClient(settings.ipfs_api_url)

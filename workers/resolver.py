@@ -38,9 +38,9 @@ MAX_DOCUMENT = 1 << 20  # a metadata document or model card is small
 METADATA, MODEL_CARD = "metadata", "model_card"
 
 
-def _fetch(store: BlobStore, cid: str) -> bytes:
+def _fetch(blobs: BlobStore, cid: str) -> bytes:
     out = bytearray()
-    for chunk in store.get(cid):
+    for chunk in blobs.get(cid):
         out += chunk
         if len(out) > MAX_DOCUMENT:
             raise ValueError(f"document {cid} exceeds {MAX_DOCUMENT} bytes")
@@ -122,7 +122,7 @@ class Resolver:
     """Fills the document caches from storage."""
 
     database_url: str
-    store: BlobStore
+    blobs: BlobStore
     schema: str = "readmodels"
     #: First retry of a transient failure after ~this many seconds, doubling per failure.
     retry_after: float = 30.0
@@ -149,7 +149,7 @@ class Resolver:
             _store_metadata if kind.name == METADATA else _store_card
         )
         try:
-            store(conn, item.cid, _fetch(self.store, item.cid))
+            store(conn, item.cid, _fetch(self.blobs, item.cid))
         except (DatacoinError, ValueError, OSError) as exc:
             self._failed(conn, kind, item, exc)
             return

@@ -12,7 +12,7 @@ from common.chain import DEV_CHAIN_IDS, ChainClient, Transactor, connect, dev_ac
 from common.errors import ConfigurationError
 from common.manifest import Deployment
 from common.settings import Settings
-from storage.open import open_keyring, open_store
+from storage.open import open_blobs, open_keyring
 from workers.access import AccessDeliveries, AccessService
 from workers.config import delivery_redis_url, sandbox_limits, work_root
 from workers.sandbox.factory import open_sandbox
@@ -62,8 +62,8 @@ def build_training(settings: Settings, *, signer: bool) -> TrainingService:
     if backend == "docker":  # the image's interpreter, with the code on its own path
         training = replace(training, python="python", pythonpath=None)
     ledger = TrainingLedger(client, worker_transactor(client, settings) if signer else None)
-    store, keyring = open_store(settings), open_keyring(settings)
-    service = TrainingService(ledger, store, keyring, sandbox, training)
+    blobs, keyring = open_blobs(settings), open_keyring(settings)
+    service = TrainingService(ledger, blobs, keyring, sandbox, training)
     # A job dir lives at most a spare's idle time plus a run's wall clock.
     service.starter.sweep(training.spare_idle_seconds + training.limits.wall_seconds + 600)
     return service

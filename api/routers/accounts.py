@@ -5,19 +5,65 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from psycopg import sql
-from psycopg.rows import dict_row
+from sqlalchemy import bindparam, func, select, tuple_
 
-from api.deps import ADDRESS, Pool, SettingsDep, parse_address, table
+from api.deps import ADDRESS, Pool, SettingsDep, parse_address
+from api.queries import CompiledQuery, Row, read_table, view
 from api.render import address as checksum
 from api.render import cursor_bigint, decode_cursor, encode_cursor, hex0x, uint
 from api.schemas import ERRORS, Account, Activity, Purchase, PurchasePage, Stake
+from projections.activity import ActivityRow
+from projections.datasets import DatasetRow
+from projections.purchases import PurchaseRow
+from projections.stakes import StakeRow
 
 router = APIRouter(tags=["accounts"])
 AddressPath = Annotated[str, Path(pattern=ADDRESS.pattern, description="0x address")]
 
+_STAKES = view(StakeRow.__table__)  # type: ignore[arg-type]
+_STAKES_OF = CompiledQuery(
+    select(_STAKES).where(_STAKES.c.account == bindparam("account")).order_by(_STAKES.c.chain_id)
+)
+_DATASETS = read_table(DatasetRow.__table__)  # type: ignore[arg-type]
+_BOUGHT = read_table(PurchaseRow.__table__)  # type: ignore[arg-type]
+_COUNTS = CompiledQuery(
+    select(
+        select(func.count())
+        .where(_DATASETS.c.provider == bindparam("account"))
+        .scalar_subquery()
+        .label("listed"),
+        select(func.count())
+        .where(_BOUGHT.c.buyer == bindparam("account"))
+        .scalar_subquery()
+        .label("bought"),
+    )
+)
+_ACTIVITY = view(ActivityRow.__table__)  # type: ignore[arg-type]
+_RECENT = CompiledQuery(
+    select(_ACTIVITY)
+    .where(_ACTIVITY.c.account == bindparam("account"))
+    .order_by(_ACTIVITY.c.block_number.desc(), _ACTIVITY.c.log_index.desc())
+    .limit(bindparam("limit"))
+)
+_PURCHASES = view(PurchaseRow.__table__)  # type: ignore[arg-type]
+# Newest first; the keyset of a page's last row is (block_number, chain_id, log_index).
+_KEYSET = (_PURCHASES.c.block_number, _PURCHASES.c.chain_id, _PURCHASES.c.log_index)
+_PURCHASES_OF = (
+    select(_PURCHASES)
+    .where(_PURCHASES.c.buyer == bindparam("buyer"))
+    .order_by(*(c.desc() for c in _KEYSET))
+    .limit(bindparam("limit"))
+)
+_FIRST_PURCHASES = CompiledQuery(_PURCHASES_OF)
+_MORE_PURCHASES = CompiledQuery(
+    _PURCHASES_OF.where(
+        tuple_(*_KEYSET)
+        < tuple_(bindparam("after_block"), bindparam("after_chain"), bindparam("after_log"))
+    )
+)
 
-def to_stake(row: dict[str, Any]) -> Stake:
+
+def to_stake(row: Row) -> Stake:
     """A stakes_v row as the API model."""
     return Stake(
         chain_id=row["chain_id"],
@@ -32,12 +78,8 @@ def to_stake(row: dict[str, Any]) -> Stake:
 
 
 async def _stakes(pool: Pool, settings: SettingsDep, account: bytes) -> list[Stake]:
-    statement = sql.SQL("SELECT * FROM {} WHERE account = %s ORDER BY chain_id").format(
-        table(settings, "stakes_v")
-    )
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(statement, [account])
-        return [to_stake(r) for r in await cur.fetchall()]
+    rows = await _STAKES_OF.all(pool, settings.read_schema, {"account": account})
+    return [to_stake(r) for r in rows]
 
 
 @router.get("/stakes/{address}", response_model=list[Stake], responses=ERRORS)
@@ -55,38 +97,49 @@ async def get_account(
 ) -> Account:
     """Counts, stakes and the latest activity of an account."""
     raw = parse_address(address)
-    counts = sql.SQL(
-        "SELECT (SELECT count(*) FROM {d} WHERE provider = %s) AS listed,"
-        " (SELECT count(*) FROM {p} WHERE buyer = %s) AS bought"
-    ).format(d=table(settings, "datasets"), p=table(settings, "purchases"))
-    recent = sql.SQL(
-        "SELECT * FROM {} WHERE account = %s ORDER BY block_number DESC, log_index DESC LIMIT %s"
-    ).format(table(settings, "account_activity_v"))
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(counts, [raw, raw])
-        listed, bought = (await cur.fetchone() or {}).values()
-        await cur.execute(recent, [raw, activity_limit])
-        activity = [
-            Activity(
-                chain_id=r["chain_id"],
-                event=r["event_name"],
-                role=r["role"],
-                dataset_id=uint(r["dataset_id"]),
-                job_id=uint(r["job_id"]),
-                amount=uint(r["amount"]),
-                tx_hash=hex0x(r["tx_hash"]) or "",
-                occurred_at=r["occurred_at"],
-                block_number=r["block_number"],
-                finalized=r["finalized"],
-            )
-            for r in await cur.fetchall()
-        ]
+    schema = settings.read_schema
+    counts = (await _COUNTS.all(pool, schema, {"account": raw}))[0]
+    recent = await _RECENT.all(pool, schema, {"account": raw, "limit": activity_limit})
+    activity = [to_activity(r) for r in recent]
     return Account(
         address=address_of(raw),
-        datasets_listed=listed,
-        purchases=bought,
+        datasets_listed=counts["listed"],
+        purchases=counts["bought"],
         stakes=await _stakes(pool, settings, raw),
         recent_activity=activity,
+    )
+
+
+def to_activity(row: Row) -> Activity:
+    """An account_activity_v row as the API model."""
+    return Activity(
+        chain_id=row["chain_id"],
+        event=row["event_name"],
+        role=row["role"],
+        dataset_id=uint(row["dataset_id"]),
+        job_id=uint(row["job_id"]),
+        amount=uint(row["amount"]),
+        tx_hash=hex0x(row["tx_hash"]) or "",
+        occurred_at=row["occurred_at"],
+        block_number=row["block_number"],
+        finalized=row["finalized"],
+    )
+
+
+def to_purchase(row: Row) -> Purchase:
+    """A purchases_v row as the API model."""
+    return Purchase(
+        chain_id=row["chain_id"],
+        dataset_id=str(row["dataset_id"]),
+        buyer=checksum(row["buyer"]) or "",
+        provider=checksum(row["provider"]) or "",
+        price=uint(row["price"]) or "0",
+        fee=uint(row["fee"]) or "0",
+        expires_at=row["expires_at"],
+        tx_hash=hex0x(row["tx_hash"]) or "",
+        purchased_at=row["purchased_at"],
+        block_number=row["block_number"],
+        finalized=row["finalized"],
     )
 
 
@@ -104,37 +157,15 @@ async def get_purchases(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PurchasePage:
     """The account's purchases, newest first."""
-    where = "buyer = %s"
-    params: list[Any] = [parse_address(address)]
+    params: dict[str, Any] = {"buyer": parse_address(address), "limit": limit + 1}
+    query = _FIRST_PURCHASES
     if cursor:
-        # (block_number, chain_id, log_index): the keyset of the last row of a page
-        where += " AND (block_number, chain_id, log_index) < (%s, %s, %s)"
-        params += decode_cursor(cursor, [cursor_bigint] * 3)
-    statement = sql.SQL(
-        "SELECT * FROM {} WHERE "
-        + where
-        + " ORDER BY block_number DESC, chain_id DESC, log_index DESC LIMIT %s"
-    ).format(table(settings, "purchases_v"))
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(statement, [*params, limit + 1])
-        rows = await cur.fetchall()
+        values = decode_cursor(cursor, [cursor_bigint] * 3)
+        params.update(zip(("after_block", "after_chain", "after_log"), values, strict=True))
+        query = _MORE_PURCHASES
+    rows = await query.all(pool, settings.read_schema, params)
     page = rows[:limit]
-    items = [
-        Purchase(
-            chain_id=r["chain_id"],
-            dataset_id=str(r["dataset_id"]),
-            buyer=checksum(r["buyer"]) or "",
-            provider=checksum(r["provider"]) or "",
-            price=uint(r["price"]) or "0",
-            fee=uint(r["fee"]) or "0",
-            expires_at=r["expires_at"],
-            tx_hash=hex0x(r["tx_hash"]) or "",
-            purchased_at=r["purchased_at"],
-            block_number=r["block_number"],
-            finalized=r["finalized"],
-        )
-        for r in page
-    ]
+    items = [to_purchase(r) for r in page]
     last = page[-1] if page else None
     next_cursor = (
         encode_cursor([last["block_number"], last["chain_id"], last["log_index"]])

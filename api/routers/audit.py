@@ -6,11 +6,11 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from psycopg.rows import dict_row
 
 from api.deps import Pool, SettingsDep
 from api.render import hex0x
 from api.schemas import EventEntry, EventPage, StateHash
+from indexer.reader import StoredEvent, entries_after, head_position
 from projections.replay import tracking_position
 from projections.statehash import state_snapshot
 
@@ -24,41 +24,37 @@ async def get_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     """Event-store entries after `after`, in order (hash-chained: see `datacoin verify`)."""
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "SELECT * FROM events WHERE position > %s ORDER BY position LIMIT %s", [after, limit]
-        )
-        rows = await cur.fetchall()
-    items = [
-        EventEntry(
-            position=r["position"],
-            kind=r["kind"],
-            incarnation=r["incarnation"],
-            retracts=r["retracts"],
-            hash=hex0x(r["hash"]) or "",
-            chain_id=r["chain_id"],
-            block_number=r["block_number"],
-            block_hash=hex0x(r["block_hash"]) or "",
-            parent_hash=hex0x(r["parent_hash"]) or "",
-            block_timestamp=r["block_timestamp"],
-            tx_hash=hex0x(r["tx_hash"]) or "",
-            tx_index=r["tx_index"],
-            log_index=r["log_index"],
-            address=hex0x(r["address"]) or "",
-            event_name=r["event_name"],
-            args=r["args"],
-        )
-        for r in rows
-    ]
+    items = [to_entry(stored) for stored in await entries_after(pool, after, limit)]
     return EventPage(items=items, next_after=items[-1].position if items else after)
+
+
+def to_entry(stored: StoredEvent) -> EventEntry:
+    """An event-store entry as the API model."""
+    event = stored.event
+    return EventEntry(
+        position=stored.position,
+        kind=stored.kind,
+        incarnation=stored.incarnation,
+        retracts=stored.retracts,
+        hash=hex0x(stored.hash) or "",
+        chain_id=event.chain_id,
+        block_number=event.block_number,
+        block_hash=hex0x(event.block_hash) or "",
+        parent_hash=hex0x(event.parent_hash) or "",
+        block_timestamp=event.block_timestamp,
+        tx_hash=hex0x(event.tx_hash) or "",
+        tx_index=event.tx_index,
+        log_index=event.log_index,
+        address=hex0x(event.address) or "",
+        event_name=event.event_name,
+        args=event.args,
+    )
 
 
 @router.get("/state-hash", response_model=StateHash)
 async def get_state_hash(pool: Pool, settings: SettingsDep) -> StateHash:
     """The live read models' state hash (compare with `datacoin replay`)."""
-    async with pool.connection() as conn:
-        row = await (await conn.execute("SELECT coalesce(max(position), 0) FROM events")).fetchone()
-    head = int(row[0]) if row else 0
+    head = await head_position(pool)
     url, schema = settings.database_url, settings.read_schema
     if await asyncio.to_thread(tracking_position, url, schema) is None:
         return StateHash(state_hash=None, read_model_position=None, event_store_head=head)

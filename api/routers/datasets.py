@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Response
-from psycopg import sql
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
 
-from api.deps import ADDRESS, Pool, SettingsDep, parse_address, refuse_nul, table
+from api.deps import ADDRESS, Pool, SettingsDep, parse_address, refuse_nul
+from api.queries import Row, compiled, fetch_all, view
 from api.render import (
     CursorField,
     address,
@@ -23,10 +37,18 @@ from api.render import (
     hex0x,
 )
 from api.schemas import ERRORS, Dataset, DatasetPage
+from projections.datasets import DatasetRow
+from projections.metadata import DatasetMetadata
 
 router = APIRouter(tags=["datasets"])
 UINT = r"^[0-9]{1,78}$"
-RATING = "(d.rating_sum::float8 / greatest(d.rating_count, 1))"
+_D = view(DatasetRow.__table__).alias("d")  # type: ignore[arg-type]
+_M = DatasetMetadata.__table__.alias("m")
+# The expression of ix_datasets_rating, as written there so the planner matches it: the
+# constant inlined, and a plain `/` (SQLAlchemy's would cast the divisor to numeric).
+_RATING = cast(_D.c.rating_sum, DOUBLE_PRECISION).op("/", return_type=DOUBLE_PRECISION)(
+    func.greatest(_D.c.rating_count, literal_column("1"))
+)
 
 
 class Sort(StrEnum):
@@ -38,115 +60,137 @@ class Sort(StrEnum):
     rating = "rating"
 
 
-# sort -> (ORDER BY, what each keyset value of a cursor must be, keyset comparison). A
-# cursor holds (sort key, chain_id, dataset_id); uint256 values travel as decimal strings.
-_SORTS: dict[Sort, tuple[str, tuple[CursorField, ...], str]] = {
-    Sort.newest: (
-        "d.listed_block DESC, d.chain_id DESC, d.dataset_id DESC",
-        (cursor_bigint, cursor_bigint, cursor_uint256),
-        "(d.listed_block, d.chain_id, d.dataset_id) < (%s, %s, %s)",
-    ),
-    Sort.price: (
-        "d.price ASC, d.chain_id ASC, d.dataset_id ASC",
-        (cursor_uint256, cursor_bigint, cursor_uint256),
-        "(d.price, d.chain_id, d.dataset_id) > (%s, %s, %s)",
-    ),
-    Sort.purchases: (
-        "d.purchases DESC, d.chain_id DESC, d.dataset_id DESC",
-        (cursor_bigint, cursor_bigint, cursor_uint256),
-        "(d.purchases, d.chain_id, d.dataset_id) < (%s, %s, %s)",
-    ),
-    Sort.rating: (
-        f"{RATING} DESC, d.chain_id ASC, d.dataset_id ASC",
-        (cursor_rating, cursor_bigint, cursor_uint256),
-        f"({RATING} < %s OR ({RATING} = %s AND (d.chain_id, d.dataset_id) > (%s, %s)))",
-    ),
+@dataclass(frozen=True)
+class SortOrder:
+    """One sort order: its key, direction and index; what a cursor's values must be."""
+
+    key: ColumnElement[Any]
+    descending: bool
+    #: The cursor holds (sort key, chain_id, dataset_id); uint256 values as decimal strings.
+    fields: tuple[CursorField, CursorField, CursorField]
+
+
+_SORTS = {
+    Sort.newest: SortOrder(_D.c.listed_block, True, (cursor_bigint, cursor_bigint, cursor_uint256)),
+    Sort.price: SortOrder(_D.c.price, False, (cursor_uint256, cursor_bigint, cursor_uint256)),
+    Sort.purchases: SortOrder(_D.c.purchases, True, (cursor_bigint, cursor_bigint, cursor_uint256)),
+    Sort.rating: SortOrder(_RATING, True, (cursor_rating, cursor_bigint, cursor_uint256)),
 }
 
-# What a dataset is read with, in Dataset's field order (`dataset_item` unpacks it), then the
-# keyset column of `newest`. Rows come in binary format (no hex for bytea, no text for
-# timestamps and integers: less work on both sides), except uint256 columns, cast to text:
-# binary numerics would be parsed into Decimals only to be printed again.
-SELECT = (
-    "SELECT d.chain_id, d.dataset_id::text, d.provider, d.price::text, d.access_duration,"
-    " d.metadata_cid, d.content_hash, m.title, m.description, d.category, m.format, m.rows,"
-    " m.columns, d.purchases, d.rating_sum, d.rating_count, d.status, d.listed_at,"
-    " d.block_number, d.finalized, d.listed_block"
-    " FROM {datasets} d LEFT JOIN dataset_metadata m ON m.cid = d.metadata_cid"
-)
-_PRICE, _PURCHASES, _RATING_SUM, _RATING_COUNT, _LISTED_BLOCK = 3, 13, 14, 15, 20
+#: The filters of GET /datasets (and of one dataset's lookup), bound by name.
+_FILTERS: dict[str, ColumnElement[bool]] = {
+    "q": _M.c.search.op("@@")(
+        func.websearch_to_tsquery(literal_column("'english'"), bindparam("q", type_=Text))
+    ),
+    "category": _D.c.category == bindparam("category"),
+    "provider": _D.c.provider == bindparam("provider"),
+    "min_price": _D.c.price >= bindparam("min_price"),
+    "max_price": _D.c.price <= bindparam("max_price"),
+    "status": _D.c.status == bindparam("status"),
+    "chain_id": _D.c.chain_id == bindparam("chain_id"),
+    "dataset_id": _D.c.dataset_id == bindparam("dataset_id"),
+}
+
+# What a dataset is read with: Dataset's columns, then the keyset column of `newest`.
+# uint256 columns are cast to text: binary numerics would be parsed into Decimals only to
+# be printed again.
+_SELECT = select(
+    _D.c.chain_id,
+    cast(_D.c.dataset_id, Text).label("dataset_id"),
+    _D.c.provider,
+    cast(_D.c.price, Text).label("price"),
+    _D.c.access_duration,
+    _D.c.metadata_cid,
+    _D.c.content_hash,
+    _M.c.title,
+    _M.c.description,
+    _D.c.category,
+    _M.c.format,
+    _M.c.rows,
+    _M.c["columns"],
+    _D.c.purchases,
+    _D.c.rating_sum,
+    _D.c.rating_count,
+    _D.c.status,
+    _D.c.listed_at,
+    _D.c.block_number,
+    _D.c.finalized,
+    _D.c.listed_block,
+).select_from(_D.outerjoin(_M, _M.c.cid == _D.c.metadata_cid))
 
 
-def dataset_item(row: Sequence[Any]) -> dict[str, Any]:
-    """A row of SELECT as the JSON-ready fields of `Dataset`, in its field order.
+def dataset_item(row: Row) -> dict[str, Any]:
+    """A row of _SELECT as the JSON-ready fields of `Dataset`, in its field order.
 
     GET /datasets serialises these with orjson instead of building a pydantic model per row
     (a third of the route's own CPU); tests/api check the result against the model.
     """
-    (
-        chain_id,
-        dataset_id,
-        provider,
-        price,
-        access_duration,
-        metadata_cid,
-        content_hash,
-        title,
-        description,
-        category,
-        fmt,
-        rows,
-        columns,
-        purchases,
-        rating_sum,
-        rating_count,
-        status,
-        listed_at,
-        block_number,
-        finalized,
-    ) = row[:20]
+    rating_count = row["rating_count"]
     return {
-        "chain_id": chain_id,
-        "dataset_id": dataset_id,
-        "provider": address(provider),
-        "price": price,
-        "access_duration": access_duration,
-        "metadata_cid": metadata_cid,
-        "content_hash": hex0x(content_hash),
-        "title": title,
-        "description": description,
-        "category": category,
-        "format": fmt,
-        "rows": rows,
-        "columns": columns,
-        "purchases": purchases,
-        "rating": round(rating_sum / rating_count, 4) if rating_count else None,
+        "chain_id": row["chain_id"],
+        "dataset_id": row["dataset_id"],
+        "provider": address(row["provider"]),
+        "price": row["price"],
+        "access_duration": row["access_duration"],
+        "metadata_cid": row["metadata_cid"],
+        "content_hash": hex0x(row["content_hash"]),
+        "title": row["title"],
+        "description": row["description"],
+        "category": row["category"],
+        "format": row["format"],
+        "rows": row["rows"],
+        "columns": row["columns"],
+        "purchases": row["purchases"],
+        "rating": round(row["rating_sum"] / rating_count, 4) if rating_count else None,
         "rating_count": rating_count,
-        "status": status,
-        "listed_at": listed_at,
-        "block_number": block_number,
-        "finalized": finalized,
+        "status": row["status"],
+        "listed_at": row["listed_at"],
+        "block_number": row["block_number"],
+        "finalized": row["finalized"],
     }
 
 
-def _cursor_after(sort: Sort, row: Sequence[Any]) -> str:
+def _cursor_after(sort: Sort, row: Row) -> str:
     """The cursor of the page that follows `row`: its sort key, then (chain_id, dataset_id)."""
     first = {
-        Sort.newest: row[_LISTED_BLOCK],
-        Sort.price: row[_PRICE],
-        Sort.purchases: row[_PURCHASES],
-        Sort.rating: row[_RATING_SUM] / max(row[_RATING_COUNT], 1),
+        Sort.newest: row["listed_block"],
+        Sort.price: row["price"],
+        Sort.purchases: row["purchases"],
+        Sort.rating: row["rating_sum"] / max(row["rating_count"], 1),
     }[sort]
-    return encode_cursor([first, row[0], row[1]])
+    return encode_cursor([first, row["chain_id"], row["dataset_id"]])
+
+
+def _after(order: SortOrder) -> ColumnElement[bool]:
+    """Rows past the cursor's (`after_key`, `after_chain`, `after_id`) in `order`."""
+    key: BindParameter[Any] = bindparam("after_key")
+    chain: BindParameter[int] = bindparam("after_chain")
+    dataset: BindParameter[int] = bindparam("after_id")
+    ids = tuple_(_D.c.chain_id, _D.c.dataset_id)
+    if order.key is _RATING:  # key descending, ids ascending: no single row comparison
+        return or_(key > _RATING, and_(key == _RATING, ids > tuple_(chain, dataset)))
+    keyset, cursor = tuple_(order.key, *ids.clauses), tuple_(key, chain, dataset)
+    return keyset < cursor if order.descending else keyset > cursor
+
+
+def _order_by(order: SortOrder) -> list[ColumnElement[Any]]:
+    if order.key is _RATING:
+        return [_RATING.desc(), _D.c.chain_id.asc(), _D.c.dataset_id.asc()]
+    columns = (order.key, _D.c.chain_id, _D.c.dataset_id)
+    return [c.desc() if order.descending else c.asc() for c in columns]
 
 
 @lru_cache(maxsize=1024)
-def _statement(schema: str, filters: tuple[str, ...], sort: Sort) -> sql.Composed:
-    """The SELECT for one combination of filters and sort (a few dozen exist), built once."""
-    order = _SORTS[sort][0]
-    query = SELECT + (" WHERE " + " AND ".join(filters) if filters else "")
-    query += f" ORDER BY {order} LIMIT %s"
-    return sql.SQL(query).format(datasets=sql.Identifier(schema, "datasets_v"))
+def _statement(schema: str, filters: tuple[str, ...], sort: Sort | None, keyset: bool) -> str:
+    """The SELECT for one combination of filters and sort (a few dozen exist), built once:
+    a page (`sort`: ordered, `limit`; `keyset`: after a cursor) or every match (None)."""
+    statement = _SELECT.where(*(_FILTERS[name] for name in filters))
+    if sort is not None:
+        order = _SORTS[sort]
+        if keyset:
+            statement = statement.where(_after(order))
+        statement = statement.order_by(*_order_by(order)).limit(bindparam("limit"))
+    return compiled(statement, schema)
 
 
 @router.get("/datasets", response_model=DatasetPage, responses=ERRORS)
@@ -168,41 +212,23 @@ async def list_datasets(
 ) -> DatasetPage:
     """Search and browse datasets. Cursor pagination: pass `next_cursor` as `cursor`."""
     refuse_nul(q=q, category=category)
-    where: list[str] = []
-    params: list[Any] = []
-    if q:
-        where.append("m.search @@ websearch_to_tsquery('english', %s)")
-        params.append(q)
-    if category:
-        where.append("d.category = %s")
-        params.append(category)
-    if provider:
-        where.append("d.provider = %s")
-        params.append(parse_address(provider))
-    if min_price is not None:
-        where.append("d.price >= %s")
-        params.append(int(min_price))
-    if max_price is not None:
-        where.append("d.price <= %s")
-        params.append(int(max_price))
-    if status:
-        where.append("d.status = %s")
-        params.append(status)
-    if chain_id is not None:
-        where.append("d.chain_id = %s")
-        params.append(chain_id)
-    _, fields, after = _SORTS[sort]
+    given = {
+        "q": q or None,
+        "category": category or None,
+        "provider": parse_address(provider) if provider else None,
+        "min_price": None if min_price is None else int(min_price),
+        "max_price": None if max_price is None else int(max_price),
+        "status": status or None,
+        "chain_id": chain_id,
+    }
+    params: dict[str, object] = {k: v for k, v in given.items() if v is not None}
+    filters = tuple(params)
     if cursor:
-        values = decode_cursor(cursor, fields)
-        where.append(after)
-        params.extend(
-            [values[0], values[0], values[1], values[2]] if sort is Sort.rating else values
-        )
-    params.append(limit + 1)
-    statement = _statement(settings.read_schema, tuple(where), sort)
-    async with pool.connection() as conn, conn.cursor() as cur:
-        await cur.execute(statement, params, binary=True)
-        rows = await cur.fetchall()
+        values = decode_cursor(cursor, _SORTS[sort].fields)
+        params.update(zip(("after_key", "after_chain", "after_id"), values, strict=True))
+    params["limit"] = limit + 1
+    statement = _statement(settings.read_schema, filters, sort, bool(cursor))
+    rows = await fetch_all(pool, statement, params)
     page = rows[:limit]
     body = {
         "items": [dataset_item(r) for r in page],
@@ -236,13 +262,8 @@ async def find_datasets(
     pool: Pool, settings: SettingsDep, dataset_id: int, chain_id: int | None
 ) -> list[dict[str, Any]]:
     """Dataset `dataset_id` (on `chain_id`, or on every chain), as `dataset_item`s."""
-    query = (
-        SELECT
-        + " WHERE d.dataset_id = %s"
-        + (" AND d.chain_id = %s" if chain_id is not None else "")
-    )
-    params: list[Any] = [dataset_id] + ([chain_id] if chain_id is not None else [])
-    statement = sql.SQL(query).format(datasets=table(settings, "datasets_v"))
-    async with pool.connection() as conn, conn.cursor() as cur:
-        await cur.execute(statement, params, binary=True)
-        return [dataset_item(r) for r in await cur.fetchall()]
+    params: dict[str, Any] = {"dataset_id": dataset_id}
+    if chain_id is not None:
+        params["chain_id"] = chain_id
+    statement = _statement(settings.read_schema, tuple(params), None, False)
+    return [dataset_item(row) for row in await fetch_all(pool, statement, params)]

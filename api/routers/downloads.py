@@ -10,14 +10,18 @@ from urllib.parse import quote
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
-from psycopg import sql
 from pydantic import ValidationError
+from sqlalchemy import bindparam, func, literal_column, or_, select
 
-from api.deps import Pool, SettingsDep, SignedIn, parse_address, table
+from api.deps import Pool, SettingsDep, SignedIn, parse_address
+from api.queries import CompiledQuery, view
 from api.routers.datasets import find_datasets
 from api.schemas import ERRORS
 from common.documents import DatasetDocument
 from common.errors import PermanentError, RetryableError
+from indexer.schema import Cursor, IndexedBlock
+from projections.metadata import DatasetMetadata
+from projections.purchases import AccessGrantRow
 from storage.base import BlobStore
 from storage.envelope import decrypt
 
@@ -30,18 +34,33 @@ MEDIA = {
 }
 
 
+_GRANTS = view(AccessGrantRow.__table__)  # type: ignore[arg-type]
+_CURSORS, _BLOCKS = Cursor.__table__, IndexedBlock.__table__
 # A grant is live while its expiry is after the indexed head block's timestamp: the chain's
 # clock, as `Marketplace.hasAccess` judges (`expiry > block.timestamp`), never PostgreSQL's
 # (anvil's time can be moved; a real chain's runs a little behind or ahead of ours). The
 # head is the newest block the indexer recorded at or below its cursor (`indexed_blocks`
 # keeps the cursor's block: every committed batch records its last header).
-ACCESS_CHECK = (
-    "SELECT 1 FROM {grants} g JOIN cursors c ON c.chain_id = g.chain_id"
-    " WHERE g.chain_id = %s AND g.dataset_id = %s AND g.buyer = %s AND g.finalized"
-    " AND (g.expires_at IS NULL OR g.expires_at > (SELECT to_timestamp(b.timestamp)"
-    " FROM indexed_blocks b WHERE b.chain_id = c.chain_id AND b.number <= c.block_number"
-    " ORDER BY b.number DESC LIMIT 1))"
+_HEAD_TIME = (
+    select(func.to_timestamp(_BLOCKS.c.timestamp))
+    .where(_BLOCKS.c.chain_id == _CURSORS.c.chain_id, _BLOCKS.c.number <= _CURSORS.c.block_number)
+    .order_by(_BLOCKS.c.number.desc())
+    .limit(literal_column("1"))
+    .scalar_subquery()
 )
+_ACCESS = CompiledQuery(
+    select(literal_column("1"))
+    .select_from(_GRANTS.join(_CURSORS, _CURSORS.c.chain_id == _GRANTS.c.chain_id))
+    .where(
+        _GRANTS.c.chain_id == bindparam("chain_id"),
+        _GRANTS.c.dataset_id == bindparam("dataset_id"),
+        _GRANTS.c.buyer == bindparam("buyer"),
+        _GRANTS.c.finalized,
+        or_(_GRANTS.c.expires_at.is_(None), _GRANTS.c.expires_at > _HEAD_TIME),
+    )
+)
+_METADATA = DatasetMetadata.__table__
+_DOCUMENT = CompiledQuery(select(_METADATA.c.document).where(_METADATA.c.cid == bindparam("cid")))
 
 
 def content_disposition(filename: str) -> str:
@@ -56,10 +75,8 @@ async def _has_access(
     pool: Pool, settings: SettingsDep, *, chain_id: int, dataset_id: int, account: bytes
 ) -> bool:
     """Whether `account` holds a final purchase of the dataset, unexpired by chain time."""
-    check = sql.SQL(ACCESS_CHECK).format(grants=table(settings, "access_grants_v"))
-    async with pool.connection() as conn:
-        row = await (await conn.execute(check, [chain_id, dataset_id, account])).fetchone()
-    return row is not None
+    params = {"chain_id": chain_id, "dataset_id": dataset_id, "buyer": account}
+    return bool(await _ACCESS.all(pool, settings.read_schema, params))
 
 
 def _unavailable(what: str, cid: str, exc: Exception) -> HTTPException:
@@ -70,36 +87,35 @@ def _unavailable(what: str, cid: str, exc: Exception) -> HTTPException:
     return HTTPException(404, f"no downloadable {what} at {cid!r}: {exc}")
 
 
-def _read_document(store: BlobStore, cid: str) -> DatasetDocument:
+def _read_document(blobs: BlobStore, cid: str) -> DatasetDocument:
     """The dataset document at `cid`, read from storage (every block CID-verified)."""
     try:
-        return DatasetDocument.model_validate(orjson.loads(b"".join(store.get(cid))))
+        return DatasetDocument.model_validate(orjson.loads(b"".join(blobs.get(cid))))
     except (orjson.JSONDecodeError, ValidationError) as exc:
         raise _unavailable("document", cid, ValueError("not a dataset document")) from exc
     except (PermanentError, RetryableError) as exc:
         raise _unavailable("document", cid, exc) from None
 
 
-async def _document(pool: Pool, request: Request, cid: str) -> DatasetDocument:
+async def _document(
+    pool: Pool, settings: SettingsDep, request: Request, cid: str
+) -> DatasetDocument:
     """The dataset's metadata document: as the resolver stored it, or (not resolved yet)
     read from storage ourselves, in a thread (a Kubo read blocks)."""
-    async with pool.connection() as conn:
-        row = await (
-            await conn.execute("SELECT document FROM dataset_metadata WHERE cid = %s", [cid])
-        ).fetchone()
-    if row is None:
-        return await asyncio.to_thread(_read_document, request.app.state.store, cid)
+    rows = await _DOCUMENT.all(pool, settings.read_schema, {"cid": cid})
+    if not rows:
+        return await asyncio.to_thread(_read_document, request.app.state.blobs, cid)
     try:
-        return DatasetDocument.model_validate(row[0])
+        return DatasetDocument.model_validate(rows[0]["document"])
     except ValidationError:
         raise _unavailable("document", cid, ValueError("not a dataset document")) from None
 
 
-def _open_content(store: BlobStore, cid: str) -> Iterator[bytes]:
+def _open_content(blobs: BlobStore, cid: str) -> Iterator[bytes]:
     """The content's blocks; a missing root or a bad CID is found here, before the
     response starts (later a failure can only cut the stream short)."""
     try:
-        return store.get(cid)
+        return blobs.get(cid)
     except (PermanentError, RetryableError) as exc:
         raise _unavailable("content", cid, exc) from None
 
@@ -126,10 +142,10 @@ async def download(
         pool, settings, chain_id=dataset["chain_id"], dataset_id=int(dataset_id), account=me
     ):
         raise HTTPException(403, "no final purchase or active subscription for this account")
-    doc = await _document(pool, request, dataset["metadata_cid"])
-    store, keyring = request.app.state.store, request.app.state.keyring
+    doc = await _document(pool, settings, request, dataset["metadata_cid"])
+    blobs, keyring = request.app.state.blobs, request.app.state.keyring
     # every block is re-verified against its CID as it streams
-    chunks = await asyncio.to_thread(_open_content, store, doc.content_cid)
+    chunks = await asyncio.to_thread(_open_content, blobs, doc.content_cid)
 
     def stream() -> Iterator[bytes]:
         yield from decrypt(chunks, keyring) if doc.encrypted else chunks

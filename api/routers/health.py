@@ -6,12 +6,21 @@ import asyncio
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import select
 
 from api.deps import Pool, RedisDep, SettingsDep
+from api.queries import CompiledQuery
 from api.schemas import Health
+from indexer.schema import Cursor
 from projections.replay import tracking_position
 
 router = APIRouter(tags=["health"])
+_CURSORS = Cursor.__table__
+_CHAINS = CompiledQuery(
+    select(_CURSORS.c.chain_id, _CURSORS.c.block_number, _CURSORS.c.finalized_number).order_by(
+        _CURSORS.c.chain_id
+    )
+)
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
@@ -19,13 +28,15 @@ async def health(pool: Pool, redis: RedisDep, settings: SettingsDep, response: R
     """Whether PostgreSQL and Redis answer, and how far each chain is indexed."""
     database, chains, position = True, [], None
     try:
-        async with pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT chain_id, block_number, finalized_number FROM cursors ORDER BY chain_id"
-            )
-            chains = [
-                {"chain_id": c, "block": b, "finalized": f} for c, b, f in await cur.fetchall()
-            ]
+        rows = await _CHAINS.all(pool, settings.read_schema)
+        chains = [
+            {
+                "chain_id": r["chain_id"],
+                "block": r["block_number"],
+                "finalized": r["finalized_number"],
+            }
+            for r in rows
+        ]
         position = await asyncio.to_thread(
             tracking_position, settings.database_url, settings.read_schema
         )

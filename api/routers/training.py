@@ -5,17 +5,25 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from psycopg import sql
-from psycopg.rows import dict_row
+from sqlalchemy import bindparam, select
 
-from api.deps import Pool, SettingsDep, table
+from api.deps import Pool, SettingsDep
+from api.queries import CompiledQuery, Row, view
 from api.render import address, hex0x, uint
 from api.schemas import ERRORS, TrainingJob
+from projections.metadata import ModelCard
+from projections.training import TrainingJobRow
 
 router = APIRouter(tags=["training"])
+_JOBS = view(TrainingJobRow.__table__)  # type: ignore[arg-type]
+_BY_ID = select(_JOBS).where(_JOBS.c.job_id == bindparam("job_id"))
+_ON_ANY_CHAIN = CompiledQuery(_BY_ID)
+_ON_CHAIN = CompiledQuery(_BY_ID.where(_JOBS.c.chain_id == bindparam("chain_id")))
+_CARDS = ModelCard.__table__
+_CARD = CompiledQuery(select(_CARDS.c.document).where(_CARDS.c.cid == bindparam("cid")))
 
 
-def to_job(row: dict[str, Any], metrics: dict[str, Any] | None) -> TrainingJob:
+def to_job(row: Row, metrics: dict[str, Any] | None) -> TrainingJob:
     """A training_jobs_v row as the API model."""
     return TrainingJob(
         chain_id=row["chain_id"],
@@ -51,25 +59,17 @@ async def get_training_job(
     chain_id: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
 ) -> TrainingJob:
     """A job's status, spec, model CID, metrics and transaction hashes."""
-    query = "SELECT * FROM {} WHERE job_id = %s"
-    params: list[Any] = [int(job_id)]
+    params: dict[str, Any] = {"job_id": int(job_id)}
     if chain_id is not None:
-        query += " AND chain_id = %s"
-        params.append(chain_id)
-    statement = sql.SQL(query).format(table(settings, "training_jobs_v"))
-    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(statement, params)
-        rows = await cur.fetchall()
-        if not rows:
-            raise HTTPException(404, f"training job {job_id} not found")
-        if len(rows) > 1:
-            raise HTTPException(400, f"job {job_id} exists on several chains: pass chain_id")
-        row = rows[0]
-        metrics = None
-        if row["metrics_cid"]:
-            await cur.execute(
-                "SELECT document FROM model_cards WHERE cid = %s", [row["metrics_cid"]]
-            )
-            card = await cur.fetchone()
-            metrics = card["document"].get("metrics") if card else None
+        params["chain_id"] = chain_id
+    query = _ON_CHAIN if chain_id is not None else _ON_ANY_CHAIN
+    rows = await query.all(pool, settings.read_schema, params)
+    if not rows:
+        raise HTTPException(404, f"training job {job_id} not found")
+    if len(rows) > 1:
+        raise HTTPException(400, f"job {job_id} exists on several chains: pass chain_id")
+    row, metrics = rows[0], None
+    if row["metrics_cid"]:
+        cards = await _CARD.all(pool, settings.read_schema, {"cid": row["metrics_cid"]})
+        metrics = cards[0]["document"].get("metrics") if cards else None
     return to_job(row, metrics)

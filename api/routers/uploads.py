@@ -104,7 +104,7 @@ def _document(fields: dict[str, Any], **computed: Any) -> DatasetDocument:
 
 def store_upload(
     settings: Settings,
-    store: BlobStore,
+    blobs: BlobStore,
     keyring: KeyRing,
     source: BinaryIO,
     filename: str,
@@ -137,12 +137,12 @@ def store_upload(
             encrypted=encrypted,
         )
         chunks = _chunks(path)
-        content = store.put(encrypt(chunks, keyring) if encrypted else chunks)
+        content = blobs.put(encrypt(chunks, keyring) if encrypted else chunks)
     doc = doc.model_copy(update={"content_cid": content.cid, "content_sha256": content.sha256})
-    meta = store.put([orjson.dumps(doc.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)])
+    meta = blobs.put([orjson.dumps(doc.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)])
     check_listing_args(meta.cid, bytes.fromhex(doc.content_sha256))
-    store.pin(content.cid)
-    store.pin(meta.cid)
+    blobs.pin(content.cid)
+    blobs.pin(meta.cid)
     return doc, meta.cid
 
 
@@ -176,7 +176,7 @@ async def upload(request: Request, provider: SignedIn, settings: SettingsDep) ->
             doc, metadata_cid = await run_in_threadpool(
                 store_upload,
                 settings,
-                request.app.state.store,
+                request.app.state.blobs,
                 request.app.state.keyring,
                 file.file,
                 file.filename or "",

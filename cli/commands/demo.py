@@ -215,7 +215,7 @@ class Scenario:
 
     def train(self, dataset_id: int) -> None:
         """The buyer pays for a training job; the worker trains it in the sandbox."""
-        from storage.open import open_store
+        from storage.open import open_blobs
 
         self.step("5. The buyer pays for a training job; a worker trains it in the sandbox")
         training = self.client.contract("TrainingLog")
@@ -240,7 +240,7 @@ class Scenario:
             "validation_split": 0.2,
             "seed": 7,
         }
-        spec_cid = open_store(self.stack.settings).put([json.dumps(spec).encode()]).cid
+        spec_cid = open_blobs(self.stack.settings).put([json.dumps(spec).encode()]).cid
         self.say(f"  training spec stored: {spec_cid}")
         payment = 10 * WAD
         self.tx(BUYER, coin.functions.approve(training.address, payment), "approve")

@@ -46,11 +46,11 @@ def run_project(settings: Settings, once: bool, console: Console) -> None:
 
 def _side_loops(settings: Settings, stop: threading.Event) -> list[threading.Thread]:
     """The projector's companions: the IPFS document resolver and the outbox dispatcher."""
-    from storage.open import open_store
+    from storage.open import open_blobs
     from workers.dispatch import Dispatcher
     from workers.resolver import Resolver
 
-    resolver = Resolver(settings.database_url, open_store(settings), settings.read_schema)
+    resolver = Resolver(settings.database_url, open_blobs(settings), settings.read_schema)
     dispatcher = Dispatcher.from_settings(settings)
     threads = [
         threading.Thread(target=resolver.run_forever, args=(stop,), name="resolver", daemon=True),

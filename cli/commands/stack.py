@@ -20,7 +20,7 @@ from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
 from migrations.runner import upgrade
 from projections.runner import ProjectionRunner
-from storage.open import open_store
+from storage.open import open_blobs
 from workers.dispatch import Dispatcher
 from workers.resolver import Resolver
 
@@ -73,7 +73,7 @@ class Stack:
         runner = ProjectionRunner.from_settings(s, PostgresEventStore(s.database_url))
         runner.prepare()  # the resolver and dispatcher read its tables: create them first
         self._spawn("projector", lambda: runner.run_forever(self.stop_event, idle_timeout=0.2))
-        resolver = Resolver(s.database_url, open_store(s), s.read_schema)
+        resolver = Resolver(s.database_url, open_blobs(s), s.read_schema)
         self._spawn("resolver", lambda: resolver.run_forever(self.stop_event, interval=0.2))
         dispatcher = Dispatcher.from_settings(s)
         self._spawn("dispatcher", lambda: dispatcher.run_forever(self.stop_event, interval=0.2))

@@ -14,8 +14,8 @@ from api.schemas import Dataset, DatasetPage
 BIG = str(2**256 - 1)
 
 
-def row(**changes: Any) -> tuple[Any, ...]:
-    """A row of datasets.SELECT (uint256 columns already text, as PostgreSQL sends them)."""
+def row(**changes: Any) -> dict[str, Any]:
+    """A row of the datasets SELECT (uint256 columns already text, as PostgreSQL sends them)."""
     base: dict[str, Any] = {
         "chain_id": 31337,
         "dataset_id": "7",
@@ -39,7 +39,7 @@ def row(**changes: Any) -> tuple[Any, ...]:
         "finalized": True,
         "listed_block": 10,
     }
-    return tuple({**base, **changes}.values())
+    return {**base, **changes}
 
 
 @pytest.mark.parametrize(

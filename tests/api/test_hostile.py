@@ -105,8 +105,8 @@ def test_nul_characters_in_text_filters_are_a_400(client: TestClient) -> None:
 
 def list_file(world: World, *, provider: int, filename: str, data: bytes, duration: int) -> int:
     """Store `data` and its metadata document as an upload would, list it on chain; its id."""
-    store = EmbeddedBlockStore(world.settings.blocks_dir)
-    put = store.put([data], pin=True)
+    blobs = EmbeddedBlockStore(world.settings.blocks_dir)
+    put = blobs.put([data], pin=True)
     doc = DatasetDocument(
         title=f"File {filename}",
         category="tabular",
@@ -120,7 +120,7 @@ def list_file(world: World, *, provider: int, filename: str, data: bytes, durati
         content_sha256=put.sha256,
         encrypted=False,
     )
-    meta = store.put([doc.model_dump_json().encode()], pin=True)
+    meta = blobs.put([doc.model_dump_json().encode()], pin=True)
     with psycopg.connect(world.db_url) as conn:
         conn.execute(
             "INSERT INTO dataset_metadata (cid, title, description, tags, format, rows, columns,"
@@ -160,12 +160,12 @@ def test_listings_without_a_usable_document_are_a_404(
     a document that is not a dataset document, one whose content is gone. Each download
     is a 404 with the reason, not a 500."""
     market = world.platform.client.contract("Marketplace")
-    store = EmbeddedBlockStore(world.settings.blocks_dir)
-    not_a_document = store.put([b'{"title": "no content here"}'], pin=True).cid
+    blobs = EmbeddedBlockStore(world.settings.blocks_dir)
+    not_a_document = blobs.put([b'{"title": "no content here"}'], pin=True).cid
     elsewhere = EmbeddedBlockStore(tmp_path).put([b"stored in another store only"]).cid
-    lost = store.put([b"a\n3\n"], pin=True).cid
+    lost = blobs.put([b"a\n3\n"], pin=True).cid
     ids = [list_file(world, provider=2, filename="lost.csv", data=b"a\n3\n", duration=0)]
-    store.block_path(parse_cid(lost)).unlink()  # its content is lost from the store
+    blobs.block_path(parse_cid(lost)).unlink()  # its content is lost from the store
     for cid in ["not-a-cid", not_a_document, elsewhere]:
         world.platform.account(2).send(market.functions.listDataset(cid, bytes(32), "x", WAD, 0))
         ids.append(int(market.functions.datasetCount().call()))

@@ -60,8 +60,8 @@ def test_upload_list_buy_download(client: TestClient, world: World) -> None:
     assert up["encrypted"] is True and up["rows"] == 150 and len(up["columns"]) == 5
     assert up["columns"][4] == {"name": "species", "type": "string", "nulls": 0}
     # The stored content is an envelope, not the plaintext
-    store = EmbeddedBlockStore(world.settings.blocks_dir)
-    stored = b"".join(store.get(up["content_cid"]))
+    blobs = EmbeddedBlockStore(world.settings.blocks_dir)
+    stored = b"".join(blobs.get(up["content_cid"]))
     assert data not in stored and b"setosa" not in stored
     # When the provider's wallet sends the returned calldata, a buyer purchases, and the
     # platform indexes, projects and resolves the metadata document
@@ -82,7 +82,7 @@ def test_upload_list_buy_download(client: TestClient, world: World) -> None:
     dataset_id = market.functions.datasetCount().call()
     world.platform.account(5).send(market.functions.purchase(dataset_id, 2**255))
     world.sync()
-    Resolver(world.db_url, store).resolve_once()
+    Resolver(world.db_url, blobs).resolve_once()
     # Then the dApp finds it by its words, with the profiled shape
     found = client.get("/datasets", params={"q": "petal species"}).json()["items"]
     assert [(d["dataset_id"], d["title"], d["rows"], d["columns"]) for d in found] == [
@@ -104,8 +104,8 @@ def test_upload_list_buy_download(client: TestClient, world: World) -> None:
 
 def test_bad_uploads_are_refused_and_nothing_is_pinned(client: TestClient, world: World) -> None:
     provider = sign_in(client, world, 2)
-    store = EmbeddedBlockStore(world.settings.blocks_dir)
-    pinned = set(store.pins())
+    blobs = EmbeddedBlockStore(world.settings.blocks_dir)
+    pinned = set(blobs.pins())
     table = pa.table({"a": [1, 2, 3]})
     sink = io.BytesIO()
     pq.write_table(table, sink)
@@ -129,7 +129,7 @@ def test_bad_uploads_are_refused_and_nothing_is_pinned(client: TestClient, world
         )
         assert reply.status_code == status, (name, reply.status_code, reply.text)
         assert reply.json()["detail"], name
-    assert set(store.pins()) == pinned
+    assert set(blobs.pins()) == pinned
     lines = b'{"a": 1}\n{"a": null}\n'
     free = {**FORM, "price": "0"}
     good = client.post("/uploads", data=free, files={"file": ("ok.jsonl", lines)}, headers=provider)
@@ -138,4 +138,4 @@ def test_bad_uploads_are_refused_and_nothing_is_pinned(client: TestClient, world
     assert body["encrypted"] is False and body["columns"] == [
         {"name": "a", "type": "int64", "nulls": 1}
     ]
-    assert b"".join(store.get(body["content_cid"])) == b'{"a": 1}\n{"a": null}\n'
+    assert b"".join(blobs.get(body["content_cid"])) == b'{"a": 1}\n{"a": null}\n'

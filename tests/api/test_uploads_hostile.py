@@ -83,8 +83,8 @@ def post_raw(client: TestClient, headers: dict[str, str], body: bytes) -> Any:
 
 
 def stored_document(world: World, metadata_cid: str) -> dict[str, Any]:
-    store = EmbeddedBlockStore(world.settings.blocks_dir)
-    doc: dict[str, Any] = orjson.loads(b"".join(store.get(metadata_cid)))
+    blobs = EmbeddedBlockStore(world.settings.blocks_dir)
+    doc: dict[str, Any] = orjson.loads(b"".join(blobs.get(metadata_cid)))
     return doc
 
 
@@ -335,14 +335,14 @@ import pyarrow as pa, pyarrow.parquet as pq
 from api.profile import UploadRejectedError
 from api.routers.uploads import store_upload
 from common.settings import Settings
-from storage.open import open_keyring, open_store
+from storage.open import open_keyring, open_blobs
 
 settings = Settings(data_dir=Path(sys.argv[2]), upload_max_bytes=2 * 2**20)
-store, keyring = open_store(settings), open_keyring(settings)
+blobs, keyring = open_blobs(settings), open_keyring(settings)
 fields = {"title": "t", "category": "c", "description": "", "tags": [], "license": None}
 def upload(data):
     try:
-        store_upload(settings, store, keyring, io.BytesIO(data), "b.parquet", fields, False)
+        store_upload(settings, blobs, keyring, io.BytesIO(data), "b.parquet", fields, False)
         return 201
     except UploadRejectedError as exc:
         return exc.status

@@ -47,5 +47,5 @@ def payload_stream(kind: str, size: int) -> Iterator[bytes]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> EmbeddedBlockStore:
+def blobs(tmp_path: Path) -> EmbeddedBlockStore:
     return EmbeddedBlockStore(tmp_path / "blocks")

@@ -26,7 +26,7 @@ from storage.importer import compute_cid
 class FakeKuboState:
     """Shared by the handler threads: the store, switches for misbehaviour, and a log."""
 
-    store: EmbeddedBlockStore
+    blobs: EmbeddedBlockStore
     tamper_cat: bool = False
     truncate_cat: bool = False
     tamper_blocks: bool = False
@@ -37,8 +37,8 @@ class FakeKuboState:
 class FakeKubo:
     """Start/stop wrapper: ``url`` is the RPC API base (like ``http://127.0.0.1:5001``)."""
 
-    def __init__(self, store: EmbeddedBlockStore) -> None:
-        self.state = FakeKuboState(store)
+    def __init__(self, blobs: EmbeddedBlockStore) -> None:
+        self.state = FakeKuboState(blobs)
         state = self.state
 
         class Handler(_Handler):
@@ -111,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         boundary = self.headers["Content-Type"].split("boundary=", 1)[1].encode()
         body = _file_part(self.body, boundary)
-        result = self.fake.store.put(body, 1 if version else 0, pin=params.get("pin") == "true")
+        result = self.fake.blobs.put(body, 1 if version else 0, pin=params.get("pin") == "true")
         self._drain()
         cid = result.cid
         if self.fake.wrong_add_layout:  # a node whose import defaults differ from ours
@@ -120,7 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, json.dumps(line).encode() + b"\n", "application/x-ndjson")
 
     def _cat(self, params: dict[str, str]) -> None:
-        chunks = self.fake.store.get(params["arg"])
+        chunks = self.fake.blobs.get(params["arg"])
         self._start(200, "text/plain")
         skip = int(params.get("offset", "0"))
         sent = 0
@@ -140,18 +140,18 @@ class _Handler(BaseHTTPRequestHandler):
                 break
 
     def _block_get(self, params: dict[str, str]) -> None:
-        block = bytearray(self.fake.store.read_block(parse_cid(params["arg"])))
+        block = bytearray(self.fake.blobs.read_block(parse_cid(params["arg"])))
         if self.fake.tamper_blocks and block:
             block[-1] ^= 0x01
         self._reply(200, bytes(block), "application/octet-stream")
 
     def _block_stat(self, params: dict[str, str]) -> None:
         cid = parse_cid(params["arg"])
-        block = self.fake.store.read_block(cid)
+        block = self.fake.blobs.read_block(cid)
         self._json({"Key": str(cid), "Size": len(block)})
 
     def _pin_add(self, params: dict[str, str]) -> None:
-        self.fake.store.pin(params["arg"])
+        self.fake.blobs.pin(params["arg"])
         self._json({"Pins": [params["arg"]]})
 
     # -- HTTP plumbing ---------------------------------------------------------------------

@@ -26,69 +26,69 @@ from tests.storage.conftest import CHUNK, counter_bytes, counter_stream
 SIZES = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 5 * CHUNK + 12_345]
 
 
-def _read(store: BlobStore, cid: str) -> bytes:
-    return b"".join(store.get(cid))
+def _read(blobs: BlobStore, cid: str) -> bytes:
+    return b"".join(blobs.get(cid))
 
 
-def test_embedded_store_is_a_blob_store(store: EmbeddedBlockStore) -> None:
-    backend: BlobStore = store  # checked by mypy: the Protocol is satisfied
+def test_embedded_store_is_a_blob_store(blobs: EmbeddedBlockStore) -> None:
+    backend: BlobStore = blobs  # checked by mypy: the Protocol is satisfied
     assert backend.has(compute_cid([b"x"])) is False
 
 
 @pytest.mark.parametrize("version", [0, 1])
 @pytest.mark.parametrize("size", SIZES)
-def test_round_trip(store: EmbeddedBlockStore, size: int, version: CidVersion) -> None:
+def test_round_trip(blobs: EmbeddedBlockStore, size: int, version: CidVersion) -> None:
     # Given a payload
     data = counter_bytes(size)
     # When it is put and read back
-    result = store.put([data], version)
+    result = blobs.put([data], version)
     # Then the bytes, size, sha256 and CID agree with the content
-    assert _read(store, result.cid) == data
+    assert _read(blobs, result.cid) == data
     assert result.size == size
     assert result.sha256 == hashlib.sha256(data).hexdigest()
     assert result.cid == compute_cid([data], version)
-    assert store.has(result.cid)
+    assert blobs.has(result.cid)
 
 
-def test_two_level_dag_streamed_from_a_generator(store: EmbeddedBlockStore) -> None:
+def test_two_level_dag_streamed_from_a_generator(blobs: EmbeddedBlockStore) -> None:
     # Given 175 chunks + 1 byte (two-level DAG), streamed from a generator
     size = 175 * CHUNK + 1
     # When it is put
-    result = store.put(counter_stream(size))
+    result = blobs.put(counter_stream(size))
     # Then its root links two subtrees and reading it back gives the same bytes
     root = parse_cid(result.cid)
-    assert len(decode_node(store.read_block(root)).links) == 2
+    assert len(decode_node(blobs.read_block(root)).links) == 2
     assert result.size == size
-    assert _read(store, result.cid) == counter_bytes(size)
+    assert _read(blobs, result.cid) == counter_bytes(size)
 
 
-def test_put_reads_binary_file_objects(store: EmbeddedBlockStore) -> None:
+def test_put_reads_binary_file_objects(blobs: EmbeddedBlockStore) -> None:
     data = counter_bytes(3 * CHUNK + 5)
-    result = store.put(io.BytesIO(data))
+    result = blobs.put(io.BytesIO(data))
     assert result.cid == compute_cid([data])
-    assert _read(store, result.cid) == data
+    assert _read(blobs, result.cid) == data
 
 
-def test_put_is_idempotent(store: EmbeddedBlockStore) -> None:
+def test_put_is_idempotent(blobs: EmbeddedBlockStore) -> None:
     # Given content already stored
     data = counter_bytes(4 * CHUNK + 3)
-    first = store.put([data])
-    files = sorted(store.root.rglob("*"))
+    first = blobs.put([data])
+    files = sorted(blobs.root.rglob("*"))
     mtimes = {p: p.stat().st_mtime_ns for p in files if p.is_file()}
     # When it is put again
-    second = store.put([data])
+    second = blobs.put([data])
     # Then the result is identical and no block file was rewritten or added
     assert second == first
-    assert sorted(store.root.rglob("*")) == files
+    assert sorted(blobs.root.rglob("*")) == files
     assert {p: p.stat().st_mtime_ns for p in files if p.is_file()} == mtimes
     assert not [p for p in files if p.name.startswith(".tmp-")]
 
 
-def test_cidv0_and_cidv1_of_one_file_coexist(store: EmbeddedBlockStore) -> None:
+def test_cidv0_and_cidv1_of_one_file_coexist(blobs: EmbeddedBlockStore) -> None:
     data = counter_bytes(2 * CHUNK)
-    v0, v1 = store.put([data], 0), store.put([data], 1)
+    v0, v1 = blobs.put([data], 0), blobs.put([data], 1)
     assert v0.cid.startswith("Qm") and v1.cid.startswith("bafy")
-    assert _read(store, v0.cid) == _read(store, v1.cid) == data
+    assert _read(blobs, v0.cid) == _read(blobs, v1.cid) == data
 
 
 def _flip_last_byte(path: Path) -> None:
@@ -98,93 +98,93 @@ def _flip_last_byte(path: Path) -> None:
 
 
 @pytest.mark.parametrize("version", [0, 1])
-def test_tampered_leaf_raises_on_get(store: EmbeddedBlockStore, version: CidVersion) -> None:
+def test_tampered_leaf_raises_on_get(blobs: EmbeddedBlockStore, version: CidVersion) -> None:
     # Given a stored three-chunk file whose second leaf is changed on disk
-    result = store.put([counter_bytes(3 * CHUNK)], version)
+    result = blobs.put([counter_bytes(3 * CHUNK)], version)
     root = parse_cid(result.cid)
-    leaf = CID.decode(decode_node(store.read_block(root)).links[1].hash)
-    _flip_last_byte(store.block_path(leaf))
+    leaf = CID.decode(decode_node(blobs.read_block(root)).links[1].hash)
+    _flip_last_byte(blobs.block_path(leaf))
     # When it is read, Then the first chunk is served and the tampered one is refused
-    chunks = store.get(result.cid)
+    chunks = blobs.get(result.cid)
     assert len(next(chunks)) == CHUNK
     with pytest.raises(ContentMismatchError):
         next(chunks)
 
 
-def test_tampered_root_raises_before_any_byte(store: EmbeddedBlockStore) -> None:
-    result = store.put([counter_bytes(2 * CHUNK)])
-    _flip_last_byte(store.block_path(parse_cid(result.cid)))
+def test_tampered_root_raises_before_any_byte(blobs: EmbeddedBlockStore) -> None:
+    result = blobs.put([counter_bytes(2 * CHUNK)])
+    _flip_last_byte(blobs.block_path(parse_cid(result.cid)))
     with pytest.raises(ContentMismatchError):
-        next(store.get(result.cid))
+        next(blobs.get(result.cid))
 
 
-def test_tampered_single_raw_block_raises(store: EmbeddedBlockStore) -> None:
-    result = store.put([b"hello world\n"])
-    _flip_last_byte(store.block_path(parse_cid(result.cid)))
+def test_tampered_single_raw_block_raises(blobs: EmbeddedBlockStore) -> None:
+    result = blobs.put([b"hello world\n"])
+    _flip_last_byte(blobs.block_path(parse_cid(result.cid)))
     with pytest.raises(ContentMismatchError):
-        _read(store, result.cid)
+        _read(blobs, result.cid)
 
 
-def test_missing_blocks(store: EmbeddedBlockStore) -> None:
+def test_missing_blocks(blobs: EmbeddedBlockStore) -> None:
     # A root that was never stored fails at once; a lost leaf fails while reading
     absent = compute_cid([b"never stored"])
     with pytest.raises(BlockNotFoundError):
-        store.get(absent)
-    assert store.has(absent) is False
-    result = store.put([counter_bytes(2 * CHUNK)])
-    leaf = CID.decode(decode_node(store.read_block(parse_cid(result.cid))).links[0].hash)
-    store.block_path(leaf).unlink()
+        blobs.get(absent)
+    assert blobs.has(absent) is False
+    result = blobs.put([counter_bytes(2 * CHUNK)])
+    leaf = CID.decode(decode_node(blobs.read_block(parse_cid(result.cid))).links[0].hash)
+    blobs.block_path(leaf).unlink()
     with pytest.raises(BlockNotFoundError):
-        _read(store, result.cid)
+        _read(blobs, result.cid)
 
 
-def test_pins(store: EmbeddedBlockStore) -> None:
+def test_pins(blobs: EmbeddedBlockStore) -> None:
     # Given a stored file
-    result = store.put([b"pin me"], 0)
-    assert not store.is_pinned(result.cid)
+    result = blobs.put([b"pin me"], 0)
+    assert not blobs.is_pinned(result.cid)
     # When it is pinned (twice: idempotent)
-    store.pin(result.cid)
-    store.pin(result.cid)
+    blobs.pin(result.cid)
+    blobs.pin(result.cid)
     # Then the pin is on disk, visible under both CID versions and from a new instance
-    again = EmbeddedBlockStore(store.root)
+    again = EmbeddedBlockStore(blobs.root)
     v1 = str(parse_cid(result.cid).set(base="base32", version=1))
     assert again.is_pinned(result.cid) and again.is_pinned(v1)
     assert again.pins() == [v1]
     # And pinning something absent is refused
     with pytest.raises(BlockNotFoundError):
-        store.pin(compute_cid([b"absent"]))
+        blobs.pin(compute_cid([b"absent"]))
 
 
-def test_put_can_pin(store: EmbeddedBlockStore) -> None:
-    result = store.put([b"pinned on put"], pin=True)
-    assert store.is_pinned(result.cid)
+def test_put_can_pin(blobs: EmbeddedBlockStore) -> None:
+    result = blobs.put([b"pinned on put"], pin=True)
+    assert blobs.is_pinned(result.cid)
 
 
-def test_blocks_are_sharded_by_multihash(store: EmbeddedBlockStore) -> None:
-    store.put([counter_bytes(2 * CHUNK + 1)])
-    files = [p for p in (store.root / "blocks").rglob("*") if p.is_file()]
+def test_blocks_are_sharded_by_multihash(blobs: EmbeddedBlockStore) -> None:
+    blobs.put([counter_bytes(2 * CHUNK + 1)])
+    files = [p for p in (blobs.root / "blocks").rglob("*") if p.is_file()]
     assert len(files) == 4  # three leaves and the root
     for path in files:
         assert path.parent.name == path.name[-3:-1]
 
 
-def test_invalid_cids_are_rejected(store: EmbeddedBlockStore) -> None:
+def test_invalid_cids_are_rejected(blobs: EmbeddedBlockStore) -> None:
     for bad in ["", "hello", "Qm", "bafy"]:
         with pytest.raises(InvalidCidError):
-            store.has(bad)
+            blobs.has(bad)
     # An identity-hash CID names data we cannot verify by hashing
     identity = CID("base32", 1, "raw", ("identity", b"abc"))
     with pytest.raises(InvalidCidError):
-        store.get(str(identity))
+        blobs.get(str(identity))
 
 
-def test_a_directory_is_not_a_file(store: EmbeddedBlockStore) -> None:
+def test_a_directory_is_not_a_file(blobs: EmbeddedBlockStore) -> None:
     # Given an authentic dag-pb block that is a UnixFS directory (Type=1)
     block = encode_node([], b"\x08\x01")
     cid = CID("base32", 1, "dag-pb", ("sha2-256", hashlib.sha256(block).digest()))
-    store.put_block(cid, block)
+    blobs.put_block(cid, block)
     with pytest.raises(UnsupportedContentError):
-        _read(store, str(cid))
+        _read(blobs, str(cid))
 
 
 def test_non_durable_mode_skips_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

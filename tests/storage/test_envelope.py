@@ -219,10 +219,10 @@ def test_key_ring_validation() -> None:
 
 def test_paid_dataset_is_stored_encrypted_and_streams_back(tmp_path: Path, ring: KeyRing) -> None:
     # Given a dataset encrypted on its way into the store (the caller decides to encrypt)
-    store = EmbeddedBlockStore(tmp_path)
+    blobs = EmbeddedBlockStore(tmp_path)
     data = counter_bytes(3 * 262_144 + 99)
-    result = store.put(encrypt((data[i : i + 65_536] for i in range(0, len(data), 65_536)), ring))
+    result = blobs.put(encrypt((data[i : i + 65_536] for i in range(0, len(data), 65_536)), ring))
     # Then the stored blocks hold no plaintext, and get -> decrypt gives the dataset back
     stored = b"".join(p.read_bytes() for p in (tmp_path / "blocks").rglob("*") if p.is_file())
     assert data[:4096] not in stored
-    assert b"".join(decrypt(store.get(result.cid), ring)) == data
+    assert b"".join(decrypt(blobs.get(result.cid), ring)) == data

@@ -39,8 +39,8 @@ def client(fake_kubo: FakeKubo) -> Iterator[KuboClient]:
         yield kubo
 
 
-def _read(store: BlobStore, cid: str) -> bytes:
-    return b"".join(store.get(cid))
+def _read(blobs: BlobStore, cid: str) -> bytes:
+    return b"".join(blobs.get(cid))
 
 
 @pytest.mark.parametrize("version", [0, 1])
@@ -98,7 +98,7 @@ def test_fake_kubo_has_and_pin(client: KuboClient, fake_kubo: FakeKubo) -> None:
     assert fake_kubo.state.requests[-1][1]["offline"] == "true"
     # And pin records the pin on the node; pinning the absent CID fails
     client.pin(result.cid)
-    assert fake_kubo.state.store.is_pinned(result.cid)
+    assert fake_kubo.state.blobs.is_pinned(result.cid)
     with pytest.raises(BlockNotFoundError):
         client.pin(absent)
 

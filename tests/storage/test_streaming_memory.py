@@ -35,17 +35,17 @@ def _sha256(pieces: Iterator[bytes]) -> str:
 
 def test_put_and_get_of_300_mib_stream_in_bounded_memory(tmp_path: Path) -> None:
     # Given a 300 MiB stream from a generator and a store (fsync off: this measures memory)
-    store = EmbeddedBlockStore(tmp_path, durable=False)
+    blobs = EmbeddedBlockStore(tmp_path, durable=False)
     tracemalloc.start()
     try:
         # When it is put
-        result = store.put(_distinct_pieces(TOTAL))
+        result = blobs.put(_distinct_pieces(TOTAL))
         _, put_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
         # And read back, block by block, verified
         digest = hashlib.sha256()
         size = 0
-        for chunk in store.get(result.cid):
+        for chunk in blobs.get(result.cid):
             digest.update(chunk)
             size += len(chunk)
         _, get_peak = tracemalloc.get_traced_memory()

@@ -28,7 +28,7 @@ from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
 from projections.runner import ProjectionRunner
-from storage.open import open_keyring, open_store
+from storage.open import open_blobs, open_keyring
 from tests.conftest import Platform, service_missing
 from tests.indexer.activity import WAD, fund, mine
 from tests.workers.brokers import RABBITMQ_URL, BrokerSpace, rabbitmq_reachable
@@ -153,7 +153,7 @@ class TrainingWorld:
 
     def list_dataset(self, data: bytes, filename: str = "table.csv") -> tuple[int, DatasetDocument]:
         """Store `data` encrypted (the API's upload path) and list it; returns its id."""
-        store, keyring = open_store(self.settings), open_keyring(self.settings)
+        blobs, keyring = open_blobs(self.settings), open_keyring(self.settings)
         fields: dict[str, Any] = {
             "title": "Synthetic table",
             "category": "tabular",
@@ -162,7 +162,7 @@ class TrainingWorld:
             "license": None,
         }
         doc, meta_cid = store_upload(
-            self.settings, store, keyring, io.BytesIO(data), filename, fields, True
+            self.settings, blobs, keyring, io.BytesIO(data), filename, fields, True
         )
         market = self.platform.client.contract("Marketplace")
         self.platform.account(PROVIDER).send(
@@ -179,7 +179,7 @@ class TrainingWorld:
         self.platform.account(buyer).send(market.functions.purchase(dataset_id, 2**255))
 
     def put_spec(self, document: dict[str, Any]) -> str:
-        return open_store(self.settings).put([orjson.dumps(document)]).cid
+        return open_blobs(self.settings).put([orjson.dumps(document)]).cid
 
     def request(self, dataset_id: int, spec_cid: str, buyer: int = BUYER) -> int:
         training = self.platform.client.contract("TrainingLog")

@@ -36,7 +36,7 @@ def db(fresh_db: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> EmbeddedBlockStore:
+def blobs(tmp_path: Path) -> EmbeddedBlockStore:
     return EmbeddedBlockStore(tmp_path / "blocks")
 
 
@@ -94,11 +94,11 @@ def counted(resolver: Resolver, permanent: bool) -> float:
     return value or 0.0
 
 
-def test_a_cid_that_can_never_resolve_is_recorded_once(db: str, store: EmbeddedBlockStore) -> None:
+def test_a_cid_that_can_never_resolve_is_recorded_once(db: str, blobs: EmbeddedBlockStore) -> None:
     # Given listings whose metadata CIDs are not CIDs, or name invalid documents
-    invalid = store.put([b'{"title": "no format"}']).cid
+    invalid = blobs.put([b'{"title": "no format"}']).cid
     list_datasets(db, ["not-a-cid", "Qm!!", invalid])
-    resolver = Resolver(db, store, retry_after=0.0)
+    resolver = Resolver(db, blobs, retry_after=0.0)
     # When the resolver runs many times (retry_after 0: nothing would hold a retry back)
     with capture_logs() as logs:
         for _ in range(5):
@@ -116,14 +116,14 @@ def test_a_cid_that_can_never_resolve_is_recorded_once(db: str, store: EmbeddedB
 
 
 def test_a_missing_document_is_retried_with_backoff_then_resolved(
-    db: str, store: EmbeddedBlockStore, tmp_path: Path
+    db: str, blobs: EmbeddedBlockStore, tmp_path: Path
 ) -> None:
     # Given a listing whose (well-formed) CID is not stored yet
     elsewhere = EmbeddedBlockStore(tmp_path / "elsewhere")
     raw = document("late")
     cid = elsewhere.put([raw]).cid
     list_datasets(db, [cid])
-    resolver = Resolver(db, store, retry_after=60.0)
+    resolver = Resolver(db, blobs, retry_after=60.0)
     # When it fails, it is a transient failure, due again only after the backoff
     assert resolver.resolve_once() == 1
     first = failures(db)[cid]
@@ -140,7 +140,7 @@ def test_a_missing_document_is_retried_with_backoff_then_resolved(
     assert 60 <= (second["next_attempt_at"] - second["last_failed_at"]).total_seconds() <= 120
     assert counted(resolver, permanent=False) == 2
     # Then when the document appears and the retry is due, it is resolved and forgotten
-    store.put([raw])
+    blobs.put([raw])
     with psycopg.connect(db) as conn:
         conn.execute(f"UPDATE {SCHEMA}.document_failures SET next_attempt_at = now()")
     assert resolver.resolve_once() == 1
@@ -156,12 +156,12 @@ def test_backoff_is_exponential_jittered_and_capped() -> None:
         assert len(delays) > 1  # jittered
 
 
-def test_failing_cids_never_hide_resolvable_ones(db: str, store: EmbeddedBlockStore) -> None:
+def test_failing_cids_never_hide_resolvable_ones(db: str, blobs: EmbeddedBlockStore) -> None:
     # Given 1,000 listings with CIDs that fail, and three resolvable ones among them
-    good = [store.put([document(f"good {i}")]).cid for i in range(3)]
+    good = [blobs.put([document(f"good {i}")]).cid for i in range(3)]
     bad = [f"aaa-not-a-cid-{i:04d}" for i in range(1_000)]
     list_datasets(db, [*bad, *good])
-    resolver = Resolver(db, store, retry_after=3600.0)
+    resolver = Resolver(db, blobs, retry_after=3600.0)
     # When the resolver runs as its loop would, a few more times than 1,003 / 200
     for _ in range(8):
         resolver.resolve_once()

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from cli.commands.audit import run_audit_training
 from storage.envelope import decrypt
-from storage.open import open_keyring, open_store
+from storage.open import open_blobs, open_keyring
 from tests.workers.conftest import BUYER, TrainingWorld, classification_csv, spec_doc
 from workers.access import AccessDeliveries
 from workers.resolver import Resolver
@@ -68,8 +68,8 @@ def test_purchase_and_training_request_flow_to_a_logged_reproducible_model(
     world.sync()
     row = _read_model_row(world.db_url, job_id)
     assert row["status"] == "logged" and row["model_cid"] == event["args"]["modelCid"]
-    store = open_store(world.settings)
-    Resolver(world.db_url, store).resolve_once()
+    blobs = open_blobs(world.settings)
+    Resolver(world.db_url, blobs).resolve_once()
     with psycopg.connect(world.db_url) as conn:
         card_row = conn.execute(
             "SELECT document FROM model_cards WHERE cid = %s", (row["metrics_cid"],)
@@ -81,9 +81,9 @@ def test_purchase_and_training_request_flow_to_a_logged_reproducible_model(
     assert card["dataset"]["content_cid"] == doc.content_cid and card["seed"] == spec["seed"]
     assert hashlib.sha256(canonical_json(metrics)).digest() == bytes(row["metrics_hash"])
     # And the model file from storage loads and reproduces the logged metrics exactly
-    model_bytes = b"".join(store.get(str(row["model_cid"])))
+    model_bytes = b"".join(blobs.get(str(row["model_cid"])))
     assert hashlib.sha256(model_bytes).digest() == bytes(row["model_hash"])
-    plain = b"".join(decrypt(store.get(doc.content_cid), open_keyring(world.settings)))
+    plain = b"".join(decrypt(blobs.get(doc.content_cid), open_keyring(world.settings)))
     assert plain == data
     path = world.settings.data_dir / "check.csv"
     path.write_bytes(plain)

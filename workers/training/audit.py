@@ -64,7 +64,7 @@ def audit_job(service: TrainingService, job_id: int) -> AuditReport:
         raise PermanentError(f"job {job_id} is {job.status.name.lower()}, not logged")
     card: dict[str, object] = {}
     try:
-        card = orjson.loads(fetch_limited(service.store, logged.metrics_cid, MAX_DOCUMENT))
+        card = orjson.loads(fetch_limited(service.blobs, logged.metrics_cid, MAX_DOCUMENT))
     except (DatacoinError, orjson.JSONDecodeError) as exc:
         log.warning("audit.card.unreadable", cid=logged.metrics_cid, error=str(exc)[:200])
     made = service.produce(job)

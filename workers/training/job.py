@@ -124,10 +124,10 @@ class Outcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def fetch_limited(store: BlobStore, cid: str, limit: int) -> bytes:
+def fetch_limited(blobs: BlobStore, cid: str, limit: int) -> bytes:
     """A whole (CID-verified) file, refusing more than `limit` bytes."""
     out = bytearray()
-    for chunk in store.get(cid):
+    for chunk in blobs.get(cid):
         out += chunk
         if len(out) > limit:
             raise PermanentError(f"{cid} exceeds {limit} bytes")
@@ -150,13 +150,13 @@ class TrainingService:
     def __init__(
         self,
         ledger: TrainingLedger,
-        store: BlobStore,
+        blobs: BlobStore,
         keyring: KeyRing,
         sandbox: Sandbox,
         config: TrainingConfig,
     ) -> None:
         self.ledger = ledger
-        self.store = store
+        self.blobs = blobs
         self.keyring = keyring
         self.sandbox = sandbox
         self.config = config
@@ -182,11 +182,11 @@ class TrainingService:
         checked = time.perf_counter()
         made = self.produce(job)
         upload_started = time.perf_counter()
-        model_cid = self.store.put([made.model]).cid
+        model_cid = self.blobs.put([made.model]).cid
         card = made.card(self.ledger.chain_id, job, model_cid)
-        card_cid = self.store.put([card]).cid
-        self.store.pin(model_cid)
-        self.store.pin(card_cid)
+        card_cid = self.blobs.put([card]).cid
+        self.blobs.pin(model_cid)
+        self.blobs.pin(card_cid)
         tx = self.ledger.log_result(
             job_id,
             model_cid,
@@ -254,7 +254,7 @@ class TrainingService:
         self, job: JobRecord, workdir: Path
     ) -> tuple[TrainingSpec, DatasetRecord, DatasetDocument]:
         """Fetch, check and write the spec and the decrypted dataset, then signal ready."""
-        spec_raw = fetch_limited(self.store, job.spec_cid, MAX_SPEC_BYTES)
+        spec_raw = fetch_limited(self.blobs, job.spec_cid, MAX_SPEC_BYTES)
         try:
             spec = parse_spec(spec_raw)
         except (ValidationError, ValueError) as exc:
@@ -267,7 +267,7 @@ class TrainingService:
         return spec, dataset, doc
 
     def _document(self, dataset: DatasetRecord) -> DatasetDocument:
-        raw = fetch_limited(self.store, dataset.metadata_cid, MAX_DOCUMENT)
+        raw = fetch_limited(self.blobs, dataset.metadata_cid, MAX_DOCUMENT)
         try:
             return DatasetDocument.model_validate_json(raw)
         except ValidationError as exc:
@@ -291,7 +291,7 @@ class TrainingService:
                 "the contentHash listed on chain"
             )
         digest = hashlib.sha256()
-        chunks = _counted(self.store.get(doc.content_cid), digest, self.config.max_dataset_bytes)
+        chunks = _counted(self.blobs.get(doc.content_cid), digest, self.config.max_dataset_bytes)
         plain = decrypt(chunks, self.keyring) if doc.encrypted else chunks
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

@@ -1,0 +1,85 @@
+"""The API's query layer: SELECTs over the declared read-model tables, compiled once.
+
+Statements are SQLAlchemy Core over the projections' ``Table`` objects, so every column a
+route reads is checked against its declaration when the module loads. Each is compiled to
+psycopg's SQL once per read schema (``compiled``: routes cache it) and runs on the async
+pool; rows come back as dicts keyed by column name (``fetch_all``), the one row style of
+every route. The API reads each read model through its ``<table>_v`` view, which adds
+``finalized`` (see projections/schema.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import Boolean, Column, MetaData, Table
+from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
+from sqlalchemy.sql.expression import ClauseElement
+
+#: Stands for the configured read schema in statements; ``compiled`` names the real one.
+READ_SCHEMA = "read_schema"
+_READ = MetaData(schema=READ_SCHEMA)
+# psycopg2's dialect compiles to the same `%(name)s` placeholders psycopg 3 binds, without
+# the `::type` casts the psycopg dialect adds to parameters (which could hide an index).
+_DIALECT = PGDialect_psycopg2()  # type: ignore[no-untyped-call]
+
+Row = dict[str, Any]
+
+
+def read_table(table: Table) -> Table:
+    """A read-model table (declared without a schema) in the read schema."""
+    return table.to_metadata(_READ)
+
+
+def view(table: Table) -> Table:
+    """The ``<table>_v`` view of a read-model table: its columns, then ``finalized``."""
+    name = f"{table.name}_v"
+    if (key := f"{READ_SCHEMA}.{name}") in _READ.tables:
+        return _READ.tables[key]
+    columns = [Column(c.name, c.type) for c in table.columns]
+    return Table(name, _READ, *columns, Column("finalized", Boolean))
+
+
+def compiled(statement: ClauseElement, schema: str) -> str:
+    """`statement` as SQL for psycopg, with named `%(name)s` parameters, in `schema`."""
+    return str(
+        statement.compile(
+            dialect=_DIALECT,
+            schema_translate_map={READ_SCHEMA: schema},
+            render_schema_translate=True,
+        )
+    )
+
+
+class CompiledQuery:
+    """A fixed Core statement, compiled once per read schema."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._sql: dict[str, str] = {}
+
+    def sql(self, schema: str) -> str:
+        """The statement's SQL in `schema`."""
+        if (text := self._sql.get(schema)) is None:
+            text = self._sql[schema] = compiled(self.statement, schema)
+        return text
+
+    async def all(
+        self, pool: AsyncConnectionPool[Any], schema: str, params: Mapping[str, Any] | None = None
+    ) -> list[Row]:
+        """The statement's rows in `schema`, as dicts by column name."""
+        return await fetch_all(pool, self.sql(schema), params)
+
+
+async def fetch_all(
+    pool: AsyncConnectionPool[Any], statement: str, params: Mapping[str, Any] | None = None
+) -> list[Row]:
+    """The rows of `statement`, as dicts by column name. Binary results: bytea arrives as
+    bytes and integers and timestamps unparsed (less work on both sides)."""
+    async with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(statement, params, binary=True)
+        rows: list[Row] = await cur.fetchall()
+        return rows
