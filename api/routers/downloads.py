@@ -7,16 +7,14 @@ from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import quote
 
-import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from psycopg import sql
-from pydantic import ValidationError
 
 from api.deps import Pool, SettingsDep, SignedIn, parse_address, table
 from api.routers.datasets import find_datasets
 from api.schemas import ERRORS
-from common.documents import DatasetDocument
+from api.stored_documents import metadata_document, unavailable
 from common.errors import PermanentError, RetryableError
 from storage.base import BlobStore
 from storage.envelope import decrypt
@@ -62,46 +60,13 @@ async def _has_access(
     return row is not None
 
 
-def _unavailable(what: str, cid: str, exc: Exception) -> HTTPException:
-    """404 for content that is not there or not what it claims (retrying will not help:
-    the CID on chain is the provider's choice); 503 when the store itself does not answer."""
-    if isinstance(exc, RetryableError):
-        return HTTPException(503, f"service unavailable: the blob store did not answer for {cid}")
-    return HTTPException(404, f"no downloadable {what} at {cid!r}: {exc}")
-
-
-def _read_document(store: BlobStore, cid: str) -> DatasetDocument:
-    """The dataset document at `cid`, read from storage (every block CID-verified)."""
-    try:
-        return DatasetDocument.model_validate(orjson.loads(b"".join(store.get(cid))))
-    except (orjson.JSONDecodeError, ValidationError) as exc:
-        raise _unavailable("document", cid, ValueError("not a dataset document")) from exc
-    except (PermanentError, RetryableError) as exc:
-        raise _unavailable("document", cid, exc) from None
-
-
-async def _document(pool: Pool, request: Request, cid: str) -> DatasetDocument:
-    """The dataset's metadata document: as the resolver stored it, or (not resolved yet)
-    read from storage ourselves, in a thread (a Kubo read blocks)."""
-    async with pool.connection() as conn:
-        row = await (
-            await conn.execute("SELECT document FROM dataset_metadata WHERE cid = %s", [cid])
-        ).fetchone()
-    if row is None:
-        return await asyncio.to_thread(_read_document, request.app.state.store, cid)
-    try:
-        return DatasetDocument.model_validate(row[0])
-    except ValidationError:
-        raise _unavailable("document", cid, ValueError("not a dataset document")) from None
-
-
 def _open_content(store: BlobStore, cid: str) -> Iterator[bytes]:
     """The content's blocks; a missing root or a bad CID is found here, before the
     response starts (later a failure can only cut the stream short)."""
     try:
         return store.get(cid)
     except (PermanentError, RetryableError) as exc:
-        raise _unavailable("content", cid, exc) from None
+        raise unavailable("content", cid, exc) from None
 
 
 @router.get("/datasets/{dataset_id}/download", responses=ERRORS, response_class=StreamingResponse)
@@ -126,7 +91,7 @@ async def download(
         pool, settings, chain_id=dataset["chain_id"], dataset_id=int(dataset_id), account=me
     ):
         raise HTTPException(403, "no final purchase or active subscription for this account")
-    doc = await _document(pool, request, dataset["metadata_cid"])
+    doc = await metadata_document(pool, request.app.state.store, dataset["metadata_cid"])
     store, keyring = request.app.state.store, request.app.state.keyring
     # every block is re-verified against its CID as it streams
     chunks = await asyncio.to_thread(_open_content, store, doc.content_cid)
