@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -56,6 +56,31 @@ def _value_counts(column: pa.Array) -> dict[Any, int]:
     return dict(zip(values, counts, strict=True))
 
 
+class Summary(NamedTuple):
+    """Values and their counts; `pruned` when values were dropped (counts lowered)."""
+
+    values: pa.Array
+    counts: pa.Array
+    pruned: bool
+
+
+def _summary(column: pa.Array, capacity: int) -> Summary:
+    """A Misra-Gries summary of `column`'s non-null values: at most `capacity` values, each
+    count lowered by the (capacity+1)-th largest (reduced in Arrow: Python sees only these)."""
+    counted = pc.value_counts(column.drop_null())
+    counts = counted.field("counts")
+    if len(counted) <= capacity:
+        return Summary(values=counted.field("values"), counts=counts, pruned=False)
+    order = pc.array_sort_indices(counts, order="descending")
+    cut = counts[order[capacity].as_py()]
+    kept = pc.greater(counts, cut)
+    return Summary(
+        values=counted.field("values").filter(kept),
+        counts=pc.subtract(counts.filter(kept), cut),
+        pruned=True,
+    )
+
+
 def _key(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return "NaN"  # one key for every batch's NaN (NaN != NaN)
@@ -69,19 +94,26 @@ class Frequencies:
     are exact until an entry first has to be dropped, lower bounds (by at most n/capacity)
     after."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, *, keep_top: bool) -> None:
         self.capacity = capacity
+        self.keep_top = keep_top  # False: only the distinct count matters (stop past the bound)
         self.counts: dict[Any, int] = {}
         self.exact = True
 
     def add(self, column: pa.Array) -> None:
-        for value, n in _value_counts(column).items():
+        if not self.exact and not self.keep_top:
+            return
+        batch = _summary(column, self.capacity)
+        self.exact = self.exact and not batch.pruned
+        for value, n in zip(batch.values.to_pylist(), batch.counts.to_pylist(), strict=True):
             key = _key(value)
             self.counts[key] = self.counts.get(key, 0) + n
         if len(self.counts) > self.capacity:
             cut = sorted(self.counts.values(), reverse=True)[self.capacity]
             self.counts = {k: n - cut for k, n in self.counts.items() if n > cut}
             self.exact = False
+        if not self.exact and not self.keep_top:
+            self.counts = {}
 
     def top(self, shown: JsonSafe) -> list[ValueCount]:
         """The most frequent values, most frequent first (ties: by value, as text)."""
@@ -159,7 +191,9 @@ class ColumnStats:
 
     def __init__(self, field: pa.Field, capacity: int) -> None:
         self.field = field
-        self.frequencies = None if _nested(field.type) else Frequencies(capacity)
+        self.frequencies = (
+            None if _nested(field.type) else Frequencies(capacity, keep_top=_shows_top(field.type))
+        )
         self.numbers = Numbers() if is_number(field.type) else None
         self.temporal = pa.types.is_temporal(field.type)
         self.low: Any = None
@@ -181,7 +215,10 @@ class ColumnStats:
         shown = JsonSafe(MAX_VALUE_CHARS)
         update: dict[str, Any] = {}
         if self.frequencies is not None:
-            update["distinct"] = len(self.frequencies.counts)
+            frequencies = self.frequencies
+            update["distinct"] = (
+                len(frequencies.counts) if frequencies.exact else frequencies.capacity
+            )
             update["distinct_exact"] = self.frequencies.exact
             if _shows_top(self.field.type):
                 update["top"] = self.frequencies.top(shown)
