@@ -28,6 +28,7 @@ from api.routers import (
     datasets,
     downloads,
     health,
+    previews,
     stats,
     stream,
     training,
@@ -183,6 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (
         datasets.router,
         downloads.router,
+        previews.router,
         uploads.router,
         accounts.router,
         training.router,

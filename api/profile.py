@@ -5,12 +5,14 @@ never parsed into memory whole (JSON arrays excepted: they are bounded by the si
 Text formats must be UTF-8 (the first bad byte is named). Parquet is compressed, so its size
 on disk says little: the footer's uncompressed sizes are checked before a page is read, and
 the bytes actually decoded (dictionaries expanded) are counted batch by batch against
-`Limits.max_decoded_bytes`.
+`Limits.max_decoded_bytes`. Column statistics (api.column_stats) and preview rows
+(api.preview) are gathered in the same pass, in bounded memory.
 """
 
 from __future__ import annotations
 
 import codecs
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +23,9 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from common.documents import ColumnProfile
+from api.column_stats import TableStats
+from api.preview import PreviewRows
+from common.documents import ColumnProfile, PreviewDocument
 
 FORMATS = {
     ".csv": "csv",
@@ -54,13 +58,14 @@ class Limits:
     max_decoded_bytes: int  # Parquet: bytes after decompression and dictionary expansion
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Profile:
     """What the metadata document says about the table."""
 
     format: str
     rows: int
     columns: list[ColumnProfile]
+    preview: PreviewDocument | None  # the first rows, when asked for
 
 
 def format_of(filename: str) -> str:
@@ -156,14 +161,19 @@ class _Counter:
         for i in range(batch.num_columns):
             self.nulls[i] += batch.column(i).null_count
 
-    def profile(self, fmt: str) -> Profile:
-        if self.schema is None:
+    def profile(self, fmt: str, stats: TableStats | None, preview: PreviewRows) -> Profile:
+        if self.schema is None or stats is None:
             raise UploadRejectedError(400, "the table is empty")
         cols = [
             ColumnProfile(name=f.name, type=_type_name(f.type), nulls=n)
             for f, n in zip(self.schema, self.nulls, strict=True)
         ]
-        return Profile(fmt, self.rows, cols)
+        return Profile(
+            format=fmt,
+            rows=self.rows,
+            columns=stats.profiles(cols),
+            preview=preview.document(self.schema),
+        )
 
 
 def _decoded_bytes(column: pa.Array) -> int:
@@ -197,7 +207,7 @@ def _check_parquet_footer(path: Path, limits: Limits) -> pa.Schema:
     return schema
 
 
-def _read_parquet(path: Path, counter: _Counter, limits: Limits) -> None:
+def _parquet_batches(path: Path, limits: Limits) -> Iterator[pa.RecordBatch]:
     schema = _check_parquet_footer(path, limits)
     # Byte-array columns stay dictionary-encoded while read: a value repeated a million
     # times is held once, and _decoded_bytes still counts it a million times.
@@ -217,15 +227,15 @@ def _read_parquet(path: Path, counter: _Counter, limits: Limits) -> None:
             raise UploadRejectedError(
                 413, f"the Parquet file decompresses to more than {limits.max_decoded_bytes} bytes"
             )
-        counter.add(batch)
+        yield batch
 
 
-def _read_json_array(path: Path, counter: _Counter) -> None:
+def _json_array(path: Path) -> pa.Table:
     records = orjson.loads(path.read_bytes())
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise UploadRejectedError(400, "a .json upload must be an array of objects")
     try:
-        table = pa.Table.from_pylist(records)
+        return pa.Table.from_pylist(records)
     except OverflowError:
         # e.g. 18446744073709551615 and -1 in one column: no Arrow integer holds both
         raise UploadRejectedError(
@@ -233,27 +243,20 @@ def _read_json_array(path: Path, counter: _Counter) -> None:
             "a column mixes integers no 64-bit type holds "
             "together (e.g. above 2^63-1 and negative)",
         ) from None
-    counter.add(table)
 
 
-def profile_table(path: Path, filename: str, limits: Limits) -> Profile:
-    """Parse and profile the table at `path`; UploadRejectedError when it is not a valid one."""
-    fmt = format_of(filename)
-    _sniff(path, fmt)
-    if fmt in TEXT_FORMATS:
-        check_utf8(path)
-    counter = _Counter(limits.max_rows, limits.max_columns)
+def _read(path: Path, fmt: str, limits: Limits) -> Iterator[pa.RecordBatch | pa.Table]:
+    """The table, batch by batch (JSON Lines and JSON arrays: whole); UploadRejectedError
+    for anything that does not parse."""
     try:
         if fmt == "csv":
-            reader = pacsv.open_csv(path)
-            for batch in reader:
-                counter.add(batch)
+            yield from pacsv.open_csv(path)
         elif fmt == "jsonl":
-            counter.add(pajson.read_json(path))
+            yield pajson.read_json(path)
         elif fmt == "json":
-            _read_json_array(path, counter)
+            yield _json_array(path)
         else:
-            _read_parquet(path, counter, limits)
+            yield from _parquet_batches(path, limits)
     except UploadRejectedError:
         raise
     except (
@@ -265,4 +268,26 @@ def profile_table(path: Path, filename: str, limits: Limits) -> Profile:
         OSError,
     ) as exc:
         raise UploadRejectedError(400, f"cannot parse the {fmt} file: {str(exc)[:300]}") from None
-    return counter.profile(fmt)
+
+
+def profile_table(path: Path, filename: str, limits: Limits, preview_rows: int = 0) -> Profile:
+    """Parse and profile the table at `path`, keeping its first `preview_rows` rows;
+    UploadRejectedError when it is not a valid one.
+
+    Two passes when the table has numbers: the histograms' bins need each column's range."""
+    fmt = format_of(filename)
+    _sniff(path, fmt)
+    if fmt in TEXT_FORMATS:
+        check_utf8(path)
+    counter = _Counter(limits.max_rows, limits.max_columns)
+    preview = PreviewRows(preview_rows)
+    stats: TableStats | None = None
+    for batch in _read(path, fmt, limits):
+        counter.add(batch)
+        stats = stats or TableStats(batch.schema)
+        stats.add(batch)
+        preview.add(batch)
+    if stats is not None and stats.needs_bins:
+        for batch in _read(path, fmt, limits):
+            stats.bin(batch)
+    return counter.profile(fmt, stats, preview)

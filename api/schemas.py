@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from common.documents import ColumnProfile
+
 
 class Problem(BaseModel):
     """Why a request was refused."""
@@ -46,6 +48,14 @@ class Dataset(BaseModel):
     listed_at: datetime
     block_number: int = Field(description="block of the last change")
     finalized: bool
+
+
+class DatasetDetail(Dataset):
+    """One dataset, with its metadata document's column schema."""
+
+    column_schema: list[ColumnProfile] | None = Field(
+        description="each column's type and statistics; null until the document is fetched"
+    )
 
 
 class DatasetPage(BaseModel):

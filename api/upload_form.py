@@ -17,6 +17,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
+from api.preview import MAX_PREVIEW_ROWS
 from api.profile import UploadRejectedError
 
 # Mirrors of contracts/src/Marketplace.sol (a test compares them with the deployed contract):
@@ -62,6 +63,12 @@ class UploadForm(BaseModel):
     license: str | None = Field(None, max_length=100)
     access_duration: int = Field(0, ge=0, le=UINT64_MAX, description="seconds; 0 = perpetual")
     encrypted: bool | None = Field(None, description="default: encrypt when price > 0")
+    preview_rows: int = Field(
+        0,
+        ge=0,
+        le=MAX_PREVIEW_ROWS,
+        description="the file's first rows to publish unencrypted, for buyers to judge it by",
+    )
 
 
 def request_body_schema() -> dict[str, Any]:

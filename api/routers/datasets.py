@@ -36,7 +36,8 @@ from api.render import (
     encode_cursor,
     hex0x,
 )
-from api.schemas import ERRORS, Dataset, DatasetPage
+from api.schemas import ERRORS, DatasetDetail, DatasetPage
+from api.stored_documents import column_schema
 from projections.datasets import DatasetRow
 from projections.metadata import DatasetMetadata
 
@@ -241,13 +242,13 @@ async def list_datasets(
     )
 
 
-@router.get("/datasets/{dataset_id}", response_model=Dataset, responses=ERRORS)
+@router.get("/datasets/{dataset_id}", response_model=DatasetDetail, responses=ERRORS)
 async def get_dataset(
     pool: Pool,
     settings: SettingsDep,
     dataset_id: Annotated[str, Path(pattern=UINT)],
     chain_id: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
-) -> Dataset:
+) -> DatasetDetail:
     """One dataset; pass `chain_id` when several chains are indexed."""
     rows = await find_datasets(pool, settings, int(dataset_id), chain_id)
     if not rows:
@@ -255,7 +256,8 @@ async def get_dataset(
     if len(rows) > 1:
         chains = sorted(r["chain_id"] for r in rows)
         raise HTTPException(400, f"dataset {dataset_id} exists on chains {chains}: pass chain_id")
-    return Dataset.model_validate(rows[0])
+    columns = await column_schema(pool, settings.read_schema, rows[0]["metadata_cid"])
+    return DatasetDetail.model_validate({**rows[0], "column_schema": columns})
 
 
 async def find_datasets(

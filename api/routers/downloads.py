@@ -7,20 +7,17 @@ from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import quote
 
-import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
 from sqlalchemy import bindparam, func, literal_column, or_, select
 
 from api.deps import Pool, SettingsDep, SignedIn, parse_address
 from api.queries import CompiledQuery, view
 from api.routers.datasets import find_datasets
 from api.schemas import ERRORS
-from common.documents import DatasetDocument
+from api.stored_documents import metadata_document, unavailable
 from common.errors import PermanentError, RetryableError
 from indexer.schema import Cursor, IndexedBlock
-from projections.metadata import DatasetMetadata
 from projections.purchases import AccessGrantRow
 from storage.base import BlobStore
 from storage.envelope import decrypt
@@ -59,8 +56,6 @@ _ACCESS = CompiledQuery(
         or_(_GRANTS.c.expires_at.is_(None), _GRANTS.c.expires_at > _HEAD_TIME),
     )
 )
-_METADATA = DatasetMetadata.__table__
-_DOCUMENT = CompiledQuery(select(_METADATA.c.document).where(_METADATA.c.cid == bindparam("cid")))
 
 
 def content_disposition(filename: str) -> str:
@@ -79,45 +74,13 @@ async def _has_access(
     return bool(await _ACCESS.all(pool, settings.read_schema, params))
 
 
-def _unavailable(what: str, cid: str, exc: Exception) -> HTTPException:
-    """404 for content that is not there or not what it claims (retrying will not help:
-    the CID on chain is the provider's choice); 503 when the store itself does not answer."""
-    if isinstance(exc, RetryableError):
-        return HTTPException(503, f"service unavailable: the blob store did not answer for {cid}")
-    return HTTPException(404, f"no downloadable {what} at {cid!r}: {exc}")
-
-
-def _read_document(blobs: BlobStore, cid: str) -> DatasetDocument:
-    """The dataset document at `cid`, read from storage (every block CID-verified)."""
-    try:
-        return DatasetDocument.model_validate(orjson.loads(b"".join(blobs.get(cid))))
-    except (orjson.JSONDecodeError, ValidationError) as exc:
-        raise _unavailable("document", cid, ValueError("not a dataset document")) from exc
-    except (PermanentError, RetryableError) as exc:
-        raise _unavailable("document", cid, exc) from None
-
-
-async def _document(
-    pool: Pool, settings: SettingsDep, request: Request, cid: str
-) -> DatasetDocument:
-    """The dataset's metadata document: as the resolver stored it, or (not resolved yet)
-    read from storage ourselves, in a thread (a Kubo read blocks)."""
-    rows = await _DOCUMENT.all(pool, settings.read_schema, {"cid": cid})
-    if not rows:
-        return await asyncio.to_thread(_read_document, request.app.state.blobs, cid)
-    try:
-        return DatasetDocument.model_validate(rows[0]["document"])
-    except ValidationError:
-        raise _unavailable("document", cid, ValueError("not a dataset document")) from None
-
-
 def _open_content(blobs: BlobStore, cid: str) -> Iterator[bytes]:
     """The content's blocks; a missing root or a bad CID is found here, before the
     response starts (later a failure can only cut the stream short)."""
     try:
         return blobs.get(cid)
     except (PermanentError, RetryableError) as exc:
-        raise _unavailable("content", cid, exc) from None
+        raise unavailable("content", cid, exc) from None
 
 
 @router.get("/datasets/{dataset_id}/download", responses=ERRORS, response_class=StreamingResponse)
@@ -142,8 +105,8 @@ async def download(
         pool, settings, chain_id=dataset["chain_id"], dataset_id=int(dataset_id), account=me
     ):
         raise HTTPException(403, "no final purchase or active subscription for this account")
-    doc = await _document(pool, settings, request, dataset["metadata_cid"])
     blobs, keyring = request.app.state.blobs, request.app.state.keyring
+    doc = await metadata_document(pool, settings.read_schema, blobs, dataset["metadata_cid"])
     # every block is re-verified against its CID as it streams
     chunks = await asyncio.to_thread(_open_content, blobs, doc.content_cid)
 

@@ -19,6 +19,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
+from api.column_stats import fit
 from api.deps import SettingsDep, SignedIn
 from api.profile import Limits, UploadRejectedError, format_of, profile_table
 from api.schemas import ERRORS
@@ -41,6 +42,8 @@ CHUNK = 1 << 20
 # to thousands of times its size): counted while reading, refused with 413 beyond it.
 DECODED_PER_UPLOADED_BYTE = 4
 PLACEHOLDER_SHA256 = "0" * 64
+# The column profiles' share of the metadata document, which the resolver caps at 1 MiB.
+COLUMNS_BUDGET = 512 * 1024
 UPLOAD_ERRORS = {
     **ERRORS,
     413: ERRORS[400] | {"description": "too large"},
@@ -110,8 +113,11 @@ def store_upload(
     filename: str,
     fields: dict[str, Any],
     encrypted: bool,
+    *,
+    preview_rows: int = 0,
 ) -> tuple[DatasetDocument, str]:
     """Validate, profile, (encrypt,) store and pin; returns the document and its CID.
+    The first `preview_rows` rows are stored beside it, unencrypted, as a PreviewDocument.
 
     Raises UploadRejectedError, with nothing stored, for anything it cannot accept."""
     name = safe_filename(filename)
@@ -125,25 +131,37 @@ def store_upload(
     with tempfile.TemporaryDirectory(dir=settings.data_dir, prefix="upload-") as tmp:
         path = Path(tmp) / "data"
         size, sha = _spool(source, path, settings.upload_max_bytes)
-        profile = profile_table(path, name, limits)
+        profile = profile_table(path, name, limits, preview_rows)
         doc = _document(
             fields,
             format=profile.format,
             rows=profile.rows,
             size=size,
             sha256=sha,
-            columns=profile.columns,
+            columns=fit(profile.columns, COLUMNS_BUDGET),
             filename=name,
             encrypted=encrypted,
         )
         chunks = _chunks(path)
         content = blobs.put(encrypt(chunks, keyring) if encrypted else chunks)
-    doc = doc.model_copy(update={"content_cid": content.cid, "content_sha256": content.sha256})
-    meta = blobs.put([orjson.dumps(doc.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)])
+    preview = blobs.put([_json(profile.preview)]) if profile.preview else None
+    doc = doc.model_copy(
+        update={
+            "content_cid": content.cid,
+            "content_sha256": content.sha256,
+            "preview_cid": preview.cid if preview else None,
+        }
+    )
+    meta = blobs.put([_json(doc)])
     check_listing_args(meta.cid, bytes.fromhex(doc.content_sha256))
-    blobs.pin(content.cid)
-    blobs.pin(meta.cid)
+    for stored in (content, preview, meta):
+        if stored:
+            blobs.pin(stored.cid)
     return doc, meta.cid
+
+
+def _json(document: BaseModel) -> bytes:
+    return orjson.dumps(document.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
 
 
 def _fields(form: UploadForm) -> dict[str, Any]:
@@ -182,6 +200,7 @@ async def upload(request: Request, provider: SignedIn, settings: SettingsDep) ->
                 file.filename or "",
                 _fields(form),
                 secret,
+                preview_rows=form.preview_rows,
             )
         finally:
             await file.close()

@@ -58,7 +58,9 @@ def test_upload_list_buy_download(client: TestClient, world: World) -> None:
     assert reply.status_code == 201, reply.text
     up = reply.json()
     assert up["encrypted"] is True and up["rows"] == 150 and len(up["columns"]) == 5
-    assert up["columns"][4] == {"name": "species", "type": "string", "nulls": 0}
+    species = up["columns"][4]
+    assert (species["name"], species["type"], species["nulls"]) == ("species", "string", 0)
+    assert species["distinct"] == 3 and species["top_exact"] is True
     # The stored content is an envelope, not the plaintext
     blobs = EmbeddedBlockStore(world.settings.blocks_dir)
     stored = b"".join(blobs.get(up["content_cid"]))
@@ -135,7 +137,7 @@ def test_bad_uploads_are_refused_and_nothing_is_pinned(client: TestClient, world
     good = client.post("/uploads", data=free, files={"file": ("ok.jsonl", lines)}, headers=provider)
     assert good.status_code == 201, good.text
     body = good.json()
-    assert body["encrypted"] is False and body["columns"] == [
-        {"name": "a", "type": "int64", "nulls": 1}
-    ]
+    assert body["encrypted"] is False and [
+        (c["name"], c["type"], c["nulls"], c["min"], c["max"]) for c in body["columns"]
+    ] == [("a", "int64", 1, 1, 1)]
     assert b"".join(blobs.get(body["content_cid"])) == b'{"a": 1}\n{"a": null}\n'

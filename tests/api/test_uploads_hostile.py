@@ -229,6 +229,9 @@ OVER_THE_LIMIT = {
     "duration negative": {"access_duration": "-1"},
     "title 201 characters": {"title": "t" * 201},
     "title empty": {"title": ""},
+    "preview_rows over the bound": {"preview_rows": "101"},
+    "preview_rows negative": {"preview_rows": "-1"},
+    "preview_rows not a number": {"preview_rows": "ten"},
 }
 
 
