@@ -28,9 +28,11 @@ from api.routers import (
     datasets,
     downloads,
     health,
+    models,
     stats,
     stream,
     training,
+    training_specs,
     uploads,
 )
 from api.stream import EventHub
@@ -186,6 +188,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         uploads.router,
         accounts.router,
         training.router,
+        training_specs.router,
+        models.router,
         stats.router,
         audit.router,
         stream.router,

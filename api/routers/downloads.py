@@ -52,7 +52,7 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-async def _has_access(
+async def has_access(
     pool: Pool, settings: SettingsDep, *, chain_id: int, dataset_id: int, account: bytes
 ) -> bool:
     """Whether `account` holds a final purchase of the dataset, unexpired by chain time."""
@@ -80,7 +80,7 @@ def _read_document(store: BlobStore, cid: str) -> DatasetDocument:
         raise _unavailable("document", cid, exc) from None
 
 
-async def _document(pool: Pool, request: Request, cid: str) -> DatasetDocument:
+async def dataset_document(pool: Pool, request: Request, cid: str) -> DatasetDocument:
     """The dataset's metadata document: as the resolver stored it, or (not resolved yet)
     read from storage ourselves, in a thread (a Kubo read blocks)."""
     async with pool.connection() as conn:
@@ -122,11 +122,11 @@ async def download(
         raise HTTPException(400, f"dataset {dataset_id} exists on several chains: pass chain_id")
     dataset = rows[0]
     me = parse_address(account)
-    if parse_address(dataset["provider"]) != me and not await _has_access(
+    if parse_address(dataset["provider"]) != me and not await has_access(
         pool, settings, chain_id=dataset["chain_id"], dataset_id=int(dataset_id), account=me
     ):
         raise HTTPException(403, "no final purchase or active subscription for this account")
-    doc = await _document(pool, request, dataset["metadata_cid"])
+    doc = await dataset_document(pool, request, dataset["metadata_cid"])
     store, keyring = request.app.state.store, request.app.state.keyring
     # every block is re-verified against its CID as it streams
     chunks = await asyncio.to_thread(_open_content, store, doc.content_cid)
