@@ -136,7 +136,12 @@ def test_an_account_without_access_cannot_prepare_a_job(
         ({"features": ["x"] * 300}, 400, "training_spec.invalid", "spec.features"),
         ({"target": "t" * 200}, 400, "training_spec.invalid", "spec.target"),
         ({"gpus": 8}, 400, "training_spec.invalid", "spec.gpus"),
-        ({"model": {"kind": "mlp", "hidden_sizes": [10**6]}}, 400, "training_spec.invalid", "0"),
+        (
+            {"model": {"kind": "mlp", "hidden_sizes": [10**6]}},
+            400,
+            "training_spec.invalid",
+            "hidden_sizes.0",
+        ),
     ],
 )
 def test_a_spec_that_cannot_train_is_refused_naming_its_field(
