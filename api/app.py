@@ -28,10 +28,12 @@ from api.routers import (
     datasets,
     downloads,
     health,
+    models,
     previews,
     stats,
     stream,
     training,
+    training_specs,
     uploads,
 )
 from api.stream import EventHub
@@ -188,6 +190,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         uploads.router,
         accounts.router,
         training.router,
+        training_specs.router,
+        models.router,
         stats.router,
         audit.router,
         stream.router,

@@ -66,7 +66,7 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-async def _has_access(
+async def has_access(
     pool: Pool, settings: SettingsDep, *, chain_id: int, dataset_id: int, account: bytes
 ) -> bool:
     """Whether `account` holds a final purchase of the dataset, unexpired by chain time."""
@@ -101,7 +101,7 @@ async def download(
         raise HTTPException(400, f"dataset {dataset_id} exists on several chains: pass chain_id")
     dataset = rows[0]
     me = parse_address(account)
-    if parse_address(dataset["provider"]) != me and not await _has_access(
+    if parse_address(dataset["provider"]) != me and not await has_access(
         pool, settings, chain_id=dataset["chain_id"], dataset_id=int(dataset_id), account=me
     ):
         raise HTTPException(403, "no final purchase or active subscription for this account")

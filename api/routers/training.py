@@ -1,30 +1,61 @@
-"""GET /training-jobs/{job_id}."""
+"""GET /training-jobs (a filtered page) and GET /training-jobs/{job_id} (one job, with its
+spec and model card)."""
 
 from __future__ import annotations
 
+import asyncio
+from functools import cache
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query
-from sqlalchemy import bindparam, select
+import orjson
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from pydantic import Field
+from sqlalchemy import Select, bindparam, select, tuple_
 
-from api.deps import Pool, SettingsDep
+from api.deps import ADDRESS, Pool, SettingsDep, parse_address
+from api.pages import Page
 from api.queries import CompiledQuery, Row, view
-from api.render import address, hex0x, uint
+from api.render import (
+    address,
+    cursor_bigint,
+    cursor_uint256,
+    decode_cursor,
+    encode_cursor,
+    hex0x,
+    uint,
+)
 from api.schemas import ERRORS, TrainingJob
+from common.errors import DatacoinError
 from projections.metadata import ModelCard
 from projections.training import TrainingJobRow
+from storage.base import BlobStore
+from workers.training.spec import MAX_SPEC_BYTES
+from workers.training.stored import fetch_limited
 
 router = APIRouter(tags=["training"])
 _JOBS = view(TrainingJobRow.__table__)  # type: ignore[arg-type]
-_BY_ID = select(_JOBS).where(_JOBS.c.job_id == bindparam("job_id"))
+_CARDS = ModelCard.__table__
+#: A job row with its model card (public: metrics and provenance, never data).
+_WITH_CARD = select(_JOBS, _CARDS.c.document.label("card")).select_from(
+    _JOBS.outerjoin(_CARDS, _CARDS.c.cid == _JOBS.c.metrics_cid)
+)
+_BY_ID = _WITH_CARD.where(_JOBS.c.job_id == bindparam("job_id"))
 _ON_ANY_CHAIN = CompiledQuery(_BY_ID)
 _ON_CHAIN = CompiledQuery(_BY_ID.where(_JOBS.c.chain_id == bindparam("chain_id")))
-_CARDS = ModelCard.__table__
-_CARD = CompiledQuery(select(_CARDS.c.document).where(_CARDS.c.cid == bindparam("cid")))
+#: Newest first; the keyset of a page's last row is (job_id, chain_id).
+_KEYSET = (_JOBS.c.job_id, _JOBS.c.chain_id)
 
 
-def to_job(row: Row, metrics: dict[str, Any] | None) -> TrainingJob:
-    """A training_jobs_v row as the API model."""
+class TrainingJobDetail(TrainingJob):
+    """A job with its spec document and model card."""
+
+    spec: dict[str, Any] | None = Field(description="the spec document, when readable")
+    model_card: dict[str, Any] | None = Field(description="the public model card, once fetched")
+
+
+def to_job(row: Row) -> TrainingJob:
+    """A training_jobs_v row (with its `card`) as the API model."""
+    card = row.get("card")
     return TrainingJob(
         chain_id=row["chain_id"],
         job_id=str(row["job_id"]),
@@ -41,7 +72,7 @@ def to_job(row: Row, metrics: dict[str, Any] | None) -> TrainingJob:
         model_hash=hex0x(row["model_hash"]),
         metrics_cid=row["metrics_cid"],
         metrics_hash=hex0x(row["metrics_hash"]),
-        metrics=metrics,
+        metrics=card.get("metrics") if card else None,
         worker_amount=uint(row["worker_amount"]),
         provider_amount=uint(row["provider_amount"]),
         settled_at=row["settled_at"],
@@ -51,25 +82,90 @@ def to_job(row: Row, metrics: dict[str, Any] | None) -> TrainingJob:
     )
 
 
-@router.get("/training-jobs/{job_id}", response_model=TrainingJob, responses=ERRORS)
+async def find_jobs(
+    pool: Pool, settings: SettingsDep, job_id: int, chain_id: int | None
+) -> list[Row]:
+    """Job `job_id` (on `chain_id`, or on every chain), with its model card."""
+    if chain_id is None:
+        return await _ON_ANY_CHAIN.all(pool, settings.read_schema, {"job_id": job_id})
+    params = {"job_id": job_id, "chain_id": chain_id}
+    return await _ON_CHAIN.all(pool, settings.read_schema, params)
+
+
+@cache
+def _page_query(*, requester: bool, dataset: bool, status: bool, after: bool) -> CompiledQuery:
+    """The list statement for one combination of filters (one compiled query each)."""
+    query: Select[Any] = _WITH_CARD
+    if requester:
+        query = query.where(_JOBS.c.requester == bindparam("requester"))
+    if dataset:
+        query = query.where(_JOBS.c.dataset_id == bindparam("dataset_id"))
+    if status:
+        query = query.where(_JOBS.c.status == bindparam("status"))
+    if after:
+        keyset = tuple_(bindparam("after_job"), bindparam("after_chain"))
+        query = query.where(tuple_(*_KEYSET) < keyset)
+    order = (column.desc() for column in _KEYSET)
+    return CompiledQuery(query.order_by(*order).limit(bindparam("limit")))
+
+
+def read_spec(blobs: BlobStore, cid: str) -> dict[str, Any] | None:
+    """The spec document at `cid` (bounded, CID-verified), or None when unreadable: it is
+    the requester's choice of CID, not necessarily a spec."""
+    try:
+        document = orjson.loads(fetch_limited(blobs, cid, MAX_SPEC_BYTES))
+    except (DatacoinError, orjson.JSONDecodeError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+@router.get("/training-jobs", response_model=Page[TrainingJob], responses=ERRORS)
+async def list_training_jobs(
+    pool: Pool,
+    settings: SettingsDep,
+    requester: Annotated[str | None, Query(pattern=ADDRESS.pattern)] = None,
+    dataset: Annotated[str | None, Query(pattern=r"^[0-9]{1,78}$")] = None,
+    status: Annotated[str | None, Query(pattern="^(requested|logged|refunded)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Page[TrainingJob]:
+    """Training jobs, newest first, by requester, dataset and status."""
+    params: dict[str, Any] = {"limit": limit + 1}
+    if requester:
+        params["requester"] = parse_address(requester)
+    if dataset:
+        params["dataset_id"] = int(dataset)
+    if status:
+        params["status"] = status
+    if cursor:
+        after_job, after_chain = decode_cursor(cursor, [cursor_uint256, cursor_bigint])
+        params |= {"after_job": after_job, "after_chain": after_chain}
+    query = _page_query(
+        requester=bool(requester), dataset=bool(dataset), status=bool(status), after=bool(cursor)
+    )
+    rows = await query.all(pool, settings.read_schema, params)
+    page = rows[:limit]
+    last = page[-1] if len(rows) > limit else None
+    next_cursor = encode_cursor([str(last["job_id"]), last["chain_id"]]) if last else None
+    return Page[TrainingJob](items=[to_job(r) for r in page], next_cursor=next_cursor)
+
+
+@router.get("/training-jobs/{job_id}", response_model=TrainingJobDetail, responses=ERRORS)
 async def get_training_job(
+    request: Request,
     pool: Pool,
     settings: SettingsDep,
     job_id: Annotated[str, Path(pattern=r"^[0-9]{1,78}$")],
     chain_id: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
-) -> TrainingJob:
-    """A job's status, spec, model CID, metrics and transaction hashes."""
-    params: dict[str, Any] = {"job_id": int(job_id)}
-    if chain_id is not None:
-        params["chain_id"] = chain_id
-    query = _ON_CHAIN if chain_id is not None else _ON_ANY_CHAIN
-    rows = await query.all(pool, settings.read_schema, params)
+) -> TrainingJobDetail:
+    """A job's status (with finality), spec, model CID, metrics, model card and
+    transaction hashes."""
+    rows = await find_jobs(pool, settings, int(job_id), chain_id)
     if not rows:
         raise HTTPException(404, f"training job {job_id} not found")
     if len(rows) > 1:
         raise HTTPException(400, f"job {job_id} exists on several chains: pass chain_id")
-    row, metrics = rows[0], None
-    if row["metrics_cid"]:
-        cards = await _CARD.all(pool, settings.read_schema, {"cid": row["metrics_cid"]})
-        metrics = cards[0]["document"].get("metrics") if cards else None
-    return to_job(row, metrics)
+    row = rows[0]
+    spec = await asyncio.to_thread(read_spec, request.app.state.blobs, row["spec_cid"])
+    job = to_job(row)
+    return TrainingJobDetail(**job.model_dump(), spec=spec, model_card=row.get("card"))

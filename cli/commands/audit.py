@@ -1,4 +1,5 @@
-"""`datacoin audit training JOB_ID`: re-run a logged training and compare its hashes."""
+"""`datacoin audit training JOB_ID`: re-run a logged training and compare its hashes (and
+open the sealed stored model to check it is the logged one)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def print_report(console: Console, report: AuditReport) -> None:
         f"  metrics hash {_mark(report.metrics_match)}  logged "
         f"{report.logged_metrics_hash}\n                      re-run "
         f"{report.metrics_hash}"
+    )
+    console.print(
+        f"  stored model {_mark(report.stored_model_matches)}  (decrypted from {report.model_cid})"
     )
     if report.logged_code_version not in (None, report.code_version):
         console.print(

@@ -10,7 +10,6 @@ anvil's funded accounts; every step prints its transaction and what the API show
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import signal
 import threading
@@ -40,6 +39,18 @@ REPO = Path(__file__).resolve().parents[2]
 IRIS = REPO / "ops" / "demo" / "iris.csv"
 WAD = 10**18
 PROVIDER, BUYER, STAKER = 1, 2, 4
+#: What the buyer trains: the species from the four measurements, a small MLP.
+IRIS_SPEC = {
+    "task": "classification",
+    "target": "species",
+    "features": ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"],
+    "model": {"kind": "mlp", "hidden_sizes": [16]},
+    "epochs": 60,
+    "batch_size": 16,
+    "learning_rate": 0.05,
+    "validation_split": 0.2,
+    "seed": 7,
+}
 #: The dev worker key is anvil's key 0 (the deployer), which holds the initial supply.
 WORKER_ACCOUNT = 0
 
@@ -215,8 +226,6 @@ class Scenario:
 
     def train(self, dataset_id: int) -> None:
         """The buyer pays for a training job; the worker trains it in the sandbox."""
-        from storage.open import open_blobs
-
         self.step("5. The buyer pays for a training job; a worker trains it in the sandbox")
         training = self.client.contract("TrainingLog")
         staking = self.client.contract("Staking")
@@ -228,26 +237,25 @@ class Scenario:
         if staking.functions.stakeOf(worker).call() < minimum:
             self.tx(WORKER_ACCOUNT, coin.functions.approve(staking.address, minimum), "approve")
             self.tx(WORKER_ACCOUNT, staking.functions.stake(minimum), "worker stakes")
-        features = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
-        spec = {
-            "task": "classification",
-            "target": "species",
-            "features": features,
-            "model": {"kind": "mlp", "hidden_sizes": [16]},
-            "epochs": 60,
-            "batch_size": 16,
-            "learning_rate": 0.05,
-            "validation_split": 0.2,
-            "seed": 7,
-        }
-        spec_cid = open_blobs(self.stack.settings).put([json.dumps(spec).encode()]).cid
-        self.say(f"  training spec stored: {spec_cid}")
-        payment = 10 * WAD
+        buyer = self.sign_in(BUYER)
+        reply = self.http.post(
+            "/training-specs",
+            json={"dataset_id": str(dataset_id), "spec": IRIS_SPEC},
+            headers=buyer,
+        )
+        reply.raise_for_status()
+        prepared = reply.json()
+        self.say(
+            f"  API: spec checked against the dataset's columns, stored {prepared['spec_cid']}"
+        )
+        payment = int(prepared["escrow"])
         self.tx(BUYER, coin.functions.approve(training.address, payment), "approve")
+        # the calldata the API handed back, decoded to the call the wallet signs
+        function, args = training.decode_function_input(prepared["call"]["data"])
         self.tx(
             BUYER,
-            training.functions.requestTraining(dataset_id, spec_cid, payment),
-            "requestTraining (10 DATACOIN escrowed)",
+            training.get_function_by_name(function.fn_name)(**args),
+            f"{function.fn_name} ({payment / WAD:g} DATACOIN escrowed)",
         )
         job_id = training.functions.jobCount().call()
         self.finalize()
@@ -257,6 +265,22 @@ class Scenario:
         self.say(f"  model CID {job['model_cid']}")
         shown = {k: v for k, v in job["metrics"].items() if not isinstance(v, dict | list)}
         self.say(f"  metrics {shown}")
+        self.download_model(job_id, job, buyer)
+
+    def download_model(self, job_id: int, job: Any, buyer: dict[str, str]) -> None:
+        """The requester downloads the sealed model; its hash is checked against the chain."""
+        training = self.client.contract("TrainingLog")
+        self.finalize()  # the model is served once its TrainingLogged is final
+        model = _wait(
+            "the final model", lambda: self._download(f"/training-jobs/{job_id}/model", buyer)
+        )
+        logged = training.events.TrainingLogged().get_logs(
+            from_block=self.client.deployment.start_block, argument_filters={"jobId": job_id}
+        )
+        on_chain = bytes(logged[0]["args"]["modelHash"])
+        same = hashlib.sha256(model).digest() == on_chain == bytes.fromhex(job["model_hash"][2:])
+        self.say(f"  the requester downloaded the model: {len(model)} bytes")
+        self.say(f"  its sha256 matches the modelHash on chain: {same}")
 
     def _job(self, job_id: int) -> Any:
         reply = self.http.get(f"/training-jobs/{job_id}")

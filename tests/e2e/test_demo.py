@@ -66,6 +66,9 @@ def test_demo_against_ci_services_then_replay(
         assert "download before finality: HTTP 403" in text
         assert "identical to the provider's file: True" in text
         assert re.search(r"job 1 logged by 0x", text)
+        # The requester downloaded the sealed model, and it is the one the chain commits to
+        assert re.search(r"the requester downloaded the model: \d+ bytes", text)
+        assert "its sha256 matches the modelHash on chain: True" in text
         # Steps are numbered without gaps; every transaction's hash is whole on its line
         steps = [int(n) for n in re.findall(r"^\S*\s*(\d)\. ", text, re.MULTILINE)]
         assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 6, steps

@@ -1,6 +1,7 @@
 """End to end: list -> purchase -> requestTraining on anvil -> indexer -> projections ->
 outbox -> Dramatiq worker (real Redis) -> sandboxed training -> TrainingLogged on chain ->
-read model; the stored model reproduces the logged metrics and an audit matches."""
+read model; the stored (sealed) model opens to the logged hash, reproduces the logged
+metrics, and an audit matches."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import psycopg
 from rich.console import Console
 
 from cli.commands.audit import run_audit_training
-from storage.envelope import decrypt
+from storage.envelope import MAGIC, decrypt
 from storage.open import open_blobs, open_keyring
 from tests.workers.conftest import BUYER, TrainingWorld, classification_csv, spec_doc
 from workers.access import AccessDeliveries
@@ -21,6 +22,7 @@ from workers.training.canonical import canonical_json
 from workers.training.data import read_table, to_tensors
 from workers.training.fit import validation_metrics
 from workers.training.spec import TrainingSpec
+from workers.training.stored import open_model
 
 
 def _read_model_row(db_url: str, job_id: int) -> dict[str, Any]:
@@ -80,10 +82,16 @@ def test_purchase_and_training_request_flow_to_a_logged_reproducible_model(
     assert metrics["accuracy"] > 0.8 and metrics["validation_rows"] == 60
     assert card["dataset"]["content_cid"] == doc.content_cid and card["seed"] == spec["seed"]
     assert hashlib.sha256(canonical_json(metrics)).digest() == bytes(row["metrics_hash"])
-    # And the model file from storage loads and reproduces the logged metrics exactly
-    model_bytes = b"".join(blobs.get(str(row["model_cid"])))
-    assert hashlib.sha256(model_bytes).digest() == bytes(row["model_hash"])
-    plain = b"".join(decrypt(blobs.get(doc.content_cid), open_keyring(world.settings)))
+    # And the model is stored sealed (it belongs to the requester): the stored bytes are an
+    # envelope, not the model, and they open to the plaintext the chain's modelHash names
+    keyring = open_keyring(world.settings)
+    sealed = b"".join(blobs.get(str(row["model_cid"])))
+    assert sealed.startswith(MAGIC) and hashlib.sha256(sealed).digest() != row["model_hash"]
+    model_bytes = open_model(blobs, keyring, str(row["model_cid"]), bytes(row["model_hash"]))
+    assert card["model"]["encrypted"] is True
+    assert card["model"]["sha256"] == hashlib.sha256(model_bytes).hexdigest()
+    # And the model file loads and reproduces the logged metrics exactly
+    plain = b"".join(decrypt(blobs.get(doc.content_cid), keyring))
     assert plain == data
     path = world.settings.data_dir / "check.csv"
     path.write_bytes(plain)

@@ -3,8 +3,10 @@
 Everything comes from the chain: the job (dataset, spec CID), the ``TrainingLogged`` event
 (model and metrics hashes, card CID) and the listing (content hash). The re-run goes through
 the same fetch, verification and sandbox as the worker, so a match means: this dataset, this
-spec and this code produce exactly the logged model. Needs the platform key ring (the data
-is decrypted for the re-run, as for the original one).
+spec and this code produce exactly the logged model. The stored model is sealed (it belongs
+to the requester), so the audit also opens it and checks it is the model the chain commits
+to. Needs the platform key ring (the data is decrypted for the re-run, as for the original
+one, and the stored model for the comparison).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import orjson
 import structlog
 
 from common.errors import DatacoinError, PermanentError
-from workers.training.job import MAX_DOCUMENT, TrainingService, fetch_limited
-from workers.training.ledger import JobStatus
+from workers.training.job import MAX_DOCUMENT, TrainingService
+from workers.training.ledger import JobStatus, LoggedResult
+from workers.training.stored import fetch_limited, open_model
 from workers.training.version import code_version
 
 log = structlog.get_logger(__name__)
@@ -38,6 +41,7 @@ class AuditReport:
     code_version: str
     logged_device: str | None
     device: str
+    stored_model_matches: bool
 
     @property
     def model_matches(self) -> bool:
@@ -51,8 +55,18 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
-        """Both hashes match."""
-        return self.model_matches and self.metrics_match
+        """Both hashes match, and the stored model is the logged one."""
+        return self.model_matches and self.metrics_match and self.stored_model_matches
+
+
+def stored_model_matches(service: TrainingService, logged: LoggedResult) -> bool:
+    """Whether the sealed model at the logged CID opens to the logged modelHash."""
+    try:
+        open_model(service.blobs, service.keyring, logged.model_cid, logged.model_hash)
+    except DatacoinError as exc:
+        log.warning("audit.model.unreadable", cid=logged.model_cid, error=str(exc)[:200])
+        return False
+    return True
 
 
 def audit_job(service: TrainingService, job_id: int) -> AuditReport:
@@ -81,11 +95,13 @@ def audit_job(service: TrainingService, job_id: int) -> AuditReport:
         code_version=code_version(),
         logged_device=str(training.get("device")) if isinstance(training, dict) else None,
         device=str(made.run["device"]),
+        stored_model_matches=stored_model_matches(service, logged),
     )
     log.info(
         "audit.done",
         job_id=job_id,
         model_matches=report.model_matches,
         metrics_match=report.metrics_match,
+        stored_model_matches=report.stored_model_matches,
     )
     return report

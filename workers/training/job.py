@@ -38,11 +38,11 @@ from workers.training.canonical import canonical_json, sha256_hex
 from workers.training.ledger import DatasetRecord, JobRecord, JobStatus, TrainingLedger
 from workers.training.spares import ProgramSpec, SandboxStarter
 from workers.training.spec import MAX_SPEC_BYTES, TrainingSpec, parse_spec
+from workers.training.stored import MAX_MODEL_BYTES, fetch_limited, seal_model
 
 log = structlog.get_logger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_DOCUMENT = 1 << 20
-MAX_MODEL_BYTES = 1 << 30  # bounded by the output limit too
 CARD_KIND = "datacoin-model-card/1"
 IDLE_EXIT = 3  # workers.training.entry.IDLE (not imported: that module is the sandbox's)
 
@@ -83,7 +83,9 @@ class Produced:
     timings: dict[str, float]
 
     def card(self, chain_id: int, job: JobRecord, model_cid: str) -> bytes:
-        """The model card (canonical JSON): byte-identical for a reproduced run."""
+        """The model card (canonical JSON, public: metrics and provenance, no data). The
+        model itself is sealed (see workers.training.stored): `model.cid` names its envelope
+        and `model.sha256` the plaintext, which is what the chain's modelHash commits to."""
         doc = {
             "kind": CARD_KIND,
             "chain_id": chain_id,
@@ -102,6 +104,7 @@ class Produced:
                 "sha256": sha256_hex(self.model),
                 "size": len(self.model),
                 "format": "safetensors",
+                "encrypted": True,
             },
             "metrics": orjson.loads(self.metrics),
             "metrics_sha256": sha256_hex(self.metrics),
@@ -122,16 +125,6 @@ class Outcome:
     metrics_cid: str | None = None
     tx_hash: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def fetch_limited(blobs: BlobStore, cid: str, limit: int) -> bytes:
-    """A whole (CID-verified) file, refusing more than `limit` bytes."""
-    out = bytearray()
-    for chunk in blobs.get(cid):
-        out += chunk
-        if len(out) > limit:
-            raise PermanentError(f"{cid} exceeds {limit} bytes")
-    return bytes(out)
 
 
 def _counted(chunks: Iterable[bytes], digest: Any, limit: int) -> Iterator[bytes]:
@@ -182,7 +175,7 @@ class TrainingService:
         checked = time.perf_counter()
         made = self.produce(job)
         upload_started = time.perf_counter()
-        model_cid = self.blobs.put([made.model]).cid
+        model_cid = seal_model(self.blobs, self.keyring, made.model)
         card = made.card(self.ledger.chain_id, job, model_cid)
         card_cid = self.blobs.put([card]).cid
         self.blobs.pin(model_cid)
