@@ -2,8 +2,8 @@
 
 An entry's canonical encoding (``indexer.events.canonical_encoding``, the reference the
 tests compare against) and its row in ``events`` differ per entry only in the position and
-the hash, so everything else is encoded ahead of time (in backfill worker processes, see
-``indexer.workers``) and the appender only numbers, hashes and joins:
+the hash, so everything else is encoded ahead of time (in fetch processes, see
+``indexer.fetch_pool``) and the appender only numbers, hashes and joins:
 
     canonical = b"[" position b"," MID REST        (MID: chain_id, kind, incarnation)
     hash      = sha256(previous hash || canonical)

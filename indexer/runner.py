@@ -1,14 +1,14 @@
 """The indexer: backfill to finality, then follow the head; commit every value it yields.
 
-Backfill: ranges are fetched several at a time, by worker processes for large backfills
-(``indexer.workers``: fetch, decode and encode) or by threads, and committed strictly in
+Backfill: ranges are fetched several at a time, by fetch processes for large backfills
+(``indexer.fetch_pool``: fetch, decode and encode) or by threads, and committed strictly in
 range order by a committer thread (``indexer.committer``), ranges that are ready at once in
 one transaction. Live mode commits each value before asking for the next.
 
 Crash safety: each committed value moves the cursor in the same transaction as its events
 and only if the cursor is where this process last left it. After ``kill -9`` a restart
 resumes from the committed cursor: no gap, no duplicate. A lost PostgreSQL connection (a
-restart, a terminated backend) or a broken worker pool does the same without a restart:
+restart, a terminated backend) or a broken fetch pool does the same without a restart:
 ``run`` reloads the committed cursor and goes on, after a backoff.
 
 Stopping: ``run``'s `stop` event (set on SIGTERM) ends a backfill after the ranges already
@@ -33,6 +33,7 @@ from common.manifest import Deployment
 from indexer.committer import Committer
 from indexer.decode import EventDecoder
 from indexer.events import BlockRecord, Checkpoint
+from indexer.fetch_pool import FetchSource
 from indexer.follow import UNKNOWN_HASH, FollowConfig, Follower
 from indexer.metrics import IndexerMetrics
 from indexer.rpc import RpcClient, RpcError
@@ -48,7 +49,6 @@ from indexer.sync import (
     backfill,
     merge,
 )
-from indexer.workers import FetchSource
 
 log = structlog.get_logger(__name__)
 
@@ -67,10 +67,10 @@ class IndexerConfig:
     target_logs: int = 2_000
     use_finalized_tag: bool = True
     max_backoff: float = 2.0  # the retry policy's cap (indexer.retry): live mode is back soon
-    # Backfill fetch/decode/encode processes (indexer.workers); 0: threads in this process.
-    workers: int = 2
+    # Backfill fetch/decode/encode processes (indexer.fetch_pool); 0: threads in this process.
+    fetch_processes: int = 2
     # Backfills spanning fewer blocks use threads: starting processes would cost more.
-    workers_min_blocks: int = 512
+    fetch_processes_min_blocks: int = 512
 
 
 @dataclass
@@ -250,17 +250,19 @@ class Indexer:
         self._report("backfill", head)
 
     def _fetch_source(self, blocks: int) -> FetchSource:
-        """Threads, plus worker processes for large backfills, encoding events for the
-        store when it takes encoded events (``indexer.workers``)."""
+        """Threads, plus fetch processes for large backfills, encoding events for the
+        store when it takes encoded events (``indexer.fetch_pool``)."""
         encoded = isinstance(self.store, EncodedAppender)
-        use_workers = (
-            encoded and self.config.workers > 0 and blocks >= self.config.workers_min_blocks
+        use_processes = (
+            encoded
+            and self.config.fetch_processes > 0
+            and blocks >= self.config.fetch_processes_min_blocks
         )
         contracts = {n: c.address for n, c in self.deployment.contracts.items()}
         # A range with this many logs came from a stale size: cut it, fetch the rest anew.
         max_logs = 4 * self.config.target_logs
         fetcher = RangeFetcher(self.rpc, self.decoder, self.chain_id, max_logs)
-        processes = self.config.workers if use_workers else 0
+        processes = self.config.fetch_processes if use_processes else 0
         return FetchSource(fetcher, self.config.concurrency, contracts, processes, encoded)
 
     def follow(self, to_block: int | None = None, stop: threading.Event | None = None) -> None:
@@ -322,7 +324,7 @@ class Indexer:
         """Backfill then follow, until `to_block` is indexed or `stop` is set.
 
         Transient RPC failures are retried with backoff where they happen. A lost store
-        connection or a broken worker pool ends the phase in progress: after a backoff,
+        connection or a broken fetch pool ends the phase in progress: after a backoff,
         ``run`` reloads the committed cursor (a commit whose answer was lost may have
         happened or not: the store says which) and starts again from there."""
         stop = stop or threading.Event()
@@ -355,8 +357,8 @@ class Indexer:
 def _restart_event(exc: Exception) -> str | None:
     """The event to log for a failure ``run`` recovers from by restarting from the
     committed cursor, or None for one it does not (it is raised)."""
-    if isinstance(exc, BrokenProcessPool):  # a worker killed (the OOM killer, a signal)
-        return "indexer.workers.broken"
+    if isinstance(exc, BrokenProcessPool):  # a fetch process killed (the OOM killer, a signal)
+        return "indexer.fetch_pool.broken"
     # RPC failures are retried where they happen (``_retrying``, ``follow``); the
     # transient failures that reach here are the store's (psycopg's OperationalError:
     # a terminated backend, a restarting server).

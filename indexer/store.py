@@ -110,7 +110,7 @@ class EventStore(Protocol):
 @runtime_checkable
 class EncodedAppender(Protocol):
     """A store that also appends events encoded elsewhere (``indexer.encode``): backfill
-    then decodes and encodes in worker processes (``indexer.workers``)."""
+    then decodes and encodes in fetch processes (``indexer.fetch_pool``)."""
 
     def append_encoded(
         self,

@@ -1,7 +1,7 @@
 """PostgreSQL event store: binary COPY for appends, one transaction per commit, NOTIFY after.
 
 Rows are built by ``indexer.encode`` (hash chain and COPY bytes from one serialisation);
-``append_encoded`` takes events already encoded elsewhere (backfill worker processes).
+``append_encoded`` takes events already encoded elsewhere (fetch processes).
 
 Appends from every writer (one indexer per chain) are serialised by a transaction-scoped
 advisory lock taken before the head is read, so positions are gap-free and a reader never
@@ -358,7 +358,7 @@ class PostgresEventStore:
         dead_letters: Sequence[DeadLetter] = (),
     ) -> Head:
         """``append`` for events already encoded (``indexer.encode.encode_events``, or
-        backfill workers): the same rows and hashes, with less work under the lock."""
+        fetch processes): the same rows and hashes, with less work under the lock."""
         if events and events.chain_id != checkpoint.chain_id:
             raise ValueError("every appended event must be of the checkpoint's chain")
         with self._transaction() as cur:
