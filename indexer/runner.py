@@ -36,6 +36,7 @@ from indexer.events import BlockRecord, Checkpoint
 from indexer.fetch_pool import FetchSource
 from indexer.follow import UNKNOWN_HASH, FollowConfig, Follower
 from indexer.metrics import IndexerMetrics
+from indexer.retry import RetryPolicy
 from indexer.rpc import RpcClient, RpcError
 from indexer.store import EncodedAppender, EventStore, Expected
 from indexer.sync import (
@@ -51,6 +52,8 @@ from indexer.sync import (
 )
 
 log = structlog.get_logger(__name__)
+#: The runner's first retry waits 0.1-0.2 s (then x2 per failure, up to ``max_backoff``).
+RETRY_BASE_S = 0.2
 
 
 @dataclass
@@ -114,6 +117,8 @@ class Indexer:
         self.finalized = deployment.start_block - 1
         self.expected: Expected = None
         self.progress = Progress("starting", self.cursor.number, 0, 0)
+        # The runner's own waits: its phases' RPC retries, live mode, restarts.
+        self.retry = RetryPolicy(base=RETRY_BASE_S, cap=self.config.max_backoff)
 
     # -- state ------------------------------------------------------------------------
     def _load(self) -> None:
@@ -284,7 +289,7 @@ class Indexer:
             BlockRecord(floor_number, UNKNOWN_HASH, UNKNOWN_HASH, 0),
         )
         follower.stop_at = to_block
-        backoff = 0.0
+        failures = 0  # consecutive failed steps
         while not stop.is_set():
             if to_block is not None and self.cursor.number >= to_block:
                 return
@@ -293,32 +298,32 @@ class Indexer:
                 for value in follower.step():
                     self.apply(value)
                     moved = moved or not isinstance(value, Finalize)
-                backoff = 0.0
+                failures = 0
             except RpcError as exc:
-                self.metrics.rpc_errors.labels(self._label).inc()
-                backoff = min(self.config.max_backoff, max(0.1, backoff * 2))
-                log.warning("indexer.live.rpc_error", error=str(exc)[:200], retry_in=backoff)
+                self._count_rpc_error(exc)
+                failures += 1
                 follower.cursor = self.cursor  # resume from what was committed
-                stop.wait(backoff)
+                self.retry.backoff(failures, event="indexer.live.retry", error=exc, stop=stop)
                 continue
             self._report("live", max(self.cursor.number, follower.cursor.number))
             if not moved:
                 stop.wait(self.config.poll_interval)
 
+    def _count_rpc_error(self, _exc: BaseException) -> None:
+        self.metrics.rpc_errors.labels(self._label).inc()
+
     def _retrying(self, what: str, action: Callable[[], None], stop: threading.Event) -> None:
         """Run `action` until it succeeds or `stop` is set; RPC failures are retried with
-        backoff, forever (a failed range is never skipped)."""
-        attempt = 0
-        while not stop.is_set():
-            try:
-                action()
-                return
-            except RpcError as exc:
-                attempt += 1
-                self.metrics.rpc_errors.labels(self._label).inc()
-                wait_s = min(self.config.max_backoff, 0.1 * 2**attempt)
-                log.warning(f"indexer.{what}.rpc_error", error=str(exc)[:200], retry_in=wait_s)
-                stop.wait(wait_s)
+        the jittered backoff, forever (a failed range is never skipped)."""
+        if stop.is_set():
+            return
+        try:
+            self.retry.call(
+                action, what=what, retry_on=(RpcError,), stop=stop, on_retry=self._count_rpc_error
+            )
+        except RpcError:
+            if not stop.is_set():
+                raise  # unreachable: with no limit on attempts only a stop ends them
 
     def run(self, to_block: int | None = None, stop: threading.Event | None = None) -> None:
         """Backfill then follow, until `to_block` is indexed or `stop` is set.
@@ -344,14 +349,13 @@ class Indexer:
                 # is down), and starts again from the shortest after progress.
                 failures = failures + 1 if failed_at == self.cursor.number else 1
                 failed_at = self.cursor.number
-                wait_s = min(self.config.max_backoff, 0.1 * 2**failures)
-                log.warning(
-                    event,
-                    error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                self.retry.backoff(
+                    failures,
+                    event=event,
+                    error=f"{type(exc).__name__}: {exc}",
+                    stop=stop,
                     cursor=self.cursor.number,
-                    retry_in=wait_s,
                 )
-                stop.wait(wait_s)
 
 
 def _restart_event(exc: Exception) -> str | None:
