@@ -50,9 +50,8 @@ def test_call_retries_counts_each_failure_and_gives_up_on_stop() -> None:
     stop = threading.Event()
     stop.set()
     with pytest.raises(RpcError):
-        policy.call(
-            lambda: (_ for _ in ()).throw(RpcError("c")),
-            what="test",
-            retry_on=(RpcError,),
-            stop=stop,
-        )
+        policy.call(_fails, what="test", retry_on=(RpcError,), stop=stop)
+
+
+def _fails() -> None:
+    raise RpcError("c")
