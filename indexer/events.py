@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,8 @@ from contracts.events import PlatformEvent, UnknownEvent, typed_event
 KIND_LOG = "log"
 KIND_RETRACT = "retract"
 GENESIS_HASH = b"\x00" * 32
+#: Row format 1: the canonical encoding of ``canonical_encoding`` (every row so far).
+FORMAT_V1 = 1
 
 
 # NewEvent and StoredEvent are immutable by convention, not `frozen`: a frozen dataclass
@@ -45,6 +48,8 @@ class StoredEvent:
     retracts: int | None
     hash: bytes
     event: NewEvent
+    #: How `hash` was computed: the key of its encoding in ``CANONICAL_ENCODINGS``.
+    format: int = FORMAT_V1
 
     def fact(self) -> Fact:
         """This entry as projections see it."""
@@ -63,10 +68,12 @@ class StoredEvent:
         )
 
     def canonical(self) -> bytes:
-        """The canonical encoding hashed into the tamper-evident chain."""
-        return canonical_encoding(
-            self.position, self.kind, self.incarnation, self.retracts, self.event
-        )
+        """The canonical encoding hashed into the tamper-evident chain, in this entry's
+        format; ``UnknownFormatError`` for a format this code does not know."""
+        encoding = CANONICAL_ENCODINGS.get(self.format)
+        if encoding is None:
+            raise UnknownFormatError(self.format)
+        return encoding(self.position, self.kind, self.incarnation, self.retracts, self.event)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -108,7 +115,8 @@ class Fact:
 def canonical_encoding(
     position: int, kind: str, incarnation: int, retracts: int | None, e: NewEvent
 ) -> bytes:
-    """Deterministic bytes of one entry (sorted-key JSON of every stored field)."""
+    """Deterministic bytes of one entry in row format 1 (sorted-key JSON of every stored
+    field but the format). Frozen: changing it would break every stored hash chain."""
     return orjson.dumps(
         [
             position,
@@ -129,6 +137,22 @@ def canonical_encoding(
         ],
         option=orjson.OPT_SORT_KEYS,
     )
+
+
+#: An entry's canonical encoding: (position, kind, incarnation, retracted position or None,
+#: event) to bytes.
+CanonicalEncoding = Callable[[int, str, int, int | None, NewEvent], bytes]
+#: The canonical encoding of each row format. Formats are never changed once rows exist
+#: in them, only added: old rows must verify forever (``indexer.verify``).
+CANONICAL_ENCODINGS: dict[int, CanonicalEncoding] = {FORMAT_V1: canonical_encoding}
+
+
+class UnknownFormatError(ValueError):
+    """An entry's row format has no canonical encoding here (written by newer code)."""
+
+    def __init__(self, format_: int) -> None:
+        super().__init__(f"unknown row format {format_}")
+        self.format = format_
 
 
 def chain_hash(previous: bytes, encoding: bytes) -> bytes:

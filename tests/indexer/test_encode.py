@@ -16,7 +16,6 @@ from psycopg.types.json import Jsonb
 
 from indexer.decode import EventDecoder
 from indexer.encode import (
-    COLUMNS,
     EncodedEvents,
     EventEncoder,
     encode_events,
@@ -34,6 +33,7 @@ from indexer.events import (
     canonical_encoding,
     chain_hash,
 )
+from indexer.row import COLUMN_NAMES, COLUMNS, select_list
 from indexer.rpc import Header, RangeTooLargeError, RpcError
 from indexer.store_pg import PostgresEventStore
 from indexer.sync import Batch, EncodedBatch, build_events, encode_logs, merge
@@ -157,24 +157,7 @@ def test_one_pass_encoding_equals_decode_then_encode(
 
 
 # -- PostgreSQL: the fast path's rows equal a plain typed COPY of the reference -------------
-REFERENCE_TYPES = [
-    "int8",
-    "text",
-    "int2",
-    "int8",
-    "bytea",
-    "int8",
-    "int8",
-    "bytea",
-    "bytea",
-    "int8",
-    "bytea",
-    "int4",
-    "int4",
-    "bytea",
-    "text",
-    "jsonb",
-]
+REFERENCE_TYPES = [c.type for c in COLUMNS]
 
 
 def _reference_rows(
@@ -184,7 +167,10 @@ def _reference_rows(
     psycopg's own dumpers for every column."""
     conn.execute("CREATE TEMP TABLE ref AS SELECT * FROM events WITH NO DATA")
     previous, position = GENESIS_HASH, 0
-    with conn.cursor() as cur, cur.copy(f"COPY ref ({COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy(f"COPY ref ({', '.join(COLUMN_NAMES)}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
         copy.set_types(REFERENCE_TYPES)
         for kind, incarnation, retracts, e in entries:
             position += 1
@@ -214,7 +200,7 @@ def _reference_rows(
 
 
 def _rows(conn: psycopg.Connection[Any], table: str) -> list[tuple[Any, ...]]:
-    columns = COLUMNS.replace("args", "args::text")
+    columns = select_list(COLUMN_NAMES)
     return conn.execute(f"SELECT {columns} FROM {table} ORDER BY position").fetchall()
 
 
