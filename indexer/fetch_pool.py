@@ -116,6 +116,7 @@ class FetchPool:
         self,
         rpc: RpcClient,
         contracts: dict[str, str],
+        *,
         chain_id: int,
         processes: int,
         max_logs: int | None = None,
@@ -294,7 +295,12 @@ class FetchSource:
         # Enough threads per process that `concurrency` ranges can be in flight at once.
         threads = -(-self._concurrency // processes)
         pool = FetchPool(
-            fetcher.rpc, contracts, fetcher.chain_id, processes, fetcher.max_logs, threads
+            fetcher.rpc,
+            contracts,
+            chain_id=fetcher.chain_id,
+            processes=processes,
+            max_logs=fetcher.max_logs,
+            threads=threads,
         )
         try:
             pool.warm_up()

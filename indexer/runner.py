@@ -159,11 +159,11 @@ class Indexer:
         """Commit one sync value to the store."""
         if isinstance(value, Batch | EncodedBatch):
             cp = Checkpoint(
-                self.chain_id,
-                value.end.number,
-                value.end.hash,
-                min(self.finalized, value.end.number),
-                tuple(value.blocks),
+                chain_id=self.chain_id,
+                block_number=value.end.number,
+                block_hash=value.end.hash,
+                finalized_number=min(self.finalized, value.end.number),
+                blocks=tuple(value.blocks),
             )
             if isinstance(value, EncodedBatch):
                 assert isinstance(self.store, EncodedAppender)
@@ -179,7 +179,12 @@ class Indexer:
         elif isinstance(value, Reorg):
             anc = value.ancestor
             self.finalized = min(self.finalized, anc.number)
-            cp = Checkpoint(self.chain_id, anc.number, anc.hash, self.finalized)
+            cp = Checkpoint(
+                chain_id=self.chain_id,
+                block_number=anc.number,
+                block_hash=anc.hash,
+                finalized_number=self.finalized,
+            )
             retracted = self.store.retract(self.chain_id, anc.number, cp, self.expected)
             self.cursor = anc
             self.metrics.reorgs.labels(self._label, str(value.beyond_finality).lower()).inc()
@@ -192,7 +197,12 @@ class Indexer:
         else:
             assert isinstance(value, Finalize)
             self.finalized = value.number
-            cp = Checkpoint(self.chain_id, self.cursor.number, self.cursor.hash, value.number)
+            cp = Checkpoint(
+                chain_id=self.chain_id,
+                block_number=self.cursor.number,
+                block_hash=self.cursor.hash,
+                finalized_number=value.number,
+            )
             self.store.append([], cp, self.expected)
         self.expected = (self.cursor.number, self.cursor.hash)
         self.metrics.cursor.labels(self._label).set(self.cursor.number)
@@ -278,15 +288,15 @@ class Indexer:
         follower = Follower(
             self.rpc,
             self.decoder,
-            self.chain_id,
-            self.cursor,
-            self.finalized,
-            recent,
-            lambda n: self.store.recorded_blocks(self.chain_id, n),
-            FollowConfig(
+            chain_id=self.chain_id,
+            cursor=self.cursor,
+            finalized=self.finalized,
+            recent=recent,
+            load_recorded=lambda n: self.store.recorded_blocks(self.chain_id, n),
+            config=FollowConfig(
                 self.config.confirmations, use_finalized_tag=self.config.use_finalized_tag
             ),
-            BlockRecord(floor_number, UNKNOWN_HASH, UNKNOWN_HASH, 0),
+            floor=BlockRecord(floor_number, UNKNOWN_HASH, UNKNOWN_HASH, 0),
         )
         follower.stop_at = to_block
         failures = 0  # consecutive failed steps

@@ -388,7 +388,15 @@ class PostgresEventStore:
                 (chain_id,),
             )
             row = cur.fetchone()
-        return Checkpoint(chain_id, row[0], bytes(row[1]), row[2]) if row else None
+        if row is None:
+            return None
+        number, block_hash, finalized = row
+        return Checkpoint(
+            chain_id=chain_id,
+            block_number=number,
+            block_hash=bytes(block_hash),
+            finalized_number=finalized,
+        )
 
     def read_dead_letters(self, chain_id: int) -> list[DeadLetter]:
         """Every dead letter recorded for `chain_id`, in (block number, log index) order."""
@@ -401,15 +409,15 @@ class PostgresEventStore:
             )
             return [
                 DeadLetter(
-                    chain_id,
-                    number,
-                    bytes(block_hash),
-                    index,
-                    bytes(tx),
-                    bytes(address),
-                    tuple(orjson.loads(topics)),
-                    data,
-                    reason,
+                    chain_id=chain_id,
+                    block_number=number,
+                    block_hash=bytes(block_hash),
+                    log_index=index,
+                    tx_hash=bytes(tx),
+                    address=bytes(address),
+                    topics=tuple(orjson.loads(topics)),
+                    data=data,
+                    reason=reason,
                 )
                 for number, block_hash, index, tx, address, topics, data, reason in cur.fetchall()
             ]

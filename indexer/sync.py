@@ -152,17 +152,17 @@ def build_events(
             continue
         events.append(
             NewEvent(
-                chain_id,
-                header.number,
-                header.hash,
-                header.parent_hash,
-                header.timestamp,
-                tx_hash,
-                int(raw["transactionIndex"], 16),
-                log_index,
-                emitter.address,
-                emitter.name,
-                args,
+                chain_id=chain_id,
+                block_number=header.number,
+                block_hash=header.hash,
+                parent_hash=header.parent_hash,
+                block_timestamp=header.timestamp,
+                tx_hash=tx_hash,
+                tx_index=int(raw["transactionIndex"], 16),
+                log_index=log_index,
+                address=emitter.address,
+                event_name=emitter.name,
+                args=args,
             )
         )
     return events, dead
@@ -258,15 +258,15 @@ def _dead_letter(
     chain_id: int, header: Header, tx_hash: bytes, log_index: int, raw: JsonObj, exc: Exception
 ) -> DeadLetter:
     return DeadLetter(
-        chain_id,
-        header.number,
-        header.hash,
-        log_index,
-        tx_hash,
-        bytes.fromhex(raw["address"][2:]),
-        tuple(raw["topics"]),
-        raw["data"],
-        str(exc),
+        chain_id=chain_id,
+        block_number=header.number,
+        block_hash=header.hash,
+        log_index=log_index,
+        tx_hash=tx_hash,
+        address=bytes.fromhex(raw["address"][2:]),
+        topics=tuple(raw["topics"]),
+        data=raw["data"],
+        reason=str(exc),
     )
 
 

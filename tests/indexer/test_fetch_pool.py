@@ -54,7 +54,9 @@ def warm_pool(chain: Platform) -> None:
     """Start this process's fork server now, so that a backfill's pool is up at once and
     every range goes through the workers (the first start would overlap the backfill)."""
     contracts = {n: c.address for n, c in chain.deployment.contracts.items()}
-    with FetchPool(RpcClient(url_of(chain)), contracts, chain.deployment.chain_id, 2) as pool:
+    with FetchPool(
+        RpcClient(url_of(chain)), contracts, chain_id=chain.deployment.chain_id, processes=2
+    ) as pool:
         pool.warm_up()
 
 
@@ -144,7 +146,7 @@ from indexer.fetch_pool import FetchPool
 rpc_url, db_url, manifest, head = sys.argv[1:5]
 deployment = Deployment.load(Path(manifest))
 contracts = {n: c.address for n, c in deployment.contracts.items()}
-with FetchPool(RpcClient(rpc_url), contracts, deployment.chain_id, 2) as pool:
+with FetchPool(RpcClient(rpc_url), contracts, chain_id=deployment.chain_id, processes=2) as pool:
     pool.warm_up()  # so that every range goes through the workers
 cfg = IndexerConfig(confirmations=0, initial_range=2, max_range=3, concurrency=2, fetch_processes=2,
                     fetch_processes_min_blocks=0)

@@ -40,7 +40,12 @@ def test_builders_read_columns_in_the_order_the_select_lists_name_them() -> None
 
 def _write_v1(store: InMemoryEventStore | PostgresEventStore) -> None:
     store.append([event(5, i, tx=i // 3) for i in range(4)], cp(5), None)
-    store.retract(1, 4, Checkpoint(1, 4, b"\x00" * 32, 0), (5, cp(5).block_hash))
+    store.retract(
+        1,
+        4,
+        Checkpoint(chain_id=1, block_number=4, block_hash=b"\x00" * 32, finalized_number=0),
+        (5, cp(5).block_hash),
+    )
 
 
 @pytest.fixture

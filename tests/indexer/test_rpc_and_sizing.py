@@ -301,7 +301,9 @@ def test_an_unknown_error_that_repeats_at_one_size_shrinks_the_range(
 def warm_pool(chain: Platform) -> None:
     """Start this process's fork server, so that a backfill's worker pool is up at once."""
     contracts = {n: c.address for n, c in chain.deployment.contracts.items()}
-    with FetchPool(RpcClient(url_of(chain)), contracts, chain.deployment.chain_id, 2) as pool:
+    with FetchPool(
+        RpcClient(url_of(chain)), contracts, chain_id=chain.deployment.chain_id, processes=2
+    ) as pool:
         pool.warm_up()
 
 
