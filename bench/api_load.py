@@ -78,17 +78,17 @@ CATEGORIES = ["tabular", "images", "text", "finance", "science"]
 
 def _event(block: int, log_index: int, name: str, args: dict[str, str], tx: bytes) -> NewEvent:
     return NewEvent(
-        31337,
-        block,
-        block.to_bytes(32, "big"),
-        (block - 1).to_bytes(32, "big"),
-        1_700_000_000 + block,
-        tx,
-        0,
-        log_index,
-        b"\x11" * 20,
-        name,
-        args,
+        chain_id=31337,
+        block_number=block,
+        block_hash=block.to_bytes(32, "big"),
+        parent_hash=(block - 1).to_bytes(32, "big"),
+        block_timestamp=1_700_000_000 + block,
+        tx_hash=tx,
+        tx_index=0,
+        log_index=log_index,
+        address=b"\x11" * 20,
+        event_name=name,
+        args=args,
     )
 
 
@@ -127,7 +127,13 @@ def seed(db_url: str, count: int) -> None:
     block = BlockRecord(last.block_number, last.block_hash, last.parent_hash, 0)
     store.append(
         events,
-        Checkpoint(31337, last.block_number, last.block_hash, last.block_number, (block,)),
+        Checkpoint(
+            chain_id=31337,
+            block_number=last.block_number,
+            block_hash=last.block_hash,
+            finalized_number=last.block_number,
+            blocks=(block,),
+        ),
         None,
     )
     ProjectionRunner(db_url, store, batch_size=50_000).run_once()

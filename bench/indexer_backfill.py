@@ -414,7 +414,7 @@ def raw_ceiling(work: Workload, rpc_url: str, db_url: str) -> tuple[Timing, Timi
 
 # -- 2b. our backfill --------------------------------------------------------------------
 #: How (b) runs: the indexer as configured (worker processes for the backfill), or with
-#: ``workers=0`` (fetch and decode in threads of the main process, for comparison).
+#: ``fetch_processes=0`` (fetch and decode in threads of the main process, for comparison).
 MODES = ("indexer", "threads")
 
 
@@ -424,7 +424,7 @@ def our_backfill(
     """Backfill into a freshly migrated database; verify the store holds every event."""
     upgrade(db_url)  # untimed: schema creation is not backfill work
     if mode == "threads":
-        config = replace(config, workers=0)
+        config = replace(config, fetch_processes=0)
     store = PostgresEventStore(db_url)
     try:
         indexer = Indexer(RpcClient(rpc_url), store, work.deployment, config)
@@ -614,7 +614,7 @@ def machine(pg_url: str) -> dict[str, str]:
 
 MODE_LABELS = {
     "indexer": "(b) ours: `Indexer.run` (confirmations=0) into the event store",
-    "threads": "(b') ours with `workers=0`: fetch/decode in threads of the main process",
+    "threads": "(b') ours with `fetch_processes=0`: fetch/decode in threads of the main process",
 }
 
 
@@ -750,9 +750,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         nargs="*",
         default=[],
         choices=[m for m in MODES if m != "indexer"],
-        help="also run (b) another way: threads (workers=0, no worker processes)",
+        help="also run (b) another way: threads (fetch_processes=0, no fetch processes)",
     )
-    p.add_argument("--workers", type=int, default=None, help="IndexerConfig.workers for (b)")
+    p.add_argument(
+        "--fetch-processes", type=int, default=None, help="IndexerConfig.fetch_processes for (b)"
+    )
     p.add_argument(
         "--concurrency", type=int, default=None, help="IndexerConfig.concurrency for (b)"
     )
@@ -770,8 +772,8 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
         config.initial_range = args.initial_range
     if args.concurrency:
         config.concurrency = args.concurrency
-    if args.workers is not None:
-        config.workers = args.workers
+    if args.fetch_processes is not None:
+        config.fetch_processes = args.fetch_processes
     modes = list(dict.fromkeys(["indexer", *args.compare]))
     with contextlib.ExitStack() as stack:
         dbs = Databases(args.pg.rstrip("/"))

@@ -65,7 +65,12 @@ def reorg(store: PostgresEventStore, events: list[NewEvent], depth: int) -> int:
     store.retract(
         CHAIN,
         keep,
-        Checkpoint(CHAIN, keep, keep.to_bytes(32, "big"), 0),
+        Checkpoint(
+            chain_id=CHAIN,
+            block_number=keep,
+            block_hash=keep.to_bytes(32, "big"),
+            finalized_number=0,
+        ),
         (head.block_number, head.block_hash),
     )
     append(store, new_fork(events, depth))

@@ -120,17 +120,17 @@ def synthesize(count: int, seed: int = 1) -> list[NewEvent]:
             )
         events.append(
             NewEvent(
-                CHAIN,
-                block,
-                block.to_bytes(32, "big"),
-                (block - 1).to_bytes(32, "big"),
-                1_700_000_000 + block,
-                rng.randbytes(32),
-                0,
-                n % 50,
-                b"\x11" * 20,
-                name,
-                args,
+                chain_id=CHAIN,
+                block_number=block,
+                block_hash=block.to_bytes(32, "big"),
+                parent_hash=(block - 1).to_bytes(32, "big"),
+                block_timestamp=1_700_000_000 + block,
+                tx_hash=rng.randbytes(32),
+                tx_index=0,
+                log_index=n % 50,
+                address=b"\x11" * 20,
+                event_name=name,
+                args=args,
             )
         )
     return events
@@ -151,7 +151,13 @@ def append(store: PostgresEventStore, events: list[NewEvent]) -> None:
         chunk = events[start : start + 10_000]
         last = chunk[-1]
         block = BlockRecord(last.block_number, last.block_hash, last.parent_hash, 0)
-        cp = Checkpoint(CHAIN, last.block_number, last.block_hash, last.block_number, (block,))
+        cp = Checkpoint(
+            chain_id=CHAIN,
+            block_number=last.block_number,
+            block_hash=last.block_hash,
+            finalized_number=last.block_number,
+            blocks=(block,),
+        )
         store.append(chunk, cp, expected)
         expected = (last.block_number, last.block_hash)
 

@@ -1,7 +1,7 @@
 """Commit on a thread of its own, in order, so that fetching never waits for PostgreSQL.
 
 Backfill's main loop hands over each run of ready batches (one transaction each) and goes
-straight back to scheduling ranges, so the workers stay busy while the database writes.
+straight back to scheduling ranges, so the fetch processes stay busy while the database writes.
 The queue is bounded: when the database falls behind, ``put`` blocks and fetching pauses
 there (memory stays bounded).
 

@@ -2,12 +2,12 @@
 
 An entry's canonical encoding (``indexer.events.canonical_encoding``, the reference the
 tests compare against) and its row in ``events`` differ per entry only in the position and
-the hash, so everything else is encoded ahead of time (in backfill worker processes, see
-``indexer.workers``) and the appender only numbers, hashes and joins:
+the hash, so everything else is encoded ahead of time (in fetch processes, see
+``indexer.fetch_pool``) and the appender only numbers, hashes and joins:
 
     canonical = b"[" position b"," MID REST        (MID: chain_id, kind, incarnation)
     hash      = sha256(previous hash || canonical)
-    COPY row  = int16 16, int8 position, ROW_MID, bytea hash, TAIL
+    COPY row  = int16 field count, int8 position, ROW_MID, bytea hash, TAIL
 
 ``REST`` is the JSON from ``block_number`` to ``retracts`` and ``TAIL`` the binary columns
 from ``chain_id`` to ``args``; args are serialised once (sorted keys) and the same bytes go
@@ -18,7 +18,9 @@ PostgreSQL's binary COPY format (docs: sql-copy.html, "Binary Format"): a signat
 an int16 field count and, per field, an int32 byte length (-1 for NULL) followed by the
 value in its type's binary send format (big-endian integers, raw ``bytea``, UTF-8 ``text``,
 ``jsonb`` = version byte 1 + JSON text); the trailer is int16 -1. Only the column types of
-``events`` are produced here, in the order of ``COLUMNS``.
+``events`` are produced here, in the order of ``indexer.row.COLUMNS`` (the row's one
+definition; ``tests/indexer/test_encode.py`` checks these bytes against a plain typed COPY
+of those columns). The ``format`` column is left to its default, 1.
 """
 
 from __future__ import annotations
@@ -31,17 +33,13 @@ from hashlib import sha256
 import orjson
 
 from indexer.events import KIND_LOG, KIND_RETRACT, Head, NewEvent
+from indexer.row import COLUMNS
 
-#: Column order of every row produced here (the COPY column list).
-COLUMNS = (
-    "position, kind, incarnation, retracts, hash, chain_id, block_number, block_hash,"
-    " parent_hash, block_timestamp, tx_hash, tx_index, log_index, address, event_name, args"
-)
-COPY_SQL = f"COPY events ({COLUMNS}) FROM STDIN WITH (FORMAT BINARY)"
+_FIELDS = len(COLUMNS)  # per row (``indexer.row.COPY_SQL`` names them)
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 COPY_TRAILER = struct.pack(">h", -1)
 
-_ROW_POSITION = struct.Struct(">hiq").pack  # field count 16, then the int8 position field
+_ROW_POSITION = struct.Struct(">hiq").pack  # field count, then the int8 position field
 _INT8 = struct.Struct(">iq").pack  # length-prefixed int8 field
 _INT2 = struct.Struct(">ih").pack
 _TX_LOG_INDEX = struct.Struct(">iiii").pack  # int4 tx_index, int4 log_index
@@ -230,7 +228,7 @@ def chain_rows(
     for mid, rest, row_mid, tail in entries:
         position += 1
         previous = sha256(b"%s[%d,%s%s" % (previous, position, mid, rest)).digest()
-        out.append(b"".join((_ROW_POSITION(16, 8, position), row_mid, previous, tail)))
+        out.append(b"".join((_ROW_POSITION(_FIELDS, 8, position), row_mid, previous, tail)))
     return Head(position, previous)
 
 
@@ -252,5 +250,5 @@ def chain_logs(
     for rest, tail in zip(events.rests, events.tails, strict=True):
         position += 1
         previous = sha256(b"%s[%d,%s%s" % (previous, position, mid, rest)).digest()
-        append(b"".join((_ROW_POSITION(16, 8, position), row_mid, previous, tail)))
+        append(b"".join((_ROW_POSITION(_FIELDS, 8, position), row_mid, previous, tail)))
     return Head(position, previous)

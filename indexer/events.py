@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,12 +14,16 @@ from contracts.events import PlatformEvent, UnknownEvent, typed_event
 KIND_LOG = "log"
 KIND_RETRACT = "retract"
 GENESIS_HASH = b"\x00" * 32
+#: Row format 1: the canonical encoding of ``canonical_encoding`` (every row so far).
+FORMAT_V1 = 1
 
 
 # NewEvent and StoredEvent are immutable by convention, not `frozen`: a frozen dataclass
 # builds each field through object.__setattr__ (~1.1 us per object against ~0.2 us), and a
-# replay builds two of them per entry (measured: ~0.2 s of 100k entries' replay).
-@dataclass(slots=True)
+# replay builds two of them per entry (measured: ~0.2 s of 100k entries' replay). Like every
+# value with many fields here they are built by keyword only (`kw_only`): a positional
+# call cannot swap two fields of one type (block hash and parent hash, say).
+@dataclass(slots=True, kw_only=True)
 class NewEvent:
     """A decoded log, ready to be appended (never mutated once built)."""
 
@@ -35,7 +40,7 @@ class NewEvent:
     args: dict[str, Any]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class StoredEvent:
     """An event-store entry: a log or the retraction of an earlier entry (never mutated)."""
 
@@ -45,6 +50,8 @@ class StoredEvent:
     retracts: int | None
     hash: bytes
     event: NewEvent
+    #: How `hash` was computed: the key of its encoding in ``CANONICAL_ENCODINGS``.
+    format: int = FORMAT_V1
 
     def fact(self) -> Fact:
         """This entry as projections see it."""
@@ -63,10 +70,12 @@ class StoredEvent:
         )
 
     def canonical(self) -> bytes:
-        """The canonical encoding hashed into the tamper-evident chain."""
-        return canonical_encoding(
-            self.position, self.kind, self.incarnation, self.retracts, self.event
-        )
+        """The canonical encoding hashed into the tamper-evident chain, in this entry's
+        format; ``UnknownFormatError`` for a format this code does not know."""
+        encoding = CANONICAL_ENCODINGS.get(self.format)
+        if encoding is None:
+            raise UnknownFormatError(self.format)
+        return encoding(self.position, self.kind, self.incarnation, self.retracts, self.event)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -108,7 +117,8 @@ class Fact:
 def canonical_encoding(
     position: int, kind: str, incarnation: int, retracts: int | None, e: NewEvent
 ) -> bytes:
-    """Deterministic bytes of one entry (sorted-key JSON of every stored field)."""
+    """Deterministic bytes of one entry in row format 1 (sorted-key JSON of every stored
+    field but the format). Frozen: changing it would break every stored hash chain."""
     return orjson.dumps(
         [
             position,
@@ -131,6 +141,22 @@ def canonical_encoding(
     )
 
 
+#: An entry's canonical encoding: (position, kind, incarnation, retracted position or None,
+#: event) to bytes.
+CanonicalEncoding = Callable[[int, str, int, int | None, NewEvent], bytes]
+#: The canonical encoding of each row format. Formats are never changed once rows exist
+#: in them, only added: old rows must verify forever (``indexer.verify``).
+CANONICAL_ENCODINGS: dict[int, CanonicalEncoding] = {FORMAT_V1: canonical_encoding}
+
+
+class UnknownFormatError(ValueError):
+    """An entry's row format has no canonical encoding here (written by newer code)."""
+
+    def __init__(self, format_: int) -> None:
+        super().__init__(f"unknown row format {format_}")
+        self.format = format_
+
+
 def chain_hash(previous: bytes, encoding: bytes) -> bytes:
     """sha256(previous hash || encoding)."""
     return hashlib.sha256(previous + encoding).digest()
@@ -146,7 +172,7 @@ class BlockRecord:
     timestamp: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Checkpoint:
     """Where a chain's indexing stands after a commit (stored with the events)."""
 
@@ -165,7 +191,7 @@ class Head:
     hash: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeadLetter:
     """A platform log that could not be decoded: kept with the reason, never dropped."""
 

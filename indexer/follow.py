@@ -53,6 +53,7 @@ class Follower:
         self,
         rpc: RpcClient,
         decoder: EventDecoder,
+        *,
         chain_id: int,
         cursor: BlockRecord,
         finalized: int,

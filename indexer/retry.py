@@ -4,7 +4,9 @@ The policy only computes *how long* to wait before attempt n; who waits is the c
 choice. The backfill scheduler (``indexer.sync.backfill``) never sleeps: it parks a failed
 range until its delay is over and keeps other ranges in flight meanwhile, so a retry
 decorator that sleeps in the caller (tenacity, stamina) does not fit it. Callers that have
-nothing else to do (``RetryPolicy.call``, live mode) wait in place.
+nothing else to do wait in place, on their stop event (``RetryPolicy.call`` for one call,
+``RetryPolicy.backoff`` for loops that count their own attempts: the runner's phases,
+live mode, restarts after a lost store).
 
 Why "equal jitter" (half the delay fixed, half random): ranges that fail together (a node
 restart, a 429 burst) spread their retries instead of coming back in one wave, and each
@@ -52,27 +54,42 @@ class RetryPolicy:
         retry_on: tuple[type[BaseException], ...] = (RetryableError,),
         stop: threading.Event | None = None,
         attempts: int | None = None,
+        on_retry: Callable[[BaseException], None] | None = None,
     ) -> R:
         """Run `action` until it succeeds, waiting `delay(n)` after its n-th failure of a
-        kind in `retry_on`; anything else propagates, and so does the failure of the last
-        of `attempts` tries (None: no limit). A set `stop` ends the wait early and re-raises
-        the last failure."""
+        kind in `retry_on` (``on_retry`` sees each such failure first); anything else
+        propagates, and so does the failure of the last of `attempts` tries (None: no
+        limit). A set `stop` ends the wait early and re-raises the last failure."""
         attempt = 0
         while True:
             try:
                 return action()
             except retry_on as exc:
                 attempt += 1
+                if on_retry is not None:
+                    on_retry(exc)
                 if attempts is not None and attempt >= attempts:
                     raise
-                wait_s = self.delay(attempt)
-                log.warning(
-                    f"indexer.{what}.retry",
-                    attempt=attempt,
-                    retry_in=round(wait_s, 3),
-                    error=str(exc)[:200],
-                )
-                if stop is None:
-                    time.sleep(wait_s)
-                elif stop.wait(wait_s):
+                if self.backoff(attempt, event=f"indexer.{what}.retry", error=exc, stop=stop):
                     raise
+
+    def backoff(
+        self,
+        attempt: int,
+        *,
+        event: str,
+        error: BaseException | str,
+        stop: threading.Event | None = None,
+        **context: object,
+    ) -> bool:
+        """Log `event` (a warning: the attempt, the wait, the error and `context`), then
+        wait ``delay(attempt)``; on `stop` when given, so a SIGTERM never waits for a
+        backoff. True when `stop` is set (the wait was cut short: give up)."""
+        wait_s = self.delay(attempt)
+        log.warning(
+            event, attempt=attempt, retry_in=round(wait_s, 3), error=str(error)[:200], **context
+        )
+        if stop is None:
+            time.sleep(wait_s)
+            return False
+        return stop.wait(wait_s)

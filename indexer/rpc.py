@@ -35,7 +35,7 @@ class RpcError(RetryableError):
         self.message = message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt from the constructor's arguments (backfill workers send errors back).
+        # Rebuilt from the constructor's arguments (fetch processes send errors back).
         return type(self), (self.message, self.code)
 
 

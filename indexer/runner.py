@@ -1,14 +1,14 @@
 """The indexer: backfill to finality, then follow the head; commit every value it yields.
 
-Backfill: ranges are fetched several at a time, by worker processes for large backfills
-(``indexer.workers``: fetch, decode and encode) or by threads, and committed strictly in
+Backfill: ranges are fetched several at a time, by fetch processes for large backfills
+(``indexer.fetch_pool``: fetch, decode and encode) or by threads, and committed strictly in
 range order by a committer thread (``indexer.committer``), ranges that are ready at once in
 one transaction. Live mode commits each value before asking for the next.
 
 Crash safety: each committed value moves the cursor in the same transaction as its events
 and only if the cursor is where this process last left it. After ``kill -9`` a restart
 resumes from the committed cursor: no gap, no duplicate. A lost PostgreSQL connection (a
-restart, a terminated backend) or a broken worker pool does the same without a restart:
+restart, a terminated backend) or a broken fetch pool does the same without a restart:
 ``run`` reloads the committed cursor and goes on, after a backoff.
 
 Stopping: ``run``'s `stop` event (set on SIGTERM) ends a backfill after the ranges already
@@ -33,8 +33,10 @@ from common.manifest import Deployment
 from indexer.committer import Committer
 from indexer.decode import EventDecoder
 from indexer.events import BlockRecord, Checkpoint
+from indexer.fetch_pool import FetchSource
 from indexer.follow import UNKNOWN_HASH, FollowConfig, Follower
 from indexer.metrics import IndexerMetrics
+from indexer.retry import RetryPolicy
 from indexer.rpc import RpcClient, RpcError
 from indexer.store import EncodedAppender, EventStore, Expected
 from indexer.sync import (
@@ -48,9 +50,10 @@ from indexer.sync import (
     backfill,
     merge,
 )
-from indexer.workers import FetchSource
 
 log = structlog.get_logger(__name__)
+#: The runner's first retry waits 0.1-0.2 s (then x2 per failure, up to ``max_backoff``).
+RETRY_BASE_S = 0.2
 
 
 @dataclass
@@ -67,10 +70,10 @@ class IndexerConfig:
     target_logs: int = 2_000
     use_finalized_tag: bool = True
     max_backoff: float = 2.0  # the retry policy's cap (indexer.retry): live mode is back soon
-    # Backfill fetch/decode/encode processes (indexer.workers); 0: threads in this process.
-    workers: int = 2
+    # Backfill fetch/decode/encode processes (indexer.fetch_pool); 0: threads in this process.
+    fetch_processes: int = 2
     # Backfills spanning fewer blocks use threads: starting processes would cost more.
-    workers_min_blocks: int = 512
+    fetch_processes_min_blocks: int = 512
 
 
 @dataclass
@@ -114,6 +117,8 @@ class Indexer:
         self.finalized = deployment.start_block - 1
         self.expected: Expected = None
         self.progress = Progress("starting", self.cursor.number, 0, 0)
+        # The runner's own waits: its phases' RPC retries, live mode, restarts.
+        self.retry = RetryPolicy(base=RETRY_BASE_S, cap=self.config.max_backoff)
 
     # -- state ------------------------------------------------------------------------
     def _load(self) -> None:
@@ -154,11 +159,11 @@ class Indexer:
         """Commit one sync value to the store."""
         if isinstance(value, Batch | EncodedBatch):
             cp = Checkpoint(
-                self.chain_id,
-                value.end.number,
-                value.end.hash,
-                min(self.finalized, value.end.number),
-                tuple(value.blocks),
+                chain_id=self.chain_id,
+                block_number=value.end.number,
+                block_hash=value.end.hash,
+                finalized_number=min(self.finalized, value.end.number),
+                blocks=tuple(value.blocks),
             )
             if isinstance(value, EncodedBatch):
                 assert isinstance(self.store, EncodedAppender)
@@ -174,7 +179,12 @@ class Indexer:
         elif isinstance(value, Reorg):
             anc = value.ancestor
             self.finalized = min(self.finalized, anc.number)
-            cp = Checkpoint(self.chain_id, anc.number, anc.hash, self.finalized)
+            cp = Checkpoint(
+                chain_id=self.chain_id,
+                block_number=anc.number,
+                block_hash=anc.hash,
+                finalized_number=self.finalized,
+            )
             retracted = self.store.retract(self.chain_id, anc.number, cp, self.expected)
             self.cursor = anc
             self.metrics.reorgs.labels(self._label, str(value.beyond_finality).lower()).inc()
@@ -187,7 +197,12 @@ class Indexer:
         else:
             assert isinstance(value, Finalize)
             self.finalized = value.number
-            cp = Checkpoint(self.chain_id, self.cursor.number, self.cursor.hash, value.number)
+            cp = Checkpoint(
+                chain_id=self.chain_id,
+                block_number=self.cursor.number,
+                block_hash=self.cursor.hash,
+                finalized_number=value.number,
+            )
             self.store.append([], cp, self.expected)
         self.expected = (self.cursor.number, self.cursor.hash)
         self.metrics.cursor.labels(self._label).set(self.cursor.number)
@@ -250,17 +265,19 @@ class Indexer:
         self._report("backfill", head)
 
     def _fetch_source(self, blocks: int) -> FetchSource:
-        """Threads, plus worker processes for large backfills, encoding events for the
-        store when it takes encoded events (``indexer.workers``)."""
+        """Threads, plus fetch processes for large backfills, encoding events for the
+        store when it takes encoded events (``indexer.fetch_pool``)."""
         encoded = isinstance(self.store, EncodedAppender)
-        use_workers = (
-            encoded and self.config.workers > 0 and blocks >= self.config.workers_min_blocks
+        use_processes = (
+            encoded
+            and self.config.fetch_processes > 0
+            and blocks >= self.config.fetch_processes_min_blocks
         )
         contracts = {n: c.address for n, c in self.deployment.contracts.items()}
         # A range with this many logs came from a stale size: cut it, fetch the rest anew.
         max_logs = 4 * self.config.target_logs
         fetcher = RangeFetcher(self.rpc, self.decoder, self.chain_id, max_logs)
-        processes = self.config.workers if use_workers else 0
+        processes = self.config.fetch_processes if use_processes else 0
         return FetchSource(fetcher, self.config.concurrency, contracts, processes, encoded)
 
     def follow(self, to_block: int | None = None, stop: threading.Event | None = None) -> None:
@@ -271,18 +288,18 @@ class Indexer:
         follower = Follower(
             self.rpc,
             self.decoder,
-            self.chain_id,
-            self.cursor,
-            self.finalized,
-            recent,
-            lambda n: self.store.recorded_blocks(self.chain_id, n),
-            FollowConfig(
+            chain_id=self.chain_id,
+            cursor=self.cursor,
+            finalized=self.finalized,
+            recent=recent,
+            load_recorded=lambda n: self.store.recorded_blocks(self.chain_id, n),
+            config=FollowConfig(
                 self.config.confirmations, use_finalized_tag=self.config.use_finalized_tag
             ),
-            BlockRecord(floor_number, UNKNOWN_HASH, UNKNOWN_HASH, 0),
+            floor=BlockRecord(floor_number, UNKNOWN_HASH, UNKNOWN_HASH, 0),
         )
         follower.stop_at = to_block
-        backoff = 0.0
+        failures = 0  # consecutive failed steps
         while not stop.is_set():
             if to_block is not None and self.cursor.number >= to_block:
                 return
@@ -291,38 +308,38 @@ class Indexer:
                 for value in follower.step():
                     self.apply(value)
                     moved = moved or not isinstance(value, Finalize)
-                backoff = 0.0
+                failures = 0
             except RpcError as exc:
-                self.metrics.rpc_errors.labels(self._label).inc()
-                backoff = min(self.config.max_backoff, max(0.1, backoff * 2))
-                log.warning("indexer.live.rpc_error", error=str(exc)[:200], retry_in=backoff)
+                self._count_rpc_error(exc)
+                failures += 1
                 follower.cursor = self.cursor  # resume from what was committed
-                stop.wait(backoff)
+                self.retry.backoff(failures, event="indexer.live.retry", error=exc, stop=stop)
                 continue
             self._report("live", max(self.cursor.number, follower.cursor.number))
             if not moved:
                 stop.wait(self.config.poll_interval)
 
+    def _count_rpc_error(self, _exc: BaseException) -> None:
+        self.metrics.rpc_errors.labels(self._label).inc()
+
     def _retrying(self, what: str, action: Callable[[], None], stop: threading.Event) -> None:
         """Run `action` until it succeeds or `stop` is set; RPC failures are retried with
-        backoff, forever (a failed range is never skipped)."""
-        attempt = 0
-        while not stop.is_set():
-            try:
-                action()
-                return
-            except RpcError as exc:
-                attempt += 1
-                self.metrics.rpc_errors.labels(self._label).inc()
-                wait_s = min(self.config.max_backoff, 0.1 * 2**attempt)
-                log.warning(f"indexer.{what}.rpc_error", error=str(exc)[:200], retry_in=wait_s)
-                stop.wait(wait_s)
+        the jittered backoff, forever (a failed range is never skipped)."""
+        if stop.is_set():
+            return
+        try:
+            self.retry.call(
+                action, what=what, retry_on=(RpcError,), stop=stop, on_retry=self._count_rpc_error
+            )
+        except RpcError:
+            if not stop.is_set():
+                raise  # unreachable: with no limit on attempts only a stop ends them
 
     def run(self, to_block: int | None = None, stop: threading.Event | None = None) -> None:
         """Backfill then follow, until `to_block` is indexed or `stop` is set.
 
         Transient RPC failures are retried with backoff where they happen. A lost store
-        connection or a broken worker pool ends the phase in progress: after a backoff,
+        connection or a broken fetch pool ends the phase in progress: after a backoff,
         ``run`` reloads the committed cursor (a commit whose answer was lost may have
         happened or not: the store says which) and starts again from there."""
         stop = stop or threading.Event()
@@ -342,21 +359,20 @@ class Indexer:
                 # is down), and starts again from the shortest after progress.
                 failures = failures + 1 if failed_at == self.cursor.number else 1
                 failed_at = self.cursor.number
-                wait_s = min(self.config.max_backoff, 0.1 * 2**failures)
-                log.warning(
-                    event,
-                    error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                self.retry.backoff(
+                    failures,
+                    event=event,
+                    error=f"{type(exc).__name__}: {exc}",
+                    stop=stop,
                     cursor=self.cursor.number,
-                    retry_in=wait_s,
                 )
-                stop.wait(wait_s)
 
 
 def _restart_event(exc: Exception) -> str | None:
     """The event to log for a failure ``run`` recovers from by restarting from the
     committed cursor, or None for one it does not (it is raised)."""
-    if isinstance(exc, BrokenProcessPool):  # a worker killed (the OOM killer, a signal)
-        return "indexer.workers.broken"
+    if isinstance(exc, BrokenProcessPool):  # a fetch process killed (the OOM killer, a signal)
+        return "indexer.fetch_pool.broken"
     # RPC failures are retried where they happen (``_retrying``, ``follow``); the
     # transient failures that reach here are the store's (psycopg's OperationalError:
     # a terminated backend, a restarting server).

@@ -56,6 +56,12 @@ class EventRow(Base):
     retracts: Mapped[int | None] = mapped_column(BigInteger, comment="position retracted")
     # sha256(previous row's hash || canonical encoding of this row): tamper evidence.
     hash: Mapped[Bytes32]
+    # Which canonical encoding `hash` used (indexer/row.py); every row so far is format 1.
+    format: Mapped[int] = mapped_column(
+        SmallInteger,
+        server_default=text("1"),
+        comment="row format: how hash was computed (indexer.events.CANONICAL_ENCODINGS)",
+    )
 
     __table_args__ = (
         UniqueConstraint("chain_id", "block_hash", "log_index", "kind", "incarnation"),

@@ -110,7 +110,7 @@ class EventStore(Protocol):
 @runtime_checkable
 class EncodedAppender(Protocol):
     """A store that also appends events encoded elsewhere (``indexer.encode``): backfill
-    then decodes and encodes in worker processes (``indexer.workers``)."""
+    then decodes and encodes in fetch processes (``indexer.fetch_pool``)."""
 
     def append_encoded(
         self,
@@ -165,7 +165,12 @@ class InMemoryEventStore:
         position = head.position + 1
         encoding = canonical_encoding(position, kind, incarnation, retracts, event)
         entry = StoredEvent(
-            position, kind, incarnation, retracts, chain_hash(head.hash, encoding), event
+            position=position,
+            kind=kind,
+            incarnation=incarnation,
+            retracts=retracts,
+            hash=chain_hash(head.hash, encoding),
+            event=event,
         )
         self._entries.append(entry)
         return entry

@@ -1,7 +1,7 @@
 """Sync stage: turns the chain into ordered values for the store stage.
 
 ``backfill`` yields groups of ``Batch`` or ``EncodedBatch`` (events already encoded for
-the event store, e.g. by worker processes) values: ranges below finality, fetched several
+the event store, e.g. by fetch processes) values: ranges below finality, fetched several
 at a time with adaptive sizes, yielded strictly in order. ``Follower`` yields ``Batch``,
 ``Reorg`` and ``Finalize`` values while following the head. Nothing here writes: the
 runner commits the values in order, each with the cursor it moves to, so a crash between
@@ -70,7 +70,7 @@ class Finalize:
 @dataclass(frozen=True)
 class EncodedBatch:
     """A ``Batch`` whose events are already encoded for the event store (indexer.encode):
-    what backfill worker processes send back (cheaper to pickle and to append)."""
+    what fetch processes send back (cheaper to pickle and to append)."""
 
     from_block: int
     to_block: int
@@ -152,17 +152,17 @@ def build_events(
             continue
         events.append(
             NewEvent(
-                chain_id,
-                header.number,
-                header.hash,
-                header.parent_hash,
-                header.timestamp,
-                tx_hash,
-                int(raw["transactionIndex"], 16),
-                log_index,
-                emitter.address,
-                emitter.name,
-                args,
+                chain_id=chain_id,
+                block_number=header.number,
+                block_hash=header.hash,
+                parent_hash=header.parent_hash,
+                block_timestamp=header.timestamp,
+                tx_hash=tx_hash,
+                tx_index=int(raw["transactionIndex"], 16),
+                log_index=log_index,
+                address=emitter.address,
+                event_name=emitter.name,
+                args=args,
             )
         )
     return events, dead
@@ -172,7 +172,7 @@ def encode_logs(
     chain_id: int, decoder: EventDecoder, logs: list[JsonObj], headers: dict[bytes, Header]
 ) -> tuple[EncodedEvents, list[DeadLetter]]:
     """``encode_events(build_events(...))`` in one pass, without NewEvent values: the hot
-    loop of backfill workers (tests check that both give the same bytes)."""
+    loop of fetch processes (tests check that both give the same bytes)."""
     rests: list[bytes] = []
     tails: list[bytes] = []
     dead: list[DeadLetter] = []
@@ -258,15 +258,15 @@ def _dead_letter(
     chain_id: int, header: Header, tx_hash: bytes, log_index: int, raw: JsonObj, exc: Exception
 ) -> DeadLetter:
     return DeadLetter(
-        chain_id,
-        header.number,
-        header.hash,
-        log_index,
-        tx_hash,
-        bytes.fromhex(raw["address"][2:]),
-        tuple(raw["topics"]),
-        raw["data"],
-        str(exc),
+        chain_id=chain_id,
+        block_number=header.number,
+        block_hash=header.hash,
+        log_index=log_index,
+        tx_hash=tx_hash,
+        address=bytes.fromhex(raw["address"][2:]),
+        topics=tuple(raw["topics"]),
+        data=raw["data"],
+        reason=str(exc),
     )
 
 
@@ -336,8 +336,9 @@ class RangeFetcher:
     A range whose logs far exceed what the sizer aimed at (the chain got denser than the
     ranges already in flight assumed) is cut short after `max_logs` logs, at a block
     boundary: the batch covers the range's first blocks only and backfill fetches the rest
-    again in ranges of the new size, spread over the workers. So one range never makes a
-    huge batch (memory, one long commit) that a single worker decodes while others idle."""
+    again in ranges of the new size, spread over the fetch threads and processes. So one
+    range never makes a huge batch (memory, one long commit) that a single process decodes
+    while others idle."""
 
     def __init__(
         self, rpc: RpcClient, decoder: EventDecoder, chain_id: int, max_logs: int | None = None
@@ -387,7 +388,7 @@ class RangeFetcher:
 
     def fetch_encoded(self, start: int, end: int) -> EncodedBatch:
         """Blocks `start`..`end` (or its first blocks), encoded for the event store (what
-        backfill workers do)."""
+        fetch processes do)."""
         logs, headers, total = self._logs_and_headers(start, end)
         events, dead = encode_logs(self.chain_id, self.decoder, logs, {h.hash: h for h in headers})
         blocks = [_record(h) for h in headers]

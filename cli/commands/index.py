@@ -45,7 +45,7 @@ def run_index(
         concurrency=settings.index_concurrency,
         poll_interval=settings.poll_interval,
         initial_range=settings.index_initial_range,
-        workers=settings.index_workers,
+        fetch_processes=settings.index_workers,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

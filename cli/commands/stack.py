@@ -62,7 +62,7 @@ class Stack:
             confirmations=s.confirmations,
             concurrency=s.index_concurrency,
             poll_interval=s.poll_interval,
-            workers=s.index_workers,
+            fetch_processes=s.index_workers,
             initial_range=s.index_initial_range,
         )
         self.indexer = Indexer(

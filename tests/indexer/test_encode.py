@@ -16,7 +16,6 @@ from psycopg.types.json import Jsonb
 
 from indexer.decode import EventDecoder
 from indexer.encode import (
-    COLUMNS,
     EncodedEvents,
     EventEncoder,
     encode_events,
@@ -34,6 +33,7 @@ from indexer.events import (
     canonical_encoding,
     chain_hash,
 )
+from indexer.row import COLUMN_NAMES, COLUMNS, select_list
 from indexer.rpc import Header, RangeTooLargeError, RpcError
 from indexer.store_pg import PostgresEventStore
 from indexer.sync import Batch, EncodedBatch, build_events, encode_logs, merge
@@ -90,7 +90,17 @@ def test_encoded_batches_pickle_and_merge() -> None:
     # Workers send EncodedBatch values (dead letters included) back by pickle
     a = encode_events(1, [event(5, 0), event(5, 1)])
     b = encode_events(1, [event(6, 0)])
-    dead = DeadLetter(1, 6, h(6), 9, h(7), b"\x01" * 20, ("0xab",), "0x", "bad data")
+    dead = DeadLetter(
+        chain_id=1,
+        block_number=6,
+        block_hash=h(6),
+        log_index=9,
+        tx_hash=h(7),
+        address=b"\x01" * 20,
+        topics=("0xab",),
+        data="0x",
+        reason="bad data",
+    )
     blocks = [BlockRecord(n, h(n), h(n - 1), n) for n in (5, 6)]
     first = EncodedBatch(5, 5, blocks[0], a, blocks[:1])
     second = EncodedBatch(6, 6, blocks[1], b, blocks[1:], [dead])
@@ -157,24 +167,7 @@ def test_one_pass_encoding_equals_decode_then_encode(
 
 
 # -- PostgreSQL: the fast path's rows equal a plain typed COPY of the reference -------------
-REFERENCE_TYPES = [
-    "int8",
-    "text",
-    "int2",
-    "int8",
-    "bytea",
-    "int8",
-    "int8",
-    "bytea",
-    "bytea",
-    "int8",
-    "bytea",
-    "int4",
-    "int4",
-    "bytea",
-    "text",
-    "jsonb",
-]
+REFERENCE_TYPES = [c.type for c in COLUMNS]
 
 
 def _reference_rows(
@@ -184,7 +177,10 @@ def _reference_rows(
     psycopg's own dumpers for every column."""
     conn.execute("CREATE TEMP TABLE ref AS SELECT * FROM events WITH NO DATA")
     previous, position = GENESIS_HASH, 0
-    with conn.cursor() as cur, cur.copy(f"COPY ref ({COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy(f"COPY ref ({', '.join(COLUMN_NAMES)}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
         copy.set_types(REFERENCE_TYPES)
         for kind, incarnation, retracts, e in entries:
             position += 1
@@ -214,14 +210,20 @@ def _reference_rows(
 
 
 def _rows(conn: psycopg.Connection[Any], table: str) -> list[tuple[Any, ...]]:
-    columns = COLUMNS.replace("args", "args::text")
+    columns = select_list(COLUMN_NAMES)
     return conn.execute(f"SELECT {columns} FROM {table} ORDER BY position").fetchall()
 
 
 def cp(block: int, chain: int = 1) -> Checkpoint:
     e = event(block, 0, chain)
     record = BlockRecord(block, e.block_hash, e.parent_hash, e.block_timestamp)
-    return Checkpoint(chain, block, e.block_hash, 0, (record,))
+    return Checkpoint(
+        chain_id=chain,
+        block_number=block,
+        block_hash=e.block_hash,
+        finalized_number=0,
+        blocks=(record,),
+    )
 
 
 @pytest.mark.parametrize("fast", [False, True], ids=["append", "append_encoded"])
@@ -241,7 +243,12 @@ def test_stored_rows_equal_a_plain_typed_copy(fresh_db: str, fast: bool) -> None
     append(b5, 5, None)
     store.append([event(5, 0, chain=137)], cp(5, 137), None)
     append(b6, 6, (5, cp(5).block_hash))
-    store.retract(1, 5, Checkpoint(1, 5, cp(5).block_hash, 0), (6, cp(6).block_hash))
+    store.retract(
+        1,
+        5,
+        Checkpoint(chain_id=1, block_number=5, block_hash=cp(5).block_hash, finalized_number=0),
+        (6, cp(6).block_hash),
+    )
     append(b6[:3], 6, (5, cp(5).block_hash))
     # Then every row equals the reference encoding of the same entries, hashes included
     entries: list[tuple[str, int, int | None, NewEvent]] = [

@@ -172,7 +172,7 @@ def _uninterrupted_head(chain: Platform, db_url: str, to_block: int) -> Head:
     """The head an uninterrupted index of the same chain up to `to_block` ends on."""
     store = PostgresEventStore(db_url)
     try:
-        config = IndexerConfig(confirmations=0, poll_interval=0.02, workers=0)
+        config = IndexerConfig(confirmations=0, poll_interval=0.02, fetch_processes=0)
         Indexer(RpcClient(url_of(chain)), store, chain.deployment, config).run(to_block=to_block)
         return store.head()
     finally:
@@ -288,7 +288,7 @@ def test_killed_backfill_worker_is_replaced_and_the_store_converges(
     head = chain.client.w3.eth.block_number
     with FaultProxy(url_of(chain), rate=0, max_range=5, delay_s=0.05) as slow:
         run = index_runs(chain, fresh_db, "--to-block", str(head), rpc_url=slow.url)
-        _wait(run, lambda: '"indexer.workers.ready"' in run.stderr)
+        _wait(run, lambda: '"indexer.fetch_pool.ready"' in run.stderr)
         _wait(run, lambda: _db_state(fresh_db, chain_id)[0] >= 100)
         # When one of them is killed (as the OOM killer would)
         workers = _backfill_workers(run.proc.pid)
@@ -296,6 +296,6 @@ def test_killed_backfill_worker_is_replaced_and_the_store_converges(
         os.kill(workers[0], signal.SIGKILL)
         # Then the indexer logs it, starts again from its cursor and ends at the head
         assert run.proc.wait(timeout=180) == 0, run.stderr[-3000:]
-    assert '"indexer.workers.broken"' in run.stderr, run.stderr[-3000:]
+    assert '"indexer.fetch_pool.broken"' in run.stderr, run.stderr[-3000:]
     assert "Traceback" not in run.stderr, run.stderr[-3000:]
     _assert_same_store(chain, fresh_db, reference_db, head)

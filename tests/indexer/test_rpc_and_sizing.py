@@ -16,6 +16,7 @@ import pytest
 
 from indexer.decode import EventDecoder
 from indexer.events import BlockRecord
+from indexer.fetch_pool import FetchPool
 from indexer.rpc import (
     Header,
     RangeTooLargeError,
@@ -27,7 +28,6 @@ from indexer.rpc import (
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
 from indexer.sync import Batch, RangeFetcher, RangeSizer, _block_boundary, backfill
-from indexer.workers import FetchPool
 from tests.conftest import Platform
 from tests.indexer.activity import (
     canonical_events,
@@ -243,7 +243,7 @@ def _backfill(
     **config: Any,
 ) -> float:
     """Index up to `head` through `proxy`; seconds it took. The store must equal the chain."""
-    cfg = IndexerConfig(**{"confirmations": 0, "workers": 0, **config})
+    cfg = IndexerConfig(**{"confirmations": 0, "fetch_processes": 0, **config})
     indexer = Indexer(RpcClient(proxy.url, timeout=timeout), store, chain.deployment, cfg)
     started = time.monotonic()
     indexer.run(to_block=head)
@@ -301,7 +301,9 @@ def test_an_unknown_error_that_repeats_at_one_size_shrinks_the_range(
 def warm_pool(chain: Platform) -> None:
     """Start this process's fork server, so that a backfill's worker pool is up at once."""
     contracts = {n: c.address for n, c in chain.deployment.contracts.items()}
-    with FetchPool(RpcClient(url_of(chain)), contracts, chain.deployment.chain_id, 2) as pool:
+    with FetchPool(
+        RpcClient(url_of(chain)), contracts, chain_id=chain.deployment.chain_id, processes=2
+    ) as pool:
         pool.warm_up()
 
 
@@ -314,7 +316,11 @@ def test_the_configured_number_of_requests_is_in_flight(
     # Given a node that takes 50 ms per request
     with FaultProxy(url_of(chain), rate=0, max_range=10**9, delay_s=0.05) as proxy:
         # When the backfill runs in ranges of 2 blocks, with and without worker processes
-        config = {"workers": workers, "workers_min_blocks": 0, "concurrency": concurrency}
+        config = {
+            "fetch_processes": workers,
+            "fetch_processes_min_blocks": 0,
+            "concurrency": concurrency,
+        }
         _backfill(chain, store, proxy, head, initial_range=2, max_range=2, **config)
     # Then exactly `concurrency` requests were in flight at the busiest moment
     assert proxy.max_in_flight == concurrency

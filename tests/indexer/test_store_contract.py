@@ -42,7 +42,13 @@ def event(
 
 def cp(chain: int, block: int, salt: int = 0, final: int = 0) -> Checkpoint:
     blocks = (BlockRecord(block, h(block, salt), h(block - 1, salt), 1_700_000_000 + block),)
-    return Checkpoint(chain, block, h(block, salt), final, blocks)
+    return Checkpoint(
+        chain_id=chain,
+        block_number=block,
+        block_hash=h(block, salt),
+        finalized_number=final,
+        blocks=blocks,
+    )
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -100,7 +106,9 @@ def test_retract_appends_retractions_and_rewinds(store: EventStore) -> None:
     store.append([event(1, 6, 0), event(1, 6, 1)], cp(1, 6), (5, h(5)))
     store.append([event(1, 7, 0)], cp(1, 7), (6, h(6)))
     # When the chain reorganises above block 5
-    out = store.retract(1, 5, Checkpoint(1, 5, h(5), 0), (7, h(7)))
+    out = store.retract(
+        1, 5, Checkpoint(chain_id=1, block_number=5, block_hash=h(5), finalized_number=0), (7, h(7))
+    )
     # Then every orphaned event gets one retraction, newest first, and nothing is edited
     assert [e.kind for e in out] == ["retract"] * 3
     assert [e.retracts for e in out] == [4, 3, 2]
@@ -120,7 +128,9 @@ def test_block_that_returns_after_a_reorg_is_appended_as_a_new_incarnation(
 ) -> None:
     store.append([event(1, 5, 0)], cp(1, 5), None)
     store.append([event(1, 6, 0)], cp(1, 6), (5, h(5)))
-    store.retract(1, 5, Checkpoint(1, 5, h(5), 0), (6, h(6)))
+    store.retract(
+        1, 5, Checkpoint(chain_id=1, block_number=5, block_hash=h(5), finalized_number=0), (6, h(6))
+    )
     store.append([event(1, 6, 0)], cp(1, 6), (5, h(5)))  # the same block is canonical again
     entries = store.read_after(0, 10)
     assert [(e.kind, e.incarnation) for e in entries] == [
@@ -159,7 +169,9 @@ def test_read_range_bounds_filters_by_name_and_keeps_retractions(store: EventSto
     store.append([event(1, 5, 0), event(1, 5, 1, name="Rated")], cp(1, 5), None)
     store.append([event(1, 6, 0, name="Rated"), event(1, 6, 1)], cp(1, 6), (5, h(5)))
     store.append([event(1, 7, 0)], cp(1, 7), (6, h(6)))
-    store.retract(1, 6, Checkpoint(1, 6, h(6), 0), (7, h(7)))
+    store.retract(
+        1, 6, Checkpoint(chain_id=1, block_number=6, block_hash=h(6), finalized_number=0), (7, h(7))
+    )
     # Then a range read honours both bounds and the limit
     assert [e.position for e in store.read_range(1, 5, 100)] == [2, 3, 4, 5]
     assert [e.position for e in store.read_range(1, 5, 2)] == [2, 3]
@@ -185,7 +197,9 @@ def test_find_live_and_last_live_skip_retracted_entries_and_match_any_pattern(
     store.append([event(1, 5, 0), event(1, 5, 1, name="Rated")], cp(1, 5), None)
     store.append([event(1, 6, 0)], cp(1, 6), (5, h(5)))
     store.append([event(1, 7, 0)], cp(1, 7), (6, h(6)))
-    store.retract(1, 6, Checkpoint(1, 6, h(6), 0), (7, h(7)))
+    store.retract(
+        1, 6, Checkpoint(chain_id=1, block_number=6, block_hash=h(6), finalized_number=0), (7, h(7))
+    )
     purchased = frozenset({"Purchased"})
     everything: list[dict[str, str]] = [{}]  # ({} matches any args)
     # Then entries live at a position are those before it, not retracted by then

@@ -12,17 +12,17 @@ def _events(count: int) -> list[NewEvent]:
     names = ["Purchased", "Transfer", "Rated", "Transfer"]
     return [
         NewEvent(
-            1,
-            1 + i // 50,
-            (1 + i // 50).to_bytes(32, "big"),
-            (i // 50).to_bytes(32, "big"),
-            1_700_000_000,
-            i.to_bytes(32, "big"),
-            0,
-            i % 50,
-            b"\x11" * 20,
-            names[i % 4],
-            {"datasetId": str(i)},
+            chain_id=1,
+            block_number=1 + i // 50,
+            block_hash=(1 + i // 50).to_bytes(32, "big"),
+            parent_hash=(i // 50).to_bytes(32, "big"),
+            block_timestamp=1_700_000_000,
+            tx_hash=i.to_bytes(32, "big"),
+            tx_index=0,
+            log_index=i % 50,
+            address=b"\x11" * 20,
+            event_name=names[i % 4],
+            args={"datasetId": str(i)},
         )
         for i in range(count)
     ]
@@ -34,7 +34,17 @@ def test_a_bulk_range_read_refreshes_stale_planner_statistics(fresh_db: str) -> 
     events = _events(2 * BULK_READ)
     last = events[-1].block_number
     block = BlockRecord(last, events[-1].block_hash, events[-1].parent_hash, 0)
-    store.append(events, Checkpoint(1, last, events[-1].block_hash, 0, (block,)), None)
+    store.append(
+        events,
+        Checkpoint(
+            chain_id=1,
+            block_number=last,
+            block_hash=events[-1].block_hash,
+            finalized_number=0,
+            blocks=(block,),
+        ),
+        None,
+    )
     head = store.head().position
     query = (
         "SELECT position FROM events WHERE position > 0 AND position <= %s"

@@ -80,7 +80,7 @@ def test_verify_audits_a_chain_with_a_dead_letter(
     # And a store that indexed it, the log as a dead letter
     store = PostgresEventStore(fresh_db)
     try:
-        config = IndexerConfig(confirmations=0, poll_interval=0.02, workers=0)
+        config = IndexerConfig(confirmations=0, poll_interval=0.02, fetch_processes=0)
         Indexer(RpcClient(url_of(chain)), store, chain.deployment, config).run(to_block=head)
     finally:
         store.close()

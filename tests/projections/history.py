@@ -67,17 +67,17 @@ def history(rng: random.Random, blocks: range, fork: int = 0) -> list[NewEvent]:
             parent = block_hash(block - 1, fork if block > 40 else 0)
             events.append(
                 NewEvent(
-                    CHAIN,
-                    block,
-                    block_hash(block, fork),
-                    parent,
-                    1_700_000_000 + block,
-                    rng.randbytes(32),
-                    0,
-                    log_index,
-                    b"\x11" * 20,
-                    name,
-                    args,
+                    chain_id=CHAIN,
+                    block_number=block,
+                    block_hash=block_hash(block, fork),
+                    parent_hash=parent,
+                    block_timestamp=1_700_000_000 + block,
+                    tx_hash=rng.randbytes(32),
+                    tx_index=0,
+                    log_index=log_index,
+                    address=b"\x11" * 20,
+                    event_name=name,
+                    args=args,
                 )
             )
     return events
@@ -92,4 +92,14 @@ def append(
 ) -> None:
     """Append `events` as blocks up to `last` of `fork`, expecting the store at `expected`."""
     record = BlockRecord(last, block_hash(last, fork), block_hash(last - 1, fork), 0)
-    store.append(events, Checkpoint(CHAIN, last, block_hash(last, fork), 0, (record,)), expected)
+    store.append(
+        events,
+        Checkpoint(
+            chain_id=CHAIN,
+            block_number=last,
+            block_hash=block_hash(last, fork),
+            finalized_number=0,
+            blocks=(record,),
+        ),
+        expected,
+    )

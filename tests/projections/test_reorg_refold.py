@@ -94,14 +94,26 @@ def test_stats_subtract_retracted_events_and_end_as_a_refold_would(
     # And it is the fold of the events still live, block included
     assert _stats_row(fresh_db, "live") == _fold_live(store, stats, find_live)
     # When a reorg orphans blocks 51-65 and no new block follows yet
-    store.retract(CHAIN, 50, Checkpoint(CHAIN, 50, block_hash(50, 1), 0), (65, block_hash(65, 1)))
+    store.retract(
+        CHAIN,
+        50,
+        Checkpoint(
+            chain_id=CHAIN, block_number=50, block_hash=block_hash(50, 1), finalized_number=0
+        ),
+        (65, block_hash(65, 1)),
+    )
     runner.run_once()
     # Then its block is that of the newest counted event left, as a refold would give
     row = _stats_row(fresh_db, "live")
     assert row == _fold_live(store, stats, find_live)
     assert row is not None and row["block_number"] <= 50
     # When the chain reorganises below its first block (every counted event orphaned)
-    store.retract(CHAIN, 0, Checkpoint(CHAIN, 0, block_hash(0), 0), (50, block_hash(50, 1)))
+    store.retract(
+        CHAIN,
+        0,
+        Checkpoint(chain_id=CHAIN, block_number=0, block_hash=block_hash(0), finalized_number=0),
+        (50, block_hash(50, 1)),
+    )
     runner.run_once()
     runner.close()
     # Then there is no stats row left, as if nothing had happened on the chain

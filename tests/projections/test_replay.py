@@ -142,9 +142,19 @@ def test_a_reorg_back_to_an_earlier_fork_writes_its_rows_again(fresh_db: str) ->
     store = PostgresEventStore(fresh_db)
     original = history(rng, range(1, 31))
     append(store, original, 30, 0, None)
-    store.retract(CHAIN, 20, Checkpoint(CHAIN, 20, block_hash(20), 0), (30, block_hash(30)))
+    store.retract(
+        CHAIN,
+        20,
+        Checkpoint(chain_id=CHAIN, block_number=20, block_hash=block_hash(20), finalized_number=0),
+        (30, block_hash(30)),
+    )
     append(store, history(rng, range(21, 31), fork=1), 30, 1, (20, block_hash(20)))
-    store.retract(CHAIN, 20, Checkpoint(CHAIN, 20, block_hash(20), 0), (30, block_hash(30, 1)))
+    store.retract(
+        CHAIN,
+        20,
+        Checkpoint(chain_id=CHAIN, block_number=20, block_hash=block_hash(20), finalized_number=0),
+        (30, block_hash(30, 1)),
+    )
     append(store, [e for e in original if e.block_number > 20], 30, 0, (20, block_hash(20)))
     # When folded live in small commits with a tiny row cache, and replayed in one window
     live = ProjectionRunner(

@@ -1,15 +1,15 @@
-"""Backfill worker processes: fetch, decode and encode block ranges off the main process.
+"""Backfill fetch processes: fetch, decode and encode block ranges off the main process.
 
 Per-log work (JSON parsing, decoding, encoding rows) is spread over a few processes, so it
 is not serialised by the main process's GIL; the main process keeps only what must be
 sequential: numbering, the hash chain, COPY and commit (``append_encoded``). Results come
 back as ``EncodedBatch`` values (lists of bytes: cheap to pickle) and ``backfill`` hands
-them to the runner strictly in range order, whatever order the workers finish in.
+them to the runner strictly in range order, whatever order the processes finish in.
 
 Processes come from the shared ``forkserver`` (common/procs.py) with this module preloaded:
-started once per parent process, it forks warm workers in milliseconds for every pool after
-that. Each worker runs a few fetch threads (so that `concurrency` ranges are in flight,
-whatever the number of processes), each with its own JSON-RPC connection. Workers ignore
+started once per parent process, it forks warm processes in milliseconds for every pool after
+that. Each process runs a few fetch threads (so that `concurrency` ranges are in flight,
+whatever the number of processes), each with its own JSON-RPC connection. They ignore
 SIGINT and SIGTERM and exit as soon as the parent is gone, even after ``kill -9``
 (``become_worker``).
 """
@@ -38,27 +38,27 @@ from indexer.sync import Batch, EncodedBatch, RangeFetcher
 
 log = structlog.get_logger(__name__)
 
-_fetcher: RangeFetcher | None = None  # one per worker process, made by _init
+_fetcher: RangeFetcher | None = None  # one per fetch process, made by _init
 _started_before = False  # whether this process has started a pool (its fork server runs)
-_READY = -1  # the key of a worker's "initialised" message
+_READY = -1  # the key of a process's "initialised" message
 
-#: (key, start, end) of a range to fetch; None: a worker thread stops.
+#: (key, start, end) of a range to fetch; None: a fetch thread stops.
 Task = tuple[int, int, int] | None
-#: (key, whether it worked, the EncodedBatch or the exception / the worker's pid).
+#: (key, whether it worked, the EncodedBatch or the exception / the process's pid).
 Outcome = tuple[int, bool, object]
 
 
 def _init(
     rpc_url: str, timeout: float, contracts: dict[str, str], chain_id: int, max_logs: int | None
 ) -> None:
-    global _fetcher  # noqa: PLW0603 - the worker process's only state
+    global _fetcher  # noqa: PLW0603 - the fetch process's only state
     become_worker()
     decoder = EventDecoder(contracts)
     _fetcher = RangeFetcher(RpcClient(rpc_url, timeout), decoder, chain_id, max_logs)
 
 
 def _fetch(start: int, end: int) -> EncodedBatch:
-    assert _fetcher is not None, "worker not initialised"
+    assert _fetcher is not None, "fetch process not initialised"
     return _fetcher.fetch_encoded(start, end)
 
 
@@ -80,7 +80,7 @@ def _serve(
     threads: int,
     initargs: tuple[str, float, dict[str, str], int, int | None],
 ) -> None:
-    """A worker process: `threads` threads take ranges from `tasks` and put what they
+    """A fetch process: `threads` threads take ranges from `tasks` and put what they
     fetched on `results`. Threads, because a range spends most of its time waiting for the
     node: decoding (the GIL's share) is what needs the processes."""
     _init(*initargs)
@@ -96,26 +96,27 @@ def _serve(
             except Exception as exc:
                 results.put((key, False, _sendable(exc)))
 
-    workers = [threading.Thread(target=work, name=f"fetch-{i}") for i in range(threads)]
-    for thread in workers:
+    threads_ = [threading.Thread(target=work, name=f"fetch-{i}") for i in range(threads)]
+    for thread in threads_:
         thread.start()
-    for thread in workers:
+    for thread in threads_:
         thread.join()
 
 
 class FetchPool:
-    """`processes` workers that fetch ranges of one chain, `threads` ranges at a time each:
+    """`processes` processes that fetch ranges of one chain, `threads` ranges at a time each:
     ``submit(start, end)`` returns a future of the range's ``EncodedBatch`` (or of its
     ``RpcError``); `max_logs` as in ``RangeFetcher``.
 
     (``ProcessPoolExecutor`` runs one call per process at a time: with 2 processes, 4
-    ranges in flight were 2.) A worker that dies fails every range not yet answered with
+    ranges in flight were 2.) A process that dies fails every range not yet answered with
     ``BrokenProcessPool``, as ``ProcessPoolExecutor`` would."""
 
     def __init__(
         self,
         rpc: RpcClient,
         contracts: dict[str, str],
+        *,
         chain_id: int,
         processes: int,
         max_logs: int | None = None,
@@ -139,7 +140,7 @@ class FetchPool:
             context.Process(
                 target=_serve,
                 args=(self._tasks, self._results, self._stopping, threads, initargs),
-                name=f"backfill-worker-{i}",
+                name=f"fetch-process-{i}",
                 daemon=True,
             )
             for i in range(processes)
@@ -150,7 +151,7 @@ class FetchPool:
         self._collector.start()
 
     def submit(self, start: int, end: int) -> Future[EncodedBatch]:
-        """Fetch, decode and encode blocks `start`..`end` in a worker."""
+        """Fetch, decode and encode blocks `start`..`end` in a fetch process."""
         future: Future[EncodedBatch] = Future()
         with self._lock:
             if self._broken is not None:
@@ -163,13 +164,13 @@ class FetchPool:
         return future
 
     def _collect(self) -> None:
-        """Hand each outcome to its future; notice dead workers. Runs until the workers are
+        """Hand each outcome to its future; notice dead processes. Runs until the processes are
         gone after ``close`` (it drains their results so that none blocks on a full pipe)."""
         while True:
             try:
                 key, ok, value = self._results.get(timeout=0.2)
             except queue.Empty:
-                if self._check_workers():
+                if self._check_processes():
                     return
                 continue
             except (EOFError, OSError):
@@ -188,26 +189,26 @@ class FetchPool:
             else:
                 future.set_exception(cast("BaseException", value))
 
-    def _check_workers(self) -> bool:
-        """Fail everything pending if a worker died; whether the collector is done."""
+    def _check_processes(self) -> bool:
+        """Fail everything pending if a process died; whether the collector is done."""
         dead = [p for p in self._processes if not p.is_alive()]
         with self._lock:
             if self._closing:
                 return len(dead) == len(self._processes)
             if not dead or self._broken is not None:
                 return False
-            self._broken = f"backfill worker {dead[0].name} exited with code {dead[0].exitcode}"
+            self._broken = f"fetch process {dead[0].name} exited with code {dead[0].exitcode}"
             pending = list(self._futures.values())
             self._futures.clear()
             self._ready_changed.notify_all()
-        log.error("indexer.workers.died", reason=self._broken)
+        log.error("indexer.fetch_pool.died", reason=self._broken)
         for future in pending:
             if future.set_running_or_notify_cancel():
                 future.set_exception(BrokenProcessPool(self._broken))
         return False
 
     def warm_up(self, timeout: float = 60.0) -> None:
-        """Wait until every worker is initialised (~1 s the first time a process starts a
+        """Wait until every process is initialised (~1 s the first time a process starts a
         pool, while the fork server imports; milliseconds after that)."""
         global _started_before  # noqa: PLW0603
         with self._lock:
@@ -215,11 +216,11 @@ class FetchPool:
                 lambda: self._ready == len(self._processes) or self._broken is not None, timeout
             )
             if not ok or self._broken is not None:
-                raise RuntimeError(f"backfill workers did not initialise: {self._broken}")
+                raise RuntimeError(f"fetch processes did not initialise: {self._broken}")
         _started_before = True
 
     def close(self) -> None:
-        """Stop the workers: ranges not started are dropped, running ones finish (each
+        """Stop the processes: ranges not started are dropped, running ones finish (each
         within the per-request timeout), every future not yet answered is cancelled."""
         with self._lock:
             if self._closing:
@@ -259,7 +260,7 @@ STARTER_JOIN_S = 10.0
 
 
 class FetchSource:
-    """Where backfill fetches ranges: threads of this process until the worker pool,
+    """Where backfill fetches ranges: threads of this process until the process pool,
     started in the background, is ready; then the pool. So the pool's start (seconds, the
     first time) overlaps useful work instead of delaying the backfill. A pool that fails to
     start is logged and the threads carry on. Ranges come back as ``EncodedBatch`` values
@@ -273,7 +274,7 @@ class FetchSource:
         processes: int,
         encoded: bool,
     ) -> None:
-        assert encoded or not processes, "workers only produce encoded batches"
+        assert encoded or not processes, "fetch processes only produce encoded batches"
         self._fetcher = fetcher
         self._concurrency = concurrency
         self._fetch: Callable[[int, int], Batch | EncodedBatch] = (
@@ -300,12 +301,17 @@ class FetchSource:
         # Enough threads per process that `concurrency` ranges can be in flight at once.
         threads = -(-self._concurrency // processes)
         pool = FetchPool(
-            fetcher.rpc, contracts, fetcher.chain_id, processes, fetcher.max_logs, threads
+            fetcher.rpc,
+            contracts,
+            chain_id=fetcher.chain_id,
+            processes=processes,
+            max_logs=fetcher.max_logs,
+            threads=threads,
         )
         try:
             pool.warm_up()
         except Exception as exc:  # degrade to threads: never stop indexing for this
-            log.warning("indexer.workers.unavailable", error=repr(exc)[:200])
+            log.warning("indexer.fetch_pool.unavailable", error=repr(exc)[:200])
             pool.close()
             return
         with self._lock:
@@ -313,18 +319,18 @@ class FetchSource:
                 pool.close()
             else:
                 self._pool = pool
-                log.info("indexer.workers.ready", processes=processes)
+                log.info("indexer.fetch_pool.ready", processes=processes)
 
     def submit(self, start: int, end: int) -> Future[Batch | EncodedBatch]:
         """Fetch blocks `start`..`end`: a ``Batch`` from a thread, or an ``EncodedBatch``
-        from a worker process."""
+        from a fetch process."""
         pool = self._pool
         if pool is not None:
             return cast("Future[Batch | EncodedBatch]", pool.submit(start, end))
         return self._threads.submit(self._fetch, start, end)
 
     def close(self) -> None:
-        """Stop fetching: wait for running fetches, drop queued ones, stop the workers.
+        """Stop fetching: wait for running fetches, drop queued ones, stop the processes.
         A pool still starting is waited for (its starter thread stops it once ready): a
         process that exited meanwhile would leave its workers unpickling queues whose
         semaphores are gone (a FileNotFoundError traceback from each, on a quick SIGTERM)."""

@@ -1,5 +1,5 @@
-"""Backfill through worker processes (indexer.workers): the same store, faults included,
-and no worker outlives a ``kill -9`` of its indexer."""
+"""Backfill through fetch processes (indexer.fetch_pool): the same store, faults included,
+and no fetch process outlives a ``kill -9`` of its indexer."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from indexer.fetch_pool import FetchPool
 from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store import InMemoryEventStore
 from indexer.store_pg import PostgresEventStore
 from indexer.sync import EncodedBatch
 from indexer.verify import verify_hash_chain
-from indexer.workers import FetchPool
 from tests.conftest import Platform
 from tests.indexer.activity import (
     canonical_events,
@@ -39,7 +39,7 @@ from tests.procs import alive, descendants
 
 def with_workers(**config: float) -> IndexerConfig:
     """An indexer config whose backfill always uses two worker processes."""
-    return IndexerConfig(workers=2, workers_min_blocks=0, **config)  # type: ignore[arg-type]
+    return IndexerConfig(fetch_processes=2, fetch_processes_min_blocks=0, **config)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -54,7 +54,9 @@ def warm_pool(chain: Platform) -> None:
     """Start this process's fork server now, so that a backfill's pool is up at once and
     every range goes through the workers (the first start would overlap the backfill)."""
     contracts = {n: c.address for n, c in chain.deployment.contracts.items()}
-    with FetchPool(RpcClient(url_of(chain)), contracts, chain.deployment.chain_id, 2) as pool:
+    with FetchPool(
+        RpcClient(url_of(chain)), contracts, chain_id=chain.deployment.chain_id, processes=2
+    ) as pool:
         pool.warm_up()
 
 
@@ -140,14 +142,14 @@ from common.manifest import Deployment
 from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
-from indexer.workers import FetchPool
+from indexer.fetch_pool import FetchPool
 rpc_url, db_url, manifest, head = sys.argv[1:5]
 deployment = Deployment.load(Path(manifest))
 contracts = {n: c.address for n, c in deployment.contracts.items()}
-with FetchPool(RpcClient(rpc_url), contracts, deployment.chain_id, 2) as pool:
+with FetchPool(RpcClient(rpc_url), contracts, chain_id=deployment.chain_id, processes=2) as pool:
     pool.warm_up()  # so that every range goes through the workers
-cfg = IndexerConfig(confirmations=0, initial_range=2, max_range=3, concurrency=2, workers=2,
-                    workers_min_blocks=0)
+cfg = IndexerConfig(confirmations=0, initial_range=2, max_range=3, concurrency=2, fetch_processes=2,
+                    fetch_processes_min_blocks=0)
 store = PostgresEventStore(db_url)
 Indexer(RpcClient(rpc_url), store, deployment, cfg).run(to_block=int(head))
 """
