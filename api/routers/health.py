@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import Pool, RedisDep, SettingsDep
 from api.schemas import Health
-from projections.replay import tracking_position
+from projections.tracking import tracking_position
 
 router = APIRouter(tags=["health"])
 
