@@ -46,7 +46,7 @@ from contracts.artifacts import load_artifact
 from indexer.events import BlockRecord, Checkpoint, NewEvent
 from indexer.store_pg import PostgresEventStore
 from migrations.runner import upgrade
-from projections.runner import ProjectionRunner
+from projections.projector import Projector
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 WORDS = [
@@ -136,7 +136,7 @@ def seed(db_url: str, count: int) -> None:
         ),
         None,
     )
-    ProjectionRunner(db_url, store, batch_size=50_000).run_once()
+    Projector(db_url, store, batch_size=50_000).run_once()
     rows = []
     for i in range(1, count + 1):
         title = " ".join(rng.sample(WORDS, 3)).title()

@@ -6,7 +6,7 @@ synthesises ``--events`` events (as ``bench.projection_replay`` does) and append
 half; two projectors fold it into their schemas; then the second half is appended (as if
 indexed while the projector was down) and, medians over ``--repeat``:
 
-- catch-up: a new ``ProjectionRunner`` (empty cache) folds the second half, reading back
+- catch-up: a new ``Projector`` (empty cache) folds the second half, reading back
   the rows it has not cached (one query per projection and batch);
 - baseline: the projector that folded the first half goes on (no restart: its cache
   mirrors the table, nothing is read back). Both write the same rows.
@@ -25,14 +25,14 @@ import psycopg
 from bench.projection_replay import append, synthesize
 from bench.scratch import scratch_database
 from indexer.store_pg import PostgresEventStore
-from projections.runner import ProjectionRunner
+from projections.projector import Projector
 
 
-def _timed(runner: ProjectionRunner, events: int, until: int) -> float:
+def _timed(projector: Projector, events: int, until: int) -> float:
     start = time.perf_counter()
-    runner.run_once(until=until)
+    projector.run_once(until=until)
     elapsed = time.perf_counter() - start
-    runner.close()
+    projector.close()
     return events / elapsed
 
 
@@ -49,15 +49,15 @@ def main() -> None:
         store = PostgresEventStore(db_url)
         append(store, events[:half])
         # Every run's two projectors fold the first half before the second is appended.
-        running: list[ProjectionRunner] = []
+        running: list[Projector] = []
         for i in range(args.repeat):
             for schema in (f"restarted_{i}", f"running_{i}"):
-                runner = ProjectionRunner(db_url, store, schema)
-                runner.run_once()  # live: unbounded, so its cache is kept
+                projector = Projector(db_url, store, schema=schema)
+                projector.run_once()  # live: unbounded, so its cache is kept
                 if schema.startswith("restarted"):
-                    runner.close()
+                    projector.close()
                 else:
-                    running.append(runner)
+                    running.append(projector)
         append(store, events[half:])
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("VACUUM (ANALYZE) events")
@@ -66,7 +66,7 @@ def main() -> None:
         for i in range(args.repeat):
             catch_up.append(
                 _timed(
-                    ProjectionRunner(db_url, store, f"restarted_{i}"),
+                    Projector(db_url, store, schema=f"restarted_{i}"),
                     args.events - half,
                     args.events,
                 )

@@ -31,8 +31,8 @@ from bench.projection_replay import CHAIN, append, synthesize
 from bench.scratch import scratch_database
 from indexer.events import Checkpoint, NewEvent
 from indexer.store_pg import PostgresEventStore
+from projections.projector import Projector
 from projections.registry import all_projections
-from projections.runner import ProjectionRunner
 from projections.statehash import state_hash
 from projections.stats import Stats
 
@@ -85,14 +85,14 @@ class _RefoldedStats(Stats):
 
 def _at_head(
     db_url: str, store: PostgresEventStore, schema: str, baseline: bool = False
-) -> ProjectionRunner:
+) -> Projector:
     """A live projector (its row cache warm) that has folded the store into `schema`."""
     projections = all_projections()
     if baseline:
         projections = [_RefoldedStats() if isinstance(p, Stats) else p for p in projections]
-    runner = ProjectionRunner(db_url, store, schema, projections=projections)
-    runner.run_once()
-    return runner
+    projector = Projector(db_url, store, schema=schema, projections=projections)
+    projector.run_once()
+    return projector
 
 
 def main() -> None:
@@ -127,11 +127,11 @@ def main() -> None:
         baseline: list[float] = []
         for i, (batched, one_by_one) in enumerate(live):
             one_by_one.batch_size = 1
-            for runner, times in ((batched, ours), (one_by_one, baseline)):
+            for projector, times in ((batched, ours), (one_by_one, baseline)):
                 start = time.perf_counter()
-                assert runner.run_once() == head - before
+                assert projector.run_once() == head - before
                 times.append(time.perf_counter() - start)
-                runner.close()
+                projector.close()
             same = state_hash(db_url, f"ours_{i}") == state_hash(db_url, f"baseline_{i}")
             assert same, "the two projectors disagree"
             print(

@@ -1,9 +1,26 @@
 """What every projection is: tables, aggregate keys, and pure handlers.
 
 A projection maps an event to the keys of the rows it touches, and folds events into a row
-with a pure function ``apply(row | None, event) -> row | None``. The runner owns all I/O.
+with a pure function ``apply(key, row | None, fact) -> row | None``. The projector
+(``projections.projector``) owns all I/O: reading, caching, writing, tracking positions.
 Retractions are handled by refolding each affected key from the events still live, so a
 reorg leaves a read model exactly as if the orphaned events never happened.
+
+Adding a read model (``projections/datasets.py`` is the example of an aggregate, one row
+per dataset folded from several events; ``projections/stats.py`` of an invertible one):
+
+1. A table: a ``ReadModelBase`` subclass (its primary key is the aggregate's key, and a
+   ``block_number`` column, the last change, which finality views and refolds use).
+2. A ``Projection`` subclass in the same module with ``name``, ``table``, ``events``
+   (``event_names(...)`` of typed events from ``contracts.events``) and ``cost``, and:
+   ``keys`` (the rows an event touches), ``apply`` (fold one event into a row, pure:
+   no I/O, no clock, no event-store position, so replays are byte-identical) and
+   ``refold`` (which live events rebuild a key after a retraction). Leave
+   ``invertible`` False unless the row is a sum of its events (then add ``unapply``);
+   set ``write_once`` if each row is written by one event only (then ``apply`` ignores
+   the current row, and a retraction deletes the row instead of refolding it).
+3. Register an instance in ``projections/registry.py`` and bump ``PROJECTIONS_VERSION``
+   in ``projections/schema.py`` (live schemas are then rebuilt by replay).
 """
 
 from __future__ import annotations
@@ -24,7 +41,7 @@ Key = tuple[Any, ...]
 
 
 class ReadModelBase(DeclarativeBase):
-    """Base of read-model tables: their own metadata, created per schema by the runner
+    """Base of read-model tables: their own metadata, created per schema by the projector
     (they are rebuildable, so they are not alembic-managed; see projections/schema.py)."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -35,7 +52,8 @@ class ReadModelBase(DeclarativeBase):
 class Refold:
     """Which live events rebuild one key: events named `names` (some of the projection's
     own events) on `chain_id` whose args contain `args` (all of them when `args` is
-    empty)."""
+    empty): the store's argument names and values as strings, e.g.
+    ``{"datasetId": "7"}`` or ``{"account": "0x" + address.hex()}``."""
 
     chain_id: int
     names: frozenset[str]
@@ -52,13 +70,13 @@ class Projection:
     #: replay groups. Measured on 100k events: reading ~4 us per event; see each override.
     cost: ClassVar[float] = 1.0
     #: Each row is written by one event only (its key holds the event's natural key), so
-    #: the runner never reads, caches or upserts it: a row is inserted with its event and
+    #: the projector never reads, caches or upserts it: a row is inserted with its event and
     #: deleted with its retraction. Its `apply` ignores the current row.
     write_once: ClassVar[bool] = False
     #: A row is a sum of its events' contributions (counters, volumes), so a retraction
     #: subtracts its event (``unapply``) instead of refolding the row from every live event
     #: its ``refold`` names: for a whole-chain aggregate, the chain's whole history on every
-    #: reorg. The runner then sets the row's ``block_number`` to that of the newest live
+    #: reorg. The projector then sets the row's ``block_number`` to that of the newest live
     #: event (or drops the row if none is left), as a refold would.
     invertible: ClassVar[bool] = False
 
@@ -71,12 +89,13 @@ class Projection:
         raise NotImplementedError
 
     def refold(self, key: Key, fact: Fact) -> Refold:
-        """The live events that rebuild `key` (used when `fact` is retracted)."""
+        """The live events that rebuild `key` (used when `fact`, an event folded into it,
+        is retracted): every event of this projection that can touch `key`."""
         raise NotImplementedError
 
     def unapply(self, key: Key, row: Row, fact: Fact) -> Row:
         """`row` (which `fact` was folded into) without `fact`'s contribution, for an
-        ``invertible`` projection; its ``block_number`` is left to the runner. Pure."""
+        ``invertible`` projection; its ``block_number`` is left to the projector. Pure."""
         raise NotImplementedError
 
 

@@ -5,7 +5,7 @@ splits them into groups balanced by the work they will do (events consumed, weig
 each projection's ``cost``) and folds each group in its own process: one in this process,
 the others in worker processes (forked, or from the shared fork server: see ``_Groups``).
 Each group reads only the events its projections consume, commits its tables and
-positions as the live runner does, then hashes its own tables; the state hash combines
+positions as the live projector does, then hashes its own tables; the state hash combines
 the groups' table digests, so it is the same hash ``state_hash`` reads from the finished
 schema.
 """
@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import psycopg
 import structlog
@@ -34,8 +34,8 @@ from common.procs import become_worker, worker_context
 from indexer.store import EventStore
 from indexer.store_pg import PostgresEventStore, refresh_statistics
 from projections.base import Projection
+from projections.projector import Projector
 from projections.registry import all_projections
-from projections.runner import ProjectionRunner
 from projections.schema import (
     check_schema_name,
     create_schema,
@@ -44,6 +44,7 @@ from projections.schema import (
     set_logged,
 )
 from projections.statehash import combine, table_digests
+from projections.tracking import tracking_position
 
 log = structlog.get_logger(__name__)
 BATCH_SIZE = 20_000
@@ -63,25 +64,6 @@ class ReplayResult:
     schema: str
     position: int
     state_hash: str
-
-
-def tracking_position(database_url: str, schema: str) -> int | None:
-    """The lowest tracking position of a read-model schema (None if it does not exist)."""
-    check_schema_name(schema)
-    with psycopg.connect(libpq_url(database_url)) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s"
-            " AND table_name = 'projection_tracking'",
-            (schema,),
-        ).fetchone()
-        if not exists:
-            return None
-        row = conn.execute(
-            sql.SQL("SELECT min(position) FROM {} WHERE name <> '__version__'").format(
-                sql.Identifier(schema, "projection_tracking")
-            )
-        ).fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
 
 
 def _lock_key(schema: str) -> str:
@@ -194,36 +176,54 @@ def _event_counts(
         return {name: int(n) for name, n in cur.fetchall()}
 
 
+@dataclass(frozen=True)
+class GroupTask:
+    """One group's work: fold projections `names` up to `until` into `schema`, then, if
+    `indexes`, build their tables' secondary indexes (sent to a worker process)."""
+
+    schema: str
+    names: list[str]
+    until: int
+    indexes: bool
+
+
+class GroupReport(NamedTuple):
+    """What a worker process reports: its group's `progress` (a position), `done` (its
+    tables' digests) or `error` (why it failed)."""
+
+    group: int  # its index: 1.. (0 is the replay's own process)
+    kind: Literal["progress", "done", "error"]
+    value: Any
+
+
 def _fold_group(
     database_url: str,
     store: EventStore,
-    schema: str,
     projections: list[Projection],
-    until: int,
+    *,
+    task: GroupTask,
     on_progress: Callable[[int, int], None] | None,
-    indexes: bool,
     schema_ready: Callable[[], None],
 ) -> dict[str, bytes]:
-    """Fold one group up to `until` into `schema` (being created meanwhile: writes wait
-    for `schema_ready`), then build its tables' secondary indexes if `indexes`; return
-    its tables' digests."""
-    check_schema_name(schema)
+    """Fold `projections` as `task` says into its schema (being created meanwhile: writes
+    wait for `schema_ready`); return their tables' digests."""
+    schema = check_schema_name(task.schema)
     started, cpu = time.perf_counter(), time.process_time()
-    runner = ProjectionRunner(
+    projector = Projector(
         database_url,
         store,
-        schema,
-        BATCH_SIZE,
-        projections,
+        schema=schema,
+        batch_size=BATCH_SIZE,
+        projections=projections,
         on_progress=on_progress,
         schema_ready=schema_ready,
     )
     try:
-        runner.run_once(until=until)
+        projector.run_once(until=task.until)
     finally:
-        runner.close()
+        projector.close()
     schema_ready()  # (a group with nothing to write never waited for it)
-    if indexes:
+    if task.indexes:
         engine = make_engine(database_url)
         try:
             with engine.begin() as conn:
@@ -245,15 +245,15 @@ def _fold_group(
 
 
 def _group_process(database_url: str, index: int, tasks: Any, out: Any, ready: Any) -> None:
-    """A worker process: wait for its task (schema, projection names, until; None: no
-    work), fold those projections (writing once `ready` is set: the schema exists), and
-    report on `out`."""
+    """A worker process: wait for its `GroupTask` (None: no work), fold those
+    projections (writing once `ready` is set: the schema exists), and report on `out`
+    (``GroupReport``)."""
     become_worker()
-    task = tasks.get()
+    task: GroupTask | None = tasks.get()
     if task is None:
         return
-    schema, names, until, indexes = task
-    projections = [p for p in all_projections() if p.name in names]
+    schema = task.schema
+    projections = [p for p in all_projections() if p.name in task.names]
     store = PostgresEventStore(database_url)
 
     def schema_ready() -> None:
@@ -266,16 +266,16 @@ def _group_process(database_url: str, index: int, tasks: Any, out: Any, ready: A
         digests = _fold_group(
             database_url,
             store,
-            schema,
             projections,
-            until,
-            lambda position, _n: out.put((index, "progress", position)),
-            indexes,
-            schema_ready,
+            task=task,
+            on_progress=lambda position, _n: out.put(
+                GroupReport(group=index, kind="progress", value=position)
+            ),
+            schema_ready=schema_ready,
         )
-        out.put((index, "done", digests))
+        out.put(GroupReport(group=index, kind="done", value=digests))
     except BaseException as exc:
-        out.put((index, "error", f"{type(exc).__name__}: {exc}"))
+        out.put(GroupReport(group=index, kind="error", value=f"{type(exc).__name__}: {exc}"))
         raise
     finally:
         store.close()
@@ -342,25 +342,31 @@ class _Groups:
         self.assigned = len(groups)
         del self.progress[len(groups) + 1 :]
         for tasks, group in zip(self.tasks, [*groups, *[None] * len(self.tasks)], strict=False):
-            tasks.put(None if group is None else (schema, [p.name for p in group], until, indexes))
+            tasks.put(
+                None
+                if group is None
+                else GroupTask(
+                    schema=schema, names=[p.name for p in group], until=until, indexes=indexes
+                )
+            )
 
     def drain(self, timeout: float | None = None) -> None:
         """Take the reports waiting (or the next one, waiting up to `timeout`)."""
         while True:
             try:
-                index, kind, value = (
+                report: GroupReport = (
                     self.queue.get(timeout=timeout) if timeout else self.queue.get_nowait()
                 )
             except queue.Empty:
                 return
             timeout = None
-            if kind == "progress":
-                self.progress[index] = value
-            elif kind == "done":
-                self.digests.update(value)
+            if report.kind == "progress":
+                self.progress[report.group] = report.value
+            elif report.kind == "done":
+                self.digests.update(report.value)
                 self.done += 1
             else:
-                raise RuntimeError(f"replay worker {index} failed: {value}")
+                raise RuntimeError(f"replay worker {report.group} failed: {report.value}")
 
     def wait(self, on_tick: Callable[[], None]) -> None:
         """Until every assigned worker reported done (a worker that died silently is an
@@ -395,6 +401,7 @@ class _Groups:
 def replay(
     database_url: str,
     store: EventStore,
+    *,
     until: int | None = None,
     schema: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
@@ -420,7 +427,15 @@ def replay(
             _schema_meanwhile(database_url, target, keep, others) as schema_ready,
         ):
             return _fold_groups(
-                database_url, store, until, target, on_progress, keep, workers, others, schema_ready
+                database_url,
+                store,
+                target=target,
+                until=until,
+                keep=keep,
+                on_progress=on_progress,
+                workers=workers,
+                others=others,
+                schema_ready=schema_ready,
             )
     finally:
         if others is not None:
@@ -472,16 +487,18 @@ def _create_replay_schema(engine: Engine, target: str) -> None:
 def _fold_groups(
     database_url: str,
     store: EventStore,
-    until: int,
+    *,
     target: str,
-    on_progress: Callable[[int, int], None] | None,
+    until: int,
     keep: bool,
+    on_progress: Callable[[int, int], None] | None,
     workers: int,
     others: _Groups | None,
     schema_ready: Callable[[], None],
 ) -> ReplayResult:
     """Plan the groups, fold them (this process's own group here) and combine their
-    digests into the replay's result."""
+    digests into the replay's result; a schema to `keep` gets its secondary indexes and
+    is made durable."""
     # Worker processes from a cold fork server (the first replay of a process that has
     # threads) start ~0.35-0.7 s late, ~30k events' worth: this process's own group takes
     # that much more (measured: 100k events, 40.5k -> 44.0k events/s cold).
@@ -510,7 +527,12 @@ def _fold_groups(
             on_progress(position, 0)
 
     digests = _fold_group(
-        database_url, store, target, groups[0], until, progress, keep, schema_ready
+        database_url,
+        store,
+        groups[0],
+        task=GroupTask(schema=target, names=[p.name for p in groups[0]], until=until, indexes=keep),
+        on_progress=progress,
+        schema_ready=schema_ready,
     )
     if others is not None:
         others.progress[0] = until
@@ -518,7 +540,7 @@ def _fold_groups(
         digests |= others.digests
     position = tracking_position(database_url, target)
     assert position == until, f"replay stopped at {position}, not {until}"
-    result = ReplayResult(target, position, combine(digests))
+    result = ReplayResult(schema=target, position=position, state_hash=combine(digests))
     if keep:
         engine = make_engine(database_url)
         try:

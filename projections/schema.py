@@ -1,7 +1,7 @@
-"""Read-model schemas: created by the runner, rebuilt (not migrated) when projections change.
+"""Read-model schemas: created by the projector, rebuilt (not migrated) when projections change.
 
 Read models are a cache of the event store, so a code change that alters them bumps
-``PROJECTIONS_VERSION`` and the runner rebuilds the schema by replay instead of running a
+``PROJECTIONS_VERSION`` and the projector rebuilds the schema by replay instead of running a
 migration. Each table gets a ``<table>_v`` view adding ``finalized`` from the indexer's
 cursor, so finality stays out of the deterministic rows.
 """
@@ -19,7 +19,7 @@ from projections.base import ReadModelBase
 from projections.failures import DOCUMENT_FAILURES
 from projections.registry import all_projections
 
-#: Bump when a projection's tables or handlers change: the runner then rebuilds.
+#: Bump when a projection's tables or handlers change: the projector then rebuilds.
 PROJECTIONS_VERSION = "5"  # 5: outbox payloads are typed events' JSON (snake_case, EIP-55)
 VERSION_KEY = "__version__"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

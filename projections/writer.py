@@ -1,4 +1,6 @@
-"""Bulk writes of changed read-model rows: COPY into a temp table, then one upsert."""
+"""Writing: a planned window's rows and positions in one transaction, rows in bulk (COPY
+for new rows; COPY into a temp table, then one upsert, for the others); and bulk reads of
+rows by key for the row cache."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
 
 from projections.base import Key, Row
+from projections.planning import WritePlan
+from projections.tracking import advance_positions
 
 _COPY_TYPES = {
     "BIGINT": "int8",
@@ -61,8 +65,9 @@ def write_rows(
     cur: psycopg.Cursor[Any],
     schema: str,
     table: Table,
-    upserts: Sequence[Row],
-    deletes: Sequence[Key],
+    *,
+    upserts: Sequence[Row] = (),
+    deletes: Sequence[Key] = (),
     inserts: Sequence[Row] = (),
 ) -> None:
     """In `schema.table`: delete the rows at `deletes`, upsert `upserts`, and COPY
@@ -100,6 +105,24 @@ def write_rows(
             ),
         )
     )
+
+
+def commit_plan(
+    conn: psycopg.Connection[Any], schema: str, plan: WritePlan, names: Sequence[str]
+) -> None:
+    """Commit `plan`'s rows in `schema` and move projections `names` to its position, in
+    one transaction: a crash loses the window as a whole (exactly-once effect)."""
+    with conn.transaction(), conn.cursor() as cur:
+        for table in plan.tables:
+            write_rows(
+                cur,
+                schema,
+                table.projection.table,
+                upserts=table.upserts,
+                deletes=table.deletes,
+                inserts=table.inserts,
+            )
+        advance_positions(cur, schema, names, plan.position)
 
 
 def load_rows(

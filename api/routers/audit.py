@@ -11,8 +11,8 @@ from api.deps import Pool, SettingsDep
 from api.render import hex0x
 from api.schemas import EventEntry, EventPage, StateHash
 from indexer.reader import StoredEvent, entries_after, head_position
-from projections.replay import tracking_position
 from projections.statehash import state_snapshot
+from projections.tracking import tracking_position
 
 router = APIRouter(tags=["audit"])
 

@@ -12,7 +12,7 @@ from api.deps import Pool, RedisDep, SettingsDep
 from api.queries import CompiledQuery
 from api.schemas import Health
 from indexer.schema import Cursor
-from projections.replay import tracking_position
+from projections.tracking import tracking_position
 
 router = APIRouter(tags=["health"])
 _CURSORS = Cursor.__table__

@@ -12,16 +12,17 @@ from common.db import require_database
 from common.settings import Settings
 from indexer.store_pg import PostgresEventStore
 from migrations.runner import upgrade
-from projections.replay import replay, tracking_position
-from projections.runner import ProjectionRunner
+from projections.projector import Projector
+from projections.replay import replay
 from projections.statehash import state_hash
+from projections.tracking import tracking_position
 
 
 def run_project(settings: Settings, once: bool, console: Console) -> None:
     """Keep the read models up to date (until SIGTERM/Ctrl-C, or once with `once`)."""
     upgrade(settings.database_url, create=False)  # only `datacoin db upgrade` creates one
     store = PostgresEventStore(settings.database_url)
-    runner = ProjectionRunner.from_settings(settings, store)
+    runner = Projector.from_settings(settings, store)
     try:
         if once:
             applied = runner.run_once()

@@ -19,7 +19,7 @@ from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
 from migrations.runner import upgrade
-from projections.runner import ProjectionRunner
+from projections.projector import Projector
 from storage.open import open_blobs
 from workers.dispatch import Dispatcher
 from workers.resolver import Resolver
@@ -70,7 +70,7 @@ class Stack:
         )
         indexer = self.indexer
         self._spawn("indexer", lambda: indexer.run(stop=self.stop_event))
-        runner = ProjectionRunner.from_settings(s, PostgresEventStore(s.database_url))
+        runner = Projector.from_settings(s, PostgresEventStore(s.database_url))
         runner.prepare()  # the resolver and dispatcher read its tables: create them first
         self._spawn("projector", lambda: runner.run_forever(self.stop_event, idle_timeout=0.2))
         resolver = Resolver(s.database_url, open_blobs(s), s.read_schema)

@@ -20,7 +20,7 @@ from common.settings import Settings
 from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
-from projections.runner import ProjectionRunner
+from projections.projector import Projector
 from tests.conftest import Platform, clone_database, deploy_fresh, drop_database, service_missing
 from tests.indexer.activity import WAD, fund, mine
 
@@ -50,7 +50,7 @@ class World:
         Indexer(RpcClient(self.node.url), store, self.platform.deployment, cfg).run(
             to_block=self.platform.client.w3.eth.block_number
         )
-        runner = ProjectionRunner(self.db_url, store)
+        runner = Projector(self.db_url, store)
         runner.run_once()
         runner.close()
         store.close()

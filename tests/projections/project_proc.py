@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from projections.replay import tracking_position
+from projections.tracking import tracking_position
 from tests.procs import alive
 
 SCHEMA = "readmodels"

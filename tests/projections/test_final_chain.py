@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
-from projections.runner import ProjectionRunner
+from projections.projector import Projector
 from projections.statehash import state_hash
 from tests.conftest import Platform, clone_database, drop_database
 from tests.indexer.activity import rpc_call
@@ -36,16 +36,16 @@ def index_from_scratch(chain: Platform, db_url: str) -> str:
     """Index the chain as it is now into the empty database `db_url`, project it, and
     return its state hash."""
     store = PostgresEventStore(db_url)
-    runner = ProjectionRunner(db_url, store, SCHEMA)
+    projector = Projector(db_url, store, schema=SCHEMA)
     try:
         w3 = chain.client.w3
         url = w3.provider.endpoint_uri  # type: ignore[attr-defined]
         cfg = IndexerConfig(confirmations=10_000, use_finalized_tag=False, poll_interval=0.01)
         Indexer(RpcClient(url), store, chain.deployment, cfg).run(to_block=w3.eth.block_number)
-        runner.run_once()
+        projector.run_once()
         return state_hash(db_url, SCHEMA)
     finally:
-        runner.close()
+        projector.close()
         store.close()
 
 

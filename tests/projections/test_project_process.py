@@ -135,7 +135,7 @@ def test_a_lost_database_connection_is_survived(
         project.wait_for_position(store.head().position)
         # When PostgreSQL drops its connections, and more events (a reorg) come meanwhile
         store.close()  # (reopened on next use: only the projector's are under test)
-        assert terminate_backends(fresh_db) >= 2  # the listener and the runner's at least
+        assert terminate_backends(fresh_db) >= 2  # the listener and the projector's at least
         store.retract(
             CHAIN,
             35,

@@ -14,8 +14,8 @@ from common.chain import RevertError
 from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
+from projections.projector import Projector
 from projections.replay import replay
-from projections.runner import ProjectionRunner
 from projections.statehash import state_hash
 from tests.conftest import Platform, clone_database, drop_database
 from tests.indexer.activity import WAD, fund, mine, rpc_call
@@ -49,7 +49,7 @@ class World:
         self.chain = chain
         self.db_url = db_url
         self.store = PostgresEventStore(db_url)
-        self.runner = ProjectionRunner(db_url, self.store, SCHEMA, batch_size=7)
+        self.projector = Projector(db_url, self.store, schema=SCHEMA, batch_size=7)
         self.w3 = chain.client.w3
         self.market = chain.client.contract("Marketplace")
         self.staking = chain.client.contract("Staking")
@@ -115,10 +115,10 @@ class World:
         # Every block is "unfinalized" so reorgs go through live-mode detection.
         cfg = IndexerConfig(confirmations=10_000, use_finalized_tag=False, poll_interval=0.01)
         Indexer(RpcClient(url), self.store, self.chain.deployment, cfg).run(to_block=head)
-        self.runner.run_once()
+        self.projector.run_once()
 
     def close(self) -> None:
-        self.runner.close()
+        self.projector.close()
         self.store.close()
 
 
@@ -179,7 +179,7 @@ def test_incremental_equals_replay_equals_chain(
         assert_matches_chain(chain, db_url)
         # And incremental == replay from position 0 (same state hash)
         live = state_hash(db_url, SCHEMA)
-        replayed = replay(db_url, world.store, until=world.runner.position)
+        replayed = replay(db_url, world.store, until=world.projector.position)
         assert replayed.state_hash == live
     finally:
         world.close()

@@ -13,8 +13,9 @@ import time
 from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
-from projections.replay import replay, tracking_position
+from projections.replay import replay
 from projections.statehash import state_hash
+from projections.tracking import tracking_position
 from tests.conftest import Platform
 from tests.indexer.activity import WAD, fund, list_datasets, mine
 

@@ -13,9 +13,9 @@ from psycopg.rows import dict_row
 from indexer.events import KIND_RETRACT, Checkpoint, Fact
 from indexer.store_pg import PostgresEventStore
 from projections.base import Projection, Row
+from projections.projector import Projector
 from projections.registry import all_projections
 from projections.replay import replay
-from projections.runner import ProjectionRunner
 from projections.statehash import state_hash
 from tests.projections.history import CHAIN, block_hash
 
@@ -37,7 +37,7 @@ def test_a_reorg_refolds_each_projection_in_one_read(
 
     monkeypatch.setattr(store, "find_live", counted)
     # Given the live projector folding the whole store (a reorg of 20 blocks) in one batch
-    batched = ProjectionRunner(fresh_db, store, "batched", batch_size=10_000)
+    batched = Projector(fresh_db, store, schema="batched", batch_size=10_000)
     assert batched.run_once() == head
     batched.close()
     # Then its ~80 retractions cost one read per projection that refolds rows
@@ -48,7 +48,7 @@ def test_a_reorg_refolds_each_projection_in_one_read(
     # And the read models are those of a projector that refolds after each retraction
     # (one entry per batch: every batch ends with its refolds)
     reads.clear()
-    one_by_one = ProjectionRunner(fresh_db, store, "one_by_one", batch_size=1)
+    one_by_one = Projector(fresh_db, store, schema="one_by_one", batch_size=1)
     assert one_by_one.run_once() == head
     one_by_one.close()
     assert len(reads) > len(retractions) / 2
@@ -87,8 +87,8 @@ def test_stats_subtract_retracted_events_and_end_as_a_refold_would(
 
     monkeypatch.setattr(store, "find_live", counted)
     # Given the live projector through the store's reorg, in batches of 7 entries
-    runner = ProjectionRunner(fresh_db, store, "live", batch_size=7)
-    assert runner.run_once() == store.head().position
+    projector = Projector(fresh_db, store, schema="live", batch_size=7)
+    assert projector.run_once() == store.head().position
     # Then the stats row never read the chain's history back
     assert stats.events not in reads
     # And it is the fold of the events still live, block included
@@ -102,7 +102,7 @@ def test_stats_subtract_retracted_events_and_end_as_a_refold_would(
         ),
         (65, block_hash(65, 1)),
     )
-    runner.run_once()
+    projector.run_once()
     # Then its block is that of the newest counted event left, as a refold would give
     row = _stats_row(fresh_db, "live")
     assert row == _fold_live(store, stats, find_live)
@@ -114,8 +114,8 @@ def test_stats_subtract_retracted_events_and_end_as_a_refold_would(
         Checkpoint(chain_id=CHAIN, block_number=0, block_hash=block_hash(0), finalized_number=0),
         (50, block_hash(50, 1)),
     )
-    runner.run_once()
-    runner.close()
+    projector.run_once()
+    projector.close()
     # Then there is no stats row left, as if nothing had happened on the chain
     assert _stats_row(fresh_db, "live") is None
     assert replay(fresh_db, store).state_hash == state_hash(fresh_db, "live")

@@ -1,5 +1,5 @@
 """Parallel replay: groups of projections folded in worker processes give exactly the
-read models (and state hash) of one process and of the live, incremental runner."""
+read models (and state hash) of one process and of the live, incremental projector."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ import pytest
 
 from indexer.events import Checkpoint
 from indexer.store_pg import PostgresEventStore
+from projections.folding import gc_paused
+from projections.projector import Projector
 from projections.registry import all_projections
 from projections.replay import (
     IN_PROGRESS,
@@ -30,7 +32,6 @@ from projections.replay import (
     replay,
     sweep_abandoned,
 )
-from projections.runner import ProjectionRunner, gc_paused
 from projections.statehash import _table_digest_blocking, combine, state_hash, table_digests
 from tests.procs import alive, descendants
 from tests.projections.history import CHAIN, append, block_hash, history
@@ -74,7 +75,7 @@ def test_parallel_replay_equals_one_process_and_the_live_read_models(
     store = store_with_reorg
     head = store.head().position
     # Given the live read models, folded incrementally in small commits
-    live = ProjectionRunner(fresh_db, store, "readmodels", batch_size=13, commit_rows=20)
+    live = Projector(fresh_db, store, schema="readmodels", batch_size=13, commit_rows=20)
     assert live.run_once() == head
     live.close()
     expected = state_hash(fresh_db, "readmodels")
@@ -113,7 +114,7 @@ def test_replay_table_digests_equal_the_live_reader_and_raise_errors(
     fresh_db: str, store_with_reorg: PostgresEventStore
 ) -> None:
     # Given live read models
-    live = ProjectionRunner(fresh_db, store_with_reorg, "readmodels")
+    live = Projector(fresh_db, store_with_reorg, schema="readmodels")
     live.run_once()
     live.close()
     tables = [p.table for p in all_projections()]
@@ -157,8 +158,8 @@ def test_a_reorg_back_to_an_earlier_fork_writes_its_rows_again(fresh_db: str) ->
     )
     append(store, [e for e in original if e.block_number > 20], 30, 0, (20, block_hash(20)))
     # When folded live in small commits with a tiny row cache, and replayed in one window
-    live = ProjectionRunner(
-        fresh_db, store, "readmodels", batch_size=7, commit_rows=10, max_cached_rows=5
+    live = Projector(
+        fresh_db, store, schema="readmodels", batch_size=7, commit_rows=10, max_cached_rows=5
     )
     assert live.run_once() == store.head().position
     live.close()
@@ -176,7 +177,7 @@ def test_a_reorg_back_to_an_earlier_fork_writes_its_rows_again(fresh_db: str) ->
 def test_a_replay_of_an_empty_store_hashes_the_empty_read_models(fresh_db: str) -> None:
     # Groups with nothing to write must still wait for the schema before hashing it
     store = PostgresEventStore(fresh_db)
-    live = ProjectionRunner(fresh_db, store, "readmodels")
+    live = Projector(fresh_db, store, schema="readmodels")
     assert live.run_once() == 0
     live.close()
     for workers in (1, 2, 2):
@@ -188,9 +189,9 @@ def test_a_replay_of_an_empty_store_hashes_the_empty_read_models(fresh_db: str) 
 
 def test_a_replay_stops_at_until(fresh_db: str, store_with_reorg: PostgresEventStore) -> None:
     partial = replay(fresh_db, store_with_reorg, until=100, workers=2, keep=True)
-    runner = ProjectionRunner(fresh_db, store_with_reorg, "upto_100")
-    runner.run_once(until=100)
-    runner.close()
+    projector = Projector(fresh_db, store_with_reorg, schema="upto_100")
+    projector.run_once(until=100)
+    projector.close()
     assert partial.position == 100
     assert partial.state_hash == state_hash(fresh_db, "upto_100")
     store_with_reorg.close()

@@ -37,7 +37,7 @@ def test_load_rows_reads_many_keys_in_one_query_and_leaves_absent_ones_out(
     with psycopg.connect(fresh_db) as conn:
         prepare_connection(conn)
         with conn.cursor() as cur:
-            write_rows(cur, "rm", table, [], [], rows)
+            write_rows(cur, "rm", table, inserts=rows)
         conn.commit()
         # When loading present and absent keys together
         keys = [

@@ -27,7 +27,7 @@ from common.settings import Settings
 from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
-from projections.runner import ProjectionRunner
+from projections.projector import Projector
 from storage.open import open_blobs, open_keyring
 from tests.conftest import Platform, service_missing
 from tests.indexer.activity import WAD, fund, mine
@@ -206,7 +206,7 @@ class TrainingWorld:
         Indexer(RpcClient(self.rpc_url), store, self.platform.deployment, cfg).run(
             to_block=self.platform.client.w3.eth.block_number
         )
-        runner = ProjectionRunner(self.db_url, store)
+        runner = Projector(self.db_url, store)
         runner.run_once()
         runner.close()
         store.close()

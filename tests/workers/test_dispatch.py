@@ -16,7 +16,7 @@ from web3.logs import DISCARD
 from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
-from projections.runner import ProjectionRunner
+from projections.projector import Projector
 from tests.conftest import Platform
 from tests.indexer.activity import WAD, fund, mine
 from tests.workers.brokers import BOTH_BROKERS, BrokerSpace
@@ -44,7 +44,7 @@ def sync(chain: Platform, store: PostgresEventStore, db_url: str) -> None:
     Indexer(RpcClient(url), store, chain.deployment, cfg).run(
         to_block=chain.client.w3.eth.block_number
     )
-    runner = ProjectionRunner(db_url, store)
+    runner = Projector(db_url, store)
     runner.run_once()
     runner.close()
 

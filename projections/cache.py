@@ -1,0 +1,106 @@
+"""The projector's write-through cache of committed read-model rows, per projection.
+
+While a projection is *complete* (its table was empty when the cache started and nothing
+was evicted since), the cache mirrors its table: a miss means "no row", so a replay never
+reads its own tables back. Otherwise the rows a batch will fold into are loaded first
+(``load_missing``). The cache is bounded: past ``max_rows`` it starts over, empty and
+incomplete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+
+from indexer.events import KIND_RETRACT, Fact
+from projections.base import Key, Projection, Row
+from projections.writer import load_rows
+
+#: Rows touched by the uncommitted window, per projection name (None: deleted).
+WindowRows = dict[str, dict[Key, Row | None]]
+
+
+class RowCache:
+    """Committed rows of `projections`' tables in `schema`, by projection name and key."""
+
+    def __init__(self, projections: Sequence[Projection], *, schema: str, max_rows: int) -> None:
+        self.projections = projections
+        self.schema = schema
+        self.max_rows = max_rows
+        self.rows: dict[str, dict[Key, Row]] = {}
+        self.complete: set[str] = set()
+        #: Never read back, so never cached: their rows are written by one event each.
+        self._write_once = {p.name for p in projections if p.write_once}
+
+    def reset(self, complete: Iterable[str] = ()) -> None:
+        """Start over empty; `complete`: the projections whose tables are empty now."""
+        self.rows = {p.name: {} for p in self.projections}
+        self.complete = set(complete)
+
+    def forget(self) -> None:
+        """Drop everything (it may hold rows that never committed); ``reset`` before use."""
+        self.rows, self.complete = {}, set()
+
+    def is_complete(self, name: str) -> bool:
+        """Whether the cache mirrors projection `name`'s table (a miss means no row)."""
+        return name in self.complete
+
+    def mirrors(self, names: Iterable[str]) -> bool:
+        """Whether the cache mirrors every table of projections `names`."""
+        return self.complete.issuperset(names)
+
+    def remember(self, window: WindowRows) -> None:
+        """Keep a committed window's rows (bounded: past ``max_rows``, start over)."""
+        cached = 0
+        for name, rows in window.items():
+            if name in self._write_once:
+                continue
+            cache = self.rows[name]
+            for key, row in rows.items():
+                if row is None:
+                    cache.pop(key, None)
+                else:
+                    cache[key] = row
+            cached += len(cache)
+        if cached > self.max_rows:
+            self.reset()
+
+    def load_missing(
+        self,
+        cur: psycopg.Cursor[Any],
+        window: WindowRows,
+        entries: list[Fact],
+        positions: dict[str, int],
+    ) -> None:
+        """Load the committed rows `entries` will fold into that neither the uncommitted
+        `window` nor the cache hold, for projections whose table the cache does not mirror
+        (a live schema; a replay after the cache overflowed). One query per projection and
+        batch; a key still missing afterwards has no row."""
+        for p in self.projections:
+            if p.write_once or p.name in self.complete:
+                continue
+            rows, cache = window.get(p.name, {}), self.rows[p.name]
+            wanted = _wanted(p, entries, positions.get(p.name, 0), rows, cache)
+            cache.update(load_rows(cur, self.schema, p.table, list(wanted)))
+
+
+def _wanted(
+    p: Projection,
+    entries: list[Fact],
+    applied: int,
+    rows: dict[Key, Row | None],
+    cache: dict[Key, Row],
+) -> dict[Key, None]:
+    """The keys of `p` that `entries` after position `applied` fold into and that
+    neither `rows` nor `cache` hold (in first-seen order)."""
+    wanted: dict[Key, None] = {}
+    for entry in entries:
+        if entry.position <= applied or (entry.kind == KIND_RETRACT and not p.invertible):
+            continue  # a retraction refolds from the store (see projections.folding)
+        if entry.event_name in p.events:
+            for key in p.keys(entry):
+                if key not in rows and key not in cache:
+                    wanted[key] = None
+    return wanted
