@@ -198,7 +198,7 @@ async def _load(url: str, rate: float, seconds: float) -> tuple[list[float], int
             start = at + len(b'"next_cursor":"')
             cursors.append(body[start : body.index(b'"', start)].decode())
 
-    result = await openloop.run(url, rate, seconds, target, keep_cursor)
+    result = await openloop.run(url, rate, seconds, next_target=target, on_body=keep_cursor)
     return result.latencies, result.errors, result.total, result.elapsed
 
 

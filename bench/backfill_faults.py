@@ -89,7 +89,7 @@ def backfill_once(work: Workload, rpc_url: str, db_url: str, timeout: float, rat
         def progress(_: Progress) -> None:
             commits.append(time.perf_counter())
 
-        indexer = Indexer(rpc, store, work.deployment, config, on_progress=progress)
+        indexer = Indexer(rpc, store, work.deployment, config=config, on_progress=progress)
         started = time.perf_counter()
         indexer.run(to_block=work.head)
         seconds = time.perf_counter() - started

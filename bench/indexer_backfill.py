@@ -427,7 +427,7 @@ def our_backfill(
         config = replace(config, fetch_processes=0)
     store = PostgresEventStore(db_url)
     try:
-        indexer = Indexer(RpcClient(rpc_url), store, work.deployment, config)
+        indexer = Indexer(RpcClient(rpc_url), store, work.deployment, config=config)
         started = time.perf_counter()
         indexer.run(to_block=work.head)
         seconds = time.perf_counter() - started
@@ -515,7 +515,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def ponder_backfill(
-    work: Workload, rpc_url: str, db_url: str, schema: str, timeout: float, log_path: Path
+    work: Workload, *, rpc_url: str, db_url: str, schema: str, timeout: float, log_path: Path
 ) -> PonderRun:
     """`ponder start` against a fresh database; timed until its tables hold every event."""
     dep = work.deployment
@@ -817,7 +817,12 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
             name = dbs.create(f"ponder{i}")
             log_path = Path(tempfile.gettempdir()) / f"{name}.log"
             run_ = ponder_backfill(
-                work, node.url, dbs.url(name), "bench", args.ponder_timeout, log_path
+                work,
+                rpc_url=node.url,
+                db_url=dbs.url(name),
+                schema="bench",
+                timeout=args.ponder_timeout,
+                log_path=log_path,
             )
             dbs.drop(name)
             results.ponder.append(run_)

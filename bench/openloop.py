@@ -92,6 +92,7 @@ async def run(
     base_url: str,
     rate: float,
     seconds: float,
+    *,
     next_target: Callable[[], str],
     on_body: Callable[[bytes], None],
     timeout: float = 10.0,

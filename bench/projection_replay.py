@@ -243,6 +243,7 @@ def _cold(db_url: str, events: int, workers: int) -> float:
 
 def _report(
     args: argparse.Namespace,
+    *,
     cold: list[float],
     ours: list[float],
     single: list[float],
@@ -313,7 +314,7 @@ def main() -> None:
         naive = [naive_replay(db_url, store, args.naive_events) for _ in range(args.repeat)]
         for i, rate in enumerate(naive):
             print(f"  naive run {i + 1}: {rate:,.0f} events/s (first {args.naive_events:,} events)")
-        _report(args, cold, ours, single, naive, busy)
+        _report(args, cold=cold, ours=ours, single=single, naive=naive, busy=busy)
         store.close()
 
 

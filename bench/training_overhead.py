@@ -95,7 +95,13 @@ class Bench:
             "license": None,
         }
         doc, meta = store_upload(
-            self.settings, self.blobs, keyring, io.BytesIO(self.data), "bench.csv", fields, True
+            settings=self.settings,
+            blobs=self.blobs,
+            keyring=keyring,
+            source=io.BytesIO(self.data),
+            filename="bench.csv",
+            fields=fields,
+            encrypted=True,
         )
         c = self.client.contract
         provider, buyer, worker = (Transactor(w3, dev_account(i)) for i in (1, 2, 7))

@@ -100,7 +100,7 @@ def measure(events: int, baseline: bool, say: Callable[[str], None]) -> Measured
         store = PostgresEventStore(db_url)
         stack.callback(store.close)
         rpc = RpcClient(node.url, timeout=120.0)
-        Indexer(rpc, store, work.deployment, IndexerConfig(confirmations=0)).run(work.head)
+        Indexer(rpc, store, work.deployment, config=IndexerConfig(confirmations=0)).run(work.head)
         say(f"indexed {work.expected_total:,} events over {work.blocks:,} blocks")
         chain_report, hash_s = _timed(lambda: verify_hash_chain(store))
         _check("verify_hash_chain", chain_report)

@@ -88,6 +88,7 @@ def emitter_part(address: bytes, event_name: str) -> Part:
 
 
 def entry(
+    *,
     block: Part,
     tx: Part,
     tx_index: int,
@@ -204,7 +205,15 @@ class EventEncoder:
         if emitter is None:
             emitter = self._emitters[emitter_key] = emitter_part(*emitter_key)
         args = orjson.dumps(e.args, option=_SORT_KEYS)
-        return entry(block, tx, e.tx_index, e.log_index, emitter, args, retracts)
+        return entry(
+            block=block,
+            tx=tx,
+            tx_index=e.tx_index,
+            log_index=e.log_index,
+            emitter=emitter,
+            args=args,
+            retracts=retracts,
+        )
 
 
 def encode_events(chain_id: int, events: Iterable[NewEvent]) -> EncodedEvents:

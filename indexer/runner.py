@@ -100,6 +100,7 @@ class Indexer:
         rpc: RpcClient,
         store: EventStore,
         deployment: Deployment,
+        *,
         config: IndexerConfig | None = None,
         metrics: IndexerMetrics | None = None,
         on_progress: Callable[[Progress], None] | None = None,

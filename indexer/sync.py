@@ -148,7 +148,16 @@ def build_events(
         try:
             emitter, args = _decode(emitters, decoder, raw)
         except DecodeError as exc:
-            dead.append(_dead_letter(chain_id, header, tx_hash, log_index, raw, exc))
+            dead.append(
+                _dead_letter(
+                    chain_id=chain_id,
+                    header=header,
+                    tx_hash=tx_hash,
+                    log_index=log_index,
+                    raw=raw,
+                    exc=exc,
+                )
+            )
             continue
         events.append(
             NewEvent(
@@ -200,15 +209,24 @@ def encode_logs(
         try:
             emitter, args = _decode(emitters, decoder, raw)
         except DecodeError as exc:
-            dead.append(_dead_letter(chain_id, header, tx[0], log_index, raw, exc))
+            dead.append(
+                _dead_letter(
+                    chain_id=chain_id,
+                    header=header,
+                    tx_hash=tx[0],
+                    log_index=log_index,
+                    raw=raw,
+                    exc=exc,
+                )
+            )
             continue
         rest, tail = entry(
-            block,
-            tx[1],
-            int(raw["transactionIndex"], 16),
-            log_index,
-            emitter.part,
-            dumps(args, option=sort_keys),
+            block=block,
+            tx=tx[1],
+            tx_index=int(raw["transactionIndex"], 16),
+            log_index=log_index,
+            emitter=emitter.part,
+            args=dumps(args, option=sort_keys),
         )
         rests.append(rest)
         tails.append(tail)
@@ -255,7 +273,7 @@ def _decode(
 
 
 def _dead_letter(
-    chain_id: int, header: Header, tx_hash: bytes, log_index: int, raw: JsonObj, exc: Exception
+    *, chain_id: int, header: Header, tx_hash: bytes, log_index: int, raw: JsonObj, exc: Exception
 ) -> DeadLetter:
     return DeadLetter(
         chain_id=chain_id,

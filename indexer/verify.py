@@ -157,7 +157,13 @@ def _compare_events(report: Report, chain: ChainLogs, store: EventStore, chain_i
 
 
 def _compare_dead_letters(
-    report: Report, chain: ChainLogs, store: AuditedStore, rpc: RpcClient, chain_id: int, last: int
+    report: Report,
+    *,
+    chain: ChainLogs,
+    store: AuditedStore,
+    rpc: RpcClient,
+    chain_id: int,
+    last: int,
 ) -> None:
     """The chain's undecodable logs against the store's dead letters, by key. A dead letter
     of a block no longer canonical (a reorg) is history, not a problem: dead letters are
@@ -197,5 +203,12 @@ def verify_against_chain(
         return report
     chain = _chain_logs(rpc, deployment, saved.block_number, chunk)
     _compare_events(report, chain, store, deployment.chain_id)
-    _compare_dead_letters(report, chain, store, rpc, deployment.chain_id, saved.block_number)
+    _compare_dead_letters(
+        report,
+        chain=chain,
+        store=store,
+        rpc=rpc,
+        chain_id=deployment.chain_id,
+        last=saved.block_number,
+    )
     return report

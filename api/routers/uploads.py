@@ -106,6 +106,7 @@ def _document(fields: dict[str, Any], **computed: Any) -> DatasetDocument:
 
 
 def store_upload(
+    *,
     settings: Settings,
     blobs: BlobStore,
     keyring: KeyRing,
@@ -113,7 +114,6 @@ def store_upload(
     filename: str,
     fields: dict[str, Any],
     encrypted: bool,
-    *,
     preview_rows: int = 0,
 ) -> tuple[DatasetDocument, str]:
     """Validate, profile, (encrypt,) store and pin; returns the document and its CID.
@@ -193,13 +193,13 @@ async def upload(request: Request, provider: SignedIn, settings: SettingsDep) ->
             secret = int(form.price) > 0 if form.encrypted is None else form.encrypted
             doc, metadata_cid = await run_in_threadpool(
                 store_upload,
-                settings,
-                request.app.state.blobs,
-                request.app.state.keyring,
-                file.file,
-                file.filename or "",
-                _fields(form),
-                secret,
+                settings=settings,
+                blobs=request.app.state.blobs,
+                keyring=request.app.state.keyring,
+                source=file.file,
+                filename=file.filename or "",
+                fields=_fields(form),
+                encrypted=secret,
                 preview_rows=form.preview_rows,
             )
         finally:

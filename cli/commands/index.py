@@ -57,7 +57,12 @@ def run_index(
                 live.update(_line(p), refresh=True)
 
         indexer = Indexer(
-            RpcClient(rpc_url or settings.rpc_url), store, deployment, config, metrics, show
+            RpcClient(rpc_url or settings.rpc_url),
+            store,
+            deployment,
+            config=config,
+            metrics=metrics,
+            on_progress=show,
         )
         try:
             indexer.run(to_block=to_block, stop=stop)

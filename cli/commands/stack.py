@@ -66,7 +66,7 @@ class Stack:
             initial_range=s.index_initial_range,
         )
         self.indexer = Indexer(
-            RpcClient(s.rpc_url), PostgresEventStore(s.database_url), self.deployment, config
+            RpcClient(s.rpc_url), PostgresEventStore(s.database_url), self.deployment, config=config
         )
         indexer = self.indexer
         self._spawn("indexer", lambda: indexer.run(stop=self.stop_event))

@@ -47,7 +47,7 @@ class World:
         """Index the chain to its head and project."""
         store = PostgresEventStore(self.db_url)
         cfg = IndexerConfig(confirmations=2, use_finalized_tag=False, poll_interval=0.01)
-        Indexer(RpcClient(self.node.url), store, self.platform.deployment, cfg).run(
+        Indexer(RpcClient(self.node.url), store, self.platform.deployment, config=cfg).run(
             to_block=self.platform.client.w3.eth.block_number
         )
         runner = Projector(self.db_url, store)

@@ -45,7 +45,7 @@ def test_stream_pushes_listings_and_resumes(server: Server, world: World) -> Non
     provider = world.platform.account(2)
     store = PostgresEventStore(world.db_url)
     cfg = IndexerConfig(confirmations=2, use_finalized_tag=False, poll_interval=0.01)
-    indexer = Indexer(RpcClient(world.node.url), store, world.platform.deployment, cfg)
+    indexer = Indexer(RpcClient(world.node.url), store, world.platform.deployment, config=cfg)
     received: queue.Queue[dict[str, Any]] = queue.Queue()
     stop = threading.Event()
     with Following(indexer):

@@ -43,6 +43,7 @@ class FaultProxy:
     def __init__(
         self,
         upstream: str,
+        *,
         rate: float = 0.3,
         seed: int = 7,
         slow_s: float = 1.5,

@@ -53,7 +53,9 @@ def test_faulty_rpc_gives_the_same_store(chain: Platform, store: PostgresEventSt
     # When the indexer talks to the node through a proxy that fails a third of the calls
     with FaultProxy(url_of(chain), rate=0.3) as proxy:
         cfg = IndexerConfig(confirmations=0, initial_range=500, max_backoff=0.2, poll_interval=0.02)
-        Indexer(RpcClient(proxy.url, timeout=1.0), store, chain.deployment, cfg).run(to_block=head)
+        Indexer(RpcClient(proxy.url, timeout=1.0), store, chain.deployment, config=cfg).run(
+            to_block=head
+        )
     # Then every kind of fault happened, and the store still equals the chain exactly
     assert all(
         proxy.injected[f] > 0 for f in ("http500", "too_many", "unknown", "range", "reorder")
@@ -68,7 +70,7 @@ def test_faulty_rpc_in_live_mode(chain: Platform, store: PostgresEventStore) -> 
     fund(chain, [1, 2, 3])
     with FaultProxy(url_of(chain), rate=0.3, seed=11) as proxy:
         cfg = IndexerConfig(confirmations=2, max_backoff=0.2, poll_interval=0.02)
-        indexer = Indexer(RpcClient(proxy.url, timeout=1.0), store, chain.deployment, cfg)
+        indexer = Indexer(RpcClient(proxy.url, timeout=1.0), store, chain.deployment, config=cfg)
         with Following(indexer) as run:
             for i in range(15):
                 list_datasets(chain, 1 + i % 3, 4)
@@ -164,8 +166,8 @@ def test_two_chains_index_into_one_store(chain: Platform, store: PostgresEventSt
         # When one indexer per chain runs concurrently into the same store
         cfg = IndexerConfig(confirmations=0, poll_interval=0.02, initial_range=2)
         store_b = PostgresEventStore(store._dsn)
-        ia = Indexer(RpcClient(url_of(chain)), store, chain.deployment, cfg)
-        ib = Indexer(RpcClient(other.url), store_b, platform_b.deployment, cfg)
+        ia = Indexer(RpcClient(url_of(chain)), store, chain.deployment, config=cfg)
+        ib = Indexer(RpcClient(other.url), store_b, platform_b.deployment, config=cfg)
         with Following(ia) as ra, Following(ib) as rb:
             wait_for(lambda: ra.caught_up(head_a) and rb.caught_up(head_b))
         store_b.close()

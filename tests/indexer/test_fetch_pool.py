@@ -97,10 +97,10 @@ def test_backfill_in_worker_processes_equals_the_reference_store(
     # short past 4 x 20 logs, at block boundaries: the 150-log block stays whole)
     store = CountingStore(fresh_db)
     cfg = with_workers(confirmations=0, initial_range=3, concurrency=3, target_logs=20)
-    Indexer(RpcClient(url_of(chain)), store, chain.deployment, cfg).run(to_block=head)
+    Indexer(RpcClient(url_of(chain)), store, chain.deployment, config=cfg).run(to_block=head)
     # and, for reference, into the in-memory store (decoded events, canonical_encoding)
     memory = InMemoryEventStore()
-    Indexer(RpcClient(url_of(chain)), memory, chain.deployment, cfg).run(to_block=head)
+    Indexer(RpcClient(url_of(chain)), memory, chain.deployment, config=cfg).run(to_block=head)
     # Then the workers fetched every range and the store holds exactly the chain's logs
     assert len(submitted) >= 5 and store.appended_encoded > 1 and store.appended == 0
     assert stored_events(store, chain.deployment.chain_id) == canonical_events(
@@ -126,7 +126,9 @@ def test_faults_in_workers_give_the_same_store(chain: Platform, store: PostgresE
     # (their errors, range hints included, travel back to the main process)
     with FaultProxy(url_of(chain), rate=0.3, seed=5) as proxy:
         cfg = with_workers(confirmations=0, initial_range=500, max_backoff=0.2, poll_interval=0.02)
-        Indexer(RpcClient(proxy.url, timeout=1.0), store, chain.deployment, cfg).run(to_block=head)
+        Indexer(RpcClient(proxy.url, timeout=1.0), store, chain.deployment, config=cfg).run(
+            to_block=head
+        )
     # Then faults happened, and the store still equals the chain exactly
     assert proxy.injected["range"] > 0 and proxy.injected["http500"] > 0
     assert stored_events(store, chain.deployment.chain_id) == canonical_events(
@@ -189,7 +191,7 @@ def test_kill_9_mid_backfill_leaves_no_worker_and_restart_completes(
     wait_for(lambda: not any(alive(p) for p in workers), timeout=20)
     # And a restart completes: no gap, no duplicate, the hash chain holds
     cfg = with_workers(confirmations=0, initial_range=5)
-    Indexer(RpcClient(url_of(chain)), store, chain.deployment, cfg).run(to_block=head)
+    Indexer(RpcClient(url_of(chain)), store, chain.deployment, config=cfg).run(to_block=head)
     assert stored_events(store, chain.deployment.chain_id) == canonical_events(
         url_of(chain), chain.deployment, head
     )

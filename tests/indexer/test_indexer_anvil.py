@@ -37,7 +37,7 @@ def make_indexer(chain: Platform, store: PostgresEventStore, **config: float) ->
     defaults.update(config)
     cfg = IndexerConfig(**defaults)  # type: ignore[arg-type]
     rpc = RpcClient(chain.client.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
-    return Indexer(rpc, store, chain.deployment, cfg)
+    return Indexer(rpc, store, chain.deployment, config=cfg)
 
 
 def url_of(chain: Platform) -> str:

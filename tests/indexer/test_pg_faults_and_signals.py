@@ -173,7 +173,9 @@ def _uninterrupted_head(chain: Platform, db_url: str, to_block: int) -> Head:
     store = PostgresEventStore(db_url)
     try:
         config = IndexerConfig(confirmations=0, poll_interval=0.02, fetch_processes=0)
-        Indexer(RpcClient(url_of(chain)), store, chain.deployment, config).run(to_block=to_block)
+        Indexer(RpcClient(url_of(chain)), store, chain.deployment, config=config).run(
+            to_block=to_block
+        )
         return store.head()
     finally:
         store.close()

@@ -244,7 +244,7 @@ def _backfill(
 ) -> float:
     """Index up to `head` through `proxy`; seconds it took. The store must equal the chain."""
     cfg = IndexerConfig(**{"confirmations": 0, "fetch_processes": 0, **config})
-    indexer = Indexer(RpcClient(proxy.url, timeout=timeout), store, chain.deployment, cfg)
+    indexer = Indexer(RpcClient(proxy.url, timeout=timeout), store, chain.deployment, config=cfg)
     started = time.monotonic()
     indexer.run(to_block=head)
     seconds = time.monotonic() - started
@@ -358,7 +358,7 @@ def test_live_mode_is_back_at_the_head_soon_after_the_node_recovers(
     with FaultProxy(url_of(chain), rate=0, max_range=10**9) as proxy:
         # Given an indexer following the head (default backoff) through the proxy
         cfg = IndexerConfig(confirmations=2, poll_interval=0.02)
-        indexer = Indexer(RpcClient(proxy.url), store, chain.deployment, cfg)
+        indexer = Indexer(RpcClient(proxy.url), store, chain.deployment, config=cfg)
         with Following(indexer) as run:
             wait_for(lambda: run.caught_up(chain.client.w3.eth.block_number))
             # When the node is away for 6.5 s while the chain moves on

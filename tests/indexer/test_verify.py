@@ -81,7 +81,7 @@ def test_verify_audits_a_chain_with_a_dead_letter(
     store = PostgresEventStore(fresh_db)
     try:
         config = IndexerConfig(confirmations=0, poll_interval=0.02, fetch_processes=0)
-        Indexer(RpcClient(url_of(chain)), store, chain.deployment, config).run(to_block=head)
+        Indexer(RpcClient(url_of(chain)), store, chain.deployment, config=config).run(to_block=head)
     finally:
         store.close()
     with psycopg.connect(fresh_db) as conn:

@@ -41,7 +41,9 @@ def index_from_scratch(chain: Platform, db_url: str) -> str:
         w3 = chain.client.w3
         url = w3.provider.endpoint_uri  # type: ignore[attr-defined]
         cfg = IndexerConfig(confirmations=10_000, use_finalized_tag=False, poll_interval=0.01)
-        Indexer(RpcClient(url), store, chain.deployment, cfg).run(to_block=w3.eth.block_number)
+        Indexer(RpcClient(url), store, chain.deployment, config=cfg).run(
+            to_block=w3.eth.block_number
+        )
         projector.run_once()
         return state_hash(db_url, SCHEMA)
     finally:

@@ -80,7 +80,7 @@ def test_the_dispatcher_sends_into_the_configured_namespace(
     store = PostgresEventStore(fresh_db)
     url = chain.client.w3.provider.endpoint_uri  # type: ignore[attr-defined]
     config = IndexerConfig(confirmations=3, use_finalized_tag=False, poll_interval=0.01)
-    Indexer(RpcClient(url), store, chain.deployment, config).run(
+    Indexer(RpcClient(url), store, chain.deployment, config=config).run(
         to_block=chain.client.w3.eth.block_number
     )
     store.close()

@@ -114,7 +114,7 @@ class World:
         url = self.w3.provider.endpoint_uri  # type: ignore[attr-defined]
         # Every block is "unfinalized" so reorgs go through live-mode detection.
         cfg = IndexerConfig(confirmations=10_000, use_finalized_tag=False, poll_interval=0.01)
-        Indexer(RpcClient(url), self.store, self.chain.deployment, cfg).run(to_block=head)
+        Indexer(RpcClient(url), self.store, self.chain.deployment, config=cfg).run(to_block=head)
         self.projector.run_once()
 
     def close(self) -> None:

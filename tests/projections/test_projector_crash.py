@@ -52,7 +52,7 @@ def test_kill_9_projector_then_restart_gives_the_replay_state(
     mine(chain.client.w3, 2)
     store = PostgresEventStore(fresh_db)
     url = chain.client.w3.provider.endpoint_uri  # type: ignore[attr-defined]
-    Indexer(RpcClient(url), store, chain.deployment, IndexerConfig(confirmations=0)).run(
+    Indexer(RpcClient(url), store, chain.deployment, config=IndexerConfig(confirmations=0)).run(
         to_block=chain.client.w3.eth.block_number
     )
     head = store.head().position

@@ -162,7 +162,13 @@ class TrainingWorld:
             "license": None,
         }
         doc, meta_cid = store_upload(
-            self.settings, blobs, keyring, io.BytesIO(data), filename, fields, True
+            settings=self.settings,
+            blobs=blobs,
+            keyring=keyring,
+            source=io.BytesIO(data),
+            filename=filename,
+            fields=fields,
+            encrypted=True,
         )
         market = self.platform.client.contract("Marketplace")
         self.platform.account(PROVIDER).send(
@@ -203,7 +209,7 @@ class TrainingWorld:
             mine(self.platform.client.w3, 3)
         store = PostgresEventStore(self.db_url)
         cfg = IndexerConfig(confirmations=2, use_finalized_tag=False, poll_interval=0.01)
-        Indexer(RpcClient(self.rpc_url), store, self.platform.deployment, cfg).run(
+        Indexer(RpcClient(self.rpc_url), store, self.platform.deployment, config=cfg).run(
             to_block=self.platform.client.w3.eth.block_number
         )
         runner = Projector(self.db_url, store)

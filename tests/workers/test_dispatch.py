@@ -41,7 +41,7 @@ def drain(broker: Any, queue: str) -> list[Any]:
 def sync(chain: Platform, store: PostgresEventStore, db_url: str) -> None:
     url = chain.client.w3.provider.endpoint_uri  # type: ignore[attr-defined]
     cfg = IndexerConfig(confirmations=3, use_finalized_tag=False, poll_interval=0.01)
-    Indexer(RpcClient(url), store, chain.deployment, cfg).run(
+    Indexer(RpcClient(url), store, chain.deployment, config=cfg).run(
         to_block=chain.client.w3.eth.block_number
     )
     runner = Projector(db_url, store)
