@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Address `datacoin serve` binds.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `datacoin serve` binds.")
     api_pool_size: int = Field(10, ge=2, description="PostgreSQL connections per API process.")
+    cors_origins: list[str] = Field(
+        [],
+        description="Browser origins the API answers cross-origin (CORS), as JSON: "
+        '["https://app.example"]; none by default.',
+    )
     siwe_domain: str = Field(
         "localhost:8000", description="Domain a sign-in message must name (EIP-4361)."
     )
