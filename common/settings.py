@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",
-        description="Redis: sign-ins, access deliveries, and the broker unless broker_url is set.",
+        description="Redis: sign-ins and sessions, and the broker unless broker_url is set.",
     )
     broker_url: str | None = Field(
         None,
@@ -123,10 +123,7 @@ class Settings(BaseSettings):
     training_spares: int = Field(1, ge=0, description="Sandboxes started ahead (torch imported).")
     work_dir: Path | None = Field(None, description="Job directories; default <data_dir>/work.")
     broker_namespace: str = Field(
-        "datacoin", description="Key prefix of the broker and deliveries on Redis."
-    )
-    delivery_redis_url: str | None = Field(
-        None, description="Redis for access deliveries; default: redis_url."
+        "datacoin", description="Key prefix of the broker's queues on Redis."
     )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: pretty on a terminal, JSON otherwise."
