@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install services contracts demo test lint typecheck pytest clean
+.PHONY: install services contracts openapi demo test lint typecheck pytest clean
 
 install: $(STAMP) node_modules/.package-lock.json
 
@@ -30,6 +30,9 @@ services:
 contracts: install
 	$(PY) -m contracts.compile
 	$(PY) -m contracts.codegen
+
+openapi: install
+	$(PY) -m api.openapi_document
 
 demo: install
 	@bash ops/install-sandbox.sh

@@ -9,7 +9,9 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
@@ -21,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from web3 import Web3
 from web3.contract import Contract
 
+from api import problems
 from api.routers import (
     accounts,
     audit,
@@ -117,9 +120,10 @@ def open_redis(url: str) -> Redis:
 async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     """A Redis that cannot be reached is a dependency outage: 503 with the reason."""
     log.warning("api.redis.unavailable", path=request.url.path, error=str(exc)[:200])
-    return JSONResponse(
-        {"detail": "service unavailable: redis (sign-in and sessions) does not answer"},
-        status_code=503,
+    return problems.problem_response(
+        503,
+        "redis.unavailable",
+        "service unavailable: redis (sign-in and sessions) does not answer",
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
 
@@ -133,6 +137,12 @@ def marketplace_binding(settings: Settings) -> Contract:
         address = Deployment.load(settings.manifest_file).address("Marketplace")
         return w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
     return w3.eth.contract(abi=abi)  # type: ignore[return-value]
+
+
+def operation_id(route: APIRoute) -> str:
+    """A stable OpenAPI operation id, ``<tag>_<name>`` (`datasets_list`, `auth_nonce`):
+    generated clients name their functions after it, so it must not follow the path."""
+    return f"{route.tags[0]}_{route.name}" if route.tags else route.name
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -175,11 +185,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Read-only views of the Datacoin marketplace, derived from chain events.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.metrics = ApiMetrics()
 
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    if settings.cors_origins:  # none by default: browsers then refuse other origins
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+        )
+    problems.install(app)
     # TimeoutError and ConnectionError are the failures of reaching Redis (not of a command)
     for error in (RedisConnectionError, RedisTimeoutError):
         app.add_exception_handler(error, redis_unavailable)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, Request
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from api.problems import Problem
 from common.settings import Settings
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -38,7 +40,9 @@ async def get_redis(request: Request) -> Redis:
 def parse_address(value: str) -> bytes:
     """A 0x-hex address as 20 bytes; 400 otherwise."""
     if not ADDRESS.match(value):
-        raise HTTPException(400, f"not an address: {value!r} (expected 0x and 40 hex digits)")
+        raise Problem(
+            400, "address.invalid", f"not an address: {value!r} (expected 0x and 40 hex digits)"
+        )
     return bytes.fromhex(value[2:])
 
 
@@ -47,30 +51,53 @@ def refuse_nul(**texts: str | None) -> None:
     it could never match, and binding it fails (psycopg.DataError) instead."""
     for name, value in texts.items():
         if value is not None and "\x00" in value:
-            raise HTTPException(400, f"{name} must not contain NUL characters (\\x00)")
+            raise Problem(
+                400, "text.nul_character", f"{name} must not contain NUL characters (\\x00)"
+            )
 
 
-async def current_address(
+@dataclass(frozen=True, slots=True)
+class SignedInSession:
+    """The session a request's bearer token names."""
+
+    token: str
+    address: str
+
+
+async def current_session(
     redis: Annotated[Redis, Depends(get_redis)],
     authorization: Annotated[str | None, Header()] = None,
-) -> str:
-    """The address signed in with the bearer token; 401 without a valid session."""
+) -> SignedInSession:
+    """The session of the bearer token; 401 without a valid one."""
     if not authorization or not authorization.lower().startswith("bearer "):
-        raise HTTPException(
+        raise Problem(
             401,
+            "auth.required",
             "sign in first: Authorization: Bearer <token from /auth/verify>",
             headers={"WWW-Authenticate": "Bearer"},
         )
     token = authorization[7:].strip()
     address = await redis.get(SESSION_PREFIX + token)
     if address is None:
-        raise HTTPException(
-            401, "session expired or unknown: sign in again", headers={"WWW-Authenticate": "Bearer"}
+        raise Problem(
+            401,
+            "auth.session_expired",
+            "session expired or unknown: sign in again",
+            headers={"WWW-Authenticate": "Bearer"},
         )
-    return address.decode() if isinstance(address, bytes) else str(address)
+    text = address.decode() if isinstance(address, bytes) else str(address)
+    return SignedInSession(token=token, address=text)
+
+
+async def current_address(
+    session: Annotated[SignedInSession, Depends(current_session)],
+) -> str:
+    """The address signed in with the bearer token; 401 without a valid session."""
+    return session.address
 
 
 Pool = Annotated[AsyncConnectionPool[Any], Depends(get_pool)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 SignedIn = Annotated[str, Depends(current_address)]
+CurrentSession = Annotated[SignedInSession, Depends(current_session)]

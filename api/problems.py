@@ -113,7 +113,38 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, "invalid_request", detail, errors=errors)
 
 
+def problem_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries: each status answers a problem+json `ProblemBody`."""
+    return {
+        status: {
+            "model": ProblemBody,
+            "description": description,
+            "content": {MEDIA_TYPE: {}},
+        }
+        for status, description in descriptions.items()
+    }
+
+
+def _problem_media_types(document: dict[str, Any]) -> None:
+    """Document each problem response under its real media type only: FastAPI files a
+    `model=` response under application/json, beside the problem+json we declared."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if MEDIA_TYPE in content and "application/json" in content:
+                    content[MEDIA_TYPE] = content.pop("application/json")
+
+
 def install(app: FastAPI) -> None:
-    """Render every error of `app` as problem details."""
+    """Render every error of `app` as problem details, and document them so."""
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = build()  # built once, then cached by FastAPI: the fix-up is idempotent
+        _problem_media_types(document)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -11,7 +11,8 @@ from typing import Any
 
 import orjson
 from eth_utils.address import to_checksum_address
-from fastapi import HTTPException
+
+from api.problems import Problem
 
 
 def address(raw: bytes | memoryview | None) -> str | None:
@@ -86,5 +87,7 @@ def decode_cursor(cursor: str, fields: Sequence[CursorField]) -> list[int | floa
         raise _bad_cursor(str(exc)) from None
 
 
-def _bad_cursor(reason: str) -> HTTPException:
-    return HTTPException(400, f"invalid cursor ({reason}): pass back next_cursor unchanged")
+def _bad_cursor(reason: str) -> Problem:
+    return Problem(
+        400, "cursor.invalid", f"invalid cursor ({reason}): pass back next_cursor unchanged"
+    )

@@ -7,22 +7,20 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from api.problems import problem_responses
 from common.documents import ColumnProfile
 
-
-class Problem(BaseModel):
-    """Why a request was refused."""
-
-    detail: str
-
-
-#: OpenAPI `responses=` for routes that can refuse with our own errors.
-ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": Problem, "description": "bad request (the detail says why)"},
-    401: {"model": Problem, "description": "not signed in"},
-    403: {"model": Problem, "description": "not allowed"},
-    404: {"model": Problem, "description": "not found"},
-}
+#: OpenAPI `responses=` of a route whose parameters can fail validation (problem+json).
+INVALID = problem_responses({422: "a parameter or the body does not validate"})
+#: OpenAPI `responses=` for routes that can refuse with our own errors (problem+json).
+ERRORS = INVALID | problem_responses(
+    {
+        400: "bad request (the detail says why, the code what)",
+        401: "not signed in",
+        403: "not allowed",
+        404: "not found",
+    }
+)
 
 
 class Dataset(BaseModel):
@@ -79,13 +77,6 @@ class Purchase(BaseModel):
     purchased_at: datetime
     block_number: int
     finalized: bool
-
-
-class PurchasePage(BaseModel):
-    """One page of purchases."""
-
-    items: list[Purchase]
-    next_cursor: str | None
 
 
 class Activity(BaseModel):
@@ -191,13 +182,6 @@ class EventEntry(BaseModel):
     address: str
     event_name: str
     args: dict[str, Any]
-
-
-class EventPage(BaseModel):
-    """A page of the event log; continue with `after=next_after`."""
-
-    items: list[EventEntry]
-    next_after: int
 
 
 class StateHash(BaseModel):

@@ -184,7 +184,7 @@ def work(
     processes: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     threads: Annotated[int, typer.Option(help="Threads per process.")] = 2,
 ) -> None:
-    """Run a worker pool: access fulfilment and sandboxed training (scale by starting more)."""
+    """Run a worker pool for sandboxed training (scale by starting more processes)."""
     from cli.commands.work import run_work
 
     settings = _settings(ctx)

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0",
-        description="Redis: sign-ins, access deliveries, and the broker unless broker_url is set.",
+        description="Redis: sign-ins and sessions, and the broker unless broker_url is set.",
     )
     broker_url: str | None = Field(
         None,
@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Address `datacoin serve` binds.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `datacoin serve` binds.")
     api_pool_size: int = Field(10, ge=2, description="PostgreSQL connections per API process.")
+    cors_origins: list[str] = Field(
+        [],
+        description="Browser origins the API answers cross-origin (CORS), as JSON: "
+        '["https://app.example"]; none by default.',
+    )
     siwe_domain: str = Field(
         "localhost:8000", description="Domain a sign-in message must name (EIP-4361)."
     )
@@ -118,10 +123,7 @@ class Settings(BaseSettings):
     training_spares: int = Field(1, ge=0, description="Sandboxes started ahead (torch imported).")
     work_dir: Path | None = Field(None, description="Job directories; default <data_dir>/work.")
     broker_namespace: str = Field(
-        "datacoin", description="Key prefix of the broker and deliveries on Redis."
-    )
-    delivery_redis_url: str | None = Field(
-        None, description="Redis for access deliveries; default: redis_url."
+        "datacoin", description="Key prefix of the broker's queues on Redis."
     )
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="auto: pretty on a terminal, JSON otherwise."

@@ -14,11 +14,10 @@ from sqlalchemy import BigInteger, Integer, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Bytes32
-from contracts.events import Purchased, TrainingRequested
+from contracts.events import TrainingRequested
 from indexer.events import Fact
 from projections.base import Key, Projection, ReadModelBase, Refold, Row, event_names, natural_key
 
-GRANT_ACCESS = "grant_access"
 RUN_TRAINING = "run_training"
 
 
@@ -35,11 +34,12 @@ class OutboxRow(ReadModelBase):
 
 
 class Outbox(Projection):
-    """Purchased -> grant access; TrainingRequested -> run training."""
+    """TrainingRequested -> run training. (A purchase owes no side effect: downloads check
+    access in the chain-derived grants, ``projections.purchases.AccessGrantRow``.)"""
 
     name = "outbox"
     table: ClassVar[Table] = OutboxRow.__table__  # type: ignore[assignment]
-    events = event_names(Purchased, TrainingRequested)
+    events = event_names(TrainingRequested)
     cost = 1.5  # a JSON payload per row
     write_once = True
 
@@ -51,8 +51,6 @@ class Outbox(Projection):
 
     def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
         match fact.event:
-            case Purchased() as event:
-                action = GRANT_ACCESS
             case TrainingRequested() as event:
                 action = RUN_TRAINING
             case _:

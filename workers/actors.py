@@ -23,18 +23,11 @@ import dramatiq
 import structlog
 
 from common.errors import DatacoinError, PermanentError, RetryableError, classify
-from projections.outbox import GRANT_ACCESS, RUN_TRAINING
+from projections.outbox import RUN_TRAINING
 from workers.services import WorkerServices
 
 log = structlog.get_logger(__name__)
 
-GRANT_OPTIONS: dict[str, Any] = {
-    "max_retries": 20,
-    "min_backoff": 1_000,
-    "max_backoff": 300_000,
-    "time_limit": 60_000,
-    "throws": (PermanentError,),
-}
 TRAINING_OPTIONS: dict[str, Any] = {
     "max_retries": 10,
     "min_backoff": 5_000,
@@ -72,17 +65,6 @@ def _same_chain(services: WorkerServices, chain_id: int) -> None:
         )
 
 
-def grant_access_body(services: WorkerServices) -> Callable[..., None]:
-    """The ``grant_access`` actor function: record the buyer's delivery."""
-
-    def grant_access(*, dataset_id: str, buyer: str, chain_id: int, tx_hash: str, **_: Any) -> None:
-        with typed_errors(GRANT_ACCESS, dataset_id=dataset_id, buyer=buyer):
-            _same_chain(services, chain_id)
-            services.access.grant(int(dataset_id), buyer, tx_hash)
-
-    return grant_access
-
-
 def run_training_body(services: WorkerServices) -> Callable[..., None]:
     """The ``run_training`` actor function: train and log the job unless it is settled."""
 
@@ -97,11 +79,10 @@ def run_training_body(services: WorkerServices) -> Callable[..., None]:
 def declare_actors(
     broker: dramatiq.Broker, services: WorkerServices, *, queue: str
 ) -> list[dramatiq.Actor[Any, Any]]:
-    """Declare both actors on `broker`, bound to `services`, on `queue`: the queue of
+    """Declare the actors on `broker`, bound to `services`, on `queue`: the queue of
     ``services.chain_id`` (:func:`workers.broker.chain_queue`)."""
     wall_ms = int(services.training.config.limits.wall_seconds * 1000)
     specs = [
-        (GRANT_ACCESS, grant_access_body(services), GRANT_OPTIONS),
         # Dramatiq's own time limit sits well above the sandbox's wall clock.
         (
             RUN_TRAINING,

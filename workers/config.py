@@ -24,8 +24,3 @@ def sandbox_limits(settings: Settings) -> Limits:
 def work_root(settings: Settings) -> Path:
     """Where job directories are made: ``work_dir``, else ``<data_dir>/work``."""
     return (settings.work_dir or settings.data_dir / "work").resolve()
-
-
-def delivery_redis_url(settings: Settings) -> str:
-    """The Redis holding access deliveries: ``delivery_redis_url``, else ``redis_url``."""
-    return settings.delivery_redis_url or settings.redis_url

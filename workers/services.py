@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import redis
 from eth_account import Account
 
 from common.chain import DEV_CHAIN_IDS, ChainClient, Transactor, connect, dev_account
@@ -13,8 +12,7 @@ from common.errors import ConfigurationError
 from common.manifest import Deployment
 from common.settings import Settings
 from storage.open import open_blobs, open_keyring
-from workers.access import AccessDeliveries, AccessService
-from workers.config import delivery_redis_url, sandbox_limits, work_root
+from workers.config import sandbox_limits, work_root
 from workers.sandbox.factory import open_sandbox
 from workers.training.job import TrainingConfig, TrainingService
 from workers.training.ledger import TrainingLedger
@@ -22,17 +20,14 @@ from workers.training.ledger import TrainingLedger
 
 @dataclass(kw_only=True)
 class WorkerServices:
-    """What the actors need: one chain's access and training services."""
+    """What the actors need: one chain's training service."""
 
     chain_id: int
-    access: AccessService
     training: TrainingService
-    redis: redis.Redis
 
     def close(self) -> None:
         """Stop spare sandboxes, release connections."""
         self.training.close()
-        self.redis.close()
 
 
 def worker_transactor(client: ChainClient, settings: Settings) -> Transactor:
@@ -70,11 +65,6 @@ def build_training(settings: Settings, *, signer: bool) -> TrainingService:
 
 
 def build_services(settings: Settings) -> WorkerServices:
-    """Connect to the chain, storage and Redis; pick the sandbox."""
+    """Connect to the chain and storage; pick the sandbox."""
     training = build_training(settings, signer=True)
-    client = training.ledger.client
-    cache = redis.Redis.from_url(delivery_redis_url(settings))
-    access = AccessService(client, AccessDeliveries(cache, settings.broker_namespace))
-    return WorkerServices(
-        chain_id=client.deployment.chain_id, access=access, training=training, redis=cache
-    )
+    return WorkerServices(chain_id=training.ledger.client.deployment.chain_id, training=training)

@@ -1,4 +1,4 @@
-"""GET /accounts/{address}, /accounts/{address}/purchases and /stakes/{address}."""
+"""GET /accounts/{address}, its /purchases and /activity, and /stakes/{address}."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import bindparam, func, select, tuple_
 
 from api.deps import ADDRESS, Pool, SettingsDep, parse_address
+from api.pages import Page, paginate
 from api.queries import CompiledQuery, Row, read_table, view
 from api.render import address as checksum
-from api.render import cursor_bigint, decode_cursor, encode_cursor, hex0x, uint
-from api.schemas import ERRORS, Account, Activity, Purchase, PurchasePage, Stake
+from api.render import cursor_bigint, decode_cursor, hex0x, uint
+from api.schemas import ERRORS, Account, Activity, Purchase, Stake
 from projections.activity import ActivityRow
 from projections.datasets import DatasetRow
 from projections.purchases import PurchaseRow
@@ -39,11 +40,21 @@ _COUNTS = CompiledQuery(
     )
 )
 _ACTIVITY = view(ActivityRow.__table__)  # type: ignore[arg-type]
-_RECENT = CompiledQuery(
+# Newest first; the keyset of a page's last row is (block_number, log_index, chain_id): the
+# account's index orders by the first two.
+_ACTIVITY_KEYSET = (_ACTIVITY.c.block_number, _ACTIVITY.c.log_index, _ACTIVITY.c.chain_id)
+_ACTIVITY_OF = (
     select(_ACTIVITY)
     .where(_ACTIVITY.c.account == bindparam("account"))
-    .order_by(_ACTIVITY.c.block_number.desc(), _ACTIVITY.c.log_index.desc())
+    .order_by(*(c.desc() for c in _ACTIVITY_KEYSET))
     .limit(bindparam("limit"))
+)
+_RECENT = CompiledQuery(_ACTIVITY_OF)  # the first page, and an account's recent_activity
+_MORE_ACTIVITY = CompiledQuery(
+    _ACTIVITY_OF.where(
+        tuple_(*_ACTIVITY_KEYSET)
+        < tuple_(bindparam("after_block"), bindparam("after_log"), bindparam("after_chain"))
+    )
 )
 _PURCHASES = view(PurchaseRow.__table__)  # type: ignore[arg-type]
 # Newest first; the keyset of a page's last row is (block_number, chain_id, log_index).
@@ -82,13 +93,13 @@ async def _stakes(pool: Pool, settings: SettingsDep, account: bytes) -> list[Sta
     return [to_stake(r) for r in rows]
 
 
-@router.get("/stakes/{address}", response_model=list[Stake], responses=ERRORS)
+@router.get("/stakes/{address}", name="stakes", response_model=list[Stake], responses=ERRORS)
 async def get_stakes(pool: Pool, settings: SettingsDep, address: AddressPath) -> list[Stake]:
     """The account's stake on every indexed chain (empty when it never staked)."""
     return await _stakes(pool, settings, parse_address(address))
 
 
-@router.get("/accounts/{address}", response_model=Account, responses=ERRORS)
+@router.get("/accounts/{address}", name="get", response_model=Account, responses=ERRORS)
 async def get_account(
     pool: Pool,
     settings: SettingsDep,
@@ -148,14 +159,23 @@ def address_of(raw: bytes) -> str:
     return checksum(raw) or ""
 
 
-@router.get("/accounts/{address}/purchases", response_model=PurchasePage, responses=ERRORS)
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+
+
+@router.get(
+    "/accounts/{address}/purchases",
+    name="purchases",
+    response_model=Page[Purchase],
+    responses=ERRORS,
+)
 async def get_purchases(
     pool: Pool,
     settings: SettingsDep,
     address: AddressPath,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> PurchasePage:
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Page[Purchase]:
     """The account's purchases, newest first."""
     params: dict[str, Any] = {"buyer": parse_address(address), "limit": limit + 1}
     query = _FIRST_PURCHASES
@@ -164,12 +184,38 @@ async def get_purchases(
         params.update(zip(("after_block", "after_chain", "after_log"), values, strict=True))
         query = _MORE_PURCHASES
     rows = await query.all(pool, settings.read_schema, params)
-    page = rows[:limit]
-    items = [to_purchase(r) for r in page]
-    last = page[-1] if page else None
-    next_cursor = (
-        encode_cursor([last["block_number"], last["chain_id"], last["log_index"]])
-        if last is not None and len(rows) > limit
-        else None
+    return paginate(
+        rows,
+        limit,
+        item=to_purchase,
+        keyset=lambda last: [last["block_number"], last["chain_id"], last["log_index"]],
     )
-    return PurchasePage(items=items, next_cursor=next_cursor)
+
+
+@router.get(
+    "/accounts/{address}/activity",
+    name="activity",
+    response_model=Page[Activity],
+    responses=ERRORS,
+)
+async def get_activity(
+    pool: Pool,
+    settings: SettingsDep,
+    address: AddressPath,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> Page[Activity]:
+    """Everything the account did or received, newest first."""
+    params: dict[str, Any] = {"account": parse_address(address), "limit": limit + 1}
+    query = _RECENT
+    if cursor:
+        values = decode_cursor(cursor, [cursor_bigint] * 3)
+        params.update(zip(("after_block", "after_log", "after_chain"), values, strict=True))
+        query = _MORE_ACTIVITY
+    rows = await query.all(pool, settings.read_schema, params)
+    return paginate(
+        rows,
+        limit,
+        item=to_activity,
+        keyset=lambda last: [last["block_number"], last["log_index"], last["chain_id"]],
+    )

@@ -8,24 +8,33 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import Pool, SettingsDep
-from api.render import hex0x
-from api.schemas import EventEntry, EventPage, StateHash
+from api.pages import Page, paginate
+from api.problems import problem_responses
+from api.render import cursor_bigint, decode_cursor, hex0x
+from api.schemas import INVALID, EventEntry, StateHash
 from indexer.reader import StoredEvent, entries_after, head_position
 from projections.statehash import state_snapshot
 from projections.tracking import tracking_position
 
 router = APIRouter(tags=["audit"])
+EVENT_ERRORS = INVALID | problem_responses({400: "the cursor is not one we issued"})
 
 
-@router.get("/events", response_model=EventPage)
+@router.get("/events", name="events", response_model=Page[EventEntry], responses=EVENT_ERRORS)
 async def get_events(
     pool: Pool,
-    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="position")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="start after this position (or: cursor)")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> EventPage:
-    """Event-store entries after `after`, in order (hash-chained: see `datacoin verify`)."""
-    items = [to_entry(stored) for stored in await entries_after(pool, after, limit)]
-    return EventPage(items=items, next_after=items[-1].position if items else after)
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Page[EventEntry]:
+    """Event-store entries in order (hash-chained: see `datacoin verify`), after `cursor`
+    or, without one, after position `after`. A tailing auditor polls with `after` set to
+    the last position it holds: `next_cursor` is null at the head."""
+    start = int(decode_cursor(cursor, [cursor_bigint])[0]) if cursor else after
+    rows = await entries_after(pool, start, limit + 1)
+    return paginate(rows, limit, item=to_entry, keyset=lambda last: [last.position])
 
 
 def to_entry(stored: StoredEvent) -> EventEntry:
@@ -51,7 +60,7 @@ def to_entry(stored: StoredEvent) -> EventEntry:
     )
 
 
-@router.get("/state-hash", response_model=StateHash)
+@router.get("/state-hash", name="state_hash", response_model=StateHash)
 async def get_state_hash(pool: Pool, settings: SettingsDep) -> StateHash:
     """The live read models' state hash (compare with `datacoin replay`)."""
     head = await head_position(pool)

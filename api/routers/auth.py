@@ -1,4 +1,4 @@
-"""Sign-In with Ethereum (EIP-4361): GET /auth/nonce, POST /auth/verify.
+"""Sign-In with Ethereum (EIP-4361): GET /auth/nonce, POST /auth/verify, POST /auth/logout.
 
 Nonces live in Redis with an expiry and are consumed with an atomic GETDEL, only after
 every other check passed: of two concurrent verifies of one signed message exactly one
@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 from eth_keys.exceptions import BadSignature
 from eth_utils.address import to_checksum_address
 from eth_utils.exceptions import ValidationError
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 
-from api.deps import SESSION_PREFIX, RedisDep, SettingsDep, SignedIn
+from api.deps import SESSION_PREFIX, CurrentSession, RedisDep, SettingsDep, SignedIn
+from api.problems import Problem
 from api.schemas import ERRORS, Nonce, Session, VerifyRequest
 from common.settings import Settings
 
@@ -36,8 +37,9 @@ CLOCK_SKEW = timedelta(seconds=60)
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
-def _unauthorized(reason: str) -> HTTPException:
-    return HTTPException(401, f"sign-in refused: {reason}")
+def _unauthorized(code: str, reason: str) -> Problem:
+    """A refused sign-in: 401 with `auth.<code>`."""
+    return Problem(401, f"auth.{code}", f"sign-in refused: {reason}")
 
 
 def signature_problem(signature: str) -> str | None:
@@ -61,22 +63,29 @@ def _check_claims(message: SiweMessage, settings: Settings) -> None:
     """The message names our domain, URI and a chain we serve, and was issued recently
     (not in the future); 401 otherwise."""
     if message.domain != settings.siwe_domain:
-        raise _unauthorized(f"wrong domain {message.domain!r}, expected {settings.siwe_domain!r}")
+        raise _unauthorized(
+            "wrong_domain", f"wrong domain {message.domain!r}, expected {settings.siwe_domain!r}"
+        )
     if not _uri_matches(str(message.uri), settings.siwe_uri):
-        raise _unauthorized(f"wrong uri {str(message.uri)!r}, expected {settings.siwe_uri!r}")
+        raise _unauthorized(
+            "wrong_uri", f"wrong uri {str(message.uri)!r}, expected {settings.siwe_uri!r}"
+        )
     if message.chain_id not in settings.siwe_chain_ids:
         raise _unauthorized(
-            f"wrong chain {message.chain_id}, expected one of {settings.siwe_chain_ids}"
+            "wrong_chain",
+            f"wrong chain {message.chain_id}, expected one of {settings.siwe_chain_ids}",
         )
     issued = datetime.fromisoformat(str(message.issued_at).replace("Z", "+00:00"))
     now = datetime.now(UTC)
     if issued - now > CLOCK_SKEW:
-        raise _unauthorized(f"message issued in the future ({issued.isoformat()})")
+        raise _unauthorized(
+            "issued_in_future", f"message issued in the future ({issued.isoformat()})"
+        )
     if now - issued > timedelta(seconds=settings.siwe_nonce_ttl):
-        raise _unauthorized("message issued too long ago")
+        raise _unauthorized("message_expired", "message issued too long ago")
 
 
-@router.get("/nonce", response_model=Nonce)
+@router.get("/nonce", name="nonce", response_model=Nonce)
 async def nonce(redis: RedisDep, settings: SettingsDep) -> Nonce:
     """A fresh single-use nonce, and the domain, URI and chains the message must name."""
     value = secrets.token_hex(16)  # alphanumeric, >= 8 chars as EIP-4361 requires
@@ -91,30 +100,34 @@ async def nonce(redis: RedisDep, settings: SettingsDep) -> Nonce:
     )
 
 
-@router.post("/verify", response_model=Session, responses=ERRORS)
+@router.post("/verify", name="verify", response_model=Session, responses=ERRORS)
 async def verify(body: VerifyRequest, redis: RedisDep, settings: SettingsDep) -> Session:
     """Check a signed EIP-4361 message and open a session for its address."""
     try:
         message = SiweMessage.from_message(message=body.message)
     except Exception as exc:  # the parser raises several unrelated types
-        raise _unauthorized(f"not an EIP-4361 message ({type(exc).__name__})") from None
+        raise _unauthorized(
+            "invalid_message", f"not an EIP-4361 message ({type(exc).__name__})"
+        ) from None
     _check_claims(message, settings)
     problem = signature_problem(body.signature)
     if problem is not None:
-        raise _unauthorized(problem)
+        raise _unauthorized("invalid_signature", problem)
     if not await redis.exists(NONCE_PREFIX + message.nonce):
-        raise _unauthorized("unknown, expired or already used nonce")
+        raise _unauthorized("invalid_nonce", "unknown, expired or already used nonce")
     try:
         message.verify(signature=body.signature, domain=settings.siwe_domain, nonce=message.nonce)
     except (BadSignature, ValidationError):  # what recovery raises past the checks above
-        raise _unauthorized("invalid signature: not recoverable on secp256k1") from None
+        raise _unauthorized(
+            "invalid_signature", "invalid signature: not recoverable on secp256k1"
+        ) from None
     except VerificationError as exc:
         raise _unauthorized(
-            f"{type(exc).__name__}: the signature or validity window is wrong"
+            "invalid_signature", f"{type(exc).__name__}: the signature or validity window is wrong"
         ) from None
     # Everything checks out: consume the nonce atomically; only one caller gets it.
     if await redis.getdel(NONCE_PREFIX + message.nonce) is None:
-        raise _unauthorized("nonce already used")
+        raise _unauthorized("invalid_nonce", "nonce already used")
     token = secrets.token_urlsafe(32)
     address = to_checksum_address(message.address)
     await redis.set(SESSION_PREFIX + token, address, ex=settings.session_ttl)
@@ -122,7 +135,13 @@ async def verify(body: VerifyRequest, redis: RedisDep, settings: SettingsDep) ->
     return Session(token=token, address=address, expires_at=expires)
 
 
-@router.get("/me", responses=ERRORS)
+@router.post("/logout", name="logout", status_code=204, responses=ERRORS)
+async def logout(redis: RedisDep, session: CurrentSession) -> None:
+    """End the current session: its bearer token stops working at once."""
+    await redis.delete(SESSION_PREFIX + session.token)
+
+
+@router.get("/me", name="me", responses=ERRORS)
 async def me(address: SignedIn) -> dict[str, str]:
     """The address of the current session."""
     return {"address": address}

@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
 
 from api.deps import ADDRESS, Pool, SettingsDep, parse_address, refuse_nul
+from api.problems import Problem
 from api.queries import Row, compiled, fetch_all, view
 from api.render import (
     CursorField,
@@ -194,7 +195,7 @@ def _statement(schema: str, filters: tuple[str, ...], sort: Sort | None, keyset:
     return compiled(statement, schema)
 
 
-@router.get("/datasets", response_model=DatasetPage, responses=ERRORS)
+@router.get("/datasets", name="list", response_model=DatasetPage, responses=ERRORS)
 async def list_datasets(
     pool: Pool,
     settings: SettingsDep,
@@ -242,7 +243,7 @@ async def list_datasets(
     )
 
 
-@router.get("/datasets/{dataset_id}", response_model=DatasetDetail, responses=ERRORS)
+@router.get("/datasets/{dataset_id}", name="get", response_model=DatasetDetail, responses=ERRORS)
 async def get_dataset(
     pool: Pool,
     settings: SettingsDep,
@@ -252,10 +253,14 @@ async def get_dataset(
     """One dataset; pass `chain_id` when several chains are indexed."""
     rows = await find_datasets(pool, settings, int(dataset_id), chain_id)
     if not rows:
-        raise HTTPException(404, f"dataset {dataset_id} not found")
+        raise Problem(404, "dataset.not_found", f"dataset {dataset_id} not found")
     if len(rows) > 1:
         chains = sorted(r["chain_id"] for r in rows)
-        raise HTTPException(400, f"dataset {dataset_id} exists on chains {chains}: pass chain_id")
+        raise Problem(
+            400,
+            "dataset.ambiguous",
+            f"dataset {dataset_id} exists on chains {chains}: pass chain_id",
+        )
     columns = await column_schema(pool, settings.read_schema, rows[0]["metadata_cid"])
     return DatasetDetail.model_validate({**rows[0], "column_schema": columns})
 

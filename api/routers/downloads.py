@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import bindparam, func, literal_column, or_, select
 
 from api.deps import Pool, SettingsDep, SignedIn, parse_address
+from api.problems import Problem
 from api.queries import CompiledQuery, view
 from api.routers.datasets import find_datasets
 from api.schemas import ERRORS
@@ -83,7 +84,12 @@ def _open_content(blobs: BlobStore, cid: str) -> Iterator[bytes]:
         raise unavailable("content", cid, exc) from None
 
 
-@router.get("/datasets/{dataset_id}/download", responses=ERRORS, response_class=StreamingResponse)
+@router.get(
+    "/datasets/{dataset_id}/download",
+    name="download",
+    responses=ERRORS,
+    response_class=StreamingResponse,
+)
 async def download(
     request: Request,
     pool: Pool,
@@ -96,15 +102,23 @@ async def download(
     subscription is active). Everyone else gets 403."""
     rows = await find_datasets(pool, settings, int(dataset_id), chain_id)
     if not rows:
-        raise HTTPException(404, f"dataset {dataset_id} not found")
+        raise Problem(404, "dataset.not_found", f"dataset {dataset_id} not found")
     if len(rows) > 1:
-        raise HTTPException(400, f"dataset {dataset_id} exists on several chains: pass chain_id")
+        raise Problem(
+            400,
+            "dataset.ambiguous",
+            f"dataset {dataset_id} exists on several chains: pass chain_id",
+        )
     dataset = rows[0]
     me = parse_address(account)
     if parse_address(dataset["provider"]) != me and not await has_access(
         pool, settings, chain_id=dataset["chain_id"], dataset_id=int(dataset_id), account=me
     ):
-        raise HTTPException(403, "no final purchase or active subscription for this account")
+        raise Problem(
+            403,
+            "download.no_access",
+            "no final purchase or active subscription for this account",
+        )
     blobs, keyring = request.app.state.blobs, request.app.state.keyring
     doc = await metadata_document(pool, settings.read_schema, blobs, dataset["metadata_cid"])
     # every block is re-verified against its CID as it streams

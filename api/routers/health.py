@@ -23,7 +23,7 @@ _CHAINS = CompiledQuery(
 )
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+@router.get("/health", name="check", response_model=Health, responses={503: {"model": Health}})
 async def health(pool: Pool, redis: RedisDep, settings: SettingsDep, response: Response) -> Health:
     """Whether PostgreSQL and Redis answer, and how far each chain is indexed."""
     database, chains, position = True, [], None

@@ -64,6 +64,7 @@ def _open(request: Request, row: dict[str, Any]) -> bytes:
 
 @router.get(
     "/training-jobs/{job_id}/model",
+    name="download_model",
     responses=MODEL_ERRORS | {200: {"content": {MEDIA_TYPE: {}}, "description": "safetensors"}},
     response_class=Response,
 )

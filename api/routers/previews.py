@@ -26,7 +26,9 @@ class Preview(PreviewDocument):
     preview_cid: str
 
 
-@router.get("/datasets/{dataset_id}/preview", response_model=Preview, responses=ERRORS)
+@router.get(
+    "/datasets/{dataset_id}/preview", name="preview", response_model=Preview, responses=ERRORS
+)
 async def preview(
     request: Request,
     pool: Pool,

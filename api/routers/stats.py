@@ -17,7 +17,7 @@ _ALL = CompiledQuery(select(_STATS).order_by(_STATS.c.chain_id))
 _AMOUNTS = ("purchase_volume", "fees", "training_volume", "total_staked")
 
 
-@router.get("/stats", response_model=list[Stats])
+@router.get("/stats", name="get", response_model=list[Stats])
 async def get_stats(pool: Pool, settings: SettingsDep) -> list[Stats]:
     """Protocol counters and volumes, one entry per indexed chain."""
     rows = await _ALL.all(pool, settings.read_schema)

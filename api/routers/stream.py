@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
 from api.deps import Pool
+from api.schemas import INVALID
 from api.stream import EventHub, Update, read_updates
 
 router = APIRouter(tags=["stream"])
@@ -19,7 +20,7 @@ router = APIRouter(tags=["stream"])
 SHUTDOWN_GRACE = 2.0
 
 
-@router.get("/stream", response_class=EventSourceResponse)
+@router.get("/stream", name="subscribe", responses=INVALID, response_class=EventSourceResponse)
 async def stream(
     request: Request,
     pool: Pool,

@@ -8,19 +8,19 @@ from functools import cache
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import Field
 from sqlalchemy import Select, bindparam, select, tuple_
 
 from api.deps import ADDRESS, Pool, SettingsDep, parse_address
-from api.pages import Page
+from api.pages import Page, paginate
+from api.problems import Problem
 from api.queries import CompiledQuery, Row, view
 from api.render import (
     address,
     cursor_bigint,
     cursor_uint256,
     decode_cursor,
-    encode_cursor,
     hex0x,
     uint,
 )
@@ -119,7 +119,7 @@ def read_spec(blobs: BlobStore, cid: str) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-@router.get("/training-jobs", response_model=Page[TrainingJob], responses=ERRORS)
+@router.get("/training-jobs", name="list_jobs", response_model=Page[TrainingJob], responses=ERRORS)
 async def list_training_jobs(
     pool: Pool,
     settings: SettingsDep,
@@ -144,13 +144,14 @@ async def list_training_jobs(
         requester=bool(requester), dataset=bool(dataset), status=bool(status), after=bool(cursor)
     )
     rows = await query.all(pool, settings.read_schema, params)
-    page = rows[:limit]
-    last = page[-1] if len(rows) > limit else None
-    next_cursor = encode_cursor([str(last["job_id"]), last["chain_id"]]) if last else None
-    return Page[TrainingJob](items=[to_job(r) for r in page], next_cursor=next_cursor)
+    return paginate(
+        rows, limit, item=to_job, keyset=lambda last: [str(last["job_id"]), last["chain_id"]]
+    )
 
 
-@router.get("/training-jobs/{job_id}", response_model=TrainingJobDetail, responses=ERRORS)
+@router.get(
+    "/training-jobs/{job_id}", name="get_job", response_model=TrainingJobDetail, responses=ERRORS
+)
 async def get_training_job(
     request: Request,
     pool: Pool,
@@ -162,9 +163,11 @@ async def get_training_job(
     transaction hashes."""
     rows = await find_jobs(pool, settings, int(job_id), chain_id)
     if not rows:
-        raise HTTPException(404, f"training job {job_id} not found")
+        raise Problem(404, "training_job.not_found", f"training job {job_id} not found")
     if len(rows) > 1:
-        raise HTTPException(400, f"job {job_id} exists on several chains: pass chain_id")
+        raise Problem(
+            400, "training_job.ambiguous", f"job {job_id} exists on several chains: pass chain_id"
+        )
     row = rows[0]
     spec = await asyncio.to_thread(read_spec, request.app.state.blobs, row["spec_cid"])
     job = to_job(row)

@@ -161,7 +161,7 @@ def _call(request: Request, dataset_id: int, spec_cid: str) -> TrainingCall:
     return TrainingCall(to=contract.address, data=data, args=args)
 
 
-@router.get("/training-specs/schema", response_model=dict[str, Any])
+@router.get("/training-specs/schema", name="spec_schema", response_model=dict[str, Any])
 async def spec_schema() -> dict[str, Any]:
     """The training spec format as JSON Schema (what `spec` in POST /training-specs is)."""
     return TrainingSpec.model_json_schema()
@@ -169,6 +169,7 @@ async def spec_schema() -> dict[str, Any]:
 
 @router.post(
     "/training-specs",
+    name="create_spec",
     response_model=TrainingSpecResult,
     status_code=201,
     responses=SPEC_ERRORS,

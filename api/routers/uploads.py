@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
 from api.column_stats import fit
 from api.deps import SettingsDep, SignedIn
+from api.problems import Problem, problem_responses
 from api.profile import Limits, UploadRejectedError, format_of, profile_table
 from api.schemas import ERRORS
 from api.upload_form import (
@@ -44,11 +45,9 @@ DECODED_PER_UPLOADED_BYTE = 4
 PLACEHOLDER_SHA256 = "0" * 64
 # The column profiles' share of the metadata document, which the resolver caps at 1 MiB.
 COLUMNS_BUDGET = 512 * 1024
-UPLOAD_ERRORS = {
-    **ERRORS,
-    413: ERRORS[400] | {"description": "too large"},
-    415: ERRORS[400] | {"description": "unsupported file type"},
-}
+UPLOAD_ERRORS = ERRORS | problem_responses({413: "too large", 415: "unsupported file type"})
+#: The problem code of each status an UploadRejectedError carries.
+UPLOAD_CODES = {413: "upload.too_large", 415: "upload.unsupported_type"}
 
 
 class ListingCall(BaseModel):
@@ -177,6 +176,7 @@ def _fields(form: UploadForm) -> dict[str, Any]:
 
 @router.post(
     "/uploads",
+    name="create",
     response_model=UploadResult,
     status_code=201,
     responses=UPLOAD_ERRORS,
@@ -205,7 +205,8 @@ async def upload(request: Request, provider: SignedIn, settings: SettingsDep) ->
         finally:
             await file.close()
     except UploadRejectedError as exc:
-        raise HTTPException(exc.status, exc.reason) from None
+        code = UPLOAD_CODES.get(exc.status, "upload.invalid")
+        raise Problem(exc.status, code, exc.reason) from None
     content_hash = "0x" + doc.content_sha256
     args = {
         "metadataCid": metadata_cid,

@@ -1,4 +1,4 @@
-"""`datacoin work`: a Dramatiq worker pool for access fulfilment and sandboxed training."""
+"""`datacoin work`: a Dramatiq worker pool for sandboxed training."""
 
 from __future__ import annotations
 

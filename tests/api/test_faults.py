@@ -49,6 +49,8 @@ def test_dead_redis_is_a_quick_503_with_a_reason(redis_down: TestClient) -> None
         elapsed = time.monotonic() - started
         assert response.status_code == 503, (name, response.status_code, response.text)
         assert "redis" in response.json()["detail"].lower(), (name, response.json())
+        assert response.json()["code"] == "redis.unavailable", name
+        assert response.headers["content-type"] == "application/problem+json", name
         assert response.headers.get("retry-after"), name
         assert elapsed < 1.5, (name, elapsed)
         print(f"redis down: {name} answered 503 in {elapsed * 1000:.0f} ms")

@@ -110,8 +110,11 @@ def test_dataset_account_purchases_stakes_stats(client: TestClient, world: World
 def test_audit_routes(client: TestClient, world: World) -> None:
     page = client.get("/events", params={"limit": 5}).json()
     assert [e["position"] for e in page["items"]] == [1, 2, 3, 4, 5]
-    nxt = client.get("/events", params={"after": page["next_after"], "limit": 1000}).json()
-    assert nxt["items"][0]["position"] == 6
+    nxt = client.get("/events", params={"cursor": page["next_cursor"], "limit": 1000}).json()
+    assert nxt["items"][0]["position"] == 6 and nxt["next_cursor"] is None
+    # `after` (a position) still works: an auditor tails the log from what it holds
+    tail = client.get("/events", params={"after": 5, "limit": 1}).json()
+    assert tail["items"] == nxt["items"][:1] and tail["next_cursor"]
     head = nxt["items"][-1]["position"]
     body = client.get("/state-hash").json()
     assert body["event_store_head"] == head and body["read_model_position"] == head

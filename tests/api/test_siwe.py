@@ -69,6 +69,7 @@ def test_replayed_message_is_refused(client: TestClient) -> None:
     assert client.post("/auth/verify", json=body).status_code == 200
     again = client.post("/auth/verify", json=body)
     assert again.status_code == 401 and "nonce" in again.json()["detail"]
+    assert again.json()["code"] == "auth.invalid_nonce"
 
 
 def test_wrong_domain_chain_expiry_signature_and_unknown_nonce(client: TestClient) -> None:

@@ -104,12 +104,15 @@ def test_the_spec_format_is_published_as_json_schema(client: TestClient) -> None
     assert schema["properties"]["epochs"]["maximum"] == 500
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope"}])
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [({}, "auth.required"), ({"Authorization": "Bearer nope"}, "auth.session_expired")],
+)
 def test_a_spec_needs_a_session(
-    client: TestClient, listed: Listed, headers: dict[str, str], nothing_stored: None
+    client: TestClient, listed: Listed, headers: dict[str, str], code: str, nothing_stored: None
 ) -> None:
     reply = client.post("/training-specs", json=body(listed), headers=headers)
-    assert reply.status_code == 401 and reply.json()["code"] == "unauthenticated"
+    assert reply.status_code == 401 and reply.json()["code"] == code
 
 
 def test_an_account_without_access_cannot_prepare_a_job(

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
 
+from api.routers.uploads import UPLOAD_CODES
 from storage.blockstore import EmbeddedBlockStore
 from tests.api.conftest import World
 from tests.api.test_siwe import signed, siwe_text
@@ -130,7 +131,9 @@ def test_bad_uploads_are_refused_and_nothing_is_pinned(client: TestClient, world
             "/uploads", data=FORM, files={"file": (filename, content)}, headers=provider
         )
         assert reply.status_code == status, (name, reply.status_code, reply.text)
+        assert reply.headers["content-type"] == "application/problem+json", name
         assert reply.json()["detail"], name
+        assert reply.json()["code"] == UPLOAD_CODES.get(status, "upload.invalid"), name
     assert set(blobs.pins()) == pinned
     lines = b'{"a": 1}\n{"a": null}\n'
     free = {**FORM, "price": "0"}

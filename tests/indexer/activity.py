@@ -33,6 +33,20 @@ def fund(platform: Platform, indexes: list[int], amount: int = 100_000 * WAD) ->
         platform.deployer.send(coin.functions.transfer(platform.account(i).address, amount))
 
 
+def request_training(chain: Platform) -> Any:
+    """Account 1 lists dataset 1, account 2 buys it and requests a training job (job 1):
+    the receipt of the request."""
+    market = chain.client.contract("Marketplace")
+    training = chain.client.contract("TrainingLog")
+    coin = chain.client.contract("DataCoin")
+    fund(chain, [1, 2])
+    chain.account(1).send(market.functions.listDataset("bafy-x", bytes(32), "tabular", WAD, 0))
+    chain.account(2).send(coin.functions.approve(market.address, WAD))
+    chain.account(2).send(market.functions.purchase(1, WAD))
+    chain.account(2).send(coin.functions.approve(training.address, WAD))
+    return chain.account(2).send(training.functions.requestTraining(1, "bafy-spec", WAD))
+
+
 def list_datasets(platform: Platform, provider: int, count: int, price: int = 10 * WAD) -> None:
     """`count` DatasetListed events from one multicall transaction."""
     market = platform.client.contract("Marketplace")

@@ -21,7 +21,7 @@ from indexer.store_pg import PostgresEventStore
 from projections.replay import replay
 from projections.statehash import state_hash
 from tests.conftest import Platform
-from tests.indexer.activity import WAD, fund, mine
+from tests.indexer.activity import mine, request_training
 from tests.projections.history import CHAIN, append, block_hash, history
 from tests.projections.project_proc import SCHEMA, ProjectProcess, start_project
 from workers.broker import chain_queue, make_broker
@@ -69,13 +69,8 @@ def namespace(redis_url: str) -> Iterator[str]:
 def test_the_dispatcher_sends_into_the_configured_namespace(
     chain: Platform, fresh_db: str, redis_url: str, namespace: str, start_project: StartProject
 ) -> None:
-    # Given a final purchase, indexed
-    market = chain.client.contract("Marketplace")
-    coin = chain.client.contract("DataCoin")
-    fund(chain, [1, 2])
-    chain.account(1).send(market.functions.listDataset("bafy-ns", bytes(32), "tabular", WAD, 0))
-    chain.account(2).send(coin.functions.approve(market.address, WAD))
-    chain.account(2).send(market.functions.purchase(1, WAD))
+    # Given a final training request, indexed
+    request_training(chain)
     mine(chain.client.w3, 4)
     store = PostgresEventStore(fresh_db)
     url = chain.client.w3.provider.endpoint_uri  # type: ignore[attr-defined]
@@ -88,7 +83,7 @@ def test_the_dispatcher_sends_into_the_configured_namespace(
     project = start_project(
         fresh_db, DATACOIN_REDIS_URL=redis_url, DATACOIN_BROKER_NAMESPACE=namespace
     )
-    # Then the grant lands in that namespace's queue of the chain, where its workers consume
+    # Then the job lands in that namespace's queue of the chain, where its workers consume
     broker = make_broker(redis_url, namespace=namespace)
     queue = chain_queue(namespace, chain.deployment.chain_id)
     consumer = broker.consume(queue, prefetch=10, timeout=500)
@@ -103,7 +98,7 @@ def test_the_dispatcher_sends_into_the_configured_namespace(
     finally:
         consumer.close()
         broker.close()
-    assert [m.actor_name for m in messages] == ["grant_access"], project.log_text()[-3000:]
+    assert [m.actor_name for m in messages] == ["run_training"], project.log_text()[-3000:]
     assert project.stop() == 0
 
 

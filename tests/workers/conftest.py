@@ -129,7 +129,6 @@ class TrainingWorld:
     worker: Transactor
     settings: Settings = field(init=False)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
-    _redis: redis.Redis | None = None
 
     def __post_init__(self) -> None:
         self.settings = Settings(**self.fields)
@@ -217,13 +216,6 @@ class TrainingWorld:
         runner.close()
         store.close()
 
-    def redis_client(self) -> redis.Redis:
-        """One Redis client for the test (closed afterwards)."""
-        if self._redis is None:
-            self._redis = redis.Redis.from_url(self.settings.redis_url)
-            self.cleanups.append(self._redis.close)
-        return self._redis
-
     def broker(self) -> dramatiq.Broker:
         return self.space.broker()
 
@@ -283,7 +275,7 @@ def training_world(
     fields = {
         "rpc_url": str(chain.client.w3.provider.endpoint_uri),  # type: ignore[attr-defined]
         "database_url": fresh_db,
-        "redis_url": redis_url,  # access deliveries, whichever the broker
+        "redis_url": redis_url,  # the broker on Redis (RabbitMQ runs set broker_url)
         "broker_url": broker_space.url,
         "broker_namespace": broker_space.namespace,
         "data_dir": str(data_dir),

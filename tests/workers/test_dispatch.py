@@ -18,14 +18,13 @@ from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
 from projections.projector import Projector
 from tests.conftest import Platform
-from tests.indexer.activity import WAD, fund, mine
+from tests.indexer.activity import mine, request_training
 from tests.workers.brokers import BOTH_BROKERS, BrokerSpace
 from workers.actors import declare_actors
 from workers.dispatch import Dispatcher, message_id
 from workers.sandbox.base import Limits
 
 OTHER_CHAIN = 8453
-OTHER_BUYER = "0x00000000000000000000000000000000000000B0"
 
 
 def drain(broker: Any, queue: str) -> list[Any]:
@@ -50,38 +49,34 @@ def sync(chain: Platform, store: PostgresEventStore, db_url: str) -> None:
 
 
 @BOTH_BROKERS
-def test_final_purchase_is_dispatched_once(
+def test_final_training_request_is_dispatched_once(
     chain: Platform, fresh_db: str, broker_space: BrokerSpace
 ) -> None:
-    market = chain.client.contract("Marketplace")
-    coin = chain.client.contract("DataCoin")
-    fund(chain, [1, 2])
-    chain.account(1).send(market.functions.listDataset("bafy-x", bytes(32), "tabular", WAD, 0))
-    chain.account(2).send(coin.functions.approve(market.address, WAD))
-    receipt = chain.account(2).send(market.functions.purchase(1, WAD))
+    receipt = request_training(chain)
+    training = chain.client.contract("TrainingLog")
     store = PostgresEventStore(fresh_db)
     broker, queue = broker_space.broker(), broker_space.queue(chain.deployment.chain_id)
     dispatcher = Dispatcher(database_url=fresh_db, broker=broker, namespace=broker_space.namespace)
-    # Given a purchase indexed and projected but not yet final
+    # Given a training request indexed and projected but not yet final
     sync(chain, store, fresh_db)
     assert dispatcher.dispatch_once() == 0
     assert drain(broker, queue) == []
     # When its block is buried under the confirmation depth
     mine(chain.client.w3, 4)
     sync(chain, store, fresh_db)
-    # Then exactly one grant_access message goes to the chain's queue, keyed by the event's
-    # natural key
+    # Then exactly one run_training message goes to the chain's queue, keyed by the
+    # event's natural key (a purchase owes no side effect: downloads read the chain's grants)
     assert dispatcher.dispatch_once() == 1
     (message,) = drain(broker, queue)
-    assert message.actor_name == "grant_access"
-    assert message.kwargs["dataset_id"] == "1"
-    assert message.kwargs["buyer"] == chain.account(2).address  # EIP-55, as the API spells it
-    log_index = market.events.Purchased().process_receipt(receipt, errors=DISCARD)[0]["logIndex"]
+    assert message.actor_name == "run_training"
+    assert message.kwargs["job_id"] == "1" and message.kwargs["dataset_id"] == "1"
+    assert message.kwargs["requester"] == chain.account(2).address  # EIP-55, as the API
+    requested = training.events.TrainingRequested().process_receipt(receipt, errors=DISCARD)
     assert message.message_id == message_id(
         chain_id=chain.deployment.chain_id,
         block_hash=bytes(receipt["blockHash"]),
-        log_index=log_index,
-        action="grant_access",
+        log_index=requested[0]["logIndex"],
+        action="run_training",
     )
     # And dispatching again sends nothing
     assert dispatcher.dispatch_once() == 0
@@ -104,10 +99,10 @@ class Deliveries(dramatiq.Middleware):
 
 @dataclass(kw_only=True)
 class ChainWorker:
-    """A Dramatiq worker serving one chain; its access service records the grants."""
+    """A Dramatiq worker serving one chain; its training service records the jobs run."""
 
     deliveries: Deliveries
-    grants: list[tuple[int, str]]
+    jobs: list[int]
     queue: str
     broker: dramatiq.Broker
 
@@ -116,21 +111,18 @@ def start_chain_worker(space: BrokerSpace, chain_id: int) -> ChainWorker:
     broker = space.broker()
     deliveries = Deliveries()
     broker.add_middleware(deliveries)
-    grants: list[tuple[int, str]] = []
-    access = SimpleNamespace(
-        grant=lambda dataset_id, buyer, _tx: grants.append((dataset_id, buyer))
-    )
-    training = SimpleNamespace(config=SimpleNamespace(limits=Limits()), run=print)
-    services: Any = SimpleNamespace(chain_id=chain_id, access=access, training=training)
+    jobs: list[int] = []
+    training = SimpleNamespace(config=SimpleNamespace(limits=Limits()), run=jobs.append)
+    services: Any = SimpleNamespace(chain_id=chain_id, training=training)
     queue = space.queue(chain_id)
     declare_actors(broker, services, queue=queue)
     worker = dramatiq.Worker(broker, queues={queue}, worker_threads=1, worker_timeout=100)
     worker.start()
     space.on_close(lambda: worker.stop(timeout=10_000))
-    return ChainWorker(deliveries=deliveries, grants=grants, queue=queue, broker=broker)
+    return ChainWorker(deliveries=deliveries, jobs=jobs, queue=queue, broker=broker)
 
 
-def add_final_grant(db_url: str, chain_id: int, dataset_id: int, buyer: str) -> None:
+def add_final_request(db_url: str, chain_id: int, job_id: int) -> None:
     """An outbox row of a chain the indexer does not follow here, final at once."""
     with psycopg.connect(db_url) as conn:
         conn.execute(
@@ -138,10 +130,10 @@ def add_final_grant(db_url: str, chain_id: int, dataset_id: int, buyer: str) -> 
             " VALUES (%s, 10, %s, 10)",
             (chain_id, bytes(32)),
         )
-        payload = {"dataset_id": str(dataset_id), "buyer": buyer, "chain_id": chain_id}
+        payload = {"job_id": str(job_id), "chain_id": chain_id}
         conn.execute(
             "INSERT INTO readmodels.outbox (chain_id, block_hash, log_index, action, payload,"
-            " block_number) VALUES (%s, %s, 0, 'grant_access', %s, 5)",
+            " block_number) VALUES (%s, %s, 0, 'run_training', %s, 5)",
             (chain_id, b"\x01" * 32, Jsonb(payload | {"tx_hash": "0x01"})),
         )
 
@@ -150,18 +142,13 @@ def add_final_grant(db_url: str, chain_id: int, dataset_id: int, buyer: str) -> 
 def test_each_chain_s_messages_reach_its_own_workers_only(
     chain: Platform, fresh_db: str, broker_space: BrokerSpace
 ) -> None:
-    market = chain.client.contract("Marketplace")
-    coin = chain.client.contract("DataCoin")
-    fund(chain, [1, 2])
-    chain.account(1).send(market.functions.listDataset("bafy-x", bytes(32), "tabular", WAD, 0))
-    chain.account(2).send(coin.functions.approve(market.address, WAD))
-    chain.account(2).send(market.functions.purchase(1, WAD))
+    request_training(chain)
     mine(chain.client.w3, 4)
-    # Given a final purchase on this chain (anvil's) and one on another chain, projected
+    # Given a final training request on this chain (anvil's) and one on another chain
     store = PostgresEventStore(fresh_db)
     sync(chain, store, fresh_db)
     store.close()
-    add_final_grant(fresh_db, OTHER_CHAIN, 7, OTHER_BUYER)
+    add_final_request(fresh_db, OTHER_CHAIN, 7)
     # And a worker for each chain
     here = start_chain_worker(broker_space, chain.deployment.chain_id)
     there = start_chain_worker(broker_space, OTHER_CHAIN)
@@ -170,15 +157,15 @@ def test_each_chain_s_messages_reach_its_own_workers_only(
         database_url=fresh_db, broker=broker_space.broker(), namespace=broker_space.namespace
     )
     assert dispatcher.dispatch_once() == 2
-    # Then each chain's worker gets its own chain's grant
+    # Then each chain's worker gets its own chain's job
     deadline = time.monotonic() + 30
-    while not (here.grants and there.grants):
-        assert time.monotonic() < deadline, (here.grants, there.grants)
+    while not (here.jobs and there.jobs):
+        assert time.monotonic() < deadline, (here.jobs, there.jobs)
         time.sleep(0.05)
     for worker in (here, there):
         worker.broker.join(worker.queue, timeout=10_000)
-    assert here.grants == [(1, chain.account(2).address)]
-    assert there.grants == [(7, OTHER_BUYER)]
+    assert here.jobs == [1]
+    assert there.jobs == [7]
     # And neither was ever handed the other's message (nothing bounced between them)
     assert here.deliveries.chains() == {chain.deployment.chain_id}
     assert there.deliveries.chains() == {OTHER_CHAIN}
