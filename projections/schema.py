@@ -20,7 +20,7 @@ from projections.failures import DOCUMENT_FAILURES
 from projections.registry import all_projections
 
 #: Bump when a projection's tables or handlers change: the runner then rebuilds.
-PROJECTIONS_VERSION = "5"  # 5: outbox payloads are typed events' JSON (snake_case, EIP-55)
+PROJECTIONS_VERSION = "6"  # 6: profiles
 VERSION_KEY = "__version__"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
