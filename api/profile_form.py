@@ -1,8 +1,9 @@
-"""The body of POST /profiles: multipart (text fields, `links` repeated, an `avatar` file) or
-JSON (the avatar base64 in `avatar_base64`). Read only after sign-in, bounded while it
-streams, and validated as a :class:`~common.documents.ProfileDocument` before anything is
-stored (the route declares no body parameters, so FastAPI reads nothing before its
-dependencies run; see api/upload_form.py)."""
+"""The body of POST /profiles: a form (text fields, `links` repeated; multipart with an
+`avatar` file, or urlencoded without one) or JSON (the avatar base64 in `avatar_base64`).
+Read only after sign-in, bounded while it streams, and validated as a
+:class:`~common.documents.ProfileDocument` before anything is stored (the route declares no
+body parameters, so FastAPI reads nothing before its dependencies run; see
+api/upload_form.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from api.avatars import MAX_AVATAR_BYTES
@@ -25,6 +26,11 @@ from common.documents import ProfileDocument
 #: The whole body: an avatar (base64 in JSON: 4/3 of it) and the small fields around it.
 MAX_BODY = 2 * MAX_AVATAR_BYTES
 TEXT_FIELDS = ("display_name", "bio")
+JSON, MULTIPART, URLENCODED = (
+    "application/json",
+    "multipart/form-data",
+    "application/x-www-form-urlencoded",
+)
 
 
 @dataclass(frozen=True)
@@ -38,12 +44,12 @@ class ProfileSubmission:
 async def read_profile(request: Request) -> ProfileSubmission:
     """The submission in `request`'s body; Problem (4xx) for anything else."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind not in ("application/json", "multipart/form-data"):
-        raise Problem(415, "profile.media_type", "send application/json or multipart/form-data")
+    if kind not in (JSON, MULTIPART, URLENCODED):
+        raise Problem(415, "profile.media_type", f"send {JSON}, {MULTIPART} or {URLENCODED}")
     body = await _body(request)
-    if kind == "application/json":
+    if kind == JSON:
         return _from_json(body)
-    return await _from_form(request, body)
+    return await _from_form(request, body, multipart=kind == MULTIPART)
 
 
 async def _body(request: Request) -> bytes:
@@ -78,8 +84,12 @@ def _from_json(body: bytes) -> ProfileSubmission:
     return ProfileSubmission(document=document, avatar=avatar)
 
 
-async def _from_form(request: Request, body: bytes) -> ProfileSubmission:
-    parser = MultiPartParser(request.headers, _once(body), max_files=1, max_fields=16)
+async def _from_form(request: Request, body: bytes, *, multipart: bool) -> ProfileSubmission:
+    parser = (
+        MultiPartParser(request.headers, _once(body), max_files=1, max_fields=16)
+        if multipart
+        else FormParser(request.headers, _once(body))
+    )
     try:
         form = await parser.parse()
     except MultiPartException as exc:
