@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from api.account_profiles import AccountProfile
 from api.problems import problem_responses
 from common.documents import ColumnProfile
 
@@ -115,6 +116,11 @@ class Account(BaseModel):
     purchases: int
     stakes: list[Stake]
     recent_activity: list[Activity]
+    profile: AccountProfile | None = Field(None, description="null: no profile set")
+    training_jobs: int = Field(0, description="training jobs the account requested")
+    listings: DatasetPage | None = Field(
+        None, description="its newest datasets; next_cursor continues on /datasets?provider="
+    )
 
 
 class TrainingJob(BaseModel):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import unicodedata
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 #: A value as a metadata or preview document holds it: integers beyond +-2^53 and
 #: decimals as decimal strings, bytes as hex, floats finite (JSON readers lose the rest).
@@ -81,4 +83,52 @@ class PreviewDocument(BaseModel):
     rows: list[list[Any]] = Field(description="the file's first rows, values JSON-safe")
     truncated: bool = Field(
         False, description="long strings were cut or rows left out to bound the document"
+    )
+
+
+#: Bounds of a profile document (checked by POST /profiles and again by the resolver: a
+#: document on chain may come from anywhere).
+MAX_DISPLAY_NAME = 64
+MAX_BIO = 1000
+MAX_LINKS = 5
+MAX_LINK = 2000
+MAX_CID = 128  # as the contracts' MAX_CID_BYTES
+
+
+def _no_controls(value: str, allowed: str = "") -> str:
+    if any(unicodedata.category(c) == "Cc" and c not in allowed for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _bio_text(value: str) -> str:
+    return _no_controls(value, allowed="\n\t")  # paragraphs allowed
+
+
+def _https_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError("must be an https:// URL with a host and no spaces")
+    return _no_controls(value)
+
+
+DisplayName = Annotated[str, AfterValidator(_no_controls)]
+Bio = Annotated[str, AfterValidator(_bio_text)]
+HttpsUrl = Annotated[str, Field(max_length=MAX_LINK), AfterValidator(_https_url)]
+
+
+class ProfileDocument(BaseModel):
+    """The document an account's ``Profiles.setProfile(cid)`` points to."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: Literal[1] = 1
+    display_name: DisplayName = Field(min_length=1, max_length=MAX_DISPLAY_NAME)
+    bio: Bio = Field("", max_length=MAX_BIO)
+    links: list[HttpsUrl] = Field(default_factory=list, max_length=MAX_LINKS)
+    avatar_cid: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_CID,
+        description="CID of a PNG, JPEG or WebP image (its type is sniffed when served)",
     )

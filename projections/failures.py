@@ -21,7 +21,9 @@ class DocumentFailureRow(ReadModelBase):
     """The last failure to fetch one document."""
 
     __tablename__ = "document_failures"
-    kind: Mapped[str] = mapped_column(Text, primary_key=True, comment="metadata | model_card")
+    kind: Mapped[str] = mapped_column(
+        Text, primary_key=True, comment="metadata | model_card | profile"
+    )
     cid: Mapped[str] = mapped_column(Text, primary_key=True)
     permanent: Mapped[bool]
     reason: Mapped[str] = mapped_column(Text)

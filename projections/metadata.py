@@ -1,4 +1,4 @@
-"""Dataset metadata documents fetched from IPFS, cached by CID.
+"""Documents fetched from IPFS, cached by CID: dataset metadata, model cards, profiles.
 
 Not a fold of events: a content-addressed cache (the CID fixes the content), so it lives
 in the public schema, survives replays, and is left out of the state hash. The API joins
@@ -50,5 +50,17 @@ class ModelCard(Base):
     __tablename__ = "model_cards"
 
     cid: Mapped[str] = mapped_column(Text, primary_key=True)
+    document: Mapped[dict[str, Any]]
+    fetched_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ProfileDocumentRow(Base):
+    """A validated profile document (the CID of an account's ``setProfile``)."""
+
+    __tablename__ = "profile_documents"
+
+    cid: Mapped[str] = mapped_column(Text, primary_key=True)
+    display_name: Mapped[str] = mapped_column(Text)
+    avatar_cid: Mapped[str | None] = mapped_column(Text)
     document: Mapped[dict[str, Any]]
     fetched_at: Mapped[datetime] = mapped_column(server_default=func.now())

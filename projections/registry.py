@@ -6,6 +6,7 @@ from projections.activity import Activity
 from projections.base import Projection
 from projections.datasets import Datasets
 from projections.outbox import Outbox
+from projections.profiles import Profiles
 from projections.purchases import AccessGrants, Purchases
 from projections.stakes import Stakes
 from projections.stats import Stats
@@ -20,6 +21,7 @@ def all_projections() -> list[Projection]:
         AccessGrants(),
         TrainingJobs(),
         Stakes(),
+        Profiles(),
         Activity(),
         Stats(),
         Outbox(),

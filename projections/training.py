@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import BigInteger, Table, Text
+from sqlalchemy import BigInteger, Index, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import AddressBytes, Bytes32, Uint256
@@ -39,6 +39,9 @@ class TrainingJobRow(ReadModelBase):
     settled_at: Mapped[datetime | None]
     settle_tx: Mapped[Bytes32 | None]
     block_number: Mapped[int] = mapped_column(BigInteger)
+
+    # GET /accounts/{address} counts an account's jobs.
+    __table_args__ = (Index("ix_training_jobs_requester", "requester"),)
 
 
 class TrainingJobs(Projection):

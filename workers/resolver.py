@@ -1,5 +1,6 @@
-"""Fetches the IPFS documents listings and logged jobs point to, into the CID-keyed caches
-(`dataset_metadata`, `model_cards`) the API joins for titles, search and metrics.
+"""Fetches the IPFS documents listings, logged jobs and profiles point to, into the CID-keyed
+caches (`dataset_metadata`, `model_cards`, `profile_documents`) the API joins for titles,
+search, metrics and profiles.
 
 Anyone can list any CID on chain, so the platform must tolerate garbage, and never let
 it crowd out the rest. A failure is recorded in the read schema's ``document_failures``
@@ -25,7 +26,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from common.db import libpq_url
-from common.documents import DatasetDocument
+from common.documents import DatasetDocument, ProfileDocument
 from common.errors import DatacoinError, PermanentError
 from projections.outage import backoff_delay
 from projections.schema import check_schema_name
@@ -35,7 +36,7 @@ from workers.loop import service_loop
 
 log = structlog.get_logger(__name__)
 MAX_DOCUMENT = 1 << 20  # a metadata document or model card is small
-METADATA, MODEL_CARD = "metadata", "model_card"
+METADATA, MODEL_CARD, PROFILE = "metadata", "model_card", "profile"
 
 
 def _fetch(blobs: BlobStore, cid: str) -> bytes:
@@ -97,6 +98,7 @@ class DocumentKind:
 KINDS = (
     DocumentKind(METADATA, "datasets", "metadata_cid", "dataset_metadata"),
     DocumentKind(MODEL_CARD, "training_jobs", "metrics_cid", "model_cards"),
+    DocumentKind(PROFILE, "profiles", "profile_cid", "profile_documents"),
 )
 
 
@@ -145,9 +147,7 @@ class Resolver:
         return tried
 
     def _resolve(self, conn: psycopg.Connection[Any], kind: DocumentKind, item: Pending) -> None:
-        store: Callable[[psycopg.Connection[Any], str, bytes], None] = (
-            _store_metadata if kind.name == METADATA else _store_card
-        )
+        store = _STORES[kind.name]
         try:
             store(conn, item.cid, _fetch(self.blobs, item.cid))
         except (DatacoinError, ValueError, OSError) as exc:
@@ -236,3 +236,21 @@ def _store_card(conn: psycopg.Connection[Any], cid: str, raw: bytes) -> None:
         "INSERT INTO model_cards (cid, document) VALUES (%s, %s) ON CONFLICT DO NOTHING",
         (cid, Jsonb(card)),
     )
+
+
+def _store_profile(conn: psycopg.Connection[Any], cid: str, raw: bytes) -> None:
+    doc = ProfileDocument.model_validate_json(raw)
+    conn.execute(
+        "INSERT INTO profile_documents (cid, display_name, avatar_cid, document)"
+        " VALUES (%s, %s, %s, %s) ON CONFLICT (cid) DO NOTHING",
+        (cid, doc.display_name, doc.avatar_cid, Jsonb(doc.model_dump(mode="json"))),
+    )
+    log.info("resolver.profile.stored", cid=cid)
+
+
+#: How each kind of document is validated and cached.
+_STORES: dict[str, Callable[[psycopg.Connection[Any], str, bytes], None]] = {
+    METADATA: _store_metadata,
+    MODEL_CARD: _store_card,
+    PROFILE: _store_profile,
+}

@@ -7,16 +7,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import bindparam, func, select, tuple_
 
+from api.account_profiles import profile_of
 from api.deps import ADDRESS, Pool, SettingsDep, parse_address
 from api.pages import Page, paginate
 from api.queries import CompiledQuery, Row, read_table, view
 from api.render import address as checksum
 from api.render import cursor_bigint, decode_cursor, hex0x, uint
+from api.routers.datasets import provider_listings
 from api.schemas import ERRORS, Account, Activity, Purchase, Stake
 from projections.activity import ActivityRow
 from projections.datasets import DatasetRow
 from projections.purchases import PurchaseRow
 from projections.stakes import StakeRow
+from projections.training import TrainingJobRow
 
 router = APIRouter(tags=["accounts"])
 AddressPath = Annotated[str, Path(pattern=ADDRESS.pattern, description="0x address")]
@@ -38,6 +41,10 @@ _COUNTS = CompiledQuery(
         .scalar_subquery()
         .label("bought"),
     )
+)
+_JOBS = read_table(TrainingJobRow.__table__)  # type: ignore[arg-type]
+_JOB_COUNT = CompiledQuery(
+    select(func.count().label("jobs")).where(_JOBS.c.requester == bindparam("account"))
 )
 _ACTIVITY = view(ActivityRow.__table__)  # type: ignore[arg-type]
 # Newest first; the keyset of a page's last row is (block_number, log_index, chain_id): the
@@ -105,8 +112,9 @@ async def get_account(
     settings: SettingsDep,
     address: AddressPath,
     activity_limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    listings_limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Account:
-    """Counts, stakes and the latest activity of an account."""
+    """Profile, counts, stakes, its newest listings and the latest activity of an account."""
     raw = parse_address(address)
     schema = settings.read_schema
     counts = (await _COUNTS.all(pool, schema, {"account": raw}))[0]
@@ -118,6 +126,9 @@ async def get_account(
         purchases=counts["bought"],
         stakes=await _stakes(pool, settings, raw),
         recent_activity=activity,
+        profile=await profile_of(pool, schema, raw),
+        training_jobs=(await _JOB_COUNT.all(pool, schema, {"account": raw}))[0]["jobs"],
+        listings=await provider_listings(pool, schema, raw, listings_limit),
     )
 
 

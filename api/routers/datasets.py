@@ -274,3 +274,17 @@ async def find_datasets(
         params["chain_id"] = chain_id
     statement = _statement(settings.read_schema, tuple(params), None, False)
     return [dataset_item(row) for row in await fetch_all(pool, statement, params)]
+
+
+async def provider_listings(pool: Pool, schema: str, provider: bytes, limit: int) -> DatasetPage:
+    """The first page of `provider`'s datasets, newest first (its `next_cursor` continues
+    on GET /datasets?provider=...)."""
+    params: dict[str, object] = {"provider": provider, "limit": limit + 1}
+    rows = await fetch_all(pool, _statement(schema, ("provider",), Sort.newest, False), params)
+    page = rows[:limit]
+    return DatasetPage.model_validate(
+        {
+            "items": [dataset_item(r) for r in page],
+            "next_cursor": _cursor_after(Sort.newest, page[-1]) if len(rows) > limit else None,
+        }
+    )

@@ -77,3 +77,14 @@ def expected_stats(platform: Platform) -> dict[str, int]:
 
 def checksum(raw: bytes) -> str:
     return Web3.to_checksum_address("0x" + raw.hex())
+
+
+def expected_profiles(platform: Platform) -> dict[bytes, str]:
+    """Each account's profile CID, as the contract holds it (none once cleared)."""
+    profiles = platform.client.contract("Profiles")
+    accounts = {log.args.account for log in _logs(platform, "Profiles", "ProfileUpdated")}
+    out = {}
+    for account in accounts:
+        if cid := profiles.functions.profileOf(account).call():
+            out[bytes.fromhex(account[2:].lower())] = cid
+    return out

@@ -1,5 +1,6 @@
 """A small synthetic event history with reorgs, appended straight into the event store:
-listings, purchases, ratings, stakes, training requests and token transfers."""
+listings, purchases, ratings, stakes, training requests, token transfers and profiles
+(set and cleared)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,8 @@ def history(rng: random.Random, blocks: range, fork: int = 0) -> list[NewEvent]:
                         },
                     ),
                     ("Transfer", {"from": someone, "to": accounts[1], "value": "1"}),
+                    ("ProfileUpdated", {"account": someone, "cid": f"bafyprofile{block % 3}"}),
+                    ("ProfileUpdated", {"account": someone, "cid": ""}),  # cleared
                 ]
             )
             parent = block_hash(block - 1, fork if block > 40 else 0)

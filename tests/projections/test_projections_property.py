@@ -22,6 +22,7 @@ from tests.indexer.activity import WAD, fund, mine, rpc_call
 from tests.projections.expected import (
     expected_datasets,
     expected_grants,
+    expected_profiles,
     expected_stakes,
     expected_stats,
 )
@@ -37,6 +38,8 @@ ACTION = st.one_of(
     st.tuples(st.just("delist"), idx),
     st.tuples(st.just("stake"), who, st.integers(1, 100)),
     st.tuples(st.just("unstake"), who, st.integers(1, 100)),
+    st.tuples(st.just("profile"), who, st.integers(0, 2)),
+    st.tuples(st.just("unprofile"), who),
     st.tuples(st.just("reorg"), st.integers(1, 4)),
     st.tuples(st.just("sync")),
 )
@@ -53,6 +56,7 @@ class World:
         self.w3 = chain.client.w3
         self.market = chain.client.contract("Marketplace")
         self.staking = chain.client.contract("Staking")
+        self.profiles = chain.client.contract("Profiles")
         coin = chain.client.contract("DataCoin")
         fund(chain, [1, 2, 3, 4])
         for i in range(1, 5):
@@ -98,6 +102,8 @@ class World:
                     self.chain.account(i).send(self.staking.functions.stake(amount * WAD))
                 case ("unstake", i, amount):
                     self.chain.account(i).send(self.staking.functions.requestUnstake(amount * WAD))
+                case ("profile" | "unprofile", *_):
+                    self.profile(action)
                 case ("reorg", depth):
                     depth = min(depth, self.w3.eth.block_number - self.floor)
                     if depth > 0:
@@ -108,6 +114,15 @@ class World:
         except RevertError:
             pass  # an action the contracts refuse changes nothing (it is never sent)
         assert kind
+
+    def profile(self, action: tuple[Any, ...]) -> None:
+        """Set account i's profile (to one of a few CIDs) or clear it."""
+        match action:
+            case ("profile", i, version):
+                cid = f"bafy-profile-{i}-{version}"
+                self.chain.account(i).send(self.profiles.functions.setProfile(cid))
+            case ("unprofile", i):
+                self.chain.account(i).send(self.profiles.functions.clearProfile())
 
     def sync(self) -> None:
         head = self.w3.eth.block_number
@@ -133,7 +148,17 @@ def read_models(db_url: str) -> dict[str, Any]:
         }
         stakes = {bytes(r["account"]): r for r in conn.execute(f"SELECT * FROM {SCHEMA}.stakes")}
         stats = conn.execute(f"SELECT * FROM {SCHEMA}.protocol_stats").fetchall()
-    return {"datasets": datasets, "grants": grants, "stakes": stakes, "stats": stats}
+        profiles = {
+            bytes(r["account"]): r["profile_cid"]
+            for r in conn.execute(f"SELECT * FROM {SCHEMA}.profiles")
+        }
+    return {
+        "datasets": datasets,
+        "grants": grants,
+        "stakes": stakes,
+        "stats": stats,
+        "profiles": profiles,
+    }
 
 
 def assert_matches_chain(chain: Platform, db_url: str) -> None:
@@ -152,6 +177,7 @@ def assert_matches_chain(chain: Platform, db_url: str) -> None:
         assert (None if row["expires_at"] is None else int(row["expires_at"].timestamp())) == expiry
     stakes = expected_stakes(chain)
     assert {k: (int(r["staked"]), int(r["pending"])) for k, r in got["stakes"].items()} == stakes
+    assert got["profiles"] == expected_profiles(chain)
     stats = expected_stats(chain)
     if stats["datasets_listed"] or stats["total_staked"]:
         (row,) = got["stats"]
@@ -224,6 +250,35 @@ def test_reorg_removes_an_orphaned_purchase_from_every_read_model(
                 f"SELECT DISTINCT event_name FROM {SCHEMA}.account_activity"
             ).fetchall()
         assert ("Purchased",) not in kinds
+        assert_matches_chain(chain, db_url)
+        assert replay(db_url, world.store).state_hash == state_hash(db_url, SCHEMA)
+    finally:
+        world.close()
+        drop_database(db_url)
+
+
+def test_reorg_that_orphans_a_set_profile_removes_it(
+    fresh_chain: Platform, migrated_template: str
+) -> None:
+    chain = fresh_chain
+    db_url = clone_database(migrated_template)
+    world = World(chain, db_url)
+    try:
+        # Given account 1's profile, replaced by a newer one, and account 2's, all projected
+        for action in [("profile", 1, 0), ("sync",), ("profile", 1, 1), ("profile", 2, 0)]:
+            world.act(action)
+        world.sync()
+        assert read_models(db_url)["profiles"] == {
+            bytes.fromhex(chain.account(1).address[2:].lower()): "bafy-profile-1-1",
+            bytes.fromhex(chain.account(2).address[2:].lower()): "bafy-profile-2-0",
+        }
+        # When a reorg orphans the two newest transactions
+        world.act(("reorg", 2))
+        world.sync()
+        # Then account 1 is back to its first profile and account 2 has none
+        assert read_models(db_url)["profiles"] == {
+            bytes.fromhex(chain.account(1).address[2:].lower()): "bafy-profile-1-0"
+        }
         assert_matches_chain(chain, db_url)
         assert replay(db_url, world.store).state_hash == state_hash(db_url, SCHEMA)
     finally:
