@@ -138,7 +138,7 @@ export interface paths {
         };
         /**
          * Get
-         * @description Counts, stakes and the latest activity of an account.
+         * @description Profile, counts, stakes, its newest listings and the latest activity of an account.
          */
         get: operations["accounts_get"];
         put?: never;
@@ -181,6 +181,68 @@ export interface paths {
          * @description Everything the account did or received, newest first.
          */
         get: operations["accounts_activity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/profiles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Post Profile
+         * @description Store your profile document (display name, bio, up to 5 https links) and avatar (PNG,
+         *     JPEG or WebP, at most 1 MiB and 1024x1024 pixels); returns its CID and the `setProfile`
+         *     calldata for your wallet. Signed-in first: without a session the body is never read.
+         */
+        post: operations["profiles_post_profile"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/profiles/{address}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Profile
+         * @description The account's profile (its fields are null until the document is resolved).
+         */
+        get: operations["profiles_get_profile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/profiles/{address}/avatar": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Avatar
+         * @description The avatar's bytes, with the type they show (PNG, JPEG or WebP).
+         */
+        get: operations["profiles_get_avatar"];
         put?: never;
         post?: never;
         delete?: never;
@@ -495,6 +557,51 @@ export interface components {
             stakes: components["schemas"]["Stake"][];
             /** Recent Activity */
             recent_activity: components["schemas"]["Activity"][];
+            /** @description null: no profile set */
+            profile?: components["schemas"]["AccountProfile"] | null;
+            /**
+             * Training Jobs
+             * @description training jobs the account requested
+             * @default 0
+             */
+            training_jobs: number;
+            /** @description its newest datasets; next_cursor continues on /datasets?provider= */
+            listings?: components["schemas"]["DatasetPage"] | null;
+        };
+        /**
+         * AccountProfile
+         * @description An account's public profile.
+         */
+        AccountProfile: {
+            /** Chain Id */
+            chain_id: number;
+            /**
+             * Profile Cid
+             * @description the profile document's CID, as set on chain
+             */
+            profile_cid: string;
+            /**
+             * Resolved
+             * @description false until the document is fetched and validated
+             */
+            resolved: boolean;
+            /** Display Name */
+            display_name: string | null;
+            /** Bio */
+            bio: string | null;
+            /** Links */
+            links: string[];
+            /** Avatar Cid */
+            avatar_cid: string | null;
+            /**
+             * Avatar Url
+             * @description GET it for the image bytes
+             */
+            avatar_url: string | null;
+            /** Block Number */
+            block_number: number;
+            /** Finalized */
+            finalized: boolean;
         };
         /**
          * Activity
@@ -938,6 +1045,44 @@ export interface components {
             errors?: {
                 [key: string]: unknown;
             }[] | null;
+        };
+        /**
+         * ProfileDocument
+         * @description The document an account's ``Profiles.setProfile(cid)`` points to.
+         */
+        ProfileDocument: {
+            /**
+             * Schema Version
+             * @default 1
+             * @constant
+             */
+            schema_version: 1;
+            /** Display Name */
+            display_name: string;
+            /**
+             * Bio
+             * @default
+             */
+            bio: string;
+            /** Links */
+            links?: string[];
+            /**
+             * Avatar Cid
+             * @description CID of a PNG, JPEG or WebP image (its type is sniffed when served)
+             */
+            avatar_cid?: string | null;
+        };
+        /**
+         * ProfileResult
+         * @description Where the profile was stored, and the transaction that makes it the account's.
+         */
+        ProfileResult: {
+            /** Profile Cid */
+            profile_cid: string;
+            /** Avatar Cid */
+            avatar_cid: string | null;
+            document: components["schemas"]["ProfileDocument"];
+            call: components["schemas"]["ListingCall"];
         };
         /**
          * Purchase
@@ -1844,6 +1989,7 @@ export interface operations {
         parameters: {
             query?: {
                 activity_limit?: number;
+                listings_limit?: number;
             };
             header?: never;
             path: {
@@ -2003,6 +2149,276 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_Activity_"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    profiles_post_profile: {
+        parameters: {
+            query?: never;
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Schema Version
+                     * @default 1
+                     * @constant
+                     */
+                    schema_version?: 1;
+                    /** Display Name */
+                    display_name: string;
+                    /**
+                     * Bio
+                     * @default
+                     */
+                    bio?: string;
+                    /** Links */
+                    links?: string[];
+                    /**
+                     * Format: byte
+                     * @description PNG, JPEG or WebP; at most 1 MiB
+                     */
+                    avatar_base64?: string;
+                };
+                "multipart/form-data": {
+                    /**
+                     * Schema Version
+                     * @default 1
+                     * @constant
+                     */
+                    schema_version?: 1;
+                    /** Display Name */
+                    display_name: string;
+                    /**
+                     * Bio
+                     * @default
+                     */
+                    bio?: string;
+                    /** Links */
+                    links?: string[];
+                    /**
+                     * Format: binary
+                     * @description PNG, JPEG or WebP; at most 1 MiB
+                     */
+                    avatar?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProfileResult"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description unsupported media type (body or avatar) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    profiles_get_profile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 0x address */
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountProfile"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    profiles_get_avatar: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 0x address */
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": unknown;
+                    "image/jpeg": unknown;
+                    "image/webp": unknown;
                 };
             };
             /** @description bad request (the detail says why, the code what) */
