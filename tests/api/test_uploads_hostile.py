@@ -345,7 +345,10 @@ blobs, keyring = open_blobs(settings), open_keyring(settings)
 fields = {"title": "t", "category": "c", "description": "", "tags": [], "license": None}
 def upload(data):
     try:
-        store_upload(settings, blobs, keyring, io.BytesIO(data), "b.parquet", fields, False)
+        store_upload(
+            settings=settings, blobs=blobs, keyring=keyring, source=io.BytesIO(data),
+            filename="b.parquet", fields=fields, encrypted=False,
+        )
         return 201
     except UploadRejectedError as exc:
         return exc.status
