@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from web3 import Web3
 from web3.contract import Contract
 
+from api.graphql.schema import graphql_router
 from api.routers import (
     accounts,
     audit,
@@ -199,4 +200,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.router,
     ):
         app.include_router(router)
+    app.include_router(graphql_router())
     return app

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
+
+from api.queries import Row
 
 Item = TypeVar("Item")
 
@@ -17,3 +21,26 @@ class Page(BaseModel, Generic[Item]):
     next_cursor: str | None = Field(
         description="pass back as `cursor` for the next page; null on the last one"
     )
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    """One page of rows as read, before REST or GraphQL renders it.
+
+    `cursor_after(row)` is the keyset cursor of the rows that follow `row`: REST hands
+    the last row's out as ``next_cursor``, GraphQL every row's as its edge cursor.
+    """
+
+    rows: list[Row]
+    has_next: bool
+    cursor_after: Callable[[Row], str]
+
+    @classmethod
+    def of(cls, rows: list[Row], *, limit: int, cursor_after: Callable[[Row], str]) -> KeysetPage:
+        """The page of `rows` read with ``LIMIT limit + 1`` (the extra row says more follow)."""
+        return cls(rows=rows[:limit], has_next=len(rows) > limit, cursor_after=cursor_after)
+
+    @property
+    def next_cursor(self) -> str | None:
+        """The cursor of the next page; None on the last one."""
+        return self.cursor_after(self.rows[-1]) if self.has_next else None
