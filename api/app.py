@@ -24,6 +24,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from api import problems
+from api.graphql.schema import graphql_router
 from api.routers import (
     accounts,
     audit,
@@ -220,4 +221,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health.router,
     ):
         app.include_router(router)
+    app.include_router(graphql_router())
     return app

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
-
-from api.render import encode_cursor
 
 Item = TypeVar("Item")
 Fetched = TypeVar("Fetched")
@@ -23,18 +22,31 @@ class Page(BaseModel, Generic[Item]):
     )
 
 
-def paginate(
-    rows: Sequence[Fetched],
-    limit: int,
-    *,
-    item: Callable[[Fetched], Item],
-    keyset: Callable[[Fetched], list[Any]],
-) -> Page[Item]:
-    """The page of `rows`, fetched with ``limit + 1`` so that a row past the page tells
-    whether another follows; its cursor is the keyset of the page's last row."""
-    page = rows[:limit]
-    more = len(rows) > limit
-    return Page[Item](
-        items=[item(row) for row in page],
-        next_cursor=encode_cursor(keyset(page[-1])) if more else None,
-    )
+@dataclass(frozen=True)
+class KeysetPage(Generic[Fetched]):
+    """One page of rows as read (fetched with ``LIMIT limit + 1``: the extra row says more
+    follow), before REST or GraphQL renders it.
+
+    `cursor_after(row)` is the keyset cursor of the rows that follow `row`: REST hands
+    the last row's out as ``next_cursor``, GraphQL every row's as its edge cursor.
+    """
+
+    rows: list[Fetched]
+    has_next: bool
+    cursor_after: Callable[[Fetched], str]
+
+    @classmethod
+    def of(
+        cls, rows: list[Fetched], *, limit: int, cursor_after: Callable[[Fetched], str]
+    ) -> KeysetPage[Fetched]:
+        """The page of `rows`, read with ``LIMIT limit + 1``."""
+        return cls(rows=rows[:limit], has_next=len(rows) > limit, cursor_after=cursor_after)
+
+    @property
+    def next_cursor(self) -> str | None:
+        """The cursor of the next page; None on the last one."""
+        return self.cursor_after(self.rows[-1]) if self.has_next else None
+
+    def render(self, item: Callable[[Fetched], Item]) -> Page[Item]:
+        """The page as the REST list shape, each row made an `item`."""
+        return Page[Item](items=[item(row) for row in self.rows], next_cursor=self.next_cursor)

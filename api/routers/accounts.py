@@ -9,10 +9,10 @@ from sqlalchemy import bindparam, func, select, tuple_
 
 from api.account_profiles import profile_of
 from api.deps import ADDRESS, Pool, SettingsDep, parse_address
-from api.pages import Page, paginate
+from api.pages import KeysetPage, Page
 from api.queries import CompiledQuery, Row, read_table, view
 from api.render import address as checksum
-from api.render import cursor_bigint, decode_cursor, hex0x, uint
+from api.render import cursor_bigint, decode_cursor, encode_cursor, hex0x, uint
 from api.routers.datasets import provider_listings
 from api.schemas import ERRORS, Account, Activity, Purchase, Stake
 from projections.activity import ActivityRow
@@ -95,7 +95,8 @@ def to_stake(row: Row) -> Stake:
     )
 
 
-async def _stakes(pool: Pool, settings: SettingsDep, account: bytes) -> list[Stake]:
+async def stakes_of(pool: Pool, settings: SettingsDep, account: bytes) -> list[Stake]:
+    """The account's stake on every indexed chain."""
     rows = await _STAKES_OF.all(pool, settings.read_schema, {"account": account})
     return [to_stake(r) for r in rows]
 
@@ -103,7 +104,7 @@ async def _stakes(pool: Pool, settings: SettingsDep, account: bytes) -> list[Sta
 @router.get("/stakes/{address}", name="stakes", response_model=list[Stake], responses=ERRORS)
 async def get_stakes(pool: Pool, settings: SettingsDep, address: AddressPath) -> list[Stake]:
     """The account's stake on every indexed chain (empty when it never staked)."""
-    return await _stakes(pool, settings, parse_address(address))
+    return await stakes_of(pool, settings, parse_address(address))
 
 
 @router.get("/accounts/{address}", name="get", response_model=Account, responses=ERRORS)
@@ -115,21 +116,31 @@ async def get_account(
     listings_limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Account:
     """Profile, counts, stakes, its newest listings and the latest activity of an account."""
-    raw = parse_address(address)
-    schema = settings.read_schema
-    counts = (await _COUNTS.all(pool, schema, {"account": raw}))[0]
-    recent = await _RECENT.all(pool, schema, {"account": raw, "limit": activity_limit})
-    activity = [to_activity(r) for r in recent]
+    raw, schema = parse_address(address), settings.read_schema
+    counts = await account_counts(pool, settings, raw)
     return Account(
         address=address_of(raw),
         datasets_listed=counts["listed"],
         purchases=counts["bought"],
-        stakes=await _stakes(pool, settings, raw),
-        recent_activity=activity,
+        stakes=await stakes_of(pool, settings, raw),
+        recent_activity=await recent_activity(pool, settings, raw, limit=activity_limit),
         profile=await profile_of(pool, schema, raw),
         training_jobs=(await _JOB_COUNT.all(pool, schema, {"account": raw}))[0]["jobs"],
         listings=await provider_listings(pool, schema, raw, listings_limit),
     )
+
+
+async def account_counts(pool: Pool, settings: SettingsDep, account: bytes) -> Row:
+    """How many datasets the account `listed` and how many it `bought`."""
+    return (await _COUNTS.all(pool, settings.read_schema, {"account": account}))[0]
+
+
+async def recent_activity(
+    pool: Pool, settings: SettingsDep, account: bytes, *, limit: int
+) -> list[Activity]:
+    """The account's latest `limit` events, newest first."""
+    params = {"account": account, "limit": limit}
+    return [to_activity(r) for r in await _RECENT.all(pool, settings.read_schema, params)]
 
 
 def to_activity(row: Row) -> Activity:
@@ -188,19 +199,27 @@ async def get_purchases(
     cursor: Cursor = None,
 ) -> Page[Purchase]:
     """The account's purchases, newest first."""
-    params: dict[str, Any] = {"buyer": parse_address(address), "limit": limit + 1}
+    buyer = parse_address(address)
+    page = await read_purchases(pool, settings, buyer, limit=limit, cursor=cursor)
+    return page.render(to_purchase)
+
+
+async def read_purchases(
+    pool: Pool, settings: SettingsDep, buyer: bytes, *, limit: int, cursor: str | None
+) -> KeysetPage[Row]:
+    """A page of the buyer's purchases (purchases_v rows), newest first, after `cursor`."""
+    params: dict[str, Any] = {"buyer": buyer, "limit": limit + 1}
     query = _FIRST_PURCHASES
     if cursor:
         values = decode_cursor(cursor, [cursor_bigint] * 3)
         params.update(zip(("after_block", "after_chain", "after_log"), values, strict=True))
         query = _MORE_PURCHASES
     rows = await query.all(pool, settings.read_schema, params)
-    return paginate(
-        rows,
-        limit,
-        item=to_purchase,
-        keyset=lambda last: [last["block_number"], last["chain_id"], last["log_index"]],
-    )
+    return KeysetPage.of(rows, limit=limit, cursor_after=_purchase_cursor)
+
+
+def _purchase_cursor(row: Row) -> str:
+    return encode_cursor([row["block_number"], row["chain_id"], row["log_index"]])
 
 
 @router.get(
@@ -224,9 +243,8 @@ async def get_activity(
         params.update(zip(("after_block", "after_log", "after_chain"), values, strict=True))
         query = _MORE_ACTIVITY
     rows = await query.all(pool, settings.read_schema, params)
-    return paginate(
-        rows,
-        limit,
-        item=to_activity,
-        keyset=lambda last: [last["block_number"], last["log_index"], last["chain_id"]],
-    )
+    return KeysetPage.of(rows, limit=limit, cursor_after=_activity_cursor).render(to_activity)
+
+
+def _activity_cursor(row: Row) -> str:
+    return encode_cursor([row["block_number"], row["log_index"], row["chain_id"]])

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import Pool, SettingsDep
-from api.pages import Page, paginate
+from api.pages import KeysetPage, Page
 from api.problems import problem_responses
-from api.render import cursor_bigint, decode_cursor, hex0x
+from api.render import cursor_bigint, decode_cursor, encode_cursor, hex0x
 from api.schemas import INVALID, EventEntry, StateHash
 from indexer.reader import StoredEvent, entries_after, head_position
 from projections.statehash import state_snapshot
@@ -34,7 +34,10 @@ async def get_events(
     the last position it holds: `next_cursor` is null at the head."""
     start = int(decode_cursor(cursor, [cursor_bigint])[0]) if cursor else after
     rows = await entries_after(pool, start, limit + 1)
-    return paginate(rows, limit, item=to_entry, keyset=lambda last: [last.position])
+    page = KeysetPage.of(
+        rows, limit=limit, cursor_after=lambda last: encode_cursor([last.position])
+    )
+    return page.render(to_entry)
 
 
 def to_entry(stored: StoredEvent) -> EventEntry:

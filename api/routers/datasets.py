@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
 
 from api.deps import ADDRESS, Pool, SettingsDep, parse_address, refuse_nul
+from api.pages import KeysetPage
 from api.problems import Problem
 from api.queries import Row, compiled, fetch_all, view
 from api.render import (
@@ -44,6 +45,9 @@ from projections.metadata import DatasetMetadata
 
 router = APIRouter(tags=["datasets"])
 UINT = r"^[0-9]{1,78}$"
+#: The longest search text and category the filters take.
+MAX_SEARCH = 200
+MAX_CATEGORY = 32
 _D = view(DatasetRow.__table__).alias("d")  # type: ignore[arg-type]
 _M = DatasetMetadata.__table__.alias("m")
 # The expression of ix_datasets_rating, as written there so the planner matches it: the
@@ -195,12 +199,60 @@ def _statement(schema: str, filters: tuple[str, ...], sort: Sort | None, keyset:
     return compiled(statement, schema)
 
 
+@dataclass(frozen=True, kw_only=True)
+class DatasetFilter:
+    """The filters of a datasets page, as the client spelled them (None: not filtered)."""
+
+    q: str | None = None
+    category: str | None = None
+    provider: str | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    status: str | None = None
+    chain_id: int | None = None
+
+    def params(self) -> dict[str, object]:
+        """The bound parameters of the filters given (400 when one cannot match)."""
+        refuse_nul(q=self.q, category=self.category)
+        given = {
+            "q": self.q or None,
+            "category": self.category or None,
+            "provider": parse_address(self.provider) if self.provider else None,
+            "min_price": self.min_price,
+            "max_price": self.max_price,
+            "status": self.status or None,
+            "chain_id": self.chain_id,
+        }
+        return {k: v for k, v in given.items() if v is not None}
+
+
+async def read_datasets(
+    pool: Pool,
+    settings: SettingsDep,
+    filters: DatasetFilter,
+    *,
+    sort: Sort,
+    limit: int,
+    cursor: str | None,
+) -> KeysetPage[Row]:
+    """A page of datasets (rows of `_SELECT`: render with `dataset_item`), after `cursor`."""
+    params = filters.params()
+    names = tuple(params)
+    if cursor:
+        values = decode_cursor(cursor, _SORTS[sort].fields)
+        params.update(zip(("after_key", "after_chain", "after_id"), values, strict=True))
+    params["limit"] = limit + 1
+    statement = _statement(settings.read_schema, names, sort, bool(cursor))
+    rows = await fetch_all(pool, statement, params)
+    return KeysetPage.of(rows, limit=limit, cursor_after=lambda row: _cursor_after(sort, row))
+
+
 @router.get("/datasets", name="list", response_model=DatasetPage, responses=ERRORS)
 async def list_datasets(
     pool: Pool,
     settings: SettingsDep,
-    q: Annotated[str | None, Query(max_length=200, description="Full-text search")] = None,
-    category: Annotated[str | None, Query(max_length=32)] = None,
+    q: Annotated[str | None, Query(max_length=MAX_SEARCH, description="Full-text search")] = None,
+    category: Annotated[str | None, Query(max_length=MAX_CATEGORY)] = None,
     provider: Annotated[
         str | None, Query(pattern=ADDRESS.pattern, description="0x address")
     ] = None,
@@ -213,29 +265,17 @@ async def list_datasets(
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> DatasetPage:
     """Search and browse datasets. Cursor pagination: pass `next_cursor` as `cursor`."""
-    refuse_nul(q=q, category=category)
-    given = {
-        "q": q or None,
-        "category": category or None,
-        "provider": parse_address(provider) if provider else None,
-        "min_price": None if min_price is None else int(min_price),
-        "max_price": None if max_price is None else int(max_price),
-        "status": status or None,
-        "chain_id": chain_id,
-    }
-    params: dict[str, object] = {k: v for k, v in given.items() if v is not None}
-    filters = tuple(params)
-    if cursor:
-        values = decode_cursor(cursor, _SORTS[sort].fields)
-        params.update(zip(("after_key", "after_chain", "after_id"), values, strict=True))
-    params["limit"] = limit + 1
-    statement = _statement(settings.read_schema, filters, sort, bool(cursor))
-    rows = await fetch_all(pool, statement, params)
-    page = rows[:limit]
-    body = {
-        "items": [dataset_item(r) for r in page],
-        "next_cursor": _cursor_after(sort, page[-1]) if len(rows) > limit else None,
-    }
+    filters = DatasetFilter(
+        q=q,
+        category=category,
+        provider=provider,
+        min_price=None if min_price is None else int(min_price),
+        max_price=None if max_price is None else int(max_price),
+        status=status,
+        chain_id=chain_id,
+    )
+    page = await read_datasets(pool, settings, filters, sort=sort, limit=limit, cursor=cursor)
+    body = {"items": [dataset_item(r) for r in page.rows], "next_cursor": page.next_cursor}
     # Serialised here, once: FastAPI would validate the page again against response_model.
     return Response(
         orjson.dumps(body, option=orjson.OPT_UTC_Z),  # type: ignore[return-value]

@@ -20,5 +20,10 @@ _AMOUNTS = ("purchase_volume", "fees", "training_volume", "total_staked")
 @router.get("/stats", name="get", response_model=list[Stats])
 async def get_stats(pool: Pool, settings: SettingsDep) -> list[Stats]:
     """Protocol counters and volumes, one entry per indexed chain."""
+    return await read_stats(pool, settings)
+
+
+async def read_stats(pool: Pool, settings: SettingsDep) -> list[Stats]:
+    """Each indexed chain's protocol counters, by chain id."""
     rows = await _ALL.all(pool, settings.read_schema)
     return [Stats(**{**r, **{k: uint(r[k]) for k in _AMOUNTS}}) for r in rows]

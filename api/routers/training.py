@@ -4,6 +4,7 @@ spec and model card)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from functools import cache
 from typing import Annotated, Any
 
@@ -13,7 +14,7 @@ from pydantic import Field
 from sqlalchemy import Select, bindparam, select, tuple_
 
 from api.deps import ADDRESS, Pool, SettingsDep, parse_address
-from api.pages import Page, paginate
+from api.pages import KeysetPage, Page
 from api.problems import Problem
 from api.queries import CompiledQuery, Row, view
 from api.render import (
@@ -21,6 +22,7 @@ from api.render import (
     cursor_bigint,
     cursor_uint256,
     decode_cursor,
+    encode_cursor,
     hex0x,
     uint,
 )
@@ -130,23 +132,48 @@ async def list_training_jobs(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page[TrainingJob]:
     """Training jobs, newest first, by requester, dataset and status."""
+    filters = JobFilter(
+        requester=requester, dataset_id=int(dataset) if dataset else None, status=status
+    )
+    page = await read_jobs(pool, settings, filters, limit=limit, cursor=cursor)
+    return page.render(to_job)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobFilter:
+    """The filters of a jobs page (None: not filtered)."""
+
+    requester: str | None = None
+    dataset_id: int | None = None
+    status: str | None = None
+
+
+async def read_jobs(
+    pool: Pool, settings: SettingsDep, filters: JobFilter, *, limit: int, cursor: str | None
+) -> KeysetPage[Row]:
+    """A page of jobs (rows with their `card`: render with `to_job`), newest first."""
     params: dict[str, Any] = {"limit": limit + 1}
-    if requester:
-        params["requester"] = parse_address(requester)
-    if dataset:
-        params["dataset_id"] = int(dataset)
-    if status:
-        params["status"] = status
+    if filters.requester:
+        params["requester"] = parse_address(filters.requester)
+    if filters.dataset_id is not None:
+        params["dataset_id"] = filters.dataset_id
+    if filters.status:
+        params["status"] = filters.status
     if cursor:
         after_job, after_chain = decode_cursor(cursor, [cursor_uint256, cursor_bigint])
         params |= {"after_job": after_job, "after_chain": after_chain}
     query = _page_query(
-        requester=bool(requester), dataset=bool(dataset), status=bool(status), after=bool(cursor)
+        requester="requester" in params,
+        dataset="dataset_id" in params,
+        status="status" in params,
+        after=bool(cursor),
     )
     rows = await query.all(pool, settings.read_schema, params)
-    return paginate(
-        rows, limit, item=to_job, keyset=lambda last: [str(last["job_id"]), last["chain_id"]]
-    )
+    return KeysetPage.of(rows, limit=limit, cursor_after=_job_cursor)
+
+
+def _job_cursor(row: Row) -> str:
+    return encode_cursor([str(row["job_id"]), row["chain_id"]])
 
 
 @router.get(
