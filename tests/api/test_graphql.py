@@ -140,7 +140,7 @@ def test_a_training_job_and_the_stats_are_the_rest_ones(client: TestClient, job_
 def test_a_refusal_keeps_its_reason_and_code(client: TestClient) -> None:
     reply = client.post("/graphql", json={"query": '{ account(address: "0x12") { address } }'})
     error = reply.json()["errors"][0]
-    assert "not an address" in error["message"] and error["extensions"]["code"] == "bad_request"
+    assert "not an address" in error["message"] and error["extensions"]["code"] == "address.invalid"
     reply = client.post(
         "/graphql", json={"query": '{ datasets(after: "junk") { pageInfo { endCursor } } }'}
     )
