@@ -280,7 +280,9 @@ class FetchSource:
         self._fetch: Callable[[int, int], Batch | EncodedBatch] = (
             fetcher.fetch_encoded if encoded else fetcher.fetch
         )
-        self._threads = ThreadPoolExecutor(concurrency, thread_name_prefix="getlogs")
+        # One thread more than `concurrency`: the backfill's hedge of a late head-of-line
+        # range must not queue behind the very request it works around.
+        self._threads = ThreadPoolExecutor(concurrency + 1, thread_name_prefix="getlogs")
         self._lock = threading.Lock()
         self._closed = False
         self._pool: FetchPool | None = None
@@ -298,8 +300,9 @@ class FetchSource:
 
     def _start_pool(self, contracts: dict[str, str], processes: int) -> None:
         fetcher = self._fetcher
-        # Enough threads per process that `concurrency` ranges can be in flight at once.
-        threads = -(-self._concurrency // processes)
+        # Enough threads per process that `concurrency` ranges can be in flight at once,
+        # plus the backfill's hedge (see above).
+        threads = -(-(self._concurrency + 1) // processes)
         pool = FetchPool(
             fetcher.rpc,
             contracts,

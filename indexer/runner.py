@@ -52,6 +52,9 @@ from indexer.sync import (
 )
 
 log = structlog.get_logger(__name__)
+#: Seconds the head-of-line range's request may be out before a second one is sent
+#: (a quarter of the per-request timeout, at most this).
+HEDGE_AFTER_MAX_S = 1.0
 #: The runner's first retry waits 0.1-0.2 s (then x2 per failure, up to ``max_backoff``).
 RETRY_BASE_S = 0.2
 
@@ -254,6 +257,7 @@ class Indexer:
                         sizer,
                         concurrency=self.config.concurrency,
                         max_backoff=self.config.max_backoff,
+                        hedge_after=min(HEDGE_AFTER_MAX_S, self.rpc.timeout / 4),
                     ):
                         committer.put(group)
                         if stop.is_set():

@@ -436,6 +436,8 @@ UNKNOWN_REPEATS = 2
 #: Per-request timeouts this often on one range: the node may be too slow for ranges that
 #: big (a hung connection is rarer twice in a row on the same range).
 TIMEOUT_REPEATS = 3
+#: Retries of the head-of-line range sent without a backoff (see ``backfill``).
+HEAD_RETRIES_AT_ONCE = 2
 
 
 @dataclass
@@ -448,10 +450,40 @@ class _Range:
     unknown: int = 0  # of which unrecognised node errors
     timeouts: int = 0  # of which per-request timeouts
     not_before: float = 0.0  # time.monotonic() before which it is not retried
+    hedged: bool = False  # a second request for it was sent (see `backfill`)
+    done: bool = False  # one of its requests answered: a late twin's answer is dropped
 
     @property
     def blocks(self) -> int:
         return self.end - self.start + 1
+
+
+@dataclass
+class _InFlight:
+    """The requests in flight: which range each is for, and when it was sent."""
+
+    ranges: dict[Future[Any], _Range] = field(default_factory=dict)
+    sent: dict[Future[Any], float] = field(default_factory=dict)
+
+    def add(self, future: Future[Any], fetched: _Range) -> None:
+        self.ranges[future] = fetched
+        self.sent[future] = time.monotonic()
+
+    def pop(self, future: Future[Any]) -> _Range:
+        self.sent.pop(future)
+        return self.ranges.pop(future)
+
+    def twin_pending(self, fetched: _Range) -> bool:
+        """Whether another request for `fetched` is still in flight."""
+        return any(r is fetched for r in self.ranges.values())
+
+    def head(self, start: int) -> tuple[_Range, float] | None:
+        """The range starting at `start` (the next to commit) if in flight and not yet
+        hedged, with the time its request was sent."""
+        for future, fetched in self.ranges.items():
+            if fetched.start == start and not fetched.hedged and not fetched.done:
+                return fetched, self.sent[future]
+        return None
 
 
 def backfill(
@@ -464,6 +496,7 @@ def backfill(
     max_backoff: float = 2.0,
     policy: RetryPolicy | None = None,
     max_ahead: int | None = None,
+    hedge_after: float | None = None,
 ) -> Iterator[list[T]]:
     """Yield batches covering `start`..`end` in order, keeping `concurrency` ranges in
     flight with `submit`. A failed range is never skipped: a transient failure is retried
@@ -474,6 +507,13 @@ def backfill(
     leaves its slot to others. Up to `max_ahead` ranges (default 8 x `concurrency`) may
     wait fetched behind one that is late, which bounds memory.
 
+    The range at the head of the commit order holds up every range behind it, so it gets
+    more than its share: a transient failure of it is retried at once (no backoff), and
+    once its request has been out `hedge_after` seconds (None: never) a second request for
+    it is sent beside the others (one extra slot); whichever answers first is used. On a
+    node that hangs some requests, this keeps the time without a commit near the
+    per-request timeout instead of a multiple of it.
+
     Each value is the run of consecutive batches ready at that moment (at least one): a
     caller that commits more slowly than ranges arrive gets them grouped, and can commit
     a group in one transaction."""
@@ -483,28 +523,36 @@ def backfill(
     waiting: list[_Range] = []  # to fetch before any new range: retries, split parts, rests
     next_start = start
     next_yield = start
-    in_flight: dict[Future[T], _Range] = {}
+    flight = _InFlight()
     while next_yield <= end:
-        while len(in_flight) < concurrency:
+        while len(flight.ranges) < concurrency:
             todo = _due(waiting, time.monotonic())
-            if todo is None and next_start <= end and len(ready) + len(in_flight) < ahead:
+            if todo is None and next_start <= end and len(ready) + len(flight.ranges) < ahead:
                 todo = _Range(next_start, min(end, next_start + sizer.size - 1))
                 next_start = todo.end + 1
             if todo is None:
                 break
-            in_flight[submit(todo.start, todo.end)] = todo
+            flight.add(submit(todo.start, todo.end), todo)
+        wake = _hedge(submit, flight, next_yield, hedge_after)
         pause = max(0.0, min(r.not_before for r in waiting) - time.monotonic()) if waiting else None
-        if not in_flight:
+        if wake is not None:
+            pause = wake if pause is None else min(pause, wake)
+        if not flight.ranges:
             time.sleep(pause or 0.0)  # only retries left, none due yet: nothing else to do
             continue
-        done, _ = wait(in_flight, timeout=pause, return_when=FIRST_COMPLETED)
+        done, _ = wait(flight.ranges, timeout=pause, return_when=FIRST_COMPLETED)
         for future in done:
-            fetched = in_flight.pop(future)
+            fetched = flight.pop(future)
+            if fetched.done:
+                continue  # its twin answered first
             try:
                 batch = future.result()
             except RpcError as exc:
-                waiting.extend(_after_failure(exc, fetched, sizer, policy))
+                if not flight.twin_pending(fetched):
+                    head = fetched.start == next_yield
+                    waiting.extend(_after_failure(exc, fetched, sizer, policy, head=head))
                 continue
+            fetched.done = True
             waiting.extend(_after_success(batch, fetched.start, fetched.end, sizer))
             ready[fetched.start] = batch
         group: list[T] = []
@@ -514,6 +562,29 @@ def backfill(
             group.append(batch)
         if group:
             yield group
+
+
+def _hedge(
+    submit: Callable[[int, int], Future[T]],
+    flight: _InFlight,
+    next_yield: int,
+    hedge_after: float | None,
+) -> float | None:
+    """Send the second request for the head-of-line range if its first has been out
+    `hedge_after` seconds; the seconds until that is due otherwise (None: nothing to do)."""
+    if hedge_after is None:
+        return None
+    head = flight.head(next_yield)
+    if head is None:
+        return None
+    fetched, sent = head
+    due = sent + hedge_after - time.monotonic()
+    if due > 0:
+        return due
+    fetched.hedged = True
+    log.info("indexer.range.hedged", start=fetched.start, end=fetched.end)
+    flight.add(submit(fetched.start, fetched.end), fetched)
+    return None
 
 
 def _due(waiting: list[_Range], now: float) -> _Range | None:
@@ -528,12 +599,13 @@ def _due(waiting: list[_Range], now: float) -> _Range | None:
 
 
 def _after_failure(
-    exc: RpcError, failed: _Range, sizer: RangeSizer, policy: RetryPolicy
+    exc: RpcError, failed: _Range, sizer: RangeSizer, policy: RetryPolicy, *, head: bool
 ) -> list[_Range]:
     """Ranges to fetch instead of `failed`: its parts when the error is about its size (a
     known "too large" text or a node's hint, an unrecognised error repeated at this size,
     repeated timeouts), else the same range after a backoff (429, 5xx, resets, garbage:
-    halving those would only multiply requests)."""
+    halving those would only multiply requests) — at once when it is the `head` of the
+    commit order, which every other range waits for."""
     if isinstance(exc, RpcTimeoutError):
         failed.timeouts += 1
         about_size = failed.timeouts >= TIMEOUT_REPEATS
@@ -558,7 +630,12 @@ def _after_failure(
             middle = failed.start + split
             return [_Range(failed.start, middle - 1), _Range(middle, failed.end)]
     failed.attempt += 1
-    wait_s = policy.delay(failed.attempt)
+    failed.hedged = False  # a retried head may be hedged again
+    # The head's first retries go at once; later ones back off (a node that is down must
+    # not be hammered in a loop).
+    wait_s = (
+        0.0 if head and failed.attempt <= HEAD_RETRIES_AT_ONCE else policy.delay(failed.attempt)
+    )
     failed.not_before = time.monotonic() + wait_s
     log.warning(
         "indexer.range.retry",

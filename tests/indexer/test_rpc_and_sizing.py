@@ -25,7 +25,7 @@ from indexer.rpc import (
     TransientRpcError,
     classify_logs_error,
 )
-from indexer.runner import Indexer, IndexerConfig
+from indexer.runner import Indexer, IndexerConfig, Progress
 from indexer.store_pg import PostgresEventStore
 from indexer.sync import Batch, RangeFetcher, RangeSizer, _block_boundary, backfill
 from tests.conftest import Platform
@@ -183,16 +183,20 @@ def test_a_range_far_denser_than_expected_is_cut_short_at_a_block_boundary() -> 
     assert (whole.to_block, len(whole.events), whole.range_logs) == (10, 13, 13)
 
 
-def test_backoff_leaves_the_other_ranges_in_flight() -> None:
-    # Given ranges that take 10 ms each, and a first range that fails twice transiently
+def _flaky_backfill(
+    failing_start: int, first_s: float = 0.01
+) -> tuple[list[tuple[float, int]], list[float], list[Any]]:
+    """Backfill 1..500 in ranges of 5, 4 at a time, 10 ms a range (the first: `first_s`),
+    with the range starting at `failing_start` failing twice transiently: (submissions,
+    failure times, groups)."""
     submitted: list[tuple[float, int]] = []
     failures: list[float] = []
     lock = threading.Lock()
 
     def fetch(start: int, end: int) -> Batch:
-        time.sleep(0.01)
+        time.sleep(first_s if start == 1 else 0.01)
         with lock:
-            if start == 1 and len(failures) < 2:
+            if start == failing_start and len(failures) < 2:
                 failures.append(time.monotonic())
                 raise TransientRpcError("HTTP 503: node busy", 503)
         record = BlockRecord(end, bytes(32), bytes(32), 0)
@@ -203,17 +207,33 @@ def test_backoff_leaves_the_other_ranges_in_flight() -> None:
             submitted.append((time.monotonic(), start))
         return pool.submit(fetch, start, end)
 
-    # When it is backfilled 4 ranges at a time with the default backoff
     sizer = RangeSizer(size=5, max_size=5, target_logs=10)
     with ThreadPoolExecutor(4) as pool:
         groups = list(backfill(submit, 1, 500, sizer, concurrency=4, max_backoff=0.5))
-    # Then while the first range waited for each retry, other ranges were started
-    retries = [t for t, start in submitted if start == 1][1:]
+    return submitted, failures, groups
+
+
+def test_backoff_leaves_the_other_ranges_in_flight() -> None:
+    # Given a range behind the head (a slow first range) that fails twice transiently
+    submitted, failures, groups = _flaky_backfill(failing_start=6, first_s=0.5)
+    # Then while it waited for each retry, other ranges were started
+    retries = [t for t, start in submitted if start == 6][1:]
     assert len(retries) == 2
     for failed, retried in zip(failures, retries, strict=True):
         assert retried > failed
-        assert any(failed <= t < retried and start != 1 for t, start in submitted)
+        assert any(failed <= t < retried and start != 6 for t, start in submitted)
     # And it was retried as it was: never split
+    assert all(b.to_block - b.from_block + 1 == 5 for g in groups for b in g)
+
+
+def test_the_head_of_line_range_is_retried_at_once() -> None:
+    # Given the first range (every other one waits behind it to be committed) failing twice
+    submitted, failures, groups = _flaky_backfill(failing_start=1)
+    # Then each retry was sent at once, not after a backoff (>= 25 ms for the first one)
+    retries = [t for t, start in submitted if start == 1][1:]
+    assert len(retries) == 2
+    for failed, retried in zip(failures, retries, strict=True):
+        assert retried - failed < 0.02
     assert all(b.to_block - b.from_block + 1 == 5 for g in groups for b in g)
 
 
@@ -322,8 +342,9 @@ def test_the_configured_number_of_requests_is_in_flight(
             "concurrency": concurrency,
         }
         _backfill(chain, store, proxy, head, initial_range=2, max_range=2, **config)
-    # Then exactly `concurrency` requests were in flight at the busiest moment
-    assert proxy.max_in_flight == concurrency
+    # Then `concurrency` requests were in flight at the busiest moment (one more only if the
+    # head-of-line range was slow enough to be hedged: a loaded machine)
+    assert concurrency <= proxy.max_in_flight <= concurrency + 1
 
 
 def test_a_hung_request_is_abandoned_at_the_timeout_and_retried(
@@ -349,6 +370,46 @@ def test_a_hung_request_is_abandoned_at_the_timeout_and_retried(
     # Then it was abandoned after the timeout and the same range asked again
     assert proxy.ranges.count(hung[0]) == 2
     assert seconds < 3.0
+
+
+def test_a_late_head_of_line_range_is_hedged_before_its_timeout(
+    chain: Platform, store: PostgresEventStore
+) -> None:
+    head = _history(chain)
+    hung: list[tuple[int, int]] = []
+
+    def hang_first(_: int, request: Any) -> str | None:
+        if hung or not isinstance(request, dict) or request["method"] != "eth_getLogs":
+            return None
+        f = request["params"][0]
+        if "fromBlock" in f and int(f["fromBlock"], 16) <= chain.deployment.start_block:
+            hung.append((int(f["fromBlock"], 16), int(f["toBlock"], 16)))
+            return "slow"
+        return None
+
+    # Given a node that holds the very first getLogs request (the one every later range
+    # waits behind to be committed) for 20 s
+    with FaultProxy(url_of(chain), max_range=10**9, slow_s=20.0, fault_for=hang_first) as proxy:
+        # When the backfill runs with a per-request timeout of 10 s
+        reached: list[float] = []
+        cfg = IndexerConfig(confirmations=0, fetch_processes=0, initial_range=10, max_range=10)
+        rpc = RpcClient(proxy.url, timeout=10.0)
+
+        def progress(p: Progress) -> None:
+            if p.cursor >= head and not reached:
+                reached.append(time.monotonic())
+
+        indexer = Indexer(rpc, store, chain.deployment, config=cfg, on_progress=progress)
+        started = time.monotonic()
+        indexer.run(to_block=head)  # (its end waits for the abandoned request's thread)
+    # Then a second request for it was sent after 1 s (a quarter of the timeout, at most
+    # 1 s) and answered: the store reached the head long before the timeout (without the
+    # hedge: >= 10 s)
+    assert proxy.ranges.count(hung[0]) == 2
+    assert reached and reached[0] - started < 6.0
+    assert stored_events(store, chain.deployment.chain_id) == canonical_events(
+        url_of(chain), chain.deployment, head
+    )
 
 
 def test_live_mode_is_back_at_the_head_soon_after_the_node_recovers(
