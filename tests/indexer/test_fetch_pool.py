@@ -153,7 +153,7 @@ with FetchPool(RpcClient(rpc_url), contracts, chain_id=deployment.chain_id, proc
 cfg = IndexerConfig(confirmations=0, initial_range=2, max_range=3, concurrency=2, fetch_processes=2,
                     fetch_processes_min_blocks=0)
 store = PostgresEventStore(db_url)
-Indexer(RpcClient(rpc_url), store, deployment, cfg).run(to_block=int(head))
+Indexer(RpcClient(rpc_url), store, deployment, config=cfg).run(to_block=int(head))
 """
 
 
