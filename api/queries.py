@@ -19,6 +19,8 @@ from sqlalchemy import Boolean, Column, MetaData, Table
 from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
 from sqlalchemy.sql.expression import ClauseElement
 
+from api.problems import Problem
+
 #: Stands for the configured read schema in statements; ``compiled`` names the real one.
 READ_SCHEMA = "read_schema"
 _READ = MetaData(schema=READ_SCHEMA)
@@ -83,3 +85,16 @@ async def fetch_all(
         await cur.execute(statement, params, binary=True)
         rows: list[Row] = await cur.fetchall()
         return rows
+
+
+def exactly_one(rows: list[Row], *, kind: str, ident: object) -> Row:
+    """The one row of a lookup by id (datasets and jobs are numbered per chain): 404
+    ``<kind>.not_found`` without one, 400 ``<kind>.ambiguous`` when the id exists on
+    several chains and the client must pass ``chain_id``."""
+    what = f"{kind.replace('_', ' ')} {ident}"
+    if not rows:
+        raise Problem(404, f"{kind}.not_found", f"{what} not found")
+    if len(rows) > 1:
+        chains = sorted(r["chain_id"] for r in rows)
+        raise Problem(400, f"{kind}.ambiguous", f"{what} exists on chains {chains}: pass chain_id")
+    return rows[0]

@@ -26,8 +26,7 @@ from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
 
 from api.deps import ADDRESS, Pool, SettingsDep, parse_address, refuse_nul
 from api.pages import KeysetPage
-from api.problems import Problem
-from api.queries import Row, compiled, fetch_all, view
+from api.queries import Row, compiled, exactly_one, fetch_all, view
 from api.render import (
     CursorField,
     address,
@@ -291,18 +290,13 @@ async def get_dataset(
     chain_id: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
 ) -> DatasetDetail:
     """One dataset; pass `chain_id` when several chains are indexed."""
-    rows = await find_datasets(pool, settings, int(dataset_id), chain_id)
-    if not rows:
-        raise Problem(404, "dataset.not_found", f"dataset {dataset_id} not found")
-    if len(rows) > 1:
-        chains = sorted(r["chain_id"] for r in rows)
-        raise Problem(
-            400,
-            "dataset.ambiguous",
-            f"dataset {dataset_id} exists on chains {chains}: pass chain_id",
-        )
-    columns = await column_schema(pool, settings.read_schema, rows[0]["metadata_cid"])
-    return DatasetDetail.model_validate({**rows[0], "column_schema": columns})
+    dataset = exactly_one(
+        await find_datasets(pool, settings, int(dataset_id), chain_id),
+        kind="dataset",
+        ident=dataset_id,
+    )
+    columns = await column_schema(pool, settings.read_schema, dataset["metadata_cid"])
+    return DatasetDetail.model_validate({**dataset, "column_schema": columns})
 
 
 async def find_datasets(

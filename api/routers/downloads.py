@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func, literal_column, or_, select
 
 from api.deps import Pool, SettingsDep, SignedIn, parse_address
 from api.problems import Problem
-from api.queries import CompiledQuery, view
+from api.queries import CompiledQuery, exactly_one, view
 from api.routers.datasets import find_datasets
 from api.schemas import ERRORS
 from api.stored_documents import metadata_document, unavailable
@@ -100,16 +100,11 @@ async def download(
 ) -> StreamingResponse:
     """The dataset's bytes, for its provider or a buyer whose purchase is final (and whose
     subscription is active). Everyone else gets 403."""
-    rows = await find_datasets(pool, settings, int(dataset_id), chain_id)
-    if not rows:
-        raise Problem(404, "dataset.not_found", f"dataset {dataset_id} not found")
-    if len(rows) > 1:
-        raise Problem(
-            400,
-            "dataset.ambiguous",
-            f"dataset {dataset_id} exists on several chains: pass chain_id",
-        )
-    dataset = rows[0]
+    dataset = exactly_one(
+        await find_datasets(pool, settings, int(dataset_id), chain_id),
+        kind="dataset",
+        ident=dataset_id,
+    )
     me = parse_address(account)
     if parse_address(dataset["provider"]) != me and not await has_access(
         pool, settings, chain_id=dataset["chain_id"], dataset_id=int(dataset_id), account=me

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 
 from api.deps import Pool, SettingsDep, SignedIn, parse_address
 from api.problems import Problem
+from api.queries import exactly_one
 from api.routers.training import find_jobs
 from api.schemas import ERRORS
 from common.errors import PermanentError, RetryableError
@@ -78,14 +79,11 @@ async def download_model(
 ) -> Response:
     """The model's safetensors bytes, verified against the chain's modelHash, for the
     job's requester once its TrainingLogged is final."""
-    rows = await find_jobs(pool, settings, int(job_id), chain_id)
-    if not rows:
-        raise Problem(404, "training_job.not_found", f"training job {job_id} not found")
-    if len(rows) > 1:
-        raise Problem(
-            400, "training_job.ambiguous", f"job {job_id} exists on several chains: pass chain_id"
-        )
-    row = rows[0]
+    row = exactly_one(
+        await find_jobs(pool, settings, int(job_id), chain_id),
+        kind="training_job",
+        ident=job_id,
+    )
     if bytes(row["requester"]) != parse_address(account):
         raise Problem(403, "model.not_requester", "only the account that paid for the job")
     _check_ready(row)

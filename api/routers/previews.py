@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from api.deps import Pool, SettingsDep
 from api.problems import Problem
+from api.queries import exactly_one
 from api.routers.datasets import find_datasets
 from api.schemas import ERRORS
 from api.stored_documents import metadata_document, read_stored
@@ -38,18 +39,13 @@ async def preview(
 ) -> Preview:
     """The dataset's first rows, as its provider published them at upload; 404 with code
     `preview.none` when it published none. Pass `chain_id` when several chains are indexed."""
-    rows = await find_datasets(pool, settings, int(dataset_id), chain_id)
-    if not rows:
-        raise Problem(404, "dataset.not_found", f"dataset {dataset_id} not found")
-    if len(rows) > 1:
-        chains = sorted(r["chain_id"] for r in rows)
-        raise Problem(
-            400,
-            "dataset.ambiguous",
-            f"dataset {dataset_id} exists on chains {chains}: pass chain_id",
-        )
+    dataset = exactly_one(
+        await find_datasets(pool, settings, int(dataset_id), chain_id),
+        kind="dataset",
+        ident=dataset_id,
+    )
     blobs = request.app.state.blobs
-    doc = await metadata_document(pool, settings.read_schema, blobs, rows[0]["metadata_cid"])
+    doc = await metadata_document(pool, settings.read_schema, blobs, dataset["metadata_cid"])
     if doc.preview_cid is None:
         raise Problem(
             404, "preview.none", f"the provider published no preview rows for dataset {dataset_id}"
@@ -59,7 +55,7 @@ async def preview(
     )
     return Preview(
         **stored.model_dump(),
-        chain_id=rows[0]["chain_id"],
+        chain_id=dataset["chain_id"],
         dataset_id=dataset_id,
         preview_cid=doc.preview_cid,
     )

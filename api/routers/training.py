@@ -15,8 +15,7 @@ from sqlalchemy import Select, bindparam, select, tuple_
 
 from api.deps import ADDRESS, Pool, SettingsDep, parse_address
 from api.pages import KeysetPage, Page
-from api.problems import Problem
-from api.queries import CompiledQuery, Row, view
+from api.queries import CompiledQuery, Row, exactly_one, view
 from api.render import (
     address,
     cursor_bigint,
@@ -188,14 +187,11 @@ async def get_training_job(
 ) -> TrainingJobDetail:
     """A job's status (with finality), spec, model CID, metrics, model card and
     transaction hashes."""
-    rows = await find_jobs(pool, settings, int(job_id), chain_id)
-    if not rows:
-        raise Problem(404, "training_job.not_found", f"training job {job_id} not found")
-    if len(rows) > 1:
-        raise Problem(
-            400, "training_job.ambiguous", f"job {job_id} exists on several chains: pass chain_id"
-        )
-    row = rows[0]
+    row = exactly_one(
+        await find_jobs(pool, settings, int(job_id), chain_id),
+        kind="training_job",
+        ident=job_id,
+    )
     spec = await asyncio.to_thread(read_spec, request.app.state.blobs, row["spec_cid"])
     job = to_job(row)
     return TrainingJobDetail(**job.model_dump(), spec=spec, model_card=row.get("card"))

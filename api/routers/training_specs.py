@@ -19,6 +19,7 @@ from web3.contract import Contract
 
 from api.deps import Pool, SettingsDep, SignedIn, parse_address
 from api.problems import Problem
+from api.queries import exactly_one
 from api.routers.datasets import find_datasets
 from api.routers.downloads import has_access
 from api.schemas import ERRORS
@@ -119,15 +120,7 @@ async def _dataset(
 ) -> dict[str, Any]:
     """The listing (chain, provider, metadata CID, ...); 404 / 400 when not one listing."""
     rows = await find_datasets(pool, settings, dataset_id, chain_id)
-    if not rows:
-        raise Problem(404, "dataset.not_found", f"dataset {dataset_id} not found")
-    if len(rows) > 1:
-        raise Problem(
-            400,
-            "dataset.ambiguous",
-            f"dataset {dataset_id} exists on several chains: pass chain_id",
-        )
-    return rows[0]
+    return exactly_one(rows, kind="dataset", ident=dataset_id)
 
 
 def _contract(settings: Settings, name: str) -> Contract:
