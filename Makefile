@@ -6,9 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install services contracts openapi demo test lint typecheck pytest clean
+.PHONY: install web services contracts openapi demo test lint typecheck pytest clean
 
-install: $(STAMP) node_modules/.package-lock.json
+install: $(STAMP) node_modules/.package-lock.json web
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -m venv $(VENV) || (apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV))
@@ -22,6 +22,20 @@ $(STAMP): requirements.lock pyproject.toml
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
+
+# The dApp (web/): npm ci + `next build` (a static export to web/out, served by
+# `datacoin serve` at /), skipped while the hash of web/'s sources and lock is unchanged.
+# Offline: no web fonts, telemetry off.
+WEB_SOURCES = cd web && find src public next.config.mjs tsconfig.json package.json package-lock.json -type f 2>/dev/null | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-32
+WEB_STAMP := web/out/.source-hash
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+web: web/node_modules/.package-lock.json
+	@hash=$$($(WEB_SOURCES)); \
+	if [ "$$(cat $(WEB_STAMP) 2>/dev/null)" = "$$hash" ]; then echo "web: unchanged ($$hash), build skipped"; \
+	else cd web && NEXT_TELEMETRY_DISABLED=1 npx next build && echo "$$hash" > out/.source-hash; fi
 
 services:
 	@bash ops/ensure-services.sh
@@ -51,4 +65,4 @@ pytest: install services
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) node_modules var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules web/node_modules web/.next web/out var .mypy_cache .ruff_cache .pytest_cache

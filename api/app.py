@@ -6,6 +6,7 @@ import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import structlog
 from fastapi import FastAPI, Request
@@ -19,6 +20,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from web3 import Web3
 from web3.contract import Contract
@@ -30,6 +34,7 @@ from api.routers import (
     audit,
     auth,
     datasets,
+    deployment,
     downloads,
     health,
     models,
@@ -141,14 +146,48 @@ def marketplace_binding(settings: Settings) -> Contract:
     return w3.eth.contract(abi=abi)  # type: ignore[return-value]
 
 
+#: The dApp's static export (`next build` in web/, run by `make install`).
+WEB_OUT = Path(__file__).resolve().parent.parent / "web" / "out"
+
+
+class DappFiles(StaticFiles):
+    """The dApp's pages. A path that is no page is a 404: the export's own 404 page for a
+    browser (Accept: text/html), a problem+json for everyone else (API clients keep
+    getting the errors they parse)."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)  # 404.html when no page matches
+        if response.status_code == 404:
+            accept = dict(scope.get("headers") or []).get(b"accept", b"")
+            if b"text/html" not in accept:
+                raise StarletteHTTPException(404)
+        return response
+
+
+def mount_dapp(app: FastAPI, directory: Path | None) -> None:
+    """Serve the dApp at `/`, mounted last so every API route wins; the API starts
+    without it (a log line says how to build it)."""
+    if directory is None:
+        return
+    if not (directory / "index.html").is_file():
+        log.warning(
+            "api.dapp.missing",
+            directory=str(directory),
+            hint="run `make install` (builds web/) to serve the dApp at /",
+        )
+        return
+    app.mount("/", DappFiles(directory=directory, html=True), name="dapp")
+
+
 def operation_id(route: APIRoute) -> str:
     """A stable OpenAPI operation id, ``<tag>_<name>`` (`datasets_list`, `auth_nonce`):
     generated clients name their functions after it, so it must not follow the path."""
     return f"{route.tags[0]}_{route.name}" if route.tags else route.name
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the API. Nothing connects until the lifespan starts."""
+def create_app(settings: Settings | None = None, dapp_dir: Path | None = WEB_OUT) -> FastAPI:
+    """Build the API (and the dApp's pages from `dapp_dir`, None: none). Nothing connects
+    until the lifespan starts."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -219,7 +258,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stream.router,
         auth.router,
         health.router,
+        deployment.router,
     ):
         app.include_router(router)
     app.include_router(graphql_router())
+    mount_dapp(app, dapp_dir)  # last: a page never shadows an API route
     return app

@@ -25,7 +25,7 @@ REGENERATE = "run `make openapi` (python -m api.openapi_document) and commit the
 def render_document() -> str:
     """The app's OpenAPI document as committed: indented JSON in the app's route order.
     Nothing in it depends on settings (default ones build the app)."""
-    document = create_app(Settings()).openapi()
+    document = create_app(Settings(), dapp_dir=None).openapi()
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 

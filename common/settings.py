@@ -77,6 +77,14 @@ class Settings(BaseSettings):
         description="Browser origins the API answers cross-origin (CORS), as JSON: "
         '["https://app.example"]; none by default.',
     )
+    public_rpc_url: str | None = Field(
+        None,
+        description="JSON-RPC endpoint the dApp's wallet may be pointed at (GET /deployment); "
+        "unset: the wallet's own.",
+    )
+    walletconnect_project_id: str | None = Field(
+        None, description="WalletConnect Cloud project id; unset: injected wallets only."
+    )
     siwe_domain: str = Field(
         "localhost:8000", description="Domain a sign-in message must name (EIP-4361)."
     )

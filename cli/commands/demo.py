@@ -307,6 +307,9 @@ class Scenario:
         state = self.http.get("/state-hash").json()
         self.say(f"  API:        {self.stack.api_url}")
         self.say(f"  API docs:   {self.stack.api_url}/docs")
+        self.say(
+            f"  dApp:       {self.stack.api_url}/ (`datacoin demo --keep-running` keeps it up)"
+        )
         self.say(f"  state hash: {state['state_hash']} (position {state['read_model_position']})")
         self.say("  `datacoin replay` rebuilds the read models and must print the same hash.")
 

@@ -538,6 +538,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/deployment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get
+         * @description Chain id, contract addresses and ABIs, confirmations, public RPC URL and
+         *     WalletConnect project id: the dApp's runtime configuration (no sign-in).
+         */
+        get: operations["deployment_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -671,6 +692,24 @@ export interface components {
             top?: components["schemas"]["ValueCount"][] | null;
             /** Top Exact */
             top_exact?: boolean | null;
+        };
+        /**
+         * ContractInfo
+         * @description One deployed contract: where it lives and how to call it.
+         */
+        ContractInfo: {
+            /**
+             * Address
+             * @description EIP-55 address.
+             */
+            address: string;
+            /**
+             * Abi
+             * @description The contract's ABI (JSON).
+             */
+            abi: {
+                [key: string]: unknown;
+            }[];
         };
         /**
          * Dataset
@@ -820,6 +859,36 @@ export interface components {
             items: components["schemas"]["Dataset"][];
             /** Next Cursor */
             next_cursor: string | null;
+        };
+        /**
+         * DeploymentInfo
+         * @description The chain and contracts the dApp talks to.
+         */
+        DeploymentInfo: {
+            /** Chain Id */
+            chain_id: number;
+            /**
+             * Rpc Url
+             * @description A public JSON-RPC endpoint, or null.
+             */
+            rpc_url: string | null;
+            /**
+             * Contracts
+             * @description By contract name (DataCoin, ...).
+             */
+            contracts: {
+                [key: string]: components["schemas"]["ContractInfo"];
+            };
+            /**
+             * Confirmations
+             * @description Blocks after which a transaction counts as final.
+             */
+            confirmations: number;
+            /**
+             * Walletconnect Project Id
+             * @description WalletConnect project id, or null.
+             */
+            walletconnect_project_id: string | null;
         };
         /**
          * EventEntry
@@ -3251,6 +3320,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    deployment_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentInfo"];
+                };
+            };
+            /** @description no deployment manifest yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
                 };
             };
         };

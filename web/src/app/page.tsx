@@ -1,0 +1,133 @@
+"use client";
+import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { useEffect, useMemo, useRef, useState } from "react";
+import { DatasetCard } from "@/components/DatasetCard";
+import { getJson, query, type DatasetPage } from "@/lib/api";
+import { coinToWei } from "@/lib/format";
+import { useDebounced } from "@/lib/useDebounced";
+import { useLiveDatasets } from "@/lib/liveUpdates";
+
+const SORTS = [
+  ["newest", "Newest"],
+  ["price", "Price"],
+  ["purchases", "Most bought"],
+  ["rating", "Best rated"],
+] as const;
+
+export default function ExplorePage() {
+  const [q, setQ] = useState("");
+  const [category, setCategory] = useState("");
+  const [minPrice, setMinPrice] = useState("");
+  const [maxPrice, setMaxPrice] = useState("");
+  const [sort, setSort] = useState("newest");
+  const filters = useDebounced({ q: q.trim(), minPrice, maxPrice }, 300);
+  useLiveDatasets();
+
+  const params = {
+    q: filters.q || undefined,
+    category: category || undefined,
+    min_price: coinToWei(filters.minPrice) ?? undefined,
+    max_price: coinToWei(filters.maxPrice) ?? undefined,
+    sort,
+    status: "listed",
+    limit: 20,
+  };
+  const results = useInfiniteQuery({
+    queryKey: ["datasets", params],
+    queryFn: ({ pageParam }) => getJson<DatasetPage>(`/datasets${query({ ...params, cursor: pageParam })}`),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
+  });
+  // The categories offered: those of the listed datasets (the API has no fixed list).
+  const sample = useQuery({
+    queryKey: ["datasets", "categories"],
+    queryFn: () => getJson<DatasetPage>(`/datasets${query({ status: "listed", limit: 100 })}`),
+    staleTime: 30_000,
+  });
+  const categories = useMemo(() => {
+    const all = new Set(sample.data?.items.map((d) => d.category) ?? []);
+    if (category) all.add(category);
+    return [...all].sort();
+  }, [sample.data, category]);
+
+  const sentinel = useRef<HTMLDivElement>(null);
+  const { hasNextPage, isFetchingNextPage, fetchNextPage } = results;
+  useEffect(() => {
+    const el = sentinel.current;
+    if (!el || typeof IntersectionObserver === "undefined") return;
+    const observer = new IntersectionObserver(
+      (entries) => {
+        if (entries.some((e) => e.isIntersecting) && hasNextPage && !isFetchingNextPage) void fetchNextPage();
+      },
+      { rootMargin: "400px" },
+    );
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, [hasNextPage, isFetchingNextPage, fetchNextPage]);
+
+  const items = results.data?.pages.flatMap((p) => p.items) ?? [];
+  return (
+    <section>
+      <h1>Explore datasets</h1>
+      <form className="filters" onSubmit={(e) => e.preventDefault()} role="search">
+        <input
+          data-testid="search"
+          type="search"
+          placeholder="Search titles and descriptions"
+          value={q}
+          onChange={(e) => setQ(e.target.value)}
+          aria-label="Search"
+        />
+        <select data-testid="category" value={category} onChange={(e) => setCategory(e.target.value)} aria-label="Category">
+          <option value="">All categories</option>
+          {categories.map((c) => (
+            <option key={c} value={c}>
+              {c}
+            </option>
+          ))}
+        </select>
+        <input
+          data-testid="min-price"
+          inputMode="decimal"
+          placeholder="Min price"
+          value={minPrice}
+          onChange={(e) => setMinPrice(e.target.value)}
+          aria-label="Minimum price in DATACOIN"
+        />
+        <input
+          data-testid="max-price"
+          inputMode="decimal"
+          placeholder="Max price"
+          value={maxPrice}
+          onChange={(e) => setMaxPrice(e.target.value)}
+          aria-label="Maximum price in DATACOIN"
+        />
+        <select data-testid="sort" value={sort} onChange={(e) => setSort(e.target.value)} aria-label="Sort">
+          {SORTS.map(([value, label]) => (
+            <option key={value} value={value}>
+              {label}
+            </option>
+          ))}
+        </select>
+      </form>
+      {results.isPending && <p className="muted">Loading…</p>}
+      {results.isSuccess && items.length === 0 && (
+        <p data-testid="results-empty" className="muted">
+          No dataset matches these filters.
+        </p>
+      )}
+      <ul className="grid">
+        {items.map((d) => (
+          <DatasetCard key={`${d.chain_id}-${d.dataset_id}`} dataset={d} />
+        ))}
+      </ul>
+      <div ref={sentinel} className="sentinel" aria-hidden />
+      {isFetchingNextPage && <p className="muted">Loading more…</p>}
+      {hasNextPage && !isFetchingNextPage && (
+        <button type="button" onClick={() => void fetchNextPage()}>
+          Load more
+        </button>
+      )}
+    </section>
+  );
+}

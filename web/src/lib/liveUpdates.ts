@@ -1,0 +1,61 @@
+"use client";
+// Live dataset updates from GET /stream (SSE): a new listing appears once the read model
+// has it, a delisting or a retracted listing disappears at once.
+import { useQueryClient, type InfiniteData, type QueryClient } from "@tanstack/react-query";
+import { useEffect } from "react";
+import { getJson, type DatasetDetail, type DatasetPage } from "./api";
+
+type DatasetEvent = { event: string; chain_id: number; dataset_id: string; retracted: boolean };
+
+function remove(client: QueryClient, chainId: number, datasetId: string): void {
+  client.setQueriesData<InfiniteData<DatasetPage>>({ queryKey: ["datasets"] }, (data) =>
+    data
+      ? {
+          ...data,
+          pages: data.pages.map((p) => ({
+            ...p,
+            items: p.items.filter((d) => !(d.chain_id === chainId && String(d.dataset_id) === datasetId)),
+          })),
+        }
+      : data,
+  );
+}
+
+/** Waits (briefly) until the API's read model shows the dataset, then refreshes lists. */
+async function refreshWhenProjected(client: QueryClient, e: DatasetEvent): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const d = await getJson<DatasetDetail>(`/datasets/${e.dataset_id}?chain_id=${e.chain_id}`);
+      const waitingFor = e.event === "DatasetListed" ? d.status === "listed" : true;
+      if (waitingFor) break;
+    } catch {
+      /* not projected yet */
+    }
+    await new Promise((r) => setTimeout(r, 250 + attempt * 100));
+  }
+  await client.invalidateQueries({ queryKey: ["datasets"] });
+  await client.invalidateQueries({ queryKey: ["dataset", e.dataset_id] });
+}
+
+export function useLiveDatasets(): void {
+  const client = useQueryClient();
+  useEffect(() => {
+    if (typeof EventSource === "undefined") return;
+    const source = new EventSource("/stream");
+    const onDataset = (message: MessageEvent<string>) => {
+      const e = JSON.parse(message.data) as DatasetEvent;
+      if (e.dataset_id === undefined) return;
+      const id = String(e.dataset_id);
+      const gone = (e.event === "DatasetDelisted" && !e.retracted) || (e.event === "DatasetListed" && e.retracted);
+      if (gone) {
+        remove(client, e.chain_id, id);
+        void client.invalidateQueries({ queryKey: ["dataset", id] });
+      } else {
+        void refreshWhenProjected(client, { ...e, dataset_id: id });
+      }
+    };
+    source.addEventListener("dataset", onDataset as EventListener);
+    source.addEventListener("dataset.retracted", onDataset as EventListener);
+    return () => source.close();
+  }, [client]);
+}
