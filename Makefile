@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install services contracts openapi demo test lint typecheck pytest clean
+.PHONY: install services browser contracts openapi demo test lint typecheck pytest clean
 
 install: $(STAMP) node_modules/.package-lock.json
 
@@ -27,6 +27,13 @@ services:
 	@bash ops/ensure-services.sh
 	@bash ops/install-sandbox.sh
 
+# tests/web drive Debian's chromium through Playwright (never `playwright install`: its
+# browser download cannot work here). Without chromium they skip, except in CI, where they fail.
+browser:
+	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || echo "browser: no chromium (and no apt-get): tests/web skip" >&2
+
 contracts: install
 	$(PY) -m contracts.compile
 	$(PY) -m contracts.codegen
@@ -45,10 +52,10 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy .
 
-pytest: install services
+pytest: install services browser
 	$(PY) -m pytest
 
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) node_modules var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules var test-artifacts .mypy_cache .ruff_cache .pytest_cache
