@@ -168,3 +168,28 @@ def test_switching_to_anvils_chain_and_events(
 def hex_of(length: int) -> re.Pattern[str]:
     """A pattern for a 0x-hex string of `length` characters."""
     return re.compile(f"^0x[0-9a-f]{{{length - 2}}}$")
+
+
+def test_a_before_sign_binding_runs_between_the_click_and_the_signature(
+    new_context: ContextFactory, fixture_site: str, chain: Platform
+) -> None:
+    # (The journeys use it to change the chain while the wallet "asks the user".)
+    owner = chain.account(2).address
+    token = chain.client.contract("DataCoin").address
+    rpc = str(chain.client.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
+    context = new_context(wallet=WalletConfig(account=owner, rpc_url=rpc))
+    seen: list[tuple[str, int]] = []
+
+    def before_sign(source: Any, request: dict[str, Any]) -> None:
+        seen.append((request["method"], chain.client.w3.eth.block_number))
+        chain.account(3).send(chain.client.contract("DataCoin").functions.approve(owner, 1))
+
+    context.expose_binding("__datacoinWalletBeforeSign", before_sign)
+    page = context.new_page()
+    page.goto(f"{fixture_site}/wallet-harness.html?token={token}&spender={owner}&value=1")
+    page.get_by_test_id("wallet-option").click()
+    block = chain.client.w3.eth.block_number
+    page.click("#personal")
+    expect(page.locator("#message-signature")).to_have_text(hex_of(132))
+    assert seen == [("personal_sign", block)]
+    assert chain.client.w3.eth.block_number == block + 1  # the binding's transaction landed
