@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install web services contracts openapi demo test lint typecheck pytest clean
+.PHONY: install web services browser contracts openapi demo test lint typecheck pytest clean
 
 install: $(STAMP) node_modules/.package-lock.json web
 
@@ -41,6 +41,13 @@ services:
 	@bash ops/ensure-services.sh
 	@bash ops/install-sandbox.sh
 
+# tests/web drive Debian's chromium through Playwright (never `playwright install`: its
+# browser download cannot work here). Without chromium they skip, except in CI, where they fail.
+browser:
+	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || echo "browser: no chromium (and no apt-get): tests/web skip" >&2
+
 contracts: install
 	$(PY) -m contracts.compile
 	$(PY) -m contracts.codegen
@@ -59,10 +66,10 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy .
 
-pytest: install services
+pytest: install services browser
 	$(PY) -m pytest
 
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) node_modules web/node_modules web/.next web/out var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) node_modules web/node_modules web/.next web/out var test-artifacts .mypy_cache .ruff_cache .pytest_cache

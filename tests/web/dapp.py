@@ -1,0 +1,246 @@
+"""The stack the dApp's journeys run against, and the steps they share.
+
+A fresh anvil with the platform deployed, a fresh migrated database, and `datacoin up`'s
+in-process stack (cli/commands/stack.py): the indexer and projector following the chain, the
+resolver fetching metadata, and a real uvicorn serving `api.app.create_app` — which serves
+the static dApp (web/out) at `/` once it is built.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import Page, expect
+from web3 import Web3
+
+from cli.commands.stack import Stack
+from common.anvil import AnvilNode, free_port, start_anvil
+from common.settings import Settings
+from tests.api.test_siwe import signed, siwe_text
+from tests.conftest import Platform, clone_database, deploy_fresh, drop_database, service_missing
+from tests.indexer.activity import WAD, fund, rpc_call
+from tests.web.wallet import RDNS, WalletConfig
+
+REPO = Path(__file__).resolve().parents[2]
+WEB_OUT = REPO / "web" / "out"
+DAPP_MISSING = "dApp not built (web/out missing)"
+CONFIRMATIONS = 2
+PROVIDER, BUYER = 1, 2  # dev accounts (anvil funds both with ETH; the buyer gets DATACOIN)
+
+
+def dapp_built() -> bool:
+    """Whether the static export exists (the journeys skip until it does)."""
+    return (WEB_OUT / "index.html").exists()
+
+
+@dataclass
+class Upload:
+    """A dataset uploaded through POST /uploads and listed on chain."""
+
+    dataset_id: int
+    title: str
+    data: bytes
+    price: int
+
+
+@dataclass
+class Dapp:
+    """The running stack: `url` serves the API and the pages."""
+
+    url: str
+    node: AnvilNode
+    platform: Platform
+    settings: Settings
+    stack: Stack
+
+    @property
+    def w3(self) -> Web3:
+        return self.platform.client.w3
+
+    @property
+    def chain_id(self) -> int:
+        return int(self.w3.eth.chain_id)
+
+    def address(self, index: int) -> str:
+        return self.platform.account(index).address
+
+    def wallet(self, index: int, **options: Any) -> WalletConfig:
+        """The injected wallet playing dev account `index` on this anvil."""
+        return WalletConfig(account=self.address(index), rpc_url=self.node.url, **options)
+
+    def mine(self, blocks: int = 1) -> None:
+        for _ in range(blocks):
+            rpc_call(self.w3, "evm_mine", [])
+
+    def sign_in(self, index: int) -> dict[str, str]:
+        """A SIWE session for dev account `index` (the message names this server's host)."""
+        host = self.url.removeprefix("http://")
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            nonce = http.get("/auth/nonce").json()["nonce"]
+            text = siwe_text(self.address(index), nonce, domain=host, uri=self.url)
+            reply = http.post("/auth/verify", json=signed(text, index=index))
+            reply.raise_for_status()
+        return {"Authorization": f"Bearer {reply.json()['token']}"}
+
+    def upload(
+        self, title: str, data: bytes, *, price: int = 5 * WAD, provider: int = PROVIDER
+    ) -> dict[str, Any]:
+        """POST /uploads as the provider: the stored dataset and its listing calldata."""
+        form = {
+            "title": title,
+            "description": f"{title}: uploaded by the browser tests",
+            "category": "tabular",
+            "price": str(price),
+            "tags": "browser, test",
+        }
+        with httpx.Client(base_url=self.url, timeout=60) as http:
+            reply = http.post(
+                "/uploads",
+                data=form,
+                files={"file": (re.sub(r"\W+", "-", title.lower()) + ".csv", data)},
+                headers=self.sign_in(provider),
+            )
+        assert reply.status_code == 201, reply.text
+        body: dict[str, Any] = reply.json()
+        return body
+
+    def list_upload(self, upload: dict[str, Any], provider: int = PROVIDER) -> int:
+        """Send the upload's listing calldata from the provider (anvil signs): the new id."""
+        tx = self.w3.eth.send_transaction(
+            {
+                "from": self.address(provider),
+                "to": upload["listing"]["to"],
+                "data": upload["listing"]["data"],
+            }
+        )
+        assert self.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+        market = self.platform.client.contract("Marketplace")
+        return int(market.functions.datasetCount().call())
+
+    def publish(self, title: str, data: bytes, *, price: int = 5 * WAD) -> Upload:
+        """Upload, list on chain, and wait until the API shows it with its title."""
+        dataset_id = self.list_upload(self.upload(title, data, price=price))
+        self.wait_for(lambda: self.dataset(dataset_id).get("title") == title, f"{title} shown")
+        return Upload(dataset_id, title, data, price)
+
+    def dataset(self, dataset_id: int) -> dict[str, Any]:
+        reply = httpx.get(f"{self.url}/datasets/{dataset_id}", timeout=10)
+        return reply.json() if reply.status_code == 200 else {}
+
+    def set_price(self, dataset_id: int, price: int, provider: int = PROVIDER) -> None:
+        market = self.platform.client.contract("Marketplace")
+        self.platform.account(provider).send(market.functions.setPrice(dataset_id, price))
+
+    def wait_for(self, check: Callable[[], bool], what: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, f"timed out waiting for: {what}"
+            time.sleep(0.1)
+
+    def page_url(self, path: str) -> str:
+        return self.url + path
+
+    def dataset_url(self, dataset_id: int) -> str:
+        return self.page_url(f"/dataset/?id={dataset_id}&chain={self.chain_id}")
+
+
+@contextmanager
+def running_dapp(template_url: str, redis_url: str, data_dir: Path) -> Iterator[Dapp]:
+    """A fresh chain, database and stack; everything stopped and dropped afterwards."""
+    try:
+        node = start_anvil()
+    except Exception as exc:  # any failure to start means "missing service"
+        service_missing("anvil", exc)
+        raise
+    db_url = clone_database(template_url)
+    stack: Stack | None = None
+    try:
+        platform = deploy_fresh(node)
+        fund(platform, [BUYER])
+        manifest = data_dir / "deployment.json"
+        platform.deployment.save(manifest)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        settings = Settings(
+            rpc_url=node.url,
+            database_url=db_url,
+            redis_url=redis_url,
+            data_dir=data_dir,
+            manifest_path=manifest,
+            api_port=port,
+            confirmations=CONFIRMATIONS,
+            poll_interval=0.05,
+            index_workers=0,
+            siwe_domain=f"127.0.0.1:{port}",
+            siwe_uri=url,
+            siwe_chain_ids=[int(platform.client.w3.eth.chain_id)],
+            upload_max_bytes=2 * 2**20,
+        )
+        stack = Stack(settings, platform.deployment)
+        stack.start()
+        yield Dapp(url, node, platform, settings, stack)
+    finally:
+        if stack is not None:
+            stack.stop()
+        node.stop()
+        drop_database(db_url)
+
+
+# Steps in the pages (the data-testids are the contract with web/).
+
+
+def connect(page: Page, address: str) -> None:
+    """Connect the page's wallet through the EIP-6963 list."""
+    page.get_by_test_id("connect-wallet").click()
+    page.locator(f'[data-testid="wallet-option"][data-rdns="{RDNS}"]').click()
+    expect(page.get_by_test_id("account-address")).to_contain_text(address)
+
+
+def sign_in(page: Page) -> None:
+    """Sign in with Ethereum (personal_sign) unless the page already has a session."""
+    if page.get_by_test_id("sign-out").is_visible():
+        return
+    page.get_by_test_id("sign-in").click()
+    expect(page.get_by_test_id("sign-out")).to_be_visible()
+
+
+def card(page: Page, dataset_id: int) -> Any:
+    return page.locator(f'[data-testid="dataset-card"][data-dataset-id="{dataset_id}"]')
+
+
+TX_STATUS = re.compile(r"^(signing|pending|mined|confirmations \d+/\d+|final|failed|cancelled)$")
+
+
+def wait_final(page: Page, dapp: Dapp, timeout: float = 60) -> list[str]:
+    """Mine blocks until tx-status reads `final`; the statuses seen on the way."""
+    status = page.get_by_test_id("tx-status")
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        text = status.inner_text().strip() if status.count() else ""
+        if text and (not seen or seen[-1] != text):
+            assert TX_STATUS.match(text), f"tx-status {text!r} is not in the contract"
+            seen.append(text)
+        if text == "final":
+            return seen
+        assert text not in {"failed", "cancelled"}, f"purchase ended {text}: {seen}"
+        assert time.monotonic() < deadline, f"tx-status never reached final: {seen}"
+        if text and text != "signing":
+            dapp.mine(1)
+        time.sleep(0.25)
+
+
+def small_csv(rows: int, seed: int = 1) -> bytes:
+    """A little table (deterministic)."""
+    lines = ["id,height_cm,weight_kg,species"]
+    for i in range(rows):
+        species = ["adelie", "gentoo", "chinstrap"][(i * seed) % 3]
+        lines.append(f"{i},{40 + (i * 7 + seed) % 30},{3 + (i * 3 + seed) % 4}.5,{species}")
+    return ("\n".join(lines) + "\n").encode()

@@ -1,0 +1,55 @@
+"""axe-core (npm, node_modules/axe-core) on the explore and dataset pages: no critical or
+serious violations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.web.conftest import ContextFactory
+from tests.web.dapp import BUYER, DAPP_MISSING, REPO, Dapp, Upload, card, dapp_built, small_csv
+
+pytestmark = pytest.mark.skipif(not dapp_built(), reason=DAPP_MISSING)
+AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="module")
+def listed(dapp: Dapp) -> Upload:
+    return dapp.publish("Accessible otters", b"id,length_cm\n1,90\n2,101\n" + small_csv(5))
+
+
+def serious_violations(page: Page) -> list[dict[str, Any]]:
+    assert AXE.exists(), "node_modules/axe-core missing: run `npm ci`"
+    page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = page.evaluate("() => axe.run(document)")
+    return [
+        {
+            "id": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [n["target"] for n in v["nodes"]][:5],
+        }
+        for v in result["violations"]
+        if v["impact"] in {"critical", "serious"}
+    ]
+
+
+def test_explore_has_no_serious_violations(
+    dapp: Dapp, listed: Upload, new_context: ContextFactory
+) -> None:
+    page = new_context(wallet=dapp.wallet(BUYER)).new_page()
+    page.goto(dapp.page_url("/"))
+    expect(card(page, listed.dataset_id)).to_be_visible()
+    assert serious_violations(page) == []
+
+
+def test_dataset_page_has_no_serious_violations(
+    dapp: Dapp, listed: Upload, new_context: ContextFactory
+) -> None:
+    page = new_context(wallet=dapp.wallet(BUYER)).new_page()
+    page.goto(dapp.dataset_url(listed.dataset_id))
+    expect(page.get_by_test_id("dataset-title")).to_have_text(listed.title)
+    expect(page.get_by_test_id("buy-button")).to_be_visible()
+    assert serious_violations(page) == []
