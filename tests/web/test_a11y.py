@@ -17,7 +17,7 @@ AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 
 @pytest.fixture(scope="module")
 def listed(dapp: Dapp) -> Upload:
-    return dapp.publish("Accessible otters", b"id,length_cm\n1,90\n2,101\n" + small_csv(5))
+    return dapp.publish("Accessible otters", small_csv(5))
 
 
 def serious_violations(page: Page) -> list[dict[str, Any]]:

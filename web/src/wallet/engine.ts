@@ -47,9 +47,12 @@ function chainOf(d: Deployment) {
   });
 }
 
+/** The reverse-DNS id of an EIP-6963 wallet: wagmi makes each announced wallet an
+ * `injected` connector whose id is the wallet's rdns (and sets no `rdns` field on it). */
 function rdnsOf(c: Connector): string | undefined {
   const r = c.rdns;
-  return typeof r === "string" ? r : r?.[0];
+  if (r !== undefined) return typeof r === "string" ? r : r[0];
+  return c.type === "injected" && c.id !== "injected" ? c.id : undefined;
 }
 
 export function createEngine(deployment: Deployment) {

@@ -71,6 +71,11 @@ export function BuyPanel({ dataset }: { dataset: DatasetDetail }) {
   }
 
   const buy = () => {
+    if (!connected) {
+      // Buy stays clickable before a wallet is connected: it says what to do first.
+      setTxError("Connect a wallet to buy this dataset (the Connect button at the top).");
+      return;
+    }
     setTxError(null);
     setTx({ status: "signing" });
     void withEngine(
@@ -142,7 +147,7 @@ export function BuyPanel({ dataset }: { dataset: DatasetDetail }) {
         <button
           type="button"
           data-testid="buy-button"
-          disabled={!rightChain || busy || dataset.status !== "listed" || isProvider}
+          disabled={(connected && !rightChain) || busy || dataset.status !== "listed" || isProvider}
           onClick={buy}
         >
           Buy
