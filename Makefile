@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install web services browser contracts openapi demo test lint typecheck pytest clean
+.PHONY: install web services browser contracts openapi screenshots demo test lint typecheck pytest clean
 
 install: $(STAMP) node_modules/.package-lock.json web
 
@@ -54,6 +54,11 @@ contracts: install
 
 openapi: install
 	$(PY) -m api.openapi_document
+
+# The README's pictures, taken by tests/web/test_screenshots.py on the real stack.
+screenshots: install services browser
+	$(PY) -m pytest -q tests/web/test_screenshots.py
+	mkdir -p docs/screenshots && cp test-artifacts/web/screenshots/*.png docs/screenshots/
 
 demo: install
 	@bash ops/install-sandbox.sh
