@@ -160,6 +160,19 @@ def fresh_db(migrated_template: str) -> Iterator[str]:
     drop_database(url)
 
 
+def terminate_backends(url: str) -> int:
+    """Kill every other session on the database at `url` (as a PostgreSQL restart would);
+    how many there were."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        ).fetchall()
+    return len(rows)
+
+
 REDIS_URL = os.environ.get("DATACOIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 

@@ -25,7 +25,7 @@ from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
 from indexer.verify import verify_hash_chain
-from tests.conftest import Platform, clone_database, drop_database
+from tests.conftest import Platform, clone_database, drop_database, terminate_backends
 from tests.indexer.activity import (
     canonical_events,
     dense_history,
@@ -142,18 +142,6 @@ def _wait(run: IndexRun, condition: Callable[[], bool], timeout: float = 90.0) -
         time.sleep(0.02)
 
 
-def _terminate_backends(db_url: str) -> int:
-    """pg_terminate_backend every other connection to the database; how many there were."""
-    name = db_url.rsplit("/", 1)[1]
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        ).fetchall()
-    return len(rows)
-
-
 def _stop(run: IndexRun, *, group: bool) -> float:
     """SIGTERM to the process (or its group); seconds until it exited."""
     started = time.monotonic()
@@ -206,14 +194,14 @@ def test_lost_postgres_connections_mid_backfill_and_live(
         _wait(run, lambda: _db_state(fresh_db, chain_id)[0] >= 150)
         # When every connection it has to PostgreSQL is terminated mid-backfill
         assert _db_state(fresh_db, chain_id)[0] < 600, "the fault should land mid-backfill"
-        assert _terminate_backends(fresh_db) >= 1
+        assert terminate_backends(fresh_db) >= 1
         # Then it carries on to the head
         head = chain.client.w3.eth.block_number
         _wait(run, lambda: _db_state(fresh_db, chain_id)[1] >= head)
         # And when its connections are terminated again while it follows the head
         for i in range(4):
             list_datasets(chain, 1 + i % 5, 3)
-        assert _terminate_backends(fresh_db) >= 1
+        assert terminate_backends(fresh_db) >= 1
         for i in range(4):
             list_datasets(chain, 1 + i % 5, 3)
         mine(chain.client.w3, 3)

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import dramatiq
-import psycopg
 import pytest
 
 from indexer.events import Checkpoint
@@ -20,7 +19,7 @@ from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
 from projections.replay import replay
 from projections.statehash import state_hash
-from tests.conftest import Platform
+from tests.conftest import Platform, terminate_backends
 from tests.indexer.activity import mine, request_training
 from tests.projections.history import CHAIN, append, block_hash, history
 from tests.projections.project_proc import SCHEMA, ProjectProcess, start_project
@@ -100,18 +99,6 @@ def test_the_dispatcher_sends_into_the_configured_namespace(
         broker.close()
     assert [m.actor_name for m in messages] == ["run_training"], project.log_text()[-3000:]
     assert project.stop() == 0
-
-
-def terminate_backends(database_url: str) -> int:
-    """Kill every other session on the test database (as a PostgreSQL restart would)."""
-    name = database_url.rsplit("/", 1)[1]
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
-            (name,),
-        ).fetchall()
-    return len(rows)
 
 
 def test_a_lost_database_connection_is_survived(
