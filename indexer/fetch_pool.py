@@ -21,6 +21,7 @@ import os
 import pickle
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -41,6 +42,7 @@ log = structlog.get_logger(__name__)
 _fetcher: RangeFetcher | None = None  # one per fetch process, made by _init
 _started_before = False  # whether this process has started a pool (its fork server runs)
 _READY = -1  # the key of a process's "initialised" message
+_CHECK_EVERY_S = 0.2  # how often the collector looks for dead fetch processes
 
 #: (key, start, end) of a range to fetch; None: a fetch thread stops.
 Task = tuple[int, int, int] | None
@@ -166,12 +168,18 @@ class FetchPool:
     def _collect(self) -> None:
         """Hand each outcome to its future; notice dead processes. Runs until the processes are
         gone after ``close`` (it drains their results so that none blocks on a full pipe)."""
+        checked = time.monotonic()
         while True:
-            try:
-                key, ok, value = self._results.get(timeout=0.2)
-            except queue.Empty:
+            # Liveness is checked every 0.2 s even while results flow: the surviving
+            # processes (and the backfill's hedges) can keep the queue busy for the whole
+            # run, and a dead process's ranges would then wait unanswered until close.
+            if time.monotonic() - checked >= _CHECK_EVERY_S:
+                checked = time.monotonic()
                 if self._check_processes():
                     return
+            try:
+                key, ok, value = self._results.get(timeout=_CHECK_EVERY_S)
+            except queue.Empty:
                 continue
             except (EOFError, OSError):
                 return
@@ -206,6 +214,11 @@ class FetchPool:
             if future.set_running_or_notify_cancel():
                 future.set_exception(BrokenProcessPool(self._broken))
         return False
+
+    @property
+    def pids(self) -> list[int]:
+        """The ids of the fetch processes."""
+        return [p.pid for p in self._processes if p.pid is not None]
 
     def warm_up(self, timeout: float = 60.0) -> None:
         """Wait until every process is initialised (~1 s the first time a process starts a

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -196,3 +197,39 @@ def test_kill_9_mid_backfill_leaves_no_worker_and_restart_completes(
         url_of(chain), chain.deployment, head
     )
     assert verify_hash_chain(store).ok
+
+
+def test_a_killed_fetch_process_fails_its_ranges_while_others_keep_answering(
+    chain: Platform,
+) -> None:
+    contracts = {n: c.address for n, c in chain.deployment.contracts.items()}
+    block = chain.client.w3.eth.block_number
+    # Given a pool of two processes fetching a steady stream of ranges (50 ms each)
+    with (
+        FaultProxy(url_of(chain), rate=0, max_range=10**9, delay_s=0.05) as slow,
+        FetchPool(
+            RpcClient(slow.url),
+            contracts,
+            chain_id=chain.deployment.chain_id,
+            processes=2,
+            threads=2,
+        ) as pool,
+    ):
+        pool.warm_up()
+        futures = [pool.submit(block, block) for _ in range(200)]
+        while sum(f.done() for f in futures) < 10:
+            time.sleep(0.01)
+        # When one process is killed while the other keeps answering (results keep coming)
+        os.kill(pool.pids[0], signal.SIGKILL)
+        killed_at = time.monotonic()
+
+        # Then within a second the ranges it held fail with BrokenProcessPool, as do new
+        # submissions, and none waits for the survivor's stream to end
+        def broken() -> bool:
+            return any(f.done() and isinstance(f.exception(), BrokenProcessPool) for f in futures)
+
+        wait_for(broken, timeout=1.0)
+        assert time.monotonic() - killed_at < 1.0
+        assert not all(f.done() and f.exception() is None for f in futures)
+        with pytest.raises(BrokenProcessPool):
+            pool.submit(block, block)
