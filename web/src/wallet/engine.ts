@@ -33,6 +33,8 @@ import { getWallet, setWallet, type WalletOption } from "./store";
 
 export type TxStatus = "signing" | "pending" | "mined" | `confirmations ${number}/${number}` | "final" | "failed" | "cancelled";
 export type TxUpdate = { status: TxStatus; hash?: Hex };
+/** An EIP-2612 permit's signature, in the (deadline, v, r, s) order the *WithPermit calls take. */
+export type Permit = { deadline: bigint; v: number; r: Hex; s: Hex };
 
 const DEV_CHAINS = new Set([31337, 1337]);
 const PERMIT_SECONDS = 3600n;
@@ -153,11 +155,58 @@ export function createEngine(deployment: Deployment) {
     return hash;
   }
 
+  /** An EIP-2612 permit (one signature, no transaction) letting contract `spender` take
+   * `value` DATACOIN from the connected account within the next hour. */
+  async function permit(spender: string, value: bigint): Promise<Permit> {
+    const c = await client();
+    const owner = c.account.address;
+    const coin = address("DataCoin");
+    const [nonce, domain] = await Promise.all([
+      c.readContract({ address: coin, abi: abi("DataCoin"), functionName: "nonces", args: [owner] }) as Promise<bigint>,
+      c.readContract({ address: coin, abi: abi("DataCoin"), functionName: "eip712Domain" }) as Promise<
+        readonly [Hex, string, string, bigint, Address, Hex, readonly bigint[]]
+      >,
+    ]);
+    const deadline = BigInt(Math.floor(Date.now() / 1000)) + PERMIT_SECONDS;
+    const signature = await c.signTypedData({
+      account: c.account,
+      domain: { name: domain[1], version: domain[2], chainId: chain.id, verifyingContract: coin },
+      types: {
+        Permit: [
+          { name: "owner", type: "address" },
+          { name: "spender", type: "address" },
+          { name: "value", type: "uint256" },
+          { name: "nonce", type: "uint256" },
+          { name: "deadline", type: "uint256" },
+        ],
+      },
+      primaryType: "Permit",
+      message: { owner, spender: address(spender), value, nonce, deadline },
+    });
+    const { r, s, v, yParity } = parseSignature(signature);
+    return { deadline, v: v !== undefined ? Number(v) : yParity + 27, r, s };
+  }
+
+  /** A read of contract `contract` (by its name in /deployment). */
+  async function read<T>(contract: string, functionName: string, args: readonly unknown[] = []): Promise<T> {
+    const c = await client();
+    return (await c.readContract({ address: address(contract), abi: abi(contract), functionName, args } as Parameters<
+      typeof c.readContract
+    >[0])) as T;
+  }
+
   return {
     chainId: chain.id,
     isDevChain: DEV_CHAINS.has(chain.id),
     hasFaucet: Boolean(deployment.contracts.Faucet),
     hasWalletConnect,
+    // Primitives for the feature modules (training, staking, ...): each takes the engine.
+    client,
+    send,
+    follow,
+    permit,
+    read,
+    address,
 
     async connect(uid: string): Promise<void> {
       await walletConnectAdded;
@@ -227,35 +276,8 @@ export function createEngine(deployment: Deployment) {
     /** One EIP-2612 permit signature, then purchaseWithPermit(id, maxPrice, ...). */
     async purchase(datasetId: string, maxPrice: bigint, onUpdate: (u: TxUpdate) => void): Promise<Hex> {
       onUpdate({ status: "signing" });
-      const c = await client();
-      const owner = c.account.address;
-      const coin = address("DataCoin");
-      const marketplace = address("Marketplace");
-      const [nonce, domain] = await Promise.all([
-        c.readContract({ address: coin, abi: abi("DataCoin"), functionName: "nonces", args: [owner] }) as Promise<bigint>,
-        c.readContract({ address: coin, abi: abi("DataCoin"), functionName: "eip712Domain" }) as Promise<
-          readonly [Hex, string, string, bigint, Address, Hex, readonly bigint[]]
-        >,
-      ]);
-      const deadline = BigInt(Math.floor(Date.now() / 1000)) + PERMIT_SECONDS;
-      const signature = await c.signTypedData({
-        account: c.account,
-        domain: { name: domain[1], version: domain[2], chainId: chain.id, verifyingContract: coin },
-        types: {
-          Permit: [
-            { name: "owner", type: "address" },
-            { name: "spender", type: "address" },
-            { name: "value", type: "uint256" },
-            { name: "nonce", type: "uint256" },
-            { name: "deadline", type: "uint256" },
-          ],
-        },
-        primaryType: "Permit",
-        message: { owner, spender: marketplace, value: maxPrice, nonce, deadline },
-      });
-      const { r, s, v, yParity } = parseSignature(signature);
-      const vNumber = v !== undefined ? Number(v) : yParity + 27;
-      return send("Marketplace", "purchaseWithPermit", [BigInt(datasetId), maxPrice, deadline, vNumber, r, s], onUpdate);
+      const p = await permit("Marketplace", maxPrice);
+      return send("Marketplace", "purchaseWithPermit", [BigInt(datasetId), maxPrice, p.deadline, p.v, p.r, p.s], onUpdate);
     },
 
     async drip(onUpdate: (u: TxUpdate) => void): Promise<Hex> {
