@@ -19,8 +19,11 @@ export default function ExplorePage() {
   const [category, setCategory] = useState("");
   const [minPrice, setMinPrice] = useState("");
   const [maxPrice, setMaxPrice] = useState("");
+  const [provider, setProvider] = useState("");
   const [sort, setSort] = useState("newest");
-  const filters = useDebounced({ q: q.trim(), minPrice, maxPrice }, 300);
+  const filters = useDebounced({ q: q.trim(), minPrice, maxPrice, provider: provider.trim() }, 300);
+  // A provider filter applies once it is a whole address (a partial one would match none).
+  const providerValid = /^0x[0-9a-fA-F]{40}$/.test(filters.provider);
   useLiveDatasets();
 
   const params = {
@@ -28,6 +31,7 @@ export default function ExplorePage() {
     category: category || undefined,
     min_price: coinToWei(filters.minPrice) ?? undefined,
     max_price: coinToWei(filters.maxPrice) ?? undefined,
+    provider: providerValid ? filters.provider : undefined,
     sort,
     status: "listed",
     limit: 20,
@@ -101,6 +105,14 @@ export default function ExplorePage() {
           value={maxPrice}
           onChange={(e) => setMaxPrice(e.target.value)}
           aria-label="Maximum price in DATACOIN"
+        />
+        <input
+          data-testid="provider-filter"
+          placeholder="Provider address (0x…)"
+          value={provider}
+          onChange={(e) => setProvider(e.target.value)}
+          aria-label="Provider address"
+          aria-invalid={filters.provider !== "" && !providerValid}
         />
         <select data-testid="sort" value={sort} onChange={(e) => setSort(e.target.value)} aria-label="Sort">
           {SORTS.map(([value, label]) => (

@@ -1,11 +1,20 @@
 "use client";
-// Publish: upload with progress (XMLHttpRequest, bearer), the returned profile, then the
-// listDataset transaction from the calldata the API prepared.
+// Publish in two steps: (1) upload the file with its terms (progress shown; the API profiles
+// it and prepares the listing call), (2) review what the platform computed, then send
+// `listDataset` from the wallet and follow it to final. Nothing is on chain before step 2.
+import Link from "next/link";
 import { useState, type FormEvent } from "react";
 import type { UploadResult } from "@/lib/api";
 import { useDeployment } from "@/lib/deployment";
-import { coinToWei } from "@/lib/format";
+import { coinToWei, datasetHref, formatCoin } from "@/lib/format";
 import { currentToken, loadEngine, useWallet } from "@/wallet/store";
+import type { TxStatus } from "@/wallet/engine";
+
+const CATEGORIES = ["tabular", "text", "images", "audio", "time-series", "geospatial"];
+const DAY_S = 86_400;
+
+/** The terms the provider set, as the review step shows them. */
+type Terms = { title: string; category: string; priceWei: string; accessSeconds: number; previewRows: number };
 
 function upload(form: FormData, token: string, onProgress: (fraction: number) => void): Promise<UploadResult> {
   return new Promise((resolve, reject) => {
@@ -29,111 +38,245 @@ function upload(form: FormData, token: string, onProgress: (fraction: number) =>
   });
 }
 
+/** The form's fields as POST /uploads takes them, or a sentence saying what is wrong. */
+function uploadForm(form: HTMLFormElement): { data: FormData; terms: Terms } | string {
+  const data = new FormData(form);
+  const wei = coinToWei(String(data.get("price_coin") ?? ""));
+  if (wei === null) return "The price must be a number of DATACOIN (for example 2.5).";
+  data.delete("price_coin");
+  data.set("price", wei);
+  const subscription = data.get("access") === "subscription";
+  data.delete("access");
+  const days = Number(data.get("access_days") || 0);
+  data.delete("access_days");
+  if (subscription && !(days > 0)) return "A subscription lasts at least one day.";
+  const accessSeconds = subscription ? Math.round(days * DAY_S) : 0;
+  data.set("access_duration", String(accessSeconds));
+  const terms: Terms = {
+    title: String(data.get("title") ?? ""),
+    category: String(data.get("category") ?? ""),
+    priceWei: wei,
+    accessSeconds,
+    previewRows: Number(data.get("preview_rows") || 0),
+  };
+  return { data, terms };
+}
+
+function accessText(seconds: number): string {
+  if (seconds === 0) return "perpetual (buy once, keep access)";
+  const days = seconds / DAY_S;
+  return `subscription: ${Number.isInteger(days) ? days : days.toFixed(2)} days per purchase`;
+}
+
 export default function PublishPage() {
   const { data: deployment } = useDeployment();
   const wallet = useWallet();
+  const [subscription, setSubscription] = useState(false);
   const [progress, setProgress] = useState<number | null>(null);
-  const [result, setResult] = useState<UploadResult | null>(null);
-  const [status, setStatus] = useState<string | null>(null);
+  const [uploaded, setUploaded] = useState<{ result: UploadResult; terms: Terms } | null>(null);
+  const [status, setStatus] = useState<TxStatus | null>(null);
+  const [datasetId, setDatasetId] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const ready = wallet.status === "connected" && deployment && wallet.chainId === deployment.chain_id;
+  const [busy, setBusy] = useState(false);
+  const ready = wallet.status === "connected" && deployment !== undefined && wallet.chainId === deployment.chain_id;
 
   const submit = async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     if (!deployment) return;
     setError(null);
-    setResult(null);
+    setUploaded(null);
+    setStatus(null);
+    const parsed = uploadForm(event.currentTarget);
+    if (typeof parsed === "string") {
+      setError(parsed);
+      return;
+    }
+    setBusy(true);
     const engine = await loadEngine(deployment);
     try {
-      const data = new FormData(event.currentTarget);
-      const wei = coinToWei(String(data.get("price_coin") ?? ""));
-      if (wei === null) throw new Error("The price must be a number of DATACOIN");
-      data.delete("price_coin");
-      data.set("price", wei);
-      const days = Number(data.get("access_days") || 0);
-      data.delete("access_days");
-      data.set("access_duration", String(Math.round(days * 86400)));
       const token = currentToken() ?? (await engine.signIn());
       setProgress(0);
-      const uploaded = await upload(data, token, setProgress);
-      setResult(uploaded);
-      const to = (uploaded.listing.to ?? deployment.contracts.Marketplace!.address) as `0x${string}`;
-      await engine.sendPrepared(to, uploaded.listing.data as `0x${string}`, (u) => setStatus(u.status));
+      const result = await upload(parsed.data, token, setProgress);
+      setUploaded({ result, terms: parsed.terms });
     } catch (err) {
-      const failure = engine.describe(err);
-      setStatus((s) => (s ? failure.status : s));
-      setError(failure.message);
+      setProgress(null);
+      setError(engine.describe(err).message);
+    } finally {
+      setBusy(false);
     }
   };
 
+  const list = async () => {
+    if (!deployment || !uploaded) return;
+    setError(null);
+    setBusy(true);
+    const engine = await loadEngine(deployment);
+    try {
+      const { listDataset } = await import("@/wallet/listing");
+      const id = await listDataset(engine, deployment, uploaded.result.listing, (u) => setStatus(u.status));
+      setDatasetId(id);
+    } catch (err) {
+      const failure = engine.describe(err);
+      setStatus(failure.status);
+      setError(failure.message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const startOver = () => {
+    setUploaded(null);
+    setProgress(null);
+    setStatus(null);
+    setDatasetId(null);
+    setError(null);
+  };
+
+  const listing = status !== null && status !== "failed" && status !== "cancelled";
   return (
     <section>
       <h1>Publish a dataset</h1>
       {!ready && <p className="muted">Connect a wallet on the right network to publish.</p>}
-      <form className="stack" onSubmit={(e) => void submit(e)}>
-        <label>
-          File (CSV, JSON, JSON Lines, Parquet)
-          <input data-testid="publish-file" name="file" type="file" required accept=".csv,.json,.jsonl,.parquet" />
-        </label>
-        <label>
-          Title <input data-testid="publish-title" name="title" required maxLength={200} />
-        </label>
-        <label>
-          Description <textarea name="description" maxLength={5000} rows={3} />
-        </label>
-        <label>
-          Category <input data-testid="publish-category" name="category" required maxLength={32} />
-        </label>
-        <label>
-          Price (DATACOIN) <input data-testid="publish-price" name="price_coin" required inputMode="decimal" defaultValue="1" />
-        </label>
-        <label>
-          Access (days, 0 = perpetual) <input name="access_days" type="number" min={0} defaultValue={0} />
-        </label>
-        <label>
-          Preview rows (published unencrypted) <input name="preview_rows" type="number" min={0} max={100} defaultValue={5} />
-        </label>
-        <button type="submit" data-testid="publish-submit" disabled={!ready}>
-          Upload and list
-        </button>
-      </form>
+      {!uploaded && (
+        <form className="stack" onSubmit={(e) => void submit(e)} aria-label="Upload a dataset">
+          <label>
+            File (CSV, JSON, JSON Lines, Parquet)
+            <input data-testid="publish-file" name="file" type="file" required accept=".csv,.json,.jsonl,.parquet" />
+          </label>
+          <label>
+            Title <input data-testid="publish-title" name="title" required maxLength={200} />
+          </label>
+          <label>
+            Description <textarea data-testid="publish-description" name="description" maxLength={5000} rows={3} />
+          </label>
+          <label>
+            Category
+            <input data-testid="publish-category" name="category" required maxLength={32} list="publish-categories" />
+            <datalist id="publish-categories">
+              {CATEGORIES.map((c) => (
+                <option key={c} value={c} />
+              ))}
+            </datalist>
+          </label>
+          <label>
+            Tags (comma-separated) <input data-testid="publish-tags" name="tags" maxLength={500} />
+          </label>
+          <label>
+            Price (DATACOIN) <input data-testid="publish-price" name="price_coin" required inputMode="decimal" defaultValue="1" />
+          </label>
+          <fieldset className="choice">
+            <legend>Access</legend>
+            <label>
+              <input type="radio" name="access" value="perpetual" checked={!subscription} onChange={() => setSubscription(false)} /> Perpetual
+            </label>
+            <label>
+              <input
+                data-testid="publish-subscription"
+                type="radio"
+                name="access"
+                value="subscription"
+                checked={subscription}
+                onChange={() => setSubscription(true)}
+              />{" "}
+              Subscription
+            </label>
+            {subscription && (
+              <label>
+                Days per purchase <input data-testid="publish-access-days" name="access_days" type="number" min={1} defaultValue={30} />
+              </label>
+            )}
+          </fieldset>
+          <label>
+            Preview rows (published unencrypted)
+            <input data-testid="publish-preview-rows" name="preview_rows" type="number" min={0} max={100} defaultValue={5} />
+          </label>
+          <button type="submit" data-testid="publish-submit" disabled={!ready || busy}>
+            Upload and review
+          </button>
+        </form>
+      )}
       {progress !== null && (
         <p>
-          Upload: <progress data-testid="upload-progress" max={1} value={progress} /> {Math.round(progress * 100)}%
+          <label>
+            Upload <progress data-testid="upload-progress" max={1} value={progress} /> {Math.round(progress * 100)}%
+          </label>
         </p>
       )}
-      {result && (
+      {uploaded && (
         <div className="panel" data-testid="upload-result">
-          <p>
-            Stored {result.rows} rows ({result.encrypted ? "encrypted" : "in the clear"}), metadata {result.metadata_cid}
-          </p>
+          <h2>Review before listing</h2>
+          <dl className="facts">
+            <dt>Title</dt>
+            <dd>{uploaded.terms.title}</dd>
+            <dt>Category</dt>
+            <dd>{uploaded.terms.category}</dd>
+            <dt>Price</dt>
+            <dd data-testid="review-price">{formatCoin(uploaded.terms.priceWei)}</dd>
+            <dt>Access</dt>
+            <dd data-testid="review-access">{accessText(uploaded.terms.accessSeconds)}</dd>
+            <dt>Rows</dt>
+            <dd data-testid="review-rows">{uploaded.result.rows}</dd>
+            <dt>Stored</dt>
+            <dd>
+              {uploaded.result.encrypted ? "encrypted (buyers get the key after a final purchase)" : "in the clear"};{" "}
+              {uploaded.terms.previewRows} preview rows published
+            </dd>
+            <dt>Metadata</dt>
+            <dd className="address">{uploaded.result.metadata_cid}</dd>
+          </dl>
+          <h3>Columns the platform found</h3>
           <div className="scroll">
-            <table>
+            <table data-testid="review-columns">
               <thead>
                 <tr>
-                  <th>Column</th>
-                  <th>Type</th>
-                  <th>Nulls</th>
-                  <th>Distinct</th>
+                  <th scope="col">Column</th>
+                  <th scope="col">Type</th>
+                  <th scope="col">Nulls</th>
+                  <th scope="col">Distinct</th>
+                  <th scope="col">Min</th>
+                  <th scope="col">Max</th>
+                  <th scope="col">Mean</th>
                 </tr>
               </thead>
               <tbody>
-                {result.columns.map((c) => (
+                {uploaded.result.columns.map((c) => (
                   <tr key={c.name}>
                     <td>{c.name}</td>
                     <td>{c.type}</td>
                     <td>{c.nulls}</td>
-                    <td>{c.distinct ?? ""}</td>
+                    <td>
+                      {c.distinct ?? ""}
+                      {c.distinct_exact === false ? "+" : ""}
+                    </td>
+                    <td>{c.min === null || c.min === undefined ? "" : String(c.min)}</td>
+                    <td>{c.max === null || c.max === undefined ? "" : String(c.max)}</td>
+                    <td>{typeof c.mean === "number" ? c.mean.toPrecision(4) : ""}</td>
                   </tr>
                 ))}
               </tbody>
             </table>
           </div>
+          <div className="actions">
+            <button type="button" data-testid="publish-list" disabled={!ready || busy || listing} onClick={() => void list()}>
+              List on chain
+            </button>
+            <button type="button" className="link" disabled={busy || listing} onClick={startOver}>
+              Start over
+            </button>
+          </div>
         </div>
       )}
       {status && (
+        <p className="status">
+          Listing: <span data-testid="tx-status">{status}</span>
+        </p>
+      )}
+      {datasetId && status === "final" && (
         <p>
-          Listing: <span data-testid="publish-status">{status}</span>
+          <Link data-testid="publish-dataset-link" href={datasetHref(datasetId, deployment!.chain_id)}>
+            Open dataset #{datasetId}
+          </Link>{" "}
+          <span className="muted">(it appears on Explore once indexed)</span>
         </p>
       )}
       {error && (
