@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from sqlalchemy import BigInteger, Index, Table, Text
+from sqlalchemy import BigInteger, Index, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import AddressBytes, Bytes32, Uint256
@@ -40,8 +40,12 @@ class TrainingJobRow(ReadModelBase):
     settle_tx: Mapped[Bytes32 | None]
     block_number: Mapped[int] = mapped_column(BigInteger)
 
-    # GET /accounts/{address} counts an account's jobs.
-    __table_args__ = (Index("ix_training_jobs_requester", "requester"),)
+    # GET /training-jobs pages newest first by (job_id, chain_id), alone or per requester
+    # (the account pages; GET /accounts/{address} counts by requester too).
+    __table_args__ = (
+        Index("ix_training_jobs_newest", text("job_id DESC, chain_id DESC")),
+        Index("ix_training_jobs_requester", text("requester, job_id DESC, chain_id DESC")),
+    )
 
 
 class TrainingJobs(Projection):
