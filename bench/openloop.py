@@ -94,12 +94,12 @@ async def run(
     seconds: float,
     *,
     next_target: Callable[[], str],
-    on_body: Callable[[bytes], None],
+    on_body: Callable[[str, bytes], None],
     timeout: float = 10.0,
 ) -> Result:
     """Send GET ``next_target()`` (path and query) ``rate`` times a second for ``seconds``.
 
-    ``on_body`` sees each 200 answer's body (the caller keeps cursors from it).
+    ``on_body`` sees each 200 answer's target and body (the caller keeps cursors from it).
     """
     url = urlsplit(base_url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
@@ -128,7 +128,7 @@ async def run(
         result.due.append(due - t0)
         idle.append(conn)
         if status == 200:
-            on_body(body)
+            on_body(target, body)
         else:
             result.errors += 1
 
