@@ -31,6 +31,7 @@ from tests.web.dapp import (
     wait_final,
 )
 from tests.web.test_a11y import serious_violations
+from tests.web.test_journeys import no_horizontal_scroll
 from tests.web.training import buy_final, prepare_spec
 from tests.web.wallet import wallet_calls
 
@@ -154,6 +155,8 @@ def test_train_on_a_bought_dataset_then_download_the_model(
     assert shown == pytest.approx(final["metrics"]["accuracy"], rel=1e-3)
     expect(page.get_by_test_id("model-hash")).to_have_text(final["model_hash"])
     assert serious_violations(page) == []
+    page.set_viewport_size({"width": 390, "height": 844})
+    no_horizontal_scroll(page)
     # When the buyer downloads the model
     with page.expect_download() as info:
         page.get_by_test_id("download-model").click()
@@ -188,6 +191,8 @@ def test_a_spec_the_api_refuses_shows_its_sentence_and_sends_nothing(
     sentence = refused.json()["detail"]
     assert "regression needs numeric" in sentence
     expect(page.get_by_test_id("spec-error")).to_have_text(sentence)
+    page.set_viewport_size({"width": 390, "height": 844})
+    no_horizontal_scroll(page)
     # And nothing can be paid, nothing was signed or sent, and no job exists
     expect(page.get_by_test_id("pay-training")).to_be_disabled()
     expect(page.get_by_test_id("training-escrow")).to_have_count(0)

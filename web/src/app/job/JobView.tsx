@@ -63,6 +63,16 @@ function show(v: unknown): string {
   return typeof v === "object" ? JSON.stringify(v) : String(v);
 }
 
+/** A spec value as typed: numbers in full, lists joined, the model as kind (sizes). */
+function specValue(v: unknown): string {
+  if (Array.isArray(v)) return v.join(", ");
+  const model = v as { kind?: string; hidden_sizes?: number[] } | null;
+  if (model && typeof model === "object" && model.kind) {
+    return model.hidden_sizes?.length ? `${model.kind} (${model.hidden_sizes.join(", ")})` : model.kind;
+  }
+  return v === null || v === undefined ? "" : String(v);
+}
+
 const SPEC_FIELDS = ["task", "target", "features", "model", "epochs", "batch_size", "learning_rate", "validation_split", "seed"];
 
 function filenameOf(reply: Response, fallback: string): string {
@@ -147,7 +157,7 @@ function ModelCard({ job }: { job: TrainingJobDetail }) {
       {SPEC_FIELDS.filter((k) => spec[k] !== undefined).map((k) => (
         <Fragment key={k}>
           <dt>{k.replace(/_/g, " ")}</dt>
-          <dd>{show(spec[k])}</dd>
+          <dd>{specValue(spec[k])}</dd>
         </Fragment>
       ))}
       {card.code_version !== undefined && (
