@@ -39,6 +39,7 @@ function useLiveJob(id: string, chain: string | null) {
       if (e.job_id !== undefined && String(e.job_id) === id) void client.invalidateQueries({ queryKey: ["job", id, chain] });
     };
     source.addEventListener("job", onJob as EventListener);
+    source.addEventListener("job.retracted", onJob as EventListener); // a reorg took it back
     return () => source.close();
   }, [client, id, chain]);
   return useQuery({
