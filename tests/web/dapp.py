@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import httpx
 from playwright.sync_api import Page, expect
 from web3 import Web3
 
+from cli.commands.demo import worker_loop
 from cli.commands.stack import Stack
 from common.anvil import AnvilNode, free_port, start_anvil
 from common.settings import Settings
@@ -152,8 +154,13 @@ class Dapp:
 
 
 @contextmanager
-def running_dapp(template_url: str, redis_url: str, data_dir: Path) -> Iterator[Dapp]:
-    """A fresh chain, database and stack; everything stopped and dropped afterwards."""
+def running_dapp(
+    template_url: str, redis_url: str, data_dir: Path, *, worker: bool = False
+) -> Iterator[Dapp]:
+    """A fresh chain, database and stack; everything stopped and dropped afterwards. With
+    `worker`, a registered, staked Dramatiq worker trains jobs in the stack (sandboxed, on
+    the CPU), on a broker namespace of its own (tests/web/training.py)."""
+    namespace = f"dc-web-{uuid.uuid4().hex[:8]}"
     try:
         node = start_anvil()
     except Exception as exc:  # any failure to start means "missing service"
@@ -166,6 +173,11 @@ def running_dapp(template_url: str, redis_url: str, data_dir: Path) -> Iterator[
         fund(platform, [BUYER])
         manifest = data_dir / "deployment.json"
         platform.deployment.save(manifest)
+        training: dict[str, Any] = {}
+        if worker:
+            from tests.web.training import worker_settings  # it imports this module
+
+            training = worker_settings(platform, namespace)
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         settings = Settings(
@@ -182,15 +194,20 @@ def running_dapp(template_url: str, redis_url: str, data_dir: Path) -> Iterator[
             siwe_uri=url,
             siwe_chain_ids=[int(platform.client.w3.eth.chain_id)],
             upload_max_bytes=2 * 2**20,
+            **training,
         )
         stack = Stack(settings, platform.deployment)
-        stack.start()
+        stack.start(worker=worker_loop(settings) if worker else None)
         yield Dapp(url, node, platform, settings, stack)
     finally:
         if stack is not None:
             stack.stop()
         node.stop()
         drop_database(db_url)
+        if worker:
+            from tests.web.training import forget_namespace
+
+            forget_namespace(redis_url, namespace)
 
 
 # Steps in the pages (the data-testids are the contract with web/).

@@ -1,8 +1,9 @@
-"""axe-core (npm, node_modules/axe-core) on the explore and dataset pages: no critical or
-serious violations."""
+"""axe-core (npm, node_modules/axe-core) on the explore, dataset, train and job pages: no
+critical or serious violations."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from tests.web.conftest import ContextFactory
 from tests.web.dapp import BUYER, DAPP_MISSING, REPO, Dapp, Upload, card, dapp_built, small_csv
+from tests.web.training import buy_final, request_job
 
 pytestmark = pytest.mark.skipif(not dapp_built(), reason=DAPP_MISSING)
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
@@ -52,4 +54,26 @@ def test_dataset_page_has_no_serious_violations(
     page.goto(dapp.dataset_url(listed.dataset_id))
     expect(page.get_by_test_id("dataset-title")).to_have_text(listed.title)
     expect(page.get_by_test_id("buy-button")).to_be_visible()
+    assert serious_violations(page) == []
+
+
+def test_train_page_has_no_serious_violations(
+    dapp: Dapp, listed: Upload, new_context: ContextFactory
+) -> None:
+    page = new_context(wallet=dapp.wallet(BUYER)).new_page()
+    page.goto(dapp.page_url(f"/train/?dataset={listed.dataset_id}&chain={dapp.chain_id}"))
+    expect(page.get_by_test_id("spec-form")).to_be_visible()
+    assert serious_violations(page) == []
+
+
+def test_job_page_has_no_serious_violations(
+    dapp: Dapp, listed: Upload, new_context: ContextFactory
+) -> None:
+    # (no worker in this stack: the job stays requested; test_training checks a done one)
+    buy_final(dapp, listed.dataset_id)
+    spec = {"task": "classification", "target": "species", "features": ["height_cm"]}
+    job_id = request_job(dapp, listed.dataset_id, spec)
+    page = new_context(wallet=dapp.wallet(BUYER)).new_page()
+    page.goto(dapp.page_url(f"/job/?id={job_id}&chain={dapp.chain_id}"))
+    expect(page.get_by_test_id("job-status")).to_have_text(re.compile("^(requested|running)$"))
     assert serious_violations(page) == []

@@ -13,6 +13,10 @@ export type Session = Schemas["Session"];
 export type ProblemBody = Schemas["ProblemBody"];
 export type UploadResult = Schemas["UploadResult"];
 export type Purchase = Schemas["Purchase"];
+export type ColumnProfile = Schemas["ColumnProfile"];
+export type TrainingSpec = Schemas["TrainingSpec"];
+export type TrainingSpecResult = Schemas["TrainingSpecResult"];
+export type TrainingJobDetail = Schemas["TrainingJobDetail"];
 
 /** An answer with an error status: its problem+json `code` when it has one. */
 export class ApiError extends Error {

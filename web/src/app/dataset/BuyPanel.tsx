@@ -2,6 +2,7 @@
 // Buy (one permit signature + purchaseWithPermit), faucet, download once final, rate.
 // Every wallet action goes through the lazily loaded engine (wagmi + viem).
 import { useQuery, useQueryClient } from "@tanstack/react-query";
+import Link from "next/link";
 import { useState } from "react";
 import { ApiError, getJson, request, type DatasetDetail, type Purchase } from "@/lib/api";
 import { useDeployment } from "@/lib/deployment";
@@ -160,6 +161,12 @@ export function BuyPanel({ dataset }: { dataset: DatasetDetail }) {
         <button type="button" data-testid="download-button" disabled={!rightChain || !canDownload || busy} onClick={fetchFile}>
           Download
         </button>
+        {canDownload && (
+          // Training needs the same access as a download: the provider or a final buyer.
+          <Link data-testid="request-training" href={`/train/?dataset=${id}&chain=${dataset.chain_id}`}>
+            Request training
+          </Link>
+        )}
       </div>
       <p className="status">
         Purchase:{" "}

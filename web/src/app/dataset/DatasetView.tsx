@@ -82,12 +82,6 @@ export function DatasetView() {
 
       <BuyPanel dataset={d} />
 
-      <p>
-        <Link data-testid="train-link" href={`/train/?dataset=${d.dataset_id}`}>
-          Train a model on this dataset
-        </Link>
-      </p>
-
       <h2>Columns</h2>
       {d.column_schema && d.column_schema.length > 0 ? (
         <div className="scroll">
