@@ -51,8 +51,9 @@ export function AccountView() {
         </button>
       )}
       {own && editing && profile.isSuccess && (
+        // Mounted once the profile is read, so the form starts from it; not re-keyed when a
+        // save changes it, so the transaction's status stays in view.
         <ProfileEditor
-          key={shown?.profile_cid ?? "new"}
           address={address}
           profile={shown ?? null}
           onSaved={setAwaitingCid}
