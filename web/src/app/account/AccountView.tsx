@@ -14,6 +14,7 @@ import { describeActivity, when } from "./activity";
 import { PagedSection, PAGE_SIZE } from "./PagedSection";
 import { ProfileCard } from "./ProfileCard";
 import { ProfileEditor } from "./ProfileEditor";
+import "./account.css";
 
 type Stake = Schemas["Stake"];
 type TrainingJob = Schemas["TrainingJob"];

@@ -63,7 +63,7 @@ export function PagedSection<T>({ testId, title, queryKey, path, empty, itemKey,
       {pages.hasNextPage && (
         <button
           type="button"
-          className="secondary"
+          className="more"
           data-testid={`${testId}-more`}
           disabled={pages.isFetchingNextPage}
           onClick={() => void pages.fetchNextPage()}
