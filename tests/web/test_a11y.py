@@ -1,8 +1,9 @@
-"""axe-core (npm, node_modules/axe-core) on the explore, dataset, train and job pages: no
+"""axe-core (npm, node_modules/axe-core) on the explore, dataset, train, job and account pages: no
 critical or serious violations."""
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -10,7 +11,19 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.web.conftest import ContextFactory
-from tests.web.dapp import BUYER, DAPP_MISSING, REPO, Dapp, Upload, card, dapp_built, small_csv
+from tests.web.dapp import (
+    BUYER,
+    DAPP_MISSING,
+    PROVIDER,
+    REPO,
+    Dapp,
+    Upload,
+    card,
+    connect,
+    dapp_built,
+    small_csv,
+)
+from tests.web.profiles import avatar_png, set_profile
 from tests.web.training import buy_final, request_job
 
 pytestmark = pytest.mark.skipif(not dapp_built(), reason=DAPP_MISSING)
@@ -54,6 +67,27 @@ def test_dataset_page_has_no_serious_violations(
     page.goto(dapp.dataset_url(listed.dataset_id))
     expect(page.get_by_test_id("dataset-title")).to_have_text(listed.title)
     expect(page.get_by_test_id("buy-button")).to_be_visible()
+    assert serious_violations(page) == []
+
+
+def test_own_account_page_with_a_profile_has_no_serious_violations(
+    dapp: Dapp, listed: Upload, new_context: ContextFactory
+) -> None:
+    profile = {
+        "display_name": "Otter keeper",
+        "bio": "Counts otters.\nSometimes beavers.",
+        "links": ["https://example.org/otters"],
+        "avatar_base64": base64.b64encode(avatar_png()).decode(),
+    }
+    set_profile(dapp, PROVIDER, profile)
+    page = new_context(wallet=dapp.wallet(PROVIDER)).new_page()
+    page.goto(dapp.page_url("/account/"))
+    connect(page, dapp.address(PROVIDER))
+    expect(page.get_by_test_id("profile-name")).to_have_text("Otter keeper")
+    expect(page.get_by_test_id("listing-item").first).to_be_visible()
+    expect(page.get_by_test_id("activity-item").first).to_be_visible()
+    page.get_by_test_id("profile-edit").click()  # the form too
+    expect(page.get_by_test_id("profile-form")).to_be_visible()
     assert serious_violations(page) == []
 
 

@@ -5,6 +5,7 @@ import { useSearchParams } from "next/navigation";
 import { ApiError, getJson, query, type DatasetDetail, type Preview } from "@/lib/api";
 import { formatCoin } from "@/lib/format";
 import { useLiveDatasets } from "@/lib/liveUpdates";
+import { ProviderLink } from "@/components/ProviderLink";
 import { BuyPanel } from "./BuyPanel";
 
 function duration(seconds: number): string {
@@ -57,8 +58,8 @@ export function DatasetView() {
         <dt>Price</dt>
         <dd data-testid="dataset-price">{formatCoin(d.price)}</dd>
         <dt>Provider</dt>
-        <dd data-testid="dataset-provider" className="address">
-          <Link href={`/account/?address=${d.provider}`}>{d.provider}</Link>
+        <dd data-testid="dataset-provider">
+          <ProviderLink address={d.provider} />
         </dd>
         <dt>Access</dt>
         <dd>{duration(d.access_duration)}</dd>
