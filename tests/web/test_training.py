@@ -169,6 +169,13 @@ def test_train_on_a_bought_dataset_then_download_the_model(
     assert downloaded and downloaded == served.content
     assert "0x" + hashlib.sha256(downloaded).hexdigest() == final["model_hash"]
     expect(page.get_by_test_id("download-status")).to_have_text(f"saved ({len(downloaded)} bytes)")
+    # And the buyer's account page lists the job, linking back to its page
+    page.goto(dapp.page_url(f"/account/?address={dapp.address(BUYER)}"))
+    job_link = page.get_by_test_id("account-jobs").get_by_test_id("job-link")
+    expect(job_link).to_have_text(f"Job #{job_id}")
+    job_link.click()
+    expect(page).to_have_url(re.compile(rf"/job/\?id={job_id}&chain={dapp.chain_id}"))
+    expect(page.get_by_test_id("job-status")).to_have_text("done")
 
 
 def test_a_spec_the_api_refuses_shows_its_sentence_and_sends_nothing(

@@ -144,7 +144,10 @@ export function AccountView() {
         enabled
         render={(j) => (
           <>
-            Job #{j.job_id} on <Link href={datasetHref(j.dataset_id, j.chain_id)}>dataset #{j.dataset_id}</Link> · {j.status} ·{" "}
+            <Link data-testid="job-link" href={`/job/?id=${encodeURIComponent(j.job_id)}&chain=${j.chain_id}`}>
+              Job #{j.job_id}
+            </Link>{" "}
+            on <Link href={datasetHref(j.dataset_id, j.chain_id)}>dataset #{j.dataset_id}</Link> · {j.status} ·{" "}
             {formatCoin(j.payment)} · requested {when(j.requested_at)}
           </>
         )}
