@@ -102,7 +102,9 @@ def _no_controls(value: str, allowed: str = "") -> str:
 
 
 def _bio_text(value: str) -> str:
-    return _no_controls(value, allowed="\n\t")  # paragraphs allowed
+    # Paragraphs allowed. A browser's form sends every line break of a textarea as CRLF
+    # (HTML's form encoding): stored as LF, so one text has one document; a lone CR is refused.
+    return _no_controls(value.replace("\r\n", "\n"), allowed="\n\t")
 
 
 def _https_url(value: str) -> str:

@@ -138,3 +138,17 @@ def test_an_unusable_profile_document_is_recorded_not_shown(
     profile = client.get(f"/accounts/{world.platform.account(3).address}").json()["profile"]
     assert profile["profile_cid"] == bad.cid and profile["resolved"] is False
     assert profile["display_name"] is None and profile["avatar_url"] is None
+
+
+def test_a_browser_forms_crlf_line_breaks_are_stored_as_lf(
+    client: TestClient, world: World
+) -> None:
+    # A textarea's line breaks arrive as CRLF in multipart/form-data (HTML's form encoding)
+    form = {**PROFILE, "bio": "Penguin counts.\r\nAsk me about bills.\r\n\r\nBye"}
+    reply = client.post("/profiles", data=form, headers=sign_in(client, world, 5))
+    assert reply.status_code == 201, reply.text
+    assert reply.json()["document"]["bio"] == "Penguin counts.\nAsk me about bills.\n\nBye"
+    # A lone CR is still a control character
+    form = {**PROFILE, "bio": "Penguin counts.\rAsk me"}
+    reply = client.post("/profiles", data=form, headers=sign_in(client, world, 5))
+    assert reply.status_code == 400, reply.text
