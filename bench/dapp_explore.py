@@ -455,8 +455,8 @@ def list_on_chain(dapp: Dapp, items: Sequence[Listing], cids: Sequence[str]) -> 
     try:
         hashes = []
         for i in range(0, len(raw), SEND_BATCH):
-            batch = [("eth_sendRawTransaction", [r]) for r in raw[i : i + SEND_BATCH]]
-            hashes += rpc.batch(batch)
+            sends = [("eth_sendRawTransaction", [r]) for r in raw[i : i + SEND_BATCH]]
+            hashes += rpc.batch(sends)
         while int(rpc.call("txpool_status")["pending"], 16) > 0:
             rpc.call("evm_mine")
             blocks += 1
