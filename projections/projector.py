@@ -33,6 +33,7 @@ from projections.planning import WritePlan, plan_writes
 from projections.reading import FIRST_READ, Reader
 from projections.registry import all_projections
 from projections.schema import ensure_schema
+from projections.statistics import refresh_statistics
 from projections.tracking import load_positions
 from projections.writer import commit_plan, prepare_connection
 
@@ -40,6 +41,9 @@ if TYPE_CHECKING:  # pydantic-settings is ~85 ms of a replay worker's cold start
     from common.settings import Settings
 
 log = structlog.get_logger(__name__)
+#: How often the live projector checks whether a read model needs ANALYZE (a cheap query
+#: over pg_stat_user_tables; ANALYZE itself runs only where rows changed enough).
+STATISTICS_EVERY_S = 2.0
 
 
 class Projector:
@@ -258,10 +262,14 @@ class Projector:
         """Apply, then wait for the store's NOTIFY (or `idle_timeout`), until `stop`."""
         with psycopg.connect(libpq_url(self.database_url), autocommit=True) as listener:
             listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(NOTIFY_CHANNEL)))
+            analyzed_at = 0.0
             while not stop.is_set():
                 applied = self.run_once()
                 outage.succeeded()
                 if applied:
                     log.debug("projections.applied", entries=applied)
+                if time.monotonic() - analyzed_at >= STATISTICS_EVERY_S:
+                    refresh_statistics(self._connection(), self.schema)
+                    analyzed_at = time.monotonic()
                 for _ in listener.notifies(timeout=idle_timeout, stop_after=1):
                     pass

@@ -20,7 +20,8 @@ from projections.failures import DOCUMENT_FAILURES
 from projections.registry import all_projections
 
 #: Bump when a projection's tables or handlers change: the projector then rebuilds.
-PROJECTIONS_VERSION = "8"  # 8: job list indexes (7: profiles; 6: the outbox owes nothing for a purchase)
+# 8: job list indexes; 7: profiles; 6: the outbox owes nothing for a purchase
+PROJECTIONS_VERSION = "8"
 VERSION_KEY = "__version__"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
