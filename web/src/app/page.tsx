@@ -1,8 +1,8 @@
 "use client";
-import { useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { keepPreviousData, useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo, useRef, useState } from "react";
 import { DatasetCard } from "@/components/DatasetCard";
-import { getJson, query, type DatasetPage } from "@/lib/api";
+import { getJson, query, type Dataset, type DatasetPage } from "@/lib/api";
 import { coinToWei } from "@/lib/format";
 import { useDebounced } from "@/lib/useDebounced";
 import { useLiveDatasets } from "@/lib/liveUpdates";
@@ -14,6 +14,17 @@ const SORTS = [
   ["rating", "Best rated"],
 ] as const;
 
+const SEARCH_DEBOUNCE_MS = 100;
+const FIELD_DEBOUNCE_MS = 300;
+/** While a listed dataset's metadata is not resolved yet (no title), its page is re-read. */
+const UNRESOLVED_REFRESH_MS = 1500;
+/** ...for this long after it was listed: a document that never resolves is not polled forever. */
+const RESOLVE_WINDOW_MS = 120_000;
+
+function awaitingMetadata(d: Dataset): boolean {
+  return d.title == null && Date.now() - Date.parse(d.listed_at) < RESOLVE_WINDOW_MS;
+}
+
 export default function ExplorePage() {
   const [q, setQ] = useState("");
   const [category, setCategory] = useState("");
@@ -21,7 +32,14 @@ export default function ExplorePage() {
   const [maxPrice, setMaxPrice] = useState("");
   const [provider, setProvider] = useState("");
   const [sort, setSort] = useState("newest");
-  const filters = useDebounced({ q: q.trim(), minPrice, maxPrice, provider: provider.trim() }, 300);
+  // Search follows typing closely; the range and provider fields wait for a pause (a
+  // half-typed price or address would fetch a useless page).
+  const filters = {
+    q: useDebounced(q.trim(), SEARCH_DEBOUNCE_MS),
+    minPrice: useDebounced(minPrice, FIELD_DEBOUNCE_MS),
+    maxPrice: useDebounced(maxPrice, FIELD_DEBOUNCE_MS),
+    provider: useDebounced(provider.trim(), FIELD_DEBOUNCE_MS),
+  };
   // A provider filter applies once it is a whole address (a partial one would match none).
   const providerValid = /^0x[0-9a-fA-F]{40}$/.test(filters.provider);
   useLiveDatasets();
@@ -41,6 +59,9 @@ export default function ExplorePage() {
     queryFn: ({ pageParam }) => getJson<DatasetPage>(`/datasets${query({ ...params, cursor: pageParam })}`),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last) => last.next_cursor ?? undefined,
+    // The previous results stay on screen while the next query loads (no flash of "Loading…").
+    placeholderData: keepPreviousData,
+    refetchInterval: (query) => (query.state.data?.pages.some((p) => p.items.some(awaitingMetadata)) ? UNRESOLVED_REFRESH_MS : false),
   });
   // The categories offered: those of the listed datasets (the API has no fixed list).
   const sample = useQuery({

@@ -21,7 +21,9 @@ function remove(client: QueryClient, chainId: number, datasetId: string): void {
   );
 }
 
-/** Waits (briefly) until the API's read model shows the dataset, then refreshes lists. */
+/** Waits (briefly) until the API's read model shows the dataset, then refreshes lists.
+ * The stream announces an event once it is indexed; the projector applies it a few
+ * milliseconds later, so the first re-reads come quickly and back off from there. */
 async function refreshWhenProjected(client: QueryClient, e: DatasetEvent): Promise<void> {
   for (let attempt = 0; attempt < 20; attempt++) {
     try {
@@ -31,7 +33,7 @@ async function refreshWhenProjected(client: QueryClient, e: DatasetEvent): Promi
     } catch {
       /* not projected yet */
     }
-    await new Promise((r) => setTimeout(r, 250 + attempt * 100));
+    await new Promise((r) => setTimeout(r, Math.min(25 * 2 ** attempt, 1000)));
   }
   await client.invalidateQueries({ queryKey: ["datasets"] });
   await client.invalidateQueries({ queryKey: ["dataset", e.dataset_id] });
