@@ -66,7 +66,7 @@ function StateHashPanel() {
         <dt>Block</dt>
         <dd data-testid="state-hash-block">
           {at
-            ? `${at.block_number} on chain ${at.chain_id}${at.kind === RETRACT ? " (a retraction: that block was reorged away)" : ""}`
+            ? `block ${at.block_number} on chain ${at.chain_id}${at.kind === RETRACT ? " (a retraction: that block was reorged away)" : ""}`
             : hash
               ? "no events yet"
               : "…"}
@@ -224,7 +224,7 @@ function Replay() {
     },
     {
       command: "datacoin replay",
-      what: "rebuilds every read model from position 0 into a fresh schema and prints its state hash next to the live one (exit status 1 on a mismatch); --keep keeps the rebuilt schema to inspect.",
+      what: "rebuilds every read model from position 0 into a fresh schema and prints its state hash next to the live one (exit status 1 on a mismatch). With --keep it keeps the rebuilt schema to inspect.",
     },
     {
       command: "datacoin state-hash",

@@ -13,18 +13,18 @@ import { formatAmount, formatDuration, parseAmount, withinLimit, type ParsedAmou
 
 type Stake = Schemas["Stake"];
 type Staking = typeof import("@/wallet/staking");
-/** A chain read and when (browser clock, ms) it came back. */
-type Reading = StakePosition & { readAt: number };
+/** A chain read, and when (browser clock, ms) its latest block was first seen. */
+type Reading = StakePosition & { seenAt: number };
 
 const loadStaking = (): Promise<Staking> => import("@/wallet/staking");
 const ACTION_LABEL = { stake: "Stake", unstake: "Unstake request", withdraw: "Withdrawal" } as const;
 type Action = keyof typeof ACTION_LABEL;
 
 /** The chain's "now": the latest block's timestamp, moved on by the seconds the browser
- * counted since that block was read (blocks come every few seconds on a live chain; a
- * dev chain's clock only moves with its blocks, so the next read corrects it). */
+ * counted since that block was first seen (the next block, whenever it comes, carries
+ * the chain's own time again: a dev chain's clock may jump, a live one's barely moves). */
 function chainNow(reading: Reading, now: number): bigint {
-  return reading.blockTimestamp + BigInt(Math.max(0, Math.floor((now - reading.readAt) / 1000)));
+  return reading.blockTimestamp + BigInt(Math.max(0, Math.floor((now - reading.seenAt) / 1000)));
 }
 
 function utc(seconds: bigint): string {
@@ -45,11 +45,17 @@ export function StakeView() {
   const connected = wallet.status === "connected" && wallet.address !== undefined;
   const rightChain = connected && deployment !== undefined && wallet.chainId === deployment.chain_id;
 
+  const positionKey = ["stake-position", wallet.address, wallet.chainId];
   const position = useQuery({
-    queryKey: ["stake-position", wallet.address, wallet.chainId],
+    queryKey: positionKey,
     queryFn: async (): Promise<Reading> => {
       const [engine, staking] = await Promise.all([loadEngine(deployment!), loadStaking()]);
-      return { ...(await staking.readPosition(engine)), readAt: Date.now() };
+      const read = await staking.readPosition(engine);
+      // The same block read again keeps its first sighting: re-reading it must not hold
+      // the countdown back while no block comes.
+      const before = client.getQueryData<Reading>(positionKey);
+      const seenAt = before?.blockNumber === read.blockNumber ? before.seenAt : Date.now();
+      return { ...read, seenAt };
     },
     enabled: rightChain,
     refetchInterval: 2000,
@@ -142,7 +148,7 @@ export function StakeView() {
       <h1>Staking</h1>
       <p className="muted">
         Staked DATACOIN backs training workers. An unstake request stops counting at once and can be withdrawn after a cooldown
-        {p ? ` of ${formatDuration(Number(p.cooldown))}` : ""}.
+        {p ? ` of ${formatDuration(Number(p.cooldown), { compact: true })}` : ""}.
       </p>
       {!rightChain && <p className="error">Switch your wallet to chain {deployment?.chain_id} to stake.</p>}
       {position.error && (

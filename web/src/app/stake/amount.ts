@@ -31,21 +31,21 @@ export function formatAmount(wei: bigint): string {
   return formatUnits(wei, DECIMALS);
 }
 
-/** Seconds as "6d 23h 59m 58s" (leading zero units left out). */
-export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds));
-  const parts: string[] = [];
+/** Seconds as "6d 23h 59m 58s": leading zero units left out, and with `compact` every
+ * zero unit ("7d", not "7d 0h 0m 0s"; a countdown keeps them so it does not jump). */
+export function formatDuration(seconds: number, { compact = false } = {}): string {
   const units: [number, string][] = [
     [86400, "d"],
     [3600, "h"],
     [60, "m"],
+    [1, "s"],
   ];
-  let rest = s;
+  let rest = Math.max(0, Math.floor(seconds));
+  const parts: string[] = [];
   for (const [size, unit] of units) {
     const n = Math.floor(rest / size);
     rest -= n * size;
-    if (n > 0 || parts.length > 0) parts.push(`${n}${unit}`);
+    if (n > 0 || (!compact && parts.length > 0)) parts.push(`${n}${unit}`);
   }
-  parts.push(`${rest}s`);
-  return parts.join(" ");
+  return parts.length > 0 ? parts.join(" ") : "0s";
 }
