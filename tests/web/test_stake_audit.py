@@ -137,13 +137,18 @@ def test_stake_request_unstake_then_withdraw_after_the_cooldown(
     expect(page.get_by_test_id("stake-balance")).to_have_text(coin_text(before.balance))
     expect(page.get_by_test_id("stake-pending")).to_have_text(coin_text(0))
     expect(countdown).to_have_count(0)
-    # And the API's read model follows: one withdrawal of the whole stake
+    # And staking again works on the chain's clock, now a week ahead of the browser's (the
+    # permit's deadline must be in the chain's future)
+    act_to_final(page, dapp, "stake-button", "1")
+    assert on_chain(dapp).staked == WAD
+    expect(page.get_by_test_id("stake-staked")).to_have_text(coin_text(WAD))
+    # And the API's read model follows: the withdrawal of the whole stake, then the new one
     dapp.wait_for(
         lambda: (
             [(s["staked"], s["pending"], s["withdrawn"]) for s in stakes(dapp)]
-            == [("0", "0", str(STAKE))]
+            == [(str(WAD), "0", str(STAKE))]
         ),
-        "the API shows the withdrawal",
+        "the API shows the withdrawal and the new stake",
     )
 
 
@@ -157,7 +162,8 @@ def stakes(dapp: Dapp) -> list[dict[str, Any]]:
 def test_staking_more_than_the_balance_is_refused_before_any_signature(
     dapp: Dapp, new_context: ContextFactory
 ) -> None:
-    balance = on_chain(dapp).balance
+    before = on_chain(dapp)
+    balance = before.balance
     page = new_context(wallet=dapp.wallet(BUYER)).new_page()
     open_stake_page(page, dapp)
     error = page.get_by_test_id("amount-error")
@@ -174,7 +180,7 @@ def test_staking_more_than_the_balance_is_refused_before_any_signature(
     expect(page.get_by_test_id("tx-status")).to_have_text("")
     calls = wallet_calls(page)
     assert SIGN_PERMIT not in calls and SEND not in calls, calls
-    assert on_chain(dapp).staked == 0
+    assert on_chain(dapp) == before
 
 
 def state_hash(dapp: Dapp) -> dict[str, Any]:
