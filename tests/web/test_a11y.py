@@ -1,5 +1,5 @@
-"""axe-core (npm, node_modules/axe-core) on the explore, dataset, train, job and account pages: no
-critical or serious violations."""
+"""axe-core (npm, node_modules/axe-core) on the explore, dataset, train, job, account, stake and
+audit pages: no critical or serious violations."""
 
 from __future__ import annotations
 
@@ -110,4 +110,25 @@ def test_job_page_has_no_serious_violations(
     page = new_context(wallet=dapp.wallet(BUYER)).new_page()
     page.goto(dapp.page_url(f"/job/?id={job_id}&chain={dapp.chain_id}"))
     expect(page.get_by_test_id("job-status")).to_have_text(re.compile("^(requested|running)$"))
+    assert serious_violations(page) == []
+
+
+def test_stake_page_has_no_serious_violations(dapp: Dapp, new_context: ContextFactory) -> None:
+    page = new_context(wallet=dapp.wallet(BUYER)).new_page()
+    page.goto(dapp.page_url("/stake/"))
+    connect(page, dapp.address(BUYER))
+    expect(page.get_by_test_id("stake-balance")).to_contain_text("DATACOIN")
+    # (the amount's error sentence is part of the page to check)
+    page.get_by_test_id("stake-amount").fill("-1")
+    expect(page.get_by_test_id("amount-error")).to_be_visible()
+    assert serious_violations(page) == []
+
+
+def test_audit_page_has_no_serious_violations(
+    dapp: Dapp, listed: Upload, new_context: ContextFactory
+) -> None:
+    page = new_context().new_page()
+    page.goto(dapp.page_url("/audit/"))
+    expect(page.get_by_test_id("event-row").first).to_be_visible()
+    expect(page.get_by_test_id("state-hash")).not_to_have_text("…")
     assert serious_violations(page) == []

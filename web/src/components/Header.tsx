@@ -15,6 +15,8 @@ export function Header() {
         <Link href="/">Explore</Link>
         <Link href="/publish/">Publish</Link>
         <Link href="/account/">Account</Link>
+        <Link href="/stake/">Stake</Link>
+        <Link href="/audit/">Audit</Link>
       </nav>
       <WalletBar />
     </header>
