@@ -21,22 +21,43 @@ function remove(client: QueryClient, chainId: number, datasetId: string): void {
   );
 }
 
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /** Waits (briefly) until the API's read model shows the dataset, then refreshes lists.
  * The stream announces an event once it is indexed; the projector applies it a few
- * milliseconds later, so the first re-reads come quickly and back off from there. */
+ * milliseconds later, so the first re-reads come quickly and back off from there. A new
+ * listing shows at once; its title comes from its metadata document, which the resolver
+ * fetches after the listing is projected: the lists refresh again once it has it. */
 async function refreshWhenProjected(client: QueryClient, e: DatasetEvent): Promise<void> {
+  let shown: DatasetDetail | null = null;
   for (let attempt = 0; attempt < 20; attempt++) {
     try {
       const d = await getJson<DatasetDetail>(`/datasets/${e.dataset_id}?chain_id=${e.chain_id}`);
-      const waitingFor = e.event === "DatasetListed" ? d.status === "listed" : true;
-      if (waitingFor) break;
+      if (e.event !== "DatasetListed" || d.status === "listed") {
+        shown = d;
+        break;
+      }
     } catch {
       /* not projected yet */
     }
-    await new Promise((r) => setTimeout(r, Math.min(25 * 2 ** attempt, 1000)));
+    await pause(Math.min(25 * 2 ** attempt, 1000));
   }
   await client.invalidateQueries({ queryKey: ["datasets"] });
   await client.invalidateQueries({ queryKey: ["dataset", e.dataset_id] });
+  if (e.event !== "DatasetListed" || !shown || shown.title != null) return;
+  for (let attempt = 0; attempt < 12; attempt++) {
+    await pause(Math.min(100 * 1.5 ** attempt, 2000));
+    try {
+      const d = await getJson<DatasetDetail>(`/datasets/${e.dataset_id}?chain_id=${e.chain_id}`);
+      if (d.title != null) {
+        await client.invalidateQueries({ queryKey: ["datasets"] });
+        await client.invalidateQueries({ queryKey: ["dataset", e.dataset_id] });
+        return;
+      }
+    } catch {
+      return; /* retracted meanwhile: the stream says so */
+    }
+  }
 }
 
 export function useLiveDatasets(): void {
