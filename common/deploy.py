@@ -10,7 +10,7 @@ import structlog
 from web3 import Web3
 from web3.contract import Contract
 
-from common.chain import Transactor
+from common.chain import DEV_CHAIN_IDS, Transactor
 from common.governance import Call
 from common.manifest import DeployedContract, Deployment
 from contracts.artifacts import abi_digest, load_artifact
@@ -39,6 +39,23 @@ PRODUCTION_TIMING = GovernanceTiming(
 #: Dev chains: a demo proposal passes in seconds (tests and the demo mine blocks and move
 #: the clock with anvil's RPCs; see common.governance).
 DEV_TIMING = GovernanceTiming(voting_delay=1, voting_period=20, timelock_delay=60)
+
+
+def governance_timing(
+    chain_id: int,
+    *,
+    voting_delay: int | None = None,
+    voting_period: int | None = None,
+    timelock_delay: int | None = None,
+) -> GovernanceTiming:
+    """The timing for a deployment on `chain_id`: `DEV_TIMING` on a dev chain,
+    `PRODUCTION_TIMING` elsewhere, each value overridden when given (settings)."""
+    base = DEV_TIMING if chain_id in DEV_CHAIN_IDS else PRODUCTION_TIMING
+    return GovernanceTiming(
+        voting_delay=base.voting_delay if voting_delay is None else voting_delay,
+        voting_period=base.voting_period if voting_period is None else voting_period,
+        timelock_delay=base.timelock_delay if timelock_delay is None else timelock_delay,
+    )
 
 
 @dataclass(frozen=True)
