@@ -50,12 +50,23 @@ def deploy(
         Path | None, typer.Option(help="Where to write the manifest (default: settings).")
     ] = None,
     faucet: Annotated[bool, typer.Option(help="Also deploy the dev faucet.")] = True,
+    governance: Annotated[
+        bool,
+        typer.Option(
+            help="Deploy the Timelock and Governor and hand them the admin functions"
+            " (--no-governance: the deployer stays the owner)."
+        ),
+    ] = True,
 ) -> None:
     """Deploy all contracts and write the deployment manifest."""
     from cli.commands.deploy import run_deploy
 
     settings = _settings(ctx)
-    _guard(lambda: run_deploy(settings, rpc_url, manifest, faucet, console))
+    _guard(
+        lambda: run_deploy(
+            settings, rpc_url, manifest, faucet=faucet, governance=governance, console=console
+        )
+    )
 
 
 @app.command()

@@ -38,6 +38,24 @@ class Settings(BaseSettings):
         None,
         description="Private key that deploys contracts; dev chains default to anvil's first key.",
     )
+    governance_voting_delay: int | None = Field(
+        None,
+        ge=0,
+        description="`datacoin deploy`: blocks from a proposal to its vote; default: 1 on a"
+        " dev chain, 7200 (a day of 12 s blocks) elsewhere.",
+    )
+    governance_voting_period: int | None = Field(
+        None,
+        ge=1,
+        description="`datacoin deploy`: blocks a vote stays open; default: 20 on a dev chain,"
+        " 50400 (a week) elsewhere.",
+    )
+    governance_timelock_delay: int | None = Field(
+        None,
+        ge=0,
+        description="`datacoin deploy`: seconds from queuing a passed proposal to its"
+        " execution; default: 60 on a dev chain, 172800 (two days) elsewhere.",
+    )
     confirmations: int = Field(
         12, ge=0, description="Blocks below the head after which a block counts as final."
     )

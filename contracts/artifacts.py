@@ -12,8 +12,19 @@ import orjson
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
 
 #: The platform's deployable contracts, in deployment order.
-#: Profiles comes last so that adding it moved no other contract's address on a fresh chain.
-PLATFORM_CONTRACTS = ("DataCoin", "Marketplace", "Staking", "TrainingLog", "Faucet", "Profiles")
+#: Profiles comes after the original five, and the governance pair (deployed only when
+#: governance is on) after it, so adding them moved no other contract's address on a
+#: fresh chain.
+PLATFORM_CONTRACTS = (
+    "DataCoin",
+    "Marketplace",
+    "Staking",
+    "TrainingLog",
+    "Faucet",
+    "Profiles",
+    "Timelock",
+    "DatacoinGovernor",
+)
 
 
 class ArtifactNotFoundError(FileNotFoundError):

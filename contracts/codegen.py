@@ -7,7 +7,8 @@ reads it, not a ``KeyError`` at run time.
 
 Field names are the ABI's in snake_case (``datasetId`` -> ``dataset_id``, ``from`` ->
 ``from_``); types are Python's: ``int`` for every (u)int, ``Address`` (EIP-55) for addresses,
-``bytes`` for fixed and dynamic bytes, ``str`` and ``bool``.
+``bytes`` for fixed and dynamic bytes, ``str`` and ``bool``; ``list[...]`` of those for
+a dynamic array (a proposal's targets, values and calldatas).
 """
 
 from __future__ import annotations
@@ -45,8 +46,19 @@ class Field:
         return snake + "_" if keyword.iskeyword(snake) else snake
 
     @property
-    def python_type(self) -> str:
-        t = self.abi_type
+    def is_list(self) -> bool:
+        """A dynamic array (``address[]``, ``bytes[]``, ...) not indexed: a Python list.
+        (An indexed array is stored as its topic, a keccak hash: ``bytes``.)"""
+        return self.abi_type.endswith("[]") and not self.indexed
+
+    @property
+    def element_type(self) -> str:
+        """The Python type of one value (of each element, for a list)."""
+        t = self.abi_type.removesuffix("[]") if self.is_list else self.abi_type
+        if t.endswith("]") or t.startswith("("):
+            raise ValueError(f"no Python type for ABI type {self.abi_type!r}")
+        if self.abi_type.endswith("]") and self.indexed:
+            return "bytes"
         if t.startswith(("uint", "int")):
             return "int"
         if t == "address":
@@ -59,30 +71,50 @@ class Field:
             return "bytes"
         raise ValueError(f"no Python type for ABI type {t!r}")
 
+    @property
+    def python_type(self) -> str:
+        return f"list[{self.element_type}]" if self.is_list else self.element_type
+
     def reader(self) -> str:
         """The expression turning the stored JSON value ``args[...]`` into the field."""
         value = f"args[{self.abi_name!r}]"
-        match self.python_type:
-            case "int":
-                return f"int({value})"
-            case "Address":
-                return f"checksum({value})"
-            case "bytes":
-                return f"bytes.fromhex({value}[2:])"
-            case _:
-                return value
+        if self.is_list:
+            each = _read("v", self.element_type)
+            return f"list({value})" if each == "v" else f"[{each} for v in {value}]"
+        return _read(value, self.element_type)
 
     def writer(self) -> str:
         """The expression turning the field into its JSON form for clients."""
         value = f"self.{self.name}"
-        match self.python_type:
-            case "int":
-                # uint256 exceeds JavaScript's safe integers: decimal strings, as in the store.
-                return f"str({value})"
-            case "bytes":
-                return f'"0x" + {value}.hex()'
-            case _:
-                return value
+        if self.is_list:
+            each = _write("v", self.element_type)
+            return f"list({value})" if each == "v" else f"[{each} for v in {value}]"
+        return _write(value, self.element_type)
+
+
+def _read(value: str, python_type: str) -> str:
+    """Stored JSON form -> Python value, for one value of `python_type`."""
+    match python_type:
+        case "int":
+            return f"int({value})"
+        case "Address":
+            return f"checksum({value})"
+        case "bytes":
+            return f"bytes.fromhex({value}[2:])"
+        case _:
+            return value
+
+
+def _write(value: str, python_type: str) -> str:
+    """Python value -> the clients' JSON form, for one value of `python_type`."""
+    match python_type:
+        case "int":
+            # uint256 exceeds JavaScript's safe integers: decimal strings, as in the store.
+            return f"str({value})"
+        case "bytes":
+            return f'"0x" + {value}.hex()'
+        case _:
+            return value
 
 
 @dataclass(frozen=True)

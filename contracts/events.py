@@ -66,6 +66,126 @@ class Approval:
 
 
 @dataclass(slots=True, kw_only=True)
+class CallExecuted:
+    """``CallExecuted`` of Timelock: ``id`` (bytes32, indexed), ``index`` (uint256, indexed),
+    ``target`` (address), ``value`` (uint256), ``data`` (bytes)."""
+
+    event_name: ClassVar[str] = "CallExecuted"
+    id: bytes
+    index: int
+    target: Address
+    value: int
+    data: bytes
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> CallExecuted:
+        """The event from its stored arguments."""
+        return cls(
+            id=bytes.fromhex(args["id"][2:]),
+            index=int(args["index"]),
+            target=checksum(args["target"]),
+            value=int(args["value"]),
+            data=bytes.fromhex(args["data"][2:]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "id": "0x" + self.id.hex(),
+            "index": str(self.index),
+            "target": self.target,
+            "value": str(self.value),
+            "data": "0x" + self.data.hex(),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class CallSalt:
+    """``CallSalt`` of Timelock: ``id`` (bytes32, indexed), ``salt`` (bytes32)."""
+
+    event_name: ClassVar[str] = "CallSalt"
+    id: bytes
+    salt: bytes
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> CallSalt:
+        """The event from its stored arguments."""
+        return cls(
+            id=bytes.fromhex(args["id"][2:]),
+            salt=bytes.fromhex(args["salt"][2:]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "id": "0x" + self.id.hex(),
+            "salt": "0x" + self.salt.hex(),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class CallScheduled:
+    """``CallScheduled`` of Timelock: ``id`` (bytes32, indexed), ``index`` (uint256, indexed),
+    ``target`` (address), ``value`` (uint256), ``data`` (bytes), ``predecessor`` (bytes32),
+    ``delay`` (uint256)."""
+
+    event_name: ClassVar[str] = "CallScheduled"
+    id: bytes
+    index: int
+    target: Address
+    value: int
+    data: bytes
+    predecessor: bytes
+    delay: int
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> CallScheduled:
+        """The event from its stored arguments."""
+        return cls(
+            id=bytes.fromhex(args["id"][2:]),
+            index=int(args["index"]),
+            target=checksum(args["target"]),
+            value=int(args["value"]),
+            data=bytes.fromhex(args["data"][2:]),
+            predecessor=bytes.fromhex(args["predecessor"][2:]),
+            delay=int(args["delay"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "id": "0x" + self.id.hex(),
+            "index": str(self.index),
+            "target": self.target,
+            "value": str(self.value),
+            "data": "0x" + self.data.hex(),
+            "predecessor": "0x" + self.predecessor.hex(),
+            "delay": str(self.delay),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class Cancelled:
+    """``Cancelled`` of Timelock: ``id`` (bytes32, indexed)."""
+
+    event_name: ClassVar[str] = "Cancelled"
+    id: bytes
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> Cancelled:
+        """The event from its stored arguments."""
+        return cls(
+            id=bytes.fromhex(args["id"][2:]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "id": "0x" + self.id.hex(),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
 class DatasetDelisted:
     """``DatasetDelisted`` of Marketplace: ``datasetId`` (uint256, indexed), ``provider``
     (address, indexed)."""
@@ -133,8 +253,8 @@ class DatasetListed:
 
 @dataclass(slots=True, kw_only=True)
 class DelegateChanged:
-    """``DelegateChanged`` of DataCoin: ``delegator`` (address, indexed), ``fromDelegate``
-    (address, indexed), ``toDelegate`` (address, indexed)."""
+    """``DelegateChanged`` of DataCoin, Staking: ``delegator`` (address, indexed),
+    ``fromDelegate`` (address, indexed), ``toDelegate`` (address, indexed)."""
 
     event_name: ClassVar[str] = "DelegateChanged"
     delegator: Address
@@ -161,8 +281,8 @@ class DelegateChanged:
 
 @dataclass(slots=True, kw_only=True)
 class DelegateVotesChanged:
-    """``DelegateVotesChanged`` of DataCoin: ``delegate`` (address, indexed), ``previousVotes``
-    (uint256), ``newVotes`` (uint256)."""
+    """``DelegateVotesChanged`` of DataCoin, Staking: ``delegate`` (address, indexed),
+    ``previousVotes`` (uint256), ``newVotes`` (uint256)."""
 
     event_name: ClassVar[str] = "DelegateVotesChanged"
     delegate: Address
@@ -213,7 +333,7 @@ class Dripped:
 
 @dataclass(slots=True, kw_only=True)
 class EIP712DomainChanged:
-    """``EIP712DomainChanged`` of DataCoin: no inputs."""
+    """``EIP712DomainChanged`` of DataCoin, Staking, DatacoinGovernor: no inputs."""
 
     event_name: ClassVar[str] = "EIP712DomainChanged"
 
@@ -248,6 +368,30 @@ class FeeChanged:
         return {
             "old_fee_bps": str(self.old_fee_bps),
             "new_fee_bps": str(self.new_fee_bps),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class MinDelayChange:
+    """``MinDelayChange`` of Timelock: ``oldDuration`` (uint256), ``newDuration`` (uint256)."""
+
+    event_name: ClassVar[str] = "MinDelayChange"
+    old_duration: int
+    new_duration: int
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> MinDelayChange:
+        """The event from its stored arguments."""
+        return cls(
+            old_duration=int(args["oldDuration"]),
+            new_duration=int(args["newDuration"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "old_duration": str(self.old_duration),
+            "new_duration": str(self.new_duration),
         }
 
 
@@ -379,6 +523,146 @@ class ProfileUpdated:
 
 
 @dataclass(slots=True, kw_only=True)
+class ProposalCanceled:
+    """``ProposalCanceled`` of DatacoinGovernor: ``proposalId`` (uint256)."""
+
+    event_name: ClassVar[str] = "ProposalCanceled"
+    proposal_id: int
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> ProposalCanceled:
+        """The event from its stored arguments."""
+        return cls(
+            proposal_id=int(args["proposalId"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "proposal_id": str(self.proposal_id),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class ProposalCreated:
+    """``ProposalCreated`` of DatacoinGovernor: ``proposalId`` (uint256), ``proposer``
+    (address), ``targets`` (address[]), ``values`` (uint256[]), ``signatures`` (string[]),
+    ``calldatas`` (bytes[]), ``voteStart`` (uint256), ``voteEnd`` (uint256), ``description``
+    (string)."""
+
+    event_name: ClassVar[str] = "ProposalCreated"
+    proposal_id: int
+    proposer: Address
+    targets: list[Address]
+    values: list[int]
+    signatures: list[str]
+    calldatas: list[bytes]
+    vote_start: int
+    vote_end: int
+    description: str
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> ProposalCreated:
+        """The event from its stored arguments."""
+        return cls(
+            proposal_id=int(args["proposalId"]),
+            proposer=checksum(args["proposer"]),
+            targets=[checksum(v) for v in args["targets"]],
+            values=[int(v) for v in args["values"]],
+            signatures=list(args["signatures"]),
+            calldatas=[bytes.fromhex(v[2:]) for v in args["calldatas"]],
+            vote_start=int(args["voteStart"]),
+            vote_end=int(args["voteEnd"]),
+            description=args["description"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "proposal_id": str(self.proposal_id),
+            "proposer": self.proposer,
+            "targets": list(self.targets),
+            "values": [str(v) for v in self.values],
+            "signatures": list(self.signatures),
+            "calldatas": ["0x" + v.hex() for v in self.calldatas],
+            "vote_start": str(self.vote_start),
+            "vote_end": str(self.vote_end),
+            "description": self.description,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class ProposalExecuted:
+    """``ProposalExecuted`` of DatacoinGovernor: ``proposalId`` (uint256)."""
+
+    event_name: ClassVar[str] = "ProposalExecuted"
+    proposal_id: int
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> ProposalExecuted:
+        """The event from its stored arguments."""
+        return cls(
+            proposal_id=int(args["proposalId"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "proposal_id": str(self.proposal_id),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class ProposalQueued:
+    """``ProposalQueued`` of DatacoinGovernor: ``proposalId`` (uint256), ``etaSeconds``
+    (uint256)."""
+
+    event_name: ClassVar[str] = "ProposalQueued"
+    proposal_id: int
+    eta_seconds: int
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> ProposalQueued:
+        """The event from its stored arguments."""
+        return cls(
+            proposal_id=int(args["proposalId"]),
+            eta_seconds=int(args["etaSeconds"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "proposal_id": str(self.proposal_id),
+            "eta_seconds": str(self.eta_seconds),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class ProposalThresholdSet:
+    """``ProposalThresholdSet`` of DatacoinGovernor: ``oldProposalThreshold`` (uint256),
+    ``newProposalThreshold`` (uint256)."""
+
+    event_name: ClassVar[str] = "ProposalThresholdSet"
+    old_proposal_threshold: int
+    new_proposal_threshold: int
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> ProposalThresholdSet:
+        """The event from its stored arguments."""
+        return cls(
+            old_proposal_threshold=int(args["oldProposalThreshold"]),
+            new_proposal_threshold=int(args["newProposalThreshold"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "old_proposal_threshold": str(self.old_proposal_threshold),
+            "new_proposal_threshold": str(self.new_proposal_threshold),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
 class Purchased:
     """``Purchased`` of Marketplace: ``datasetId`` (uint256, indexed), ``buyer`` (address,
     indexed), ``provider`` (address, indexed), ``price`` (uint256), ``fee`` (uint256),
@@ -417,6 +701,31 @@ class Purchased:
 
 
 @dataclass(slots=True, kw_only=True)
+class QuorumNumeratorUpdated:
+    """``QuorumNumeratorUpdated`` of DatacoinGovernor: ``oldQuorumNumerator`` (uint256),
+    ``newQuorumNumerator`` (uint256)."""
+
+    event_name: ClassVar[str] = "QuorumNumeratorUpdated"
+    old_quorum_numerator: int
+    new_quorum_numerator: int
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> QuorumNumeratorUpdated:
+        """The event from its stored arguments."""
+        return cls(
+            old_quorum_numerator=int(args["oldQuorumNumerator"]),
+            new_quorum_numerator=int(args["newQuorumNumerator"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "old_quorum_numerator": str(self.old_quorum_numerator),
+            "new_quorum_numerator": str(self.new_quorum_numerator),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
 class Rated:
     """``Rated`` of Marketplace: ``datasetId`` (uint256, indexed), ``rater`` (address,
     indexed), ``score`` (uint8)."""
@@ -446,8 +755,8 @@ class Rated:
 
 @dataclass(slots=True, kw_only=True)
 class RoleAdminChanged:
-    """``RoleAdminChanged`` of DataCoin: ``role`` (bytes32, indexed), ``previousAdminRole``
-    (bytes32, indexed), ``newAdminRole`` (bytes32, indexed)."""
+    """``RoleAdminChanged`` of DataCoin, Timelock: ``role`` (bytes32, indexed),
+    ``previousAdminRole`` (bytes32, indexed), ``newAdminRole`` (bytes32, indexed)."""
 
     event_name: ClassVar[str] = "RoleAdminChanged"
     role: bytes
@@ -474,8 +783,8 @@ class RoleAdminChanged:
 
 @dataclass(slots=True, kw_only=True)
 class RoleGranted:
-    """``RoleGranted`` of DataCoin: ``role`` (bytes32, indexed), ``account`` (address,
-    indexed), ``sender`` (address, indexed)."""
+    """``RoleGranted`` of DataCoin, Timelock: ``role`` (bytes32, indexed), ``account``
+    (address, indexed), ``sender`` (address, indexed)."""
 
     event_name: ClassVar[str] = "RoleGranted"
     role: bytes
@@ -502,8 +811,8 @@ class RoleGranted:
 
 @dataclass(slots=True, kw_only=True)
 class RoleRevoked:
-    """``RoleRevoked`` of DataCoin: ``role`` (bytes32, indexed), ``account`` (address,
-    indexed), ``sender`` (address, indexed)."""
+    """``RoleRevoked`` of DataCoin, Timelock: ``role`` (bytes32, indexed), ``account``
+    (address, indexed), ``sender`` (address, indexed)."""
 
     event_name: ClassVar[str] = "RoleRevoked"
     role: bytes
@@ -553,6 +862,31 @@ class Staked:
             "account": self.account,
             "amount": str(self.amount),
             "new_stake": str(self.new_stake),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class TimelockChange:
+    """``TimelockChange`` of DatacoinGovernor: ``oldTimelock`` (address), ``newTimelock``
+    (address)."""
+
+    event_name: ClassVar[str] = "TimelockChange"
+    old_timelock: Address
+    new_timelock: Address
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> TimelockChange:
+        """The event from its stored arguments."""
+        return cls(
+            old_timelock=checksum(args["oldTimelock"]),
+            new_timelock=checksum(args["newTimelock"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "old_timelock": self.old_timelock,
+            "new_timelock": self.new_timelock,
         }
 
 
@@ -785,6 +1119,128 @@ class Unstaked:
 
 
 @dataclass(slots=True, kw_only=True)
+class VoteCast:
+    """``VoteCast`` of DatacoinGovernor: ``voter`` (address, indexed), ``proposalId``
+    (uint256), ``support`` (uint8), ``weight`` (uint256), ``reason`` (string)."""
+
+    event_name: ClassVar[str] = "VoteCast"
+    voter: Address
+    proposal_id: int
+    support: int
+    weight: int
+    reason: str
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> VoteCast:
+        """The event from its stored arguments."""
+        return cls(
+            voter=checksum(args["voter"]),
+            proposal_id=int(args["proposalId"]),
+            support=int(args["support"]),
+            weight=int(args["weight"]),
+            reason=args["reason"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "voter": self.voter,
+            "proposal_id": str(self.proposal_id),
+            "support": str(self.support),
+            "weight": str(self.weight),
+            "reason": self.reason,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class VoteCastWithParams:
+    """``VoteCastWithParams`` of DatacoinGovernor: ``voter`` (address, indexed), ``proposalId``
+    (uint256), ``support`` (uint8), ``weight`` (uint256), ``reason`` (string), ``params``
+    (bytes)."""
+
+    event_name: ClassVar[str] = "VoteCastWithParams"
+    voter: Address
+    proposal_id: int
+    support: int
+    weight: int
+    reason: str
+    params: bytes
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> VoteCastWithParams:
+        """The event from its stored arguments."""
+        return cls(
+            voter=checksum(args["voter"]),
+            proposal_id=int(args["proposalId"]),
+            support=int(args["support"]),
+            weight=int(args["weight"]),
+            reason=args["reason"],
+            params=bytes.fromhex(args["params"][2:]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "voter": self.voter,
+            "proposal_id": str(self.proposal_id),
+            "support": str(self.support),
+            "weight": str(self.weight),
+            "reason": self.reason,
+            "params": "0x" + self.params.hex(),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class VotingDelaySet:
+    """``VotingDelaySet`` of DatacoinGovernor: ``oldVotingDelay`` (uint256), ``newVotingDelay``
+    (uint256)."""
+
+    event_name: ClassVar[str] = "VotingDelaySet"
+    old_voting_delay: int
+    new_voting_delay: int
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> VotingDelaySet:
+        """The event from its stored arguments."""
+        return cls(
+            old_voting_delay=int(args["oldVotingDelay"]),
+            new_voting_delay=int(args["newVotingDelay"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "old_voting_delay": str(self.old_voting_delay),
+            "new_voting_delay": str(self.new_voting_delay),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class VotingPeriodSet:
+    """``VotingPeriodSet`` of DatacoinGovernor: ``oldVotingPeriod`` (uint256),
+    ``newVotingPeriod`` (uint256)."""
+
+    event_name: ClassVar[str] = "VotingPeriodSet"
+    old_voting_period: int
+    new_voting_period: int
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> VotingPeriodSet:
+        """The event from its stored arguments."""
+        return cls(
+            old_voting_period=int(args["oldVotingPeriod"]),
+            new_voting_period=int(args["newVotingPeriod"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "old_voting_period": str(self.old_voting_period),
+            "new_voting_period": str(self.new_voting_period),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
 class WorkerRegistered:
     """``WorkerRegistered`` of TrainingLog: ``worker`` (address, indexed)."""
 
@@ -842,6 +1298,10 @@ class UnknownEvent:
 #: Any platform event.
 PlatformEvent = (
     Approval
+    | CallExecuted
+    | CallSalt
+    | CallScheduled
+    | Cancelled
     | DatasetDelisted
     | DatasetListed
     | DelegateChanged
@@ -849,17 +1309,25 @@ PlatformEvent = (
     | Dripped
     | EIP712DomainChanged
     | FeeChanged
+    | MinDelayChange
     | MinWorkerStakeChanged
     | OwnershipTransferStarted
     | OwnershipTransferred
     | PriceChanged
     | ProfileUpdated
+    | ProposalCanceled
+    | ProposalCreated
+    | ProposalExecuted
+    | ProposalQueued
+    | ProposalThresholdSet
     | Purchased
+    | QuorumNumeratorUpdated
     | Rated
     | RoleAdminChanged
     | RoleGranted
     | RoleRevoked
     | Staked
+    | TimelockChange
     | TrainingLogged
     | TrainingRefunded
     | TrainingRequested
@@ -867,6 +1335,10 @@ PlatformEvent = (
     | TreasuryChanged
     | UnstakeRequested
     | Unstaked
+    | VoteCast
+    | VoteCastWithParams
+    | VotingDelaySet
+    | VotingPeriodSet
     | WorkerRegistered
     | WorkerRemoved
 )
@@ -874,6 +1346,10 @@ PlatformEvent = (
 #: Event classes by the name the event store records.
 EVENT_TYPES: dict[str, type[PlatformEvent]] = {
     "Approval": Approval,
+    "CallExecuted": CallExecuted,
+    "CallSalt": CallSalt,
+    "CallScheduled": CallScheduled,
+    "Cancelled": Cancelled,
     "DatasetDelisted": DatasetDelisted,
     "DatasetListed": DatasetListed,
     "DelegateChanged": DelegateChanged,
@@ -881,17 +1357,25 @@ EVENT_TYPES: dict[str, type[PlatformEvent]] = {
     "Dripped": Dripped,
     "EIP712DomainChanged": EIP712DomainChanged,
     "FeeChanged": FeeChanged,
+    "MinDelayChange": MinDelayChange,
     "MinWorkerStakeChanged": MinWorkerStakeChanged,
     "OwnershipTransferStarted": OwnershipTransferStarted,
     "OwnershipTransferred": OwnershipTransferred,
     "PriceChanged": PriceChanged,
     "ProfileUpdated": ProfileUpdated,
+    "ProposalCanceled": ProposalCanceled,
+    "ProposalCreated": ProposalCreated,
+    "ProposalExecuted": ProposalExecuted,
+    "ProposalQueued": ProposalQueued,
+    "ProposalThresholdSet": ProposalThresholdSet,
     "Purchased": Purchased,
+    "QuorumNumeratorUpdated": QuorumNumeratorUpdated,
     "Rated": Rated,
     "RoleAdminChanged": RoleAdminChanged,
     "RoleGranted": RoleGranted,
     "RoleRevoked": RoleRevoked,
     "Staked": Staked,
+    "TimelockChange": TimelockChange,
     "TrainingLogged": TrainingLogged,
     "TrainingRefunded": TrainingRefunded,
     "TrainingRequested": TrainingRequested,
@@ -899,6 +1383,10 @@ EVENT_TYPES: dict[str, type[PlatformEvent]] = {
     "TreasuryChanged": TreasuryChanged,
     "UnstakeRequested": UnstakeRequested,
     "Unstaked": Unstaked,
+    "VoteCast": VoteCast,
+    "VoteCastWithParams": VoteCastWithParams,
+    "VotingDelaySet": VotingDelaySet,
+    "VotingPeriodSet": VotingPeriodSet,
     "WorkerRegistered": WorkerRegistered,
     "WorkerRemoved": WorkerRemoved,
 }

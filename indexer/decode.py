@@ -74,7 +74,10 @@ def event_specs(abi: Iterable[dict[str, Any]]) -> list[EventSpec]:
 
 # -- JSON rendering of decoded values -------------------------------------------------
 def to_json_value(abi_type: str, value: Any) -> Any:
-    """Render an eth-abi decoded value in our JSON convention."""
+    """Render an eth-abi decoded value in our JSON convention; a dynamic array of simple
+    values (a proposal's ``address[]`` targets, ``bytes[]`` calldatas) as a JSON list."""
+    if abi_type.endswith("[]") and not abi_type.startswith("("):
+        return [to_json_value(abi_type[:-2], v) for v in value]
     if abi_type.endswith("]") or abi_type.startswith("("):
         raise DecodeError(f"unsupported type {abi_type}")
     if abi_type.startswith(("uint", "int")):

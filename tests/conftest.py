@@ -14,7 +14,7 @@ from web3 import Web3
 
 from common.anvil import AnvilNode, start_anvil
 from common.chain import ChainClient, Transactor, connect, dev_account
-from common.deploy import DeployConfig, deploy_platform
+from common.deploy import DEV_TIMING, DeployConfig, deploy_platform
 from common.manifest import Deployment
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -66,19 +66,30 @@ class Platform:
         return Transactor(self.client.w3, dev_account(index))
 
 
+#: Governance on, with the dev chain's timings: what `datacoin deploy` and the demo set up
+#: on anvil (the Timelock owns the admin functions).
+GOVERNED = DeployConfig(governance=True, governance_timing=DEV_TIMING)
+
+
 @pytest.fixture(scope="session")
 def platform(w3: Web3) -> Platform:
-    """Every platform contract deployed once per session (tests revert to a snapshot)."""
+    """Every platform contract deployed once per session (tests revert to a snapshot).
+
+    Without governance (DeployConfig's default): the deployer stays the owner, so tests of
+    the marketplace, training and workers call admin functions directly instead of passing
+    a proposal for each; the governed deployment has its own fixtures (`governed`) and
+    tests (tests/contracts/test_governance.py), which also show that the owner's calls
+    then fail."""
     config = DeployConfig()
     deployer = Transactor(w3, dev_account(0))
     deployment = deploy_platform(deployer, config)
     return Platform(client=ChainClient(w3, deployment), deployer=deployer, config=config)
 
 
-def deploy_fresh(node: AnvilNode) -> Platform:
-    """Deploy the platform on `node` (a fresh chain)."""
+def deploy_fresh(node: AnvilNode, config: DeployConfig | None = None) -> Platform:
+    """Deploy the platform on `node` (a fresh chain); without governance by default."""
     w3 = connect(node.url)
-    config = DeployConfig()
+    config = config or DeployConfig()
     deployer = Transactor(w3, dev_account(0))
     deployment = deploy_platform(deployer, config)
     return Platform(client=ChainClient(w3, deployment), deployer=deployer, config=config)
@@ -98,6 +109,28 @@ def fresh_chain() -> Iterator[Platform]:
         raise
     yield deploy_fresh(node)
     node.stop()
+
+
+@pytest.fixture(scope="module")
+def governed_platform() -> Iterator[Platform]:
+    """A fresh anvil with the platform deployed under governance (`GOVERNED`), for one
+    module (its own chain: the session's deployment stays owner-run)."""
+    try:
+        node = start_anvil()
+    except Exception as exc:  # any failure to start means "missing service"
+        service_missing("anvil", exc)
+        raise
+    yield deploy_fresh(node, GOVERNED)
+    node.stop()
+
+
+@pytest.fixture
+def governed(governed_platform: Platform) -> Iterator[Platform]:
+    """The governed platform, rolled back to a snapshot after the test."""
+    w3 = governed_platform.client.w3
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    yield governed_platform
+    w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -24,12 +24,14 @@ from eth_account.messages import encode_defunct
 from rich.console import Console
 from web3 import Web3
 
+from cli.commands.deploy import timing_from_settings
 from cli.commands.embedded import Endpoints, services
 from cli.commands.serve import STOP_SIGNALS
 from cli.commands.stack import Stack
 from common.anvil import free_port
 from common.chain import ChainClient, Transactor, connect, dev_account
-from common.deploy import deploy_platform
+from common.deploy import DeployConfig, deploy_platform
+from common.governance import Call, Governance, Proposal, Support, is_governed
 from common.logs import configure_logging
 from common.manifest import Deployment
 from common.settings import Settings
@@ -67,7 +69,11 @@ def _deployment(settings: Settings, w3: Web3, console: Console) -> Deployment:
         if known.chain_id == w3.eth.chain_id and w3.eth.get_code(address):
             console.print(f"reusing the deployment in {settings.manifest_file}")
             return known
-    deployment = deploy_platform(Transactor(w3, dev_account(0)))
+    # Governed, as `datacoin deploy` does, on the dev chain's short timings.
+    config = DeployConfig(
+        governance=True, governance_timing=timing_from_settings(settings, w3.eth.chain_id)
+    )
+    deployment = deploy_platform(Transactor(w3, dev_account(0)), config)
     deployment.save(settings.manifest_file)
     console.print(f"deployed the contracts; manifest at {settings.manifest_file}")
     return deployment
@@ -231,12 +237,15 @@ class Scenario:
         staking = self.client.contract("Staking")
         coin = self.client.contract("DataCoin")
         worker = self.accounts[WORKER_ACCOUNT].address
-        if not training.functions.isWorker(worker).call():
-            self.tx(0, training.functions.registerWorker(worker), "owner registers the worker")
         minimum = training.functions.minWorkerStake().call()
         if staking.functions.stakeOf(worker).call() < minimum:
             self.tx(WORKER_ACCOUNT, coin.functions.approve(staking.address, minimum), "approve")
             self.tx(WORKER_ACCOUNT, staking.functions.stake(minimum), "worker stakes")
+        if not training.functions.isWorker(worker).call():
+            if is_governed(self.client):
+                self.register_by_vote(worker)
+            else:  # a deployment from before governance: the deployer is the owner
+                self.tx(0, training.functions.registerWorker(worker), "owner registers the worker")
         buyer = self.sign_in(BUYER)
         reply = self.http.post(
             "/training-specs",
@@ -266,6 +275,34 @@ class Scenario:
         shown = {k: v for k, v in job["metrics"].items() if not isinstance(v, dict | list)}
         self.say(f"  metrics {shown}")
         self.download_model(job_id, job, buyer)
+
+    def register_by_vote(self, worker: str) -> None:
+        """The Timelock owns TrainingLog: the worker, staked (its stake is its votes),
+        proposes its own registration, votes for it, queues and executes it. The dev
+        chain's timings are short, and the blocks and seconds between the steps are mined
+        and skipped here (a real chain takes the voting period and the timelock's delay)."""
+        training = self.client.contract("TrainingLog")
+        governance = Governance(self.client)
+        proposal = Proposal(
+            calls=(Call.to(training, "registerWorker", worker),),
+            description=f"Register the training worker {worker}",
+        )
+        self.say("  governance: the Timelock owns TrainingLog, so registering is a proposal")
+        print_tx(self.console, "propose", governance.propose(self.accounts[0], proposal))
+        governance.mine_past_vote_start(proposal)
+        print_tx(
+            self.console,
+            "vote for (stake = votes)",
+            governance.vote(self.accounts[0], proposal, Support.FOR),
+        )
+        governance.mine_past_vote_end(proposal)
+        print_tx(
+            self.console, "queue in the Timelock", governance.queue(self.accounts[0], proposal)
+        )
+        governance.wait_timelock(proposal)
+        print_tx(
+            self.console, "execute: registerWorker", governance.execute(self.accounts[0], proposal)
+        )
 
     def download_model(self, job_id: int, job: Any, buyer: dict[str, str]) -> None:
         """The requester downloads the sealed model; its hash is checked against the chain."""

@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from common.chain import DEV_CHAIN_IDS, Transactor, connect, dev_account
-from common.deploy import DeployConfig, deploy_platform
+from common.deploy import DeployConfig, GovernanceTiming, deploy_platform, governance_timing
 from common.errors import ConfigurationError
 from common.settings import Settings
 
@@ -16,10 +16,14 @@ def run_deploy(
     settings: Settings,
     rpc_url: str | None,
     manifest: Path | None,
+    *,
     faucet: bool,
+    governance: bool,
     console: Console,
 ) -> Path:
-    """Deploy to `rpc_url` (or the configured one), write and print the manifest."""
+    """Deploy to `rpc_url` (or the configured one), write and print the manifest. With
+    `governance`, the Timelock and Governor take the admin over (timings: dev or
+    production by chain, overridden by the DATACOIN_GOVERNANCE_* settings)."""
     from eth_account import Account
 
     url = rpc_url or settings.rpc_url
@@ -33,9 +37,24 @@ def run_deploy(
         account = dev_account(0)
     else:
         raise ConfigurationError(f"chain {chain_id} is not a dev chain: set DATACOIN_DEPLOYER_KEY")
-    deployment = deploy_platform(Transactor(w3, account), DeployConfig(faucet=faucet))
+    config = DeployConfig(
+        faucet=faucet,
+        governance=governance,
+        governance_timing=timing_from_settings(settings, chain_id),
+    )
+    deployment = deploy_platform(Transactor(w3, account), config)
     path = manifest or settings.manifest_file
     deployment.save(path)
     console.print(f"[green]deployed to chain {chain_id}[/green]; manifest written to {path}")
     print(deployment.model_dump_json(indent=2))
     return path
+
+
+def timing_from_settings(settings: Settings, chain_id: int) -> GovernanceTiming:
+    """The governance timing for `chain_id`, with the settings' overrides."""
+    return governance_timing(
+        chain_id,
+        voting_delay=settings.governance_voting_delay,
+        voting_period=settings.governance_voting_period,
+        timelock_delay=settings.governance_timelock_delay,
+    )

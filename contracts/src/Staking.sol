@@ -3,15 +3,24 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Votes} from "@openzeppelin/contracts/governance/utils/Votes.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {Permits} from "./Permits.sol";
 
 /// @title DATACOIN staking
 /// @notice Accounts stake DATACOIN; unstaking is a request followed, after a cooldown, by
 ///         the withdrawal. Training workers need a minimum active stake (see TrainingLog).
+///         Active stake is also governance voting power (OpenZeppelin Votes, read by the
+///         Governor at each proposal's snapshot): one voting unit per wei staked.
 /// @dev A requested amount stops counting as stake at once, so a worker cannot announce
-///      its exit and keep logging jobs on stake it is about to take back.
-contract Staking is ReentrancyGuard {
+///      its exit and keep logging jobs on stake it is about to take back; for the same
+///      reason it stops counting as votes at once (the withdrawal itself moves no votes).
+///      Votes are checkpointed by block number (Votes' default clock, as DataCoin's).
+///      A staker's first stake delegates its votes to itself unless it chose a delegate
+///      before; delegating to the zero address is refused, so every staker's votes count
+///      for someone (`delegate` moves them).
+contract Staking is ReentrancyGuard, Votes {
     using SafeERC20 for IERC20;
 
     struct PendingUnstake {
@@ -47,10 +56,11 @@ contract Staking is ReentrancyGuard {
     error InsufficientStake(uint256 staked, uint256 requested);
     error NothingPending();
     error CooldownActive(uint64 availableAt);
+    error ZeroDelegate();
 
     /// @param token_ DATACOIN.
     /// @param cooldown_ Seconds from an unstake request to its withdrawal.
-    constructor(IERC20 token_, uint64 cooldown_) {
+    constructor(IERC20 token_, uint64 cooldown_) EIP712("Datacoin Staking", "1") {
         token = token_;
         cooldown = cooldown_;
     }
@@ -79,9 +89,13 @@ contract Staking is ReentrancyGuard {
 
     function _stake(uint256 amount) private {
         if (amount == 0) revert ZeroAmount();
+        // Before the stake grows: a first stake's self-delegation moves no units (there
+        // are none yet), then the transfer below adds the amount once.
+        if (delegates(msg.sender) == address(0)) _delegate(msg.sender, msg.sender);
         uint256 newStake = _stakes[msg.sender] + amount;
         _stakes[msg.sender] = newStake;
         totalStaked += amount;
+        _transferVotingUnits(address(0), msg.sender, amount);
         emit Staked(msg.sender, amount, newStake);
         token.safeTransferFrom(msg.sender, address(this), amount);
     }
@@ -96,6 +110,7 @@ contract Staking is ReentrancyGuard {
         uint256 newStake = staked - amount;
         _stakes[msg.sender] = newStake;
         totalStaked -= amount;
+        _transferVotingUnits(msg.sender, address(0), amount);
         PendingUnstake storage p = _pending[msg.sender];
         p.amount += amount;
         p.availableAt = uint64(block.timestamp) + cooldown;
@@ -130,5 +145,18 @@ contract Staking is ReentrancyGuard {
     {
         PendingUnstake memory p = _pending[account];
         return (p.amount, p.availableAt);
+    }
+
+    /// @dev Voting units are the active stake: pending unstakes carry no votes.
+    function _getVotingUnits(address account) internal view override returns (uint256) {
+        return _stakes[account];
+    }
+
+    /// @dev Refuses the zero delegate (through `delegate` and `delegateBySig` alike): a
+    ///      staker's votes always belong to someone, and a first stake's self-delegation
+    ///      cannot be undone into "no delegate" by accident.
+    function _delegate(address account, address delegatee) internal override {
+        if (delegatee == address(0)) revert ZeroDelegate();
+        super._delegate(account, delegatee);
     }
 }

@@ -12,6 +12,8 @@ import psycopg
 import pyarrow.parquet as pq
 
 from common.anvil import start_anvil
+from common.chain import ChainClient, connect, dev_account
+from common.deploy import DEV_TIMING, PRODUCTION_TIMING, governance_timing
 from common.manifest import Deployment
 from contracts.artifacts import PLATFORM_CONTRACTS
 
@@ -27,6 +29,35 @@ def datacoin(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     )
 
 
+def test_deploy_governance_settings_and_opt_out(tmp_path: Path) -> None:
+    """Given `DATACOIN_GOVERNANCE_VOTING_PERIOD=7`, when deploying, then the Governor
+    votes for 7 blocks (the other timings the dev chain's); with `--no-governance` the
+    manifest has no Timelock or Governor and the deployer owns the Marketplace."""
+    with start_anvil() as node:
+        governed, plain = tmp_path / "governed.json", tmp_path / "plain.json"
+        env = {"DATACOIN_GOVERNANCE_VOTING_PERIOD": "7"}
+        out = datacoin("deploy", "--rpc-url", node.url, "--manifest", str(governed), env=env)
+        assert out.returncode == 0, out.stderr
+        client = ChainClient(connect(node.url), Deployment.load(governed))
+        governor = client.contract("DatacoinGovernor")
+        assert governor.functions.votingPeriod().call() == 7
+        assert governor.functions.votingDelay().call() == DEV_TIMING.voting_delay
+        out = datacoin("deploy", "--rpc-url", node.url, "--manifest", str(plain), "--no-governance")
+        assert out.returncode == 0, out.stderr
+        deployment = Deployment.load(plain)
+        assert {"Timelock", "DatacoinGovernor"}.isdisjoint(deployment.contracts)
+        market = ChainClient(connect(node.url), deployment).contract("Marketplace")
+        assert market.functions.owner().call() == dev_account(0).address
+
+
+def test_governance_timing_is_short_on_dev_chains_only() -> None:
+    """Dev chains (31337) get DEV_TIMING, others PRODUCTION_TIMING; overrides win."""
+    assert governance_timing(31337) == DEV_TIMING
+    assert governance_timing(1) == PRODUCTION_TIMING
+    assert governance_timing(1, timelock_delay=5).timelock_delay == 5
+    assert governance_timing(1, timelock_delay=5).voting_period == PRODUCTION_TIMING.voting_period
+
+
 def test_deploy_index_verify_and_detect_tampering(tmp_path: Path, fresh_db: str) -> None:
     manifest = tmp_path / "m.json"
     env = {"DATACOIN_DATABASE_URL": fresh_db, "DATACOIN_CONFIRMATIONS": "0"}
@@ -38,6 +69,13 @@ def test_deploy_index_verify_and_detect_tampering(tmp_path: Path, fresh_db: str)
         assert set(deployment.contracts) == set(PLATFORM_CONTRACTS)
         assert deployment.chain_id == 31337
         assert deployment.stale_abis() == []
+        # governed by default, with the dev chain's timings
+        client = ChainClient(connect(node.url), deployment)
+        timelock = deployment.address("Timelock")
+        assert client.contract("Marketplace").functions.owner().call() == timelock
+        assert client.contract("TrainingLog").functions.owner().call() == timelock
+        governor = client.contract("DatacoinGovernor")
+        assert governor.functions.votingPeriod().call() == DEV_TIMING.voting_period
         assert json.loads(deployed.stdout)["start_block"] == deployment.start_block
         # When it is indexed to the head and verified against the node
         head = "6"  # deployment plus the faucet's role grant

@@ -66,6 +66,8 @@ def test_demo_against_ci_services_then_replay(
         assert "download before finality: HTTP 403" in text
         assert "identical to the provider's file: True" in text
         assert re.search(r"job 1 logged by 0x", text)
+        # the worker was registered by a passed proposal (the Timelock owns TrainingLog)
+        assert "execute: registerWorker: tx 0x" in text
         # The requester downloaded the sealed model, and it is the one the chain commits to
         assert re.search(r"the requester downloaded the model: \d+ bytes", text)
         assert "its sha256 matches the modelHash on chain: True" in text

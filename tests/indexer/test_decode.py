@@ -19,6 +19,8 @@ SPECS: list[tuple[str, EventSpec]] = [
 
 
 def value_for(abi_type: str) -> st.SearchStrategy[Any]:
+    if abi_type.endswith("[]"):  # a proposal's targets, values, signatures, calldatas
+        return st.lists(value_for(abi_type[:-2]), max_size=3)
     if abi_type.startswith("uint"):
         return st.integers(0, 2 ** int(abi_type[4:] or 256) - 1)
     if abi_type.startswith("int"):
