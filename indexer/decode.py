@@ -73,6 +73,22 @@ def event_specs(abi: Iterable[dict[str, Any]]) -> list[EventSpec]:
 
 
 # -- JSON rendering of decoded values -------------------------------------------------
+def stored_text(raw: bytes) -> str:
+    """An ABI ``string`` as the event store keeps it: UTF-8, with every invalid sequence
+    and every NUL replaced by U+FFFD.
+
+    A log is a fact of the chain whatever its strings hold: a vote whose reason is not
+    UTF-8 still counts, so it cannot be a dead letter. PostgreSQL's text and jsonb cannot
+    hold U+0000 at all (one such log stopped the indexer). The replacement is lossy and
+    deterministic: the same log always gives the same stored event."""
+    return raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+def _as_bytes_type(abi_type: str) -> str:
+    """`string` decoded as `bytes` (eth-abi would refuse a string that is not UTF-8)."""
+    return "bytes" + abi_type[len("string") :] if abi_type.startswith("string") else abi_type
+
+
 def to_json_value(abi_type: str, value: Any) -> Any:
     """Render an eth-abi decoded value in our JSON convention; a dynamic array of simple
     values (a proposal's ``address[]`` targets, ``bytes[]`` calldatas) as a JSON list."""
@@ -87,7 +103,7 @@ def to_json_value(abi_type: str, value: Any) -> Any:
     if abi_type == "bool":
         return bool(value)
     if abi_type == "string":
-        return str(value)
+        return stored_text(value) if isinstance(value, bytes) else stored_text(value.encode())
     if abi_type.startswith("bytes"):
         return "0x" + bytes(value).hex()
     raise DecodeError(f"unsupported type {abi_type}")
@@ -170,12 +186,7 @@ def _dynamic_at(data: str, offset_word: str, as_text: bool) -> Any:
     if data[end:padded].strip("0"):
         raise DecodeError("dynamic value has non-zero padding")
     raw = bytes.fromhex(data[start:end])
-    if not as_text:
-        return "0x" + raw.hex()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DecodeError(f"string is not UTF-8: {exc}") from exc
+    return stored_text(raw) if as_text else "0x" + raw.hex()
 
 
 class _FastEvent:
@@ -242,7 +253,8 @@ def reference_decode(spec: EventSpec, topics: list[str], data: str) -> JsonObj:
     if len(topics) != 1 + sum(p.indexed for p in spec.params):
         raise DecodeError("topic count does not match the event")
     try:
-        values = list(abi_decode(spec.data_types, bytes.fromhex(data[2:])))
+        types = [_as_bytes_type(t) for t in spec.data_types]
+        values = list(abi_decode(types, bytes.fromhex(data[2:])))
     except Exception as exc:
         raise DecodeError(f"eth-abi: {exc}") from exc
     args: JsonObj = {}

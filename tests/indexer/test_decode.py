@@ -110,3 +110,29 @@ def test_unknown_event_and_wrong_topic_count_are_decode_errors() -> None:
                 "data": "0x" + "00" * 32,
             }
         )
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        (b"bafy\x00evil", "bafy\ufffdevil"),  # NUL: PostgreSQL cannot store it
+        (b"caf\xc3\xa9 \xff\xfe", "caf\u00e9 \ufffd\ufffd"),  # not UTF-8 after the accent
+        (b"plain", "plain"),
+    ],
+)
+def test_a_string_that_postgres_cannot_store_is_kept_with_replacement_characters(
+    sent: bytes, stored: str
+) -> None:
+    # Given a ProfileUpdated log whose `cid` (an ABI string) holds a NUL or invalid UTF-8
+    (spec,) = [s for name, s in SPECS if name == "Profiles" and s.name == "ProfileUpdated"]
+    account = "0x" + "ab" * 20
+    raw = {
+        "address": ADDRESSES["Profiles"],
+        "topics": [spec.topic0, "0x" + encode(["address"], [account]).hex()],
+        "data": "0x" + encode(["bytes"], [sent]).hex(),  # a string's encoding is a bytes'
+    }
+    # Then both decoders keep the event, the string with U+FFFD for what cannot be stored
+    name, args = EventDecoder(ADDRESSES).decode(raw)
+    assert name == "ProfileUpdated"
+    assert args["cid"] == stored
+    assert reference_decode(spec, raw["topics"], raw["data"]) == args
