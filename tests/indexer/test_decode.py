@@ -126,7 +126,7 @@ def test_a_string_that_postgres_cannot_store_is_kept_with_replacement_characters
     # Given a ProfileUpdated log whose `cid` (an ABI string) holds a NUL or invalid UTF-8
     (spec,) = [s for name, s in SPECS if name == "Profiles" and s.name == "ProfileUpdated"]
     account = "0x" + "ab" * 20
-    raw = {
+    raw: dict[str, Any] = {
         "address": ADDRESSES["Profiles"],
         "topics": [spec.topic0, "0x" + encode(["address"], [account]).hex()],
         "data": "0x" + encode(["bytes"], [sent]).hex(),  # a string's encoding is a bytes'
