@@ -5,9 +5,13 @@ actions in words, parameters and voting power; hostile input refused with a reas
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from api.stream import STREAMED, to_update
 from common.governance import Call, Proposal, Support
+from indexer.store_pg import PostgresEventStore
 from tests.api.governance_world import STAKES, GovernedWorld, governed_world
 from tests.contracts.helpers import WAD
 from tests.indexer.activity import mine
@@ -224,3 +228,28 @@ def test_hostile_input_is_a_400_with_a_reason(
 def test_unknown_proposal_is_a_404(governed_world: GovernedWorld) -> None:
     answer = governed_world.client.get(f"/proposals/{2**256 - 1}")
     assert answer.status_code == 404 and answer.json()["code"] == "proposal.not_found"
+
+
+def test_proposals_and_votes_are_streamed(governed_world: GovernedWorld) -> None:
+    # Given the proposals and votes of the tests above in the event store
+    store = PostgresEventStore(governed_world.world.db_url)
+    try:
+        facts = [e.fact() for e in store.read_after(0, 100_000)]
+    finally:
+        store.close()
+    # When they are made SSE updates
+    updates = [to_update(f) for f in facts if f.event_name in STREAMED]
+    # Then proposals and votes have their topics, with the contract's payloads
+    created = next(u for u in updates if u.event == "proposal")
+    body = json.loads(created.data)
+    assert body["event"] == "ProposalCreated" and body["retracted"] is False
+    assert body["chain_id"] == 31337 and int(body["proposal_id"]) > 0
+    vote = json.loads(next(u for u in updates if u.event == "vote").data)
+    assert {"proposal_id", "voter", "weight"} <= vote.keys()
+    assert vote["support"] in {"for", "against", "abstain"}
+    assert {json.loads(u.data)["event"] for u in updates if u.event == "proposal"} >= {
+        "ProposalCreated",
+        "ProposalQueued",
+        "ProposalExecuted",
+        "ProposalCanceled",
+    }
