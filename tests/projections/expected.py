@@ -88,3 +88,22 @@ def expected_profiles(platform: Platform) -> dict[bytes, str]:
         if cid := profiles.functions.profileOf(account).call():
             out[bytes.fromhex(account[2:].lower())] = cid
     return out
+
+
+def expected_voting_power(platform: Platform) -> dict[str, dict[bytes, Any]]:
+    """Staking's voting power as the contract holds it: each account's delegate (those that
+    ever had one) and each delegate's current votes (those that ever had votes; 0 kept)."""
+    staking = platform.client.contract("Staking")
+    delegators = {log.args.delegator for log in _logs(platform, "Staking", "DelegateChanged")}
+    delegates = {log.args.delegate for log in _logs(platform, "Staking", "DelegateVotesChanged")}
+    return {
+        "delegations": {
+            bytes.fromhex(a[2:].lower()): bytes.fromhex(
+                staking.functions.delegates(a).call()[2:].lower()
+            )
+            for a in delegators
+        },
+        "votes": {
+            bytes.fromhex(d[2:].lower()): staking.functions.getVotes(d).call() for d in delegates
+        },
+    }

@@ -25,6 +25,7 @@ from tests.projections.expected import (
     expected_profiles,
     expected_stakes,
     expected_stats,
+    expected_voting_power,
 )
 
 SCHEMA = "readmodels"
@@ -40,6 +41,7 @@ ACTION = st.one_of(
     st.tuples(st.just("unstake"), who, st.integers(1, 100)),
     st.tuples(st.just("profile"), who, st.integers(0, 2)),
     st.tuples(st.just("unprofile"), who),
+    st.tuples(st.just("delegate"), who, who),
     st.tuples(st.just("reorg"), st.integers(1, 4)),
     st.tuples(st.just("sync")),
 )
@@ -102,8 +104,8 @@ class World:
                     self.chain.account(i).send(self.staking.functions.stake(amount * WAD))
                 case ("unstake", i, amount):
                     self.chain.account(i).send(self.staking.functions.requestUnstake(amount * WAD))
-                case ("profile" | "unprofile", *_):
-                    self.profile(action)
+                case ("profile" | "unprofile" | "delegate", *_):
+                    self.account_action(action)
                 case ("reorg", depth):
                     depth = min(depth, self.w3.eth.block_number - self.floor)
                     if depth > 0:
@@ -115,9 +117,17 @@ class World:
             pass  # an action the contracts refuse changes nothing (it is never sent)
         assert kind
 
-    def profile(self, action: tuple[Any, ...]) -> None:
-        """Set account i's profile (to one of a few CIDs) or clear it."""
+    @property
+    def staking_address(self) -> bytes:
+        return bytes.fromhex(self.staking.address[2:])
+
+    def account_action(self, action: tuple[Any, ...]) -> None:
+        """Set account i's profile (to one of a few CIDs) or clear it; or move all its
+        votes to another delegate (Staking's voting power, what governance counts)."""
         match action:
+            case ("delegate", i, to):
+                delegate = self.chain.account(to).address
+                self.chain.account(i).send(self.staking.functions.delegate(delegate))
             case ("profile", i, version):
                 cid = f"bafy-profile-{i}-{version}"
                 self.chain.account(i).send(self.profiles.functions.setProfile(cid))
@@ -137,7 +147,8 @@ class World:
         self.store.close()
 
 
-def read_models(db_url: str) -> dict[str, Any]:
+def read_models(db_url: str, staking: bytes) -> dict[str, Any]:
+    """The read models' rows (voting power: Staking's, whose address is `staking`)."""
     with psycopg.connect(db_url, row_factory=dict_row) as conn:
         datasets = {
             int(r["dataset_id"]): r for r in conn.execute(f"SELECT * FROM {SCHEMA}.datasets")
@@ -152,17 +163,31 @@ def read_models(db_url: str) -> dict[str, Any]:
             bytes(r["account"]): r["profile_cid"]
             for r in conn.execute(f"SELECT * FROM {SCHEMA}.profiles")
         }
+        delegations = {
+            bytes(r["delegator"]): bytes(r["delegate"])
+            for r in conn.execute(
+                f"SELECT * FROM {SCHEMA}.delegations WHERE token = %s", (staking,)
+            )
+        }
+        votes = {
+            bytes(r["delegate"]): int(r["votes"])
+            for r in conn.execute(
+                f"SELECT * FROM {SCHEMA}.delegate_votes WHERE token = %s", (staking,)
+            )
+        }
     return {
         "datasets": datasets,
         "grants": grants,
         "stakes": stakes,
         "stats": stats,
         "profiles": profiles,
+        "voting_power": {"delegations": delegations, "votes": votes},
     }
 
 
 def assert_matches_chain(chain: Platform, db_url: str) -> None:
-    got = read_models(db_url)
+    staking = bytes.fromhex(chain.client.contract("Staking").address[2:])
+    got = read_models(db_url, staking)
     want = expected_datasets(chain)
     assert set(got["datasets"]) == set(want)
     for dataset_id, fields in want.items():
@@ -178,6 +203,7 @@ def assert_matches_chain(chain: Platform, db_url: str) -> None:
     stakes = expected_stakes(chain)
     assert {k: (int(r["staked"]), int(r["pending"])) for k, r in got["stakes"].items()} == stakes
     assert got["profiles"] == expected_profiles(chain)
+    assert got["voting_power"] == expected_voting_power(chain)
     stats = expected_stats(chain)
     if stats["datasets_listed"] or stats["total_staked"]:
         (row,) = got["stats"]
@@ -230,7 +256,7 @@ def test_reorg_removes_an_orphaned_purchase_from_every_read_model(
             ("sync",),
         ]:
             world.act(action)
-        before = read_models(db_url)
+        before = read_models(db_url, world.staking_address)
         assert before["datasets"][1]["purchases"] == 1
         assert before["datasets"][1]["rating_sum"] == 4
         assert len(before["grants"]) == 1
@@ -239,7 +265,7 @@ def test_reorg_removes_an_orphaned_purchase_from_every_read_model(
         world.sync()
         # Then the store holds retractions and the read models forget both
         assert any(e.kind == "retract" for e in world.store.read_after(0, 1000))
-        after = read_models(db_url)
+        after = read_models(db_url, world.staking_address)
         assert after["datasets"][1]["purchases"] == 0
         assert after["datasets"][1]["rating_count"] == 0
         assert after["grants"] == {}
@@ -268,7 +294,7 @@ def test_reorg_that_orphans_a_set_profile_removes_it(
         for action in [("profile", 1, 0), ("sync",), ("profile", 1, 1), ("profile", 2, 0)]:
             world.act(action)
         world.sync()
-        assert read_models(db_url)["profiles"] == {
+        assert read_models(db_url, world.staking_address)["profiles"] == {
             bytes.fromhex(chain.account(1).address[2:].lower()): "bafy-profile-1-1",
             bytes.fromhex(chain.account(2).address[2:].lower()): "bafy-profile-2-0",
         }
@@ -276,7 +302,7 @@ def test_reorg_that_orphans_a_set_profile_removes_it(
         world.act(("reorg", 2))
         world.sync()
         # Then account 1 is back to its first profile and account 2 has none
-        assert read_models(db_url)["profiles"] == {
+        assert read_models(db_url, world.staking_address)["profiles"] == {
             bytes.fromhex(chain.account(1).address[2:].lower()): "bafy-profile-1-0"
         }
         assert_matches_chain(chain, db_url)
