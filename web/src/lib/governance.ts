@@ -11,14 +11,17 @@ import { DECIMALS } from "./format";
 export type GovernanceInfo = {
   chain_id: number;
   governor: string;
-  timelock: string;
+  timelock: string | null;
   voting_delay: number;
   voting_period: number;
   proposal_threshold: string;
   quorum_numerator: number;
   quorum_denominator: number;
-  timelock_delay: number;
+  timelock_delay: number | null;
   head_block: number;
+  fee_bps?: number | null;
+  treasury?: string | null;
+  min_worker_stake?: string | null;
 };
 export type Proposal = {
   chain_id: number;

@@ -43,11 +43,11 @@ function Parameters({ info }: { info: GovernanceInfo }) {
         {(info.quorum_numerator * 100) / info.quorum_denominator}% of the active stake at the snapshot (for + abstain)
       </dd>
       <dt>Timelock delay</dt>
-      <dd>{formatDuration(info.timelock_delay, { compact: true })} between queuing and execution</dd>
+      <dd>{info.timelock_delay === null ? "…" : `${formatDuration(info.timelock_delay, { compact: true })} between queuing and execution`}</dd>
       <dt>Governor</dt>
       <dd className="address">{info.governor}</dd>
       <dt>Timelock</dt>
-      <dd className="address">{info.timelock}</dd>
+      <dd className="address">{info.timelock ?? "…"}</dd>
       <dt>Indexed head</dt>
       <dd>block {info.head_block}</dd>
     </dl>
