@@ -142,6 +142,7 @@ def facts(rows: list[tuple[Any, ...]]) -> list[Fact]:
             block_timestamp=block_timestamp,
             tx_hash=tx_hash,
             log_index=log_index,
+            address=address,
             event_name=event_name,
             args=loads(args),
         )
@@ -154,6 +155,7 @@ def facts(rows: list[tuple[Any, ...]]) -> list[Fact]:
             block_timestamp,
             tx_hash,
             log_index,
+            address,
             event_name,
             args,
         ) in rows

@@ -5,12 +5,15 @@ from __future__ import annotations
 from projections.activity import Activity
 from projections.base import Projection
 from projections.datasets import Datasets
+from projections.governance import Proposals, TimelockOperations, Votes
 from projections.outbox import Outbox
+from projections.parameters import ParameterChanges
 from projections.profiles import Profiles
 from projections.purchases import AccessGrants, Purchases
 from projections.stakes import Stakes
 from projections.stats import Stats
 from projections.training import TrainingJobs
+from projections.voting_power import DelegateVotes, Delegations, VotingSupplyChanges
 
 
 def all_projections() -> list[Projection]:
@@ -25,4 +28,11 @@ def all_projections() -> list[Projection]:
         Activity(),
         Stats(),
         Outbox(),
+        Proposals(),
+        Votes(),
+        TimelockOperations(),
+        ParameterChanges(),
+        Delegations(),
+        DelegateVotes(),
+        VotingSupplyChanges(),
     ]

@@ -292,6 +292,130 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/governance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Info
+         * @description Voting delay and period, proposal threshold, quorum, Timelock delay and the
+         *     platform settings the Timelock controls, folded from their events, at the indexed
+         *     head block.
+         */
+        get: operations["governance_info"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/proposals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Proposals
+         * @description Proposals, newest first (by creation block, then id), with their state at the
+         *     indexed head; by state and proposer.
+         */
+        get: operations["governance_list_proposals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/proposals/{proposal_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Proposal
+         * @description A proposal with its actions in words, its tallies, quorum and state.
+         */
+        get: operations["governance_get_proposal"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/proposals/{proposal_id}/votes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Proposal Votes
+         * @description A proposal's votes, newest first (404 for an unknown proposal).
+         */
+        get: operations["governance_proposal_votes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/accounts/{address}/votes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Account Votes
+         * @description The votes an account cast, newest first, on every chain.
+         */
+        get: operations["governance_account_votes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/voting-power/{address}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Voting Power
+         * @description An account's votes on Staking (delegated to it), its delegate, how many delegate
+         *     to it, and its active stake.
+         */
+        get: operations["governance_voting_power"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/training-specs/schema": {
         parameters: {
             query?: never;
@@ -625,6 +749,40 @@ export interface components {
             finalized: boolean;
         };
         /**
+         * Action
+         * @description One call a proposal makes, decoded against the platform's ABIs.
+         */
+        Action: {
+            /** Target */
+            target: string;
+            /**
+             * Target Name
+             * @description the platform contract it calls, or null
+             */
+            target_name: string | null;
+            /** Value */
+            value: string;
+            /** Calldata */
+            calldata: string;
+            /**
+             * Function
+             * @description the function called, when decoded
+             */
+            function: string | null;
+            /**
+             * Args
+             * @description its arguments by name, when decoded
+             */
+            args: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Sentence
+             * @description e.g. "Set the protocol fee from 2.5% to 3%"
+             */
+            sentence: string;
+        };
+        /**
          * Activity
          * @description Something an account did or received.
          */
@@ -931,6 +1089,69 @@ export interface components {
             };
         };
         /**
+         * GovernanceInfo
+         * @description The Governor's and Timelock's settings, folded from their events, at the indexed
+         *     head; and the platform parameters the Timelock controls.
+         */
+        GovernanceInfo: {
+            /** Chain Id */
+            chain_id: number;
+            /** Governor */
+            governor: string;
+            /**
+             * Timelock
+             * @description null until its MinDelayChange is indexed
+             */
+            timelock: string | null;
+            /**
+             * Voting Delay
+             * @description blocks from proposing to the vote's start
+             */
+            voting_delay: number;
+            /**
+             * Voting Period
+             * @description blocks the vote stays open
+             */
+            voting_period: number;
+            /**
+             * Proposal Threshold
+             * @description votes needed to propose (wei of stake)
+             */
+            proposal_threshold: string;
+            /** Quorum Numerator */
+            quorum_numerator: number;
+            /**
+             * Quorum Denominator
+             * @description 100 (OpenZeppelin's default)
+             */
+            quorum_denominator: number;
+            /**
+             * Timelock Delay
+             * @description seconds from queue to execution
+             */
+            timelock_delay: number | null;
+            /**
+             * Head Block
+             * @description the indexed head the states are computed at
+             */
+            head_block: number;
+            /**
+             * Fee Bps
+             * @description the protocol fee in basis points; null until first changed
+             */
+            fee_bps?: number | null;
+            /**
+             * Treasury
+             * @description null until first changed
+             */
+            treasury?: string | null;
+            /**
+             * Min Worker Stake
+             * @description wei; null until first changed
+             */
+            min_worker_stake?: string | null;
+        };
+        /**
          * Health
          * @description Liveness of the API and what it depends on.
          */
@@ -1028,6 +1249,16 @@ export interface components {
              */
             next_cursor: string | null;
         };
+        /** Page[Proposal] */
+        Page_Proposal_: {
+            /** Items */
+            items: components["schemas"]["Proposal"][];
+            /**
+             * Next Cursor
+             * @description pass back as `cursor` for the next page; null on the last one
+             */
+            next_cursor: string | null;
+        };
         /** Page[Purchase] */
         Page_Purchase_: {
             /** Items */
@@ -1042,6 +1273,16 @@ export interface components {
         Page_TrainingJob_: {
             /** Items */
             items: components["schemas"]["TrainingJob"][];
+            /**
+             * Next Cursor
+             * @description pass back as `cursor` for the next page; null on the last one
+             */
+            next_cursor: string | null;
+        };
+        /** Page[Vote] */
+        Page_Vote_: {
+            /** Items */
+            items: components["schemas"]["Vote"][];
             /**
              * Next Cursor
              * @description pass back as `cursor` for the next page; null on the last one
@@ -1152,6 +1393,140 @@ export interface components {
             avatar_cid: string | null;
             document: components["schemas"]["ProfileDocument"];
             call: components["schemas"]["ListingCall"];
+        };
+        /**
+         * Proposal
+         * @description A proposal, its tallies and its state at the indexed head.
+         */
+        Proposal: {
+            /** Chain Id */
+            chain_id: number;
+            /** Proposal Id */
+            proposal_id: string;
+            /** Proposer */
+            proposer: string;
+            /**
+             * Title
+             * @description the description's first line (at most 200 characters)
+             */
+            title: string;
+            /** Description */
+            description: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "pending" | "active" | "canceled" | "defeated" | "succeeded" | "queued" | "expired" | "executed";
+            /**
+             * Vote Start
+             * @description the snapshot block: votes are read there
+             */
+            vote_start: number;
+            /** Vote End */
+            vote_end: number;
+            /** Votes For */
+            votes_for: string;
+            /** Votes Against */
+            votes_against: string;
+            /** Votes Abstain */
+            votes_abstain: string;
+            /**
+             * Quorum
+             * @description votes needed (for + abstain) at the snapshot
+             */
+            quorum: string;
+            /** Quorum Reached */
+            quorum_reached: boolean;
+            /**
+             * Eta
+             * @description earliest execution, once queued
+             */
+            eta: string | null;
+            /** Created Block */
+            created_block: number;
+            /** Created Tx */
+            created_tx: string;
+            /** Queued Block */
+            queued_block: number | null;
+            /** Executed Block */
+            executed_block: number | null;
+            /** Canceled Block */
+            canceled_block: number | null;
+            /**
+             * Finalized
+             * @description its latest fact is final
+             */
+            finalized: boolean;
+            /** Voters */
+            voters: number;
+        };
+        /**
+         * ProposalDetail
+         * @description A proposal with its actions.
+         */
+        ProposalDetail: {
+            /** Chain Id */
+            chain_id: number;
+            /** Proposal Id */
+            proposal_id: string;
+            /** Proposer */
+            proposer: string;
+            /**
+             * Title
+             * @description the description's first line (at most 200 characters)
+             */
+            title: string;
+            /** Description */
+            description: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "pending" | "active" | "canceled" | "defeated" | "succeeded" | "queued" | "expired" | "executed";
+            /**
+             * Vote Start
+             * @description the snapshot block: votes are read there
+             */
+            vote_start: number;
+            /** Vote End */
+            vote_end: number;
+            /** Votes For */
+            votes_for: string;
+            /** Votes Against */
+            votes_against: string;
+            /** Votes Abstain */
+            votes_abstain: string;
+            /**
+             * Quorum
+             * @description votes needed (for + abstain) at the snapshot
+             */
+            quorum: string;
+            /** Quorum Reached */
+            quorum_reached: boolean;
+            /**
+             * Eta
+             * @description earliest execution, once queued
+             */
+            eta: string | null;
+            /** Created Block */
+            created_block: number;
+            /** Created Tx */
+            created_tx: string;
+            /** Queued Block */
+            queued_block: number | null;
+            /** Executed Block */
+            executed_block: number | null;
+            /** Canceled Block */
+            canceled_block: number | null;
+            /**
+             * Finalized
+             * @description its latest fact is final
+             */
+            finalized: boolean;
+            /** Voters */
+            voters: number;
+            /** Actions */
+            actions: components["schemas"]["Action"][];
         };
         /**
          * Purchase
@@ -1552,6 +1927,68 @@ export interface components {
             message: string;
             /** Signature */
             signature: string;
+        };
+        /**
+         * Vote
+         * @description One vote as cast.
+         */
+        Vote: {
+            /** Chain Id */
+            chain_id: number;
+            /** Proposal Id */
+            proposal_id: string;
+            /** Voter */
+            voter: string;
+            /**
+             * Support
+             * @enum {string}
+             */
+            support: "for" | "against" | "abstain";
+            /** Weight */
+            weight: string;
+            /** Reason */
+            reason: string;
+            /**
+             * Params
+             * @description castVoteWithReasonAndParams' params, 0x hex
+             */
+            params: string | null;
+            /** Block Number */
+            block_number: number;
+            /** Tx Hash */
+            tx_hash: string;
+            /** Finalized */
+            finalized: boolean;
+        };
+        /**
+         * VotingPower
+         * @description An account's votes on Staking (the Governor's votes contract).
+         */
+        VotingPower: {
+            /** Chain Id */
+            chain_id: number;
+            /** Address */
+            address: string;
+            /**
+             * Votes
+             * @description delegated to it now (DelegateVotesChanged)
+             */
+            votes: string;
+            /**
+             * Delegate
+             * @description whom it delegates to (DelegateChanged)
+             */
+            delegate: string | null;
+            /**
+             * Delegators
+             * @description accounts delegating to it (itself included)
+             */
+            delegators: number;
+            /**
+             * Stake
+             * @description its active stake
+             */
+            stake: string;
         };
     };
     responses: never;
@@ -2628,6 +3065,431 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TrainingJobDetail"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    governance_info: {
+        parameters: {
+            query?: {
+                chain_id?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GovernanceInfo"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    governance_list_proposals: {
+        parameters: {
+            query?: {
+                /** @description pending | active | canceled | defeated | succeeded | queued | expired | executed */
+                state?: string | null;
+                /** @description 0x address */
+                proposer?: string | null;
+                chain_id?: number | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Proposal_"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    governance_get_proposal: {
+        parameters: {
+            query?: {
+                chain_id?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description uint256, decimal */
+                proposal_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalDetail"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    governance_proposal_votes: {
+        parameters: {
+            query?: {
+                /** @description for | against | abstain */
+                support?: string | null;
+                chain_id?: number | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description uint256, decimal */
+                proposal_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Vote_"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    governance_account_votes: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description 0x address */
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_Vote_"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    governance_voting_power: {
+        parameters: {
+            query?: {
+                chain_id?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description 0x address */
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VotingPower"];
                 };
             };
             /** @description bad request (the detail says why, the code what) */
