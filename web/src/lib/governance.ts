@@ -5,70 +5,15 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { formatUnits, parseUnits } from "viem/utils";
+import type { Schemas } from "./api";
 import { DECIMALS } from "./format";
 
-// Until the API's OpenAPI types have them (branch gov-api), as the contract describes them.
-export type GovernanceInfo = {
-  chain_id: number;
-  governor: string;
-  timelock: string | null;
-  voting_delay: number;
-  voting_period: number;
-  proposal_threshold: string;
-  quorum_numerator: number;
-  quorum_denominator: number;
-  timelock_delay: number | null;
-  head_block: number;
-  fee_bps?: number | null;
-  treasury?: string | null;
-  min_worker_stake?: string | null;
-};
-export type Proposal = {
-  chain_id: number;
-  proposal_id: string;
-  proposer: string;
-  title: string;
-  description: string;
-  state: string;
-  vote_start: number;
-  vote_end: number;
-  votes_for: string;
-  votes_against: string;
-  votes_abstain: string;
-  quorum: string;
-  quorum_reached: boolean;
-  eta: string | null;
-  created_block: number;
-  created_tx: string;
-  queued_block: number | null;
-  executed_block: number | null;
-  canceled_block: number | null;
-  finalized: boolean;
-  voters: number;
-};
-export type ProposalAction = {
-  target: string;
-  target_name: string | null;
-  value: string;
-  calldata: string;
-  function: string | null;
-  args: Record<string, unknown> | null;
-  sentence: string;
-};
-export type ProposalDetail = Proposal & { actions: ProposalAction[] };
-export type Vote = {
-  chain_id: number;
-  proposal_id: string;
-  voter: string;
-  support: string;
-  weight: string;
-  reason: string;
-  params: string | null;
-  block_number: number;
-  tx_hash: string;
-  finalized: boolean;
-};
-export type VotingPower = { chain_id: number; address: string; votes: string; delegate: string | null; delegators: number; stake: string };
+export type GovernanceInfo = Schemas["GovernanceInfo"];
+export type Proposal = Schemas["Proposal"];
+export type ProposalDetail = Schemas["ProposalDetail"];
+export type ProposalAction = Schemas["Action"];
+export type Vote = Schemas["Vote"];
+export type VotingPower = Schemas["VotingPower"];
 export type Page<T> = { items: T[]; next_cursor: string | null };
 
 export const PROPOSAL_STATES = ["pending", "active", "canceled", "defeated", "succeeded", "queued", "expired", "executed"] as const;
