@@ -79,9 +79,16 @@ def proposal_url(dapp: Dapp, proposal_id: int) -> str:
     return dapp.page_url(f"/proposal/?id={proposal_id}&chain={dapp.chain_id}")
 
 
-def open_proposal(page: Page, dapp: Dapp, proposal_id: int, index: int) -> None:
+def open_proposal(
+    page: Page, dapp: Dapp, proposal_id: int, index: int, *, reconnects: bool = False
+) -> None:
+    """Open the proposal's page and connect; with `reconnects`, a page of this context
+    connected before, and the wallet reconnects by itself on load."""
     page.goto(proposal_url(dapp, proposal_id))
-    connect(page, dapp.address(index))
+    if reconnects:
+        expect(page.get_by_test_id("account-address")).to_contain_text(dapp.address(index))
+    else:
+        connect(page, dapp.address(index))
     expect(page.get_by_test_id("proposal-title")).to_be_visible()
 
 
@@ -125,7 +132,7 @@ def test_propose_vote_queue_execute_a_fee_change(gov: Dapp, new_context: Context
     # When the vote opens, the proposer and a second staker open it in two browsers
     governance(gov).mine_past_vote_start(proposal)
     voter = new_context(wallet=gov.wallet(VOTER)).new_page()
-    open_proposal(page, gov, proposal_id, PROPOSER)
+    open_proposal(page, gov, proposal_id, PROPOSER, reconnects=True)
     open_proposal(voter, gov, proposal_id, VOTER)
     for p in (page, voter):
         expect(p.get_by_test_id("proposal-state")).to_have_text("active")
