@@ -17,8 +17,8 @@ from functools import cache
 from typing import Any
 
 from eth_abi.abi import decode
-from eth_utils.abi import function_abi_to_4byte_selector, get_abi_input_names, get_abi_input_types
 from eth_typing import ABIFunction
+from eth_utils.abi import function_abi_to_4byte_selector, get_abi_input_names, get_abi_input_types
 from eth_utils.address import to_checksum_address
 
 from api.governance_schemas import Action

@@ -22,6 +22,10 @@ from contracts.events import (
     DatasetDelisted,
     DatasetListed,
     PriceChanged,
+    ProposalCanceled,
+    ProposalCreated,
+    ProposalExecuted,
+    ProposalQueued,
     Purchased,
     Rated,
     Staked,
@@ -30,6 +34,8 @@ from contracts.events import (
     TrainingRequested,
     Unstaked,
     UnstakeRequested,
+    VoteCast,
+    VoteCastWithParams,
 )
 from indexer.reader import NOTIFY_CHANNEL, Fact, facts_after, head_position
 from projections.base import event_names
@@ -43,7 +49,14 @@ TOPICS: dict[str, str] = {
     Purchased.event_name: "purchase",
     **dict.fromkeys(event_names(TrainingRequested, TrainingLogged, TrainingRefunded), "job"),
     **dict.fromkeys(event_names(Staked, UnstakeRequested, Unstaked), "stake"),
+    **dict.fromkeys(
+        event_names(ProposalCreated, ProposalQueued, ProposalExecuted, ProposalCanceled),
+        "proposal",
+    ),
+    **dict.fromkeys(event_names(VoteCast, VoteCastWithParams), "vote"),
 }
+#: A vote's `support` as the REST routes spell it (GovernorCountingSimple's numbers).
+SUPPORT_NAMES = {"0": "against", "1": "for", "2": "abstain"}
 STREAMED = frozenset(TOPICS)
 
 
@@ -71,6 +84,8 @@ def to_update(fact: Fact) -> Update:
         # uint256 as decimal strings (the typed event's JSON form).
         **fact.event.to_json(),
     }
+    if topic == "vote":
+        body["support"] = SUPPORT_NAMES.get(body["support"], body["support"])
     kind = f"{topic}.retracted" if retracted else topic
     return Update(fact.position, kind, orjson.dumps(body).decode())
 

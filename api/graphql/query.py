@@ -9,6 +9,7 @@ from api.deps import parse_address
 from api.graphql.account import Account
 from api.graphql.connections import Connection, connection, page_size
 from api.graphql.context import Info
+from api.graphql.governance import GovernanceQuery
 from api.graphql.scalars import BigInt
 from api.graphql.types import (
     Dataset,
@@ -33,8 +34,8 @@ from api.routers.training import JobFilter, find_jobs, read_jobs, to_job
 
 
 @strawberry.type
-class Query:
-    """Datasets, accounts, training jobs and protocol counters."""
+class Query(GovernanceQuery):
+    """Datasets, accounts, training jobs, protocol counters and governance."""
 
     @strawberry.field(description="Search and browse datasets (the filters of GET /datasets).")
     async def datasets(

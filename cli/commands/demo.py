@@ -229,6 +229,59 @@ class Scenario:
 
         stake = _wait("the stake", staked)
         self.say(f"  API: {address} stakes {int(stake[0]['staked']) / WAD} DATACOIN")
+        if is_governed(self.client):
+            self.change_fee_by_vote()
+
+    def change_fee_by_vote(self) -> None:
+        """Stakers change the protocol fee: the staked worker proposes (its stake passes
+        the threshold), both stakers vote for, anyone queues and executes; the API shows
+        the proposal's every state and, once executed, the new fee (from FeeChanged)."""
+        self.step("7. Stakers change the protocol fee by a vote")
+        market = self.client.contract("Marketplace")
+        governance = Governance(self.client)
+        new_fee = 300 if market.functions.feeBps().call() != 300 else 250
+        proposal = Proposal(
+            calls=(Call.to(market, "setFee", new_fee),),
+            description=f"Set the protocol fee to {new_fee / 100:g}%\n\n"
+            f"Proposed by the demo at block {self.w3.eth.block_number}.",
+        )
+        proposal_id = governance.proposal_id(proposal)
+        print_tx(self.console, "propose", governance.propose(self.accounts[0], proposal))
+        shown = self._proposal(proposal_id, "pending")
+        self.say(f"  API: proposal {shown['title']!r} is {shown['state']}")
+        self.say(
+            f"  API: it would {shown['actions'][0]['sentence'][0].lower()}"
+            f"{shown['actions'][0]['sentence'][1:]}"
+        )
+        governance.mine_past_vote_start(proposal)
+        for who in (WORKER_ACCOUNT, STAKER):
+            receipt = governance.vote(self.accounts[who], proposal, Support.FOR)
+            print_tx(self.console, f"account {who} votes for", receipt)
+        governance.mine_past_vote_end(proposal)
+        shown = self._proposal(proposal_id, "succeeded")
+        self.say(
+            f"  API: {shown['state']}: {int(shown['votes_for']) / WAD:g} DATACOIN of votes for,"
+            f" quorum {int(shown['quorum']) / WAD:g}"
+        )
+        print_tx(
+            self.console, "queue in the Timelock", governance.queue(self.accounts[0], proposal)
+        )
+        governance.wait_timelock(proposal)
+        print_tx(self.console, "execute: setFee", governance.execute(self.accounts[0], proposal))
+        shown = self._proposal(proposal_id, "executed")
+        fee = self.http.get("/governance").json()["fee_bps"]
+        self.say(f"  API: proposal {shown['state']}: {shown['actions'][0]['sentence']}")
+        self.say(f"  API: the protocol fee is now {fee / 100:g}% ({fee} bps)")
+
+    def _proposal(self, proposal_id: int, state: str) -> Any:
+        """The API's proposal once indexed and projected in `state`."""
+
+        def shown() -> Any:
+            reply = self.http.get(f"/proposals/{proposal_id}")
+            body = reply.json() if reply.status_code == 200 else None
+            return body if body and body["state"] == state else None
+
+        return _wait(f"the proposal {state}", shown)
 
     def train(self, dataset_id: int) -> None:
         """The buyer pays for a training job; the worker trains it in the sandbox."""
