@@ -34,6 +34,7 @@ PROPOSER, VOTER, FLASH, DELEGATOR, DELEGATEE, NOBODY = 3, 4, 5, 6, 7, 8
 STAKES = {PROPOSER: 2_000 * WAD, VOTER: 1_000 * WAD, DELEGATOR: 500 * WAD}
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 SEND = "eth_sendTransaction"
+PAGE_CHECKS = "Set the protocol fee to 2.75% (page checks)"
 
 
 def stake(dapp: Dapp, index: int, amount: int) -> None:
@@ -244,11 +245,30 @@ def test_delegating_through_the_page_moves_the_votes(
 @pytest.fixture(scope="module")
 def open_proposal_id(gov: Dapp) -> int:
     """An active proposal with one vote, for the pages' checks."""
-    proposal = fee_proposal(gov, 275, "Set the protocol fee to 2.75% (page checks)")
+    proposal = fee_proposal(gov, 275, PAGE_CHECKS)
     g = governance(gov)
     g.propose(gov.platform.account(PROPOSER), proposal)
     g.mine_past_vote_start(proposal)
     return g.proposal_id(proposal)
+
+
+def test_proposing_a_duplicate_fails_with_a_sentence(
+    gov: Dapp, open_proposal_id: int, new_context: ContextFactory
+) -> None:
+    # The same actions and description hash to the same id: the Governor refuses it
+    # (GovernorUnexpectedProposalState), and the page says why.
+    page = new_context(wallet=gov.wallet(VOTER)).new_page()
+    page.goto(gov.page_url("/governance/new/"))
+    connect(page, gov.address(VOTER))
+    page.get_by_test_id("propose-value").fill("2.75")
+    page.get_by_test_id("propose-description").fill(PAGE_CHECKS)
+    page.get_by_test_id("propose-submit").click()
+    expect(page.get_by_test_id("tx-status")).to_have_text("failed")
+    expect(page.get_by_test_id("tx-error")).to_have_text(
+        "This proposal already exists: the same actions with the same description were"
+        " proposed before"
+    )
+    assert SEND not in wallet_calls(page)
 
 
 @pytest.mark.parametrize("path", ["/governance/", "/governance/new/", "/proposal/"])

@@ -190,12 +190,17 @@ const SENTENCES: Record<string, (args: readonly unknown[]) => string> = {
 };
 
 /** A failure as the governance pages say it: the Governor's errors with their numbers,
- * otherwise the engine's sentence (or `cancelled`). */
-export function describeGovernance(engine: Engine, err: unknown): Failure {
+ * otherwise the engine's sentence (or `cancelled`). `step` words the errors whose meaning
+ * depends on the call (a proposal "in an unexpected state" when proposing is a duplicate). */
+export function describeGovernance(engine: Engine, err: unknown, step?: "propose"): Failure {
   const failure = engine.describe(err);
   if (failure.status === "cancelled" || !(err instanceof BaseError)) return failure;
   const reverted = err.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null;
   const name = reverted?.data?.errorName;
+  if (step === "propose" && name === "GovernorUnexpectedProposalState") {
+    // The id hashes the actions and the description: the same ones were proposed before.
+    return { status: "failed", message: "This proposal already exists: the same actions with the same description were proposed before" };
+  }
   const sentence = name ? SENTENCES[name] : undefined;
   if (sentence) return { status: "failed", message: sentence(reverted?.data?.args ?? []) };
   // An error from a contract the Governor called (the Timelock, a target): the engine

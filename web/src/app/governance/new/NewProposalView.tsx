@@ -74,7 +74,7 @@ export function NewProposalView() {
       const { proposalId } = await gov.propose(engine, calls, text, setTx);
       setCreated(proposalId);
     } catch (err) {
-      const failure = gov.describeGovernance(engine, err);
+      const failure = gov.describeGovernance(engine, err, "propose");
       setTx((t) => ({ ...t, status: failure.status }));
       setTxError(failure.message);
     } finally {
