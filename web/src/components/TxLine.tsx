@@ -5,6 +5,7 @@
 import type { TxUpdate } from "@/wallet/engine";
 
 export function TxLine({ label, tx, error }: { label: string; tx: TxUpdate | null; error: string | null }) {
+  if (tx === null && error === null) return null; // nothing sent yet
   return (
     <>
       <p className="status" aria-live="polite">

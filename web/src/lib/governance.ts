@@ -32,9 +32,14 @@ export function proposalHref(id: string, chainId: number): string {
   return `/proposal/?id=${encodeURIComponent(id)}&chain=${chainId}`;
 }
 
+/** "1 block", "12 blocks". */
+export function blocks(n: number): string {
+  return `${n} block${n === 1 ? "" : "s"}`;
+}
+
 /** "in 1 block", "in 12 blocks". */
 export function inBlocks(n: number): string {
-  return `in ${n} block${n === 1 ? "" : "s"}`;
+  return `in ${blocks(n)}`;
 }
 
 /** Where a proposal's vote stands against the chain's head, as a sentence. OpenZeppelin's

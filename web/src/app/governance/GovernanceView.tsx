@@ -11,6 +11,7 @@ import { formatDuration } from "@/app/stake/amount";
 import { shortAddress } from "@/lib/format";
 import {
   PROPOSAL_STATES,
+  blocks,
   formatVotes,
   proposalHref,
   useLiveGovernance,
@@ -33,9 +34,9 @@ function Parameters({ info }: { info: GovernanceInfo }) {
   return (
     <dl className="facts panel" data-testid="governance-parameters">
       <dt>Voting delay</dt>
-      <dd>{info.voting_delay} blocks from a proposal to its snapshot</dd>
+      <dd>{blocks(info.voting_delay)} from a proposal to its snapshot</dd>
       <dt>Voting period</dt>
-      <dd>{info.voting_period} blocks</dd>
+      <dd>{blocks(info.voting_period)}</dd>
       <dt>Proposal threshold</dt>
       <dd>{formatVotes(info.proposal_threshold)} votes (DATACOIN of active stake)</dd>
       <dt>Quorum</dt>
