@@ -8,6 +8,7 @@ NOTIFYs on each commit. The API reads the store through this module only.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import fields
 from typing import Any
 
 from psycopg.rows import dict_row, kwargs_row
@@ -45,9 +46,9 @@ _ENTRIES = (
     f"SELECT {', '.join(_ENTRY_FIELDS + _EVENT_FIELDS)} FROM events"
     " WHERE position > %(after)s ORDER BY position LIMIT %(limit)s"
 )
+# A Fact's fields, from its declaration (a field added there is read here too).
 _FACTS = (
-    "SELECT position, kind, chain_id, block_number, block_hash, block_timestamp, tx_hash,"
-    " log_index, event_name, args FROM events"
+    f"SELECT {', '.join(f.name for f in fields(Fact) if f.init)} FROM events"
     " WHERE position > %(after)s AND event_name = ANY(%(names)s) ORDER BY position"
     " LIMIT %(limit)s"
 )

@@ -68,6 +68,9 @@ def test_demo_against_ci_services_then_replay(
         assert re.search(r"job 1 logged by 0x", text)
         # the worker was registered by a passed proposal (the Timelock owns TrainingLog)
         assert "execute: registerWorker: tx 0x" in text
+        # step 7: the fee changed by a vote, as the API shows it
+        assert "API: proposal executed: Set the protocol fee from 2.5% to 3%" in text, text
+        assert "API: the protocol fee is now 3% (300 bps)" in text
         # The requester downloaded the sealed model, and it is the one the chain commits to
         assert re.search(r"the requester downloaded the model: \d+ bytes", text)
         assert "its sha256 matches the modelHash on chain: True" in text
