@@ -142,6 +142,8 @@ def test_propose_vote_queue_execute_a_fee_change(gov: Dapp, new_context: Context
             re.compile(r"closes in \d+ blocks?")
         )
     expect(page.get_by_test_id("my-votes")).to_contain_text("2000 votes")
+    # (both follow /stream's proposal and vote topics)
+    expect(voter.get_by_test_id("live-indicator")).to_have_attribute("data-live", "true")
 
     # The proposer votes for: the other browser's tally moves without a reload
     page.get_by_test_id("vote-for").check()

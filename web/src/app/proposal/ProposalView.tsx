@@ -36,7 +36,7 @@ function share(part: bigint, whole: bigint): number {
   return Math.min(100, pct);
 }
 
-function Tallies({ p }: { p: ProposalDetail }) {
+function Tallies({ p, live }: { p: ProposalDetail; live: boolean }) {
   const forVotes = BigInt(p.votes_for);
   const against = BigInt(p.votes_against);
   const abstain = BigInt(p.votes_abstain);
@@ -51,6 +51,9 @@ function Tallies({ p }: { p: ProposalDetail }) {
   return (
     <section className="panel" aria-labelledby="tally-heading">
       <h2 id="tally-heading">Votes</h2>
+      <p className="muted" data-testid="live-indicator" data-live={live ? "true" : "false"}>
+        {live ? "Live: new votes show as they are cast." : "Refreshed every few seconds."}
+      </p>
       <div className="tallies">
         {rows.map((r) => (
           <div className="tally" key={r.key}>
@@ -284,7 +287,7 @@ export function ProposalView() {
         </ol>
       </section>
 
-      <Tallies p={p} />
+      <Tallies p={p} live={live} />
 
       <dl className="facts panel" data-testid="proposal-blocks">
         <dt>State</dt>
