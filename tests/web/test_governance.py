@@ -183,15 +183,21 @@ def test_a_stake_after_the_snapshot_cannot_vote(gov: Dapp, new_context: ContextF
     proposal = fee_proposal(gov, 200, "Lower the protocol fee to 2% (flash stake check)")
     g = governance(gov)
     g.propose(gov.platform.account(PROPOSER), proposal)
-    g.mine_past_vote_start(proposal)
     proposal_id = g.proposal_id(proposal)
+    snapshot = int(g.governor.functions.proposalSnapshot(proposal_id).call())
+    page = new_context(wallet=gov.wallet(FLASH)).new_page()
+    open_proposal(page, gov, proposal_id, FLASH)
+    # Pending: the page counts the blocks to the vote from the chain's head
+    expect(page.get_by_test_id("proposal-state")).to_have_text("pending")
+    expect(page.get_by_test_id("voting-window")).to_contain_text(
+        f"Voting opens in 1 block (after block {snapshot})"
+    )
+    g.mine_past_vote_start(proposal)
     # A flash stake: after the snapshot, so it has votes now but none on this proposal
     stake(gov, FLASH, 5_000 * WAD)
     gov.mine(1)
     assert votes_of(gov, FLASH) == 5_000 * WAD
 
-    page = new_context(wallet=gov.wallet(FLASH)).new_page()
-    open_proposal(page, gov, proposal_id, FLASH)
     expect(page.get_by_test_id("proposal-state")).to_have_text("active")
     expect(page.get_by_test_id("my-votes")).to_contain_text("You have 0 votes")
     page.get_by_test_id("vote-for").check()
