@@ -26,7 +26,14 @@ from cli.commands.stack import Stack
 from common.anvil import AnvilNode, free_port, start_anvil
 from common.settings import Settings
 from tests.api.test_siwe import signed, siwe_text
-from tests.conftest import Platform, clone_database, deploy_fresh, drop_database, service_missing
+from tests.conftest import (
+    GOVERNED,
+    Platform,
+    clone_database,
+    deploy_fresh,
+    drop_database,
+    service_missing,
+)
 from tests.indexer.activity import WAD, fund, rpc_call
 from tests.web.wallet import RDNS, WalletConfig
 
@@ -155,11 +162,18 @@ class Dapp:
 
 @contextmanager
 def running_dapp(
-    template_url: str, redis_url: str, data_dir: Path, *, worker: bool = False
+    template_url: str,
+    redis_url: str,
+    data_dir: Path,
+    *,
+    worker: bool = False,
+    governance: bool = False,
 ) -> Iterator[Dapp]:
     """A fresh chain, database and stack; everything stopped and dropped afterwards. With
     `worker`, a registered, staked Dramatiq worker trains jobs in the stack (sandboxed, on
-    the CPU), on a broker namespace of its own (tests/web/training.py)."""
+    the CPU), on a broker namespace of its own (tests/web/training.py). With `governance`,
+    the platform is deployed governed (`GOVERNED`: the Timelock owns the admin functions,
+    the dev chain's voting delay, period and Timelock delay)."""
     namespace = f"dc-web-{uuid.uuid4().hex[:8]}"
     try:
         node = start_anvil()
@@ -169,7 +183,7 @@ def running_dapp(
     db_url = clone_database(template_url)
     stack: Stack | None = None
     try:
-        platform = deploy_fresh(node)
+        platform = deploy_fresh(node, GOVERNED if governance else None)
         fund(platform, [BUYER])
         manifest = data_dir / "deployment.json"
         platform.deployment.save(manifest)

@@ -17,6 +17,7 @@ export function Header() {
         <Link href="/account/">Account</Link>
         <Link href="/stake/">Stake</Link>
         <Link href="/audit/">Audit</Link>
+        <Link href="/governance/">Governance</Link>
       </nav>
       <WalletBar />
     </header>
