@@ -244,6 +244,14 @@ class FetchPool:
         for future in pending:
             future.cancel()
         self._stopping.set()
+        if any(not process.is_alive() for process in self._processes):
+            # A process killed inside ``tasks.get()`` dies holding the queue's shared read
+            # lock: the others would wait on it until the join below gave up (35 s at a
+            # 10 s request timeout). A broken pool's ranges have all failed (or are
+            # cancelled above): stop the rest now.
+            for process in self._processes:
+                if process.is_alive():
+                    process.kill()
         for _ in range(len(self._processes) * self._threads):
             self._tasks.put(None)
         for process in self._processes:

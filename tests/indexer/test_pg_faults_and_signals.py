@@ -8,6 +8,7 @@ same hash-chain head."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -288,4 +290,11 @@ def test_killed_backfill_worker_is_replaced_and_the_store_converges(
         assert run.proc.wait(timeout=180) == 0, run.stderr[-3000:]
     assert '"indexer.fetch_pool.broken"' in run.stderr, run.stderr[-3000:]
     assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    # And it starts again at once: the survivors are not waited for (a process killed in
+    # the middle of reading the task queue leaves its lock held: they could never finish)
+    logged = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    died = next(e for e in logged if e["event"] == "indexer.fetch_pool.died")
+    again = [e for e in logged if e["event"] == "indexer.start"][1]
+    took = datetime.fromisoformat(again["timestamp"]) - datetime.fromisoformat(died["timestamp"])
+    assert took.total_seconds() < 5, f"restarted {took} after the fetch process died"
     _assert_same_store(chain, fresh_db, reference_db, head)
