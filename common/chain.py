@@ -25,7 +25,7 @@ from contracts.artifacts import ARTIFACTS_DIR, load_artifact
 #: anvil's (and hardhat's) public development mnemonic: its keys hold test ETH only.
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 #: Chains where the dev mnemonic's keys are acceptable defaults.
-DEV_CHAIN_IDS = frozenset({31337, 1337})
+DEV_CHAIN_IDS = frozenset({31337, 31338, 1337})
 #: Headroom over the gas estimate (1/5 = 20%): state can shift between estimate and inclusion.
 GAS_MARGIN_DIVISOR = 5
 

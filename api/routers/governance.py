@@ -4,7 +4,6 @@ events and the indexed head; nothing asks the chain."""
 
 from __future__ import annotations
 
-from pathlib import Path as FilePath
 from typing import Annotated, get_args
 
 from fastapi import APIRouter, Path, Query
@@ -38,8 +37,8 @@ from api.queries import Row, exactly_one
 from api.render import address as checksum
 from api.render import hex0x, uint
 from api.schemas import ERRORS
+from common.chains import Deployments
 from common.errors import ConfigurationError
-from common.manifest import Deployment
 from common.settings import Settings
 from projections import parameters as p
 from projections.governance import SUPPORT
@@ -101,18 +100,17 @@ def to_vote(row: Row) -> Vote:
 
 
 def contract_names(settings: Settings, chain_id: int) -> dict[str, str]:
-    """Lowercase address → platform contract name, from the deployment manifest when it
-    is `chain_id`'s (empty otherwise: actions then show raw calls)."""
-    path: FilePath = settings.manifest_file
+    """Lowercase address → platform contract name on chain `chain_id`, from its deployment
+    manifest (empty without one: actions then show raw calls)."""
     try:
-        deployment = Deployment.load(path)
+        chain = Deployments(settings).find(chain_id)
     except (ConfigurationError, ValueError):
         return {}
-    if deployment.chain_id != chain_id:
+    if chain is None:
         return {}
     return {
         deployed.address.lower(): name
-        for name, deployed in deployment.contracts.items()
+        for name, deployed in chain.deployment.contracts.items()
         if name in NAMED
     }
 

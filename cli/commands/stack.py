@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import structlog
 import uvicorn
@@ -36,7 +37,8 @@ class Stack:
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     server: uvicorn.Server | None = None
-    indexer: Indexer | None = None
+    indexer: Indexer | None = None  # the home chain's
+    indexers: list[Indexer] = field(default_factory=list)  # one per chain, home first
 
     @property
     def api_url(self) -> str:
@@ -65,11 +67,19 @@ class Stack:
             fetch_processes=s.index_workers,
             initial_range=s.index_initial_range,
         )
-        self.indexer = Indexer(
-            RpcClient(s.rpc_url), PostgresEventStore(s.database_url), self.deployment, config=config
-        )
-        indexer = self.indexer
-        self._spawn("indexer", lambda: indexer.run(stop=self.stop_event))
+        # One indexer per chain, all into the one event store (each keyed by its chain id).
+        chains = [(s.rpc_url, self.deployment)] + [
+            (remote.rpc_url, Deployment.load(remote.manifest_path)) for remote in s.remote_chains
+        ]
+        for rpc_url, deployment in chains:
+            indexer = Indexer(
+                RpcClient(rpc_url), PostgresEventStore(s.database_url), deployment, config=config
+            )
+            self.indexers.append(indexer)
+            self._spawn(
+                f"indexer-{deployment.chain_id}", partial(indexer.run, stop=self.stop_event)
+            )
+        self.indexer = self.indexers[0]
         runner = Projector.from_settings(s, PostgresEventStore(s.database_url))
         runner.prepare()  # the resolver and dispatcher read its tables: create them first
         self._spawn("projector", lambda: runner.run_forever(self.stop_event, idle_timeout=0.2))

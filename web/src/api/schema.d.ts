@@ -98,9 +98,10 @@ export interface paths {
         /**
          * Create
          * @description Store a dataset (encrypted when paid) and its metadata; returns the CIDs and the
-         *     `listDataset` calldata for the provider's wallet.
+         *     `listDataset` calldata for the provider's wallet, for chain `chain_id`'s Marketplace
+         *     (the home chain's when unset).
          *
-         *     Signed-in first: without a session the body is never read.
+         *     Signed-in first: without a session the body is never read; nor with an unknown chain.
          */
         post: operations["uploads_create"];
         delete?: never;
@@ -202,7 +203,8 @@ export interface paths {
          * Post Profile
          * @description Store your profile document (display name, bio, up to 5 https links) and avatar (PNG,
          *     JPEG or WebP, at most 1 MiB and 1024x1024 pixels); returns its CID and the `setProfile`
-         *     calldata for your wallet. Signed-in first: without a session the body is never read.
+         *     calldata for your wallet (for chain `chain_id`'s Profiles; the home chain's when unset).
+         *     Signed-in first: without a session the body is never read.
          */
         post: operations["profiles_post_profile"];
         delete?: never;
@@ -672,9 +674,31 @@ export interface paths {
         /**
          * Get
          * @description Chain id, contract addresses and ABIs, confirmations, public RPC URL and
-         *     WalletConnect project id: the dApp's runtime configuration (no sign-in).
+         *     WalletConnect project id of chain `chain_id` (the home chain when unset): the dApp's
+         *     runtime configuration (no sign-in).
          */
         get: operations["deployment_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deployments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List
+         * @description Every chain the platform runs on (the home chain first) with its contracts: the
+         *     dApp's chain picker. An empty list before the first `datacoin deploy`.
+         */
+        get: operations["deployment_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1020,11 +1044,21 @@ export interface components {
         };
         /**
          * DeploymentInfo
-         * @description The chain and contracts the dApp talks to.
+         * @description One chain and the contracts the dApp talks to there.
          */
         DeploymentInfo: {
             /** Chain Id */
             chain_id: number;
+            /**
+             * Name
+             * @description The chain's display name, or null.
+             */
+            name: string | null;
+            /**
+             * Home
+             * @description The home chain (DATACOIN's own; others are bridged).
+             */
+            home: boolean;
             /**
              * Rpc Url
              * @description A public JSON-RPC endpoint, or null.
@@ -1047,6 +1081,14 @@ export interface components {
              * @description WalletConnect project id, or null.
              */
             walletconnect_project_id: string | null;
+        };
+        /**
+         * DeploymentList
+         * @description Every chain the platform runs on, the home chain first.
+         */
+        DeploymentList: {
+            /** Items */
+            items: components["schemas"]["DeploymentInfo"][];
         };
         /**
          * EventEntry
@@ -2288,7 +2330,9 @@ export interface operations {
     };
     uploads_create: {
         parameters: {
-            query?: never;
+            query?: {
+                chain_id?: number | null;
+            };
             header?: {
                 authorization?: string | null;
             };
@@ -2706,7 +2750,9 @@ export interface operations {
     };
     profiles_post_profile: {
         parameters: {
-            query?: never;
+            query?: {
+                chain_id?: number | null;
+            };
             header?: {
                 authorization?: string | null;
             };
@@ -4188,7 +4234,9 @@ export interface operations {
     };
     deployment_get: {
         parameters: {
-            query?: never;
+            query?: {
+                chain_id?: number | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4204,6 +4252,24 @@ export interface operations {
                     "application/json": components["schemas"]["DeploymentInfo"];
                 };
             };
+            /** @description no such chain */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
             /** @description no deployment manifest yet */
             503: {
                 headers: {
@@ -4211,6 +4277,26 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    deployment_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentList"];
                 };
             };
         };
