@@ -25,14 +25,13 @@ from rich.console import Console
 from web3 import Web3
 
 from cli.commands.demo_bridge import BridgeStep
-from cli.commands.deploy import timing_from_settings
+from cli.commands.deploy import run_deploy_bridged, timing_from_settings
 from cli.commands.embedded import REMOTE_DEV_CHAIN_ID, Endpoints, services
 from cli.commands.serve import STOP_SIGNALS
 from cli.commands.stack import Stack
 from common.anvil import free_port
-from common.bridge import DEV_THRESHOLD, dev_relayers
 from common.chain import ChainClient, Transactor, connect, dev_account
-from common.deploy import DeployConfig, deploy_bridged_pair, deploy_platform
+from common.deploy import DeployConfig, deploy_platform
 from common.governance import Call, Governance, Proposal, Support, is_governed
 from common.logs import configure_logging
 from common.manifest import Deployment
@@ -104,21 +103,7 @@ def _bridged_deployments(settings: Settings, console: Console) -> Deployment:
     home = _reusable(settings.manifest_file, home_w3, console)
     if home is not None and _reusable(remote.manifest_path, remote_w3, console) is not None:
         return home
-    timing = timing_from_settings(settings, home_w3.eth.chain_id)
-    pair = deploy_bridged_pair(
-        Transactor(home_w3, dev_account(0)),
-        Transactor(remote_w3, dev_account(0)),
-        relayers=tuple(account.address for account in dev_relayers()),
-        threshold=DEV_THRESHOLD,
-        home_config=DeployConfig(governance=True, governance_timing=timing),
-        remote_config=DeployConfig(),
-    )
-    pair.home.save(settings.manifest_file)
-    pair.remote.save(remote.manifest_path)
-    console.print(
-        f"deployed the contracts on chains {pair.home.chain_id} and {pair.remote.chain_id},"
-        f" bridged; manifests {settings.manifest_file} and {remote.manifest_path}"
-    )
+    pair = run_deploy_bridged(settings, faucet=True, governance=True, console=console)
     return pair.home
 
 

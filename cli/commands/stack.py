@@ -40,6 +40,8 @@ class Stack:
     server: uvicorn.Server | None = None
     indexer: Indexer | None = None  # the home chain's
     indexers: list[Indexer] = field(default_factory=list)  # one per chain, home first
+    #: Run a bridge relayer when two chains are bridged (off: relayers run on their own).
+    relay: bool = True
 
     @property
     def api_url(self) -> str:
@@ -86,7 +88,7 @@ class Stack:
         self._spawn("projector", lambda: runner.run_forever(self.stop_event, idle_timeout=0.2))
         resolver = Resolver(s.database_url, open_blobs(s), s.read_schema)
         self._spawn("resolver", lambda: resolver.run_forever(self.stop_event, interval=0.2))
-        if len(bridged_chains(s)) >= 2:  # a bridge between two of the chains: relay it
+        if self.relay and len(bridged_chains(s)) >= 2:  # a bridge between two of the chains: relay it
             relayer = build_relayer(s)
             interval = s.bridge_relayer_interval
             self._spawn("relayer", lambda: relayer.run_forever(self.stop_event, interval))
