@@ -88,7 +88,8 @@ class Stack:
         self._spawn("projector", lambda: runner.run_forever(self.stop_event, idle_timeout=0.2))
         resolver = Resolver(s.database_url, open_blobs(s), s.read_schema)
         self._spawn("resolver", lambda: resolver.run_forever(self.stop_event, interval=0.2))
-        if self.relay and len(bridged_chains(s)) >= 2:  # a bridge between two of the chains: relay it
+        # A bridge between two of the chains: relay it (unless relayers run on their own).
+        if self.relay and len(bridged_chains(s)) >= 2:
             relayer = build_relayer(s)
             interval = s.bridge_relayer_interval
             self._spawn("relayer", lambda: relayer.run_forever(self.stop_event, interval))
