@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 from web3 import Web3
 
+from common.bridge import message_from_event, message_id
 from common.errors import ConfigurationError
 from common.governance import Call, Proposal, pass_proposal
 from common.manifest import DeployedContract, Deployment
 from contracts.artifacts import PLATFORM_CONTRACTS
+from contracts.events import BridgeLocked, typed_event
 from indexer.decode import EventDecoder
 from tests.conftest import GOVERNED
 from tests.contracts.bridge_helpers import (
@@ -100,6 +102,30 @@ def test_the_indexer_decodes_remote_logs_with_the_entry_artifact(bridged: Bridge
     w3 = bridged.remote.client.w3
     names = [decoder.decode(raw_log(log))[0] for log in w3.eth.get_logs({"fromBlock": 0})]
     assert "GatewaySet" in names and "BridgeMinted" in names and "Transfer" in names
+
+
+def test_a_stored_lock_event_gives_the_message_the_relayers_sign(bridged: BridgedChains) -> None:
+    """Given a lock decoded as the event store keeps it, when the relayer's helper turns
+    the typed event into a message, then it is the lock's message, its id checks out
+    against the vault, and it is deliverable."""
+    alice = bridged.home.account(1)
+    fund(bridged.home, alice.address, 3 * WAD)
+    expected = lock(bridged, alice, bridged.remote.account(2).address, 3 * WAD)
+    decoder = EventDecoder(bridged.home.deployment.addresses_by_artifact())
+    vault = bridged.vault
+    (raw,) = bridged.home.client.w3.eth.get_logs({"address": vault.address, "fromBlock": "latest"})
+    name, args = decoder.decode(raw_log(raw))
+    event = typed_event(name, args)
+    assert isinstance(event, BridgeLocked)
+    message = message_from_event(event, source_chain_id=HOME_CHAIN_ID)
+    assert message == expected
+    assert message.message_id == message_id(
+        source_chain_id=HOME_CHAIN_ID,
+        dest_chain_id=message.dest_chain_id,
+        sender=vault.address,
+        nonce=message.nonce,
+    )
+    deliver(bridged, message)
 
 
 def raw_log(log: Any) -> dict[str, Any]:
