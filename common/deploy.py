@@ -114,7 +114,8 @@ class BridgedPair:
 
 
 def _deploy(tx: Transactor, name: str, *args: Any) -> DeployedContract:
-    """Deploy artifact `name` (a manifest entry naming another contract sets `artifact`)."""
+    """Deploy artifact `name` with constructor `args`; its entry's `artifact` stays None
+    (the caller sets it where the manifest key is another name)."""
     artifact = load_artifact(name)
     factory = tx.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     receipt = tx.send(factory.constructor(*args))
@@ -140,13 +141,7 @@ def deploy_platform(tx: Transactor, config: DeployConfig | None = None) -> Deplo
     treasury = cfg.treasury or me
     remote = cfg.bridge is not None and cfg.bridge.role == "remote"
     deployed: dict[str, DeployedContract] = {}
-    if remote:  # the supply only comes over the bridge: no initial supply, no faucet
-        bridged = _deploy(tx, "BridgedDataCoin")
-        deployed["DataCoin"] = token = bridged.model_copy(update={"artifact": "BridgedDataCoin"})
-    else:
-        deployed["DataCoin"] = token = _deploy(
-            tx, "DataCoin", me, cfg.supply_cap, cfg.initial_supply
-        )
+    deployed["DataCoin"] = token = _deploy_token(tx, cfg, remote=remote)
     deployed["Marketplace"] = market = _deploy(
         tx, "Marketplace", token.address, me, treasury, cfg.fee_bps
     )
@@ -188,6 +183,15 @@ def deploy_platform(tx: Transactor, config: DeployConfig | None = None) -> Deplo
         contracts=deployed,
         bridge=bridge,
     )
+
+
+def _deploy_token(tx: Transactor, cfg: DeployConfig, *, remote: bool) -> DeployedContract:
+    """The manifest's "DataCoin": DataCoin itself (cap, initial supply to the deployer) or,
+    on a bridge's remote chain, a BridgedDataCoin, whose supply only comes over the bridge."""
+    if not remote:
+        return _deploy(tx, "DataCoin", tx.address, cfg.supply_cap, cfg.initial_supply)
+    bridged = _deploy(tx, "BridgedDataCoin")
+    return bridged.model_copy(update={"artifact": "BridgedDataCoin"})
 
 
 def _bind(tx: Transactor, name: str, deployed: DeployedContract) -> Contract:
