@@ -270,3 +270,31 @@ def test_lock_relay_mint_trade_burn_release_with_a_kill_and_a_reorg(bridged: Bri
     assert sides["home"]["locked"] == sides["remote"]["bridged_supply"] == str(40 * WAD)
     mine = b.api.get(f"/accounts/{buyer}/bridge-transfers").json()["items"]
     assert [Web3.to_bytes(hexstr=t["message_id"]) for t in mine] == [burn_id, first_id]
+
+
+def test_a_lock_orphaned_after_its_delivery_is_reported(bridged: Bridged) -> None:
+    """Given a lock delivered on the second chain, when a reorg deeper than the finality
+    depth removes it from the home chain, then `datacoin verify bridge` reports a delivery
+    without its send (the beyond-finality alert) and the invariant's break."""
+    b = bridged
+    buyer = dev_account(BUYER).address
+    coin, vault = b.home.contract("DataCoin"), b.home.contract("BridgeVault")
+    b.send(b.home, 0, coin.functions.transfer(buyer, 100 * WAD))
+    b.send(b.home, BUYER, coin.functions.approve(vault.address, 100 * WAD))
+    locked = b.send(b.home, BUYER, vault.functions.lock(buyer, 100 * WAD, REMOTE_CHAIN_ID))
+    message_id = message_of(vault, "BridgeLocked", locked)
+    b.finalize(b.home)
+    process = relayer(b.settings, 7), relayer(b.settings, 8)
+    try:
+        wait_for("the mint", lambda: (t := b.transfer(message_id)) and t["state"] == "delivered")
+    finally:
+        for p in process:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=15)
+    assert verify_bridge(b.settings).ok
+    depth = b.home.w3.eth.block_number - locked["blockNumber"] + 1
+    b.home.w3.provider.make_request("anvil_reorg", [depth, []])  # type: ignore[arg-type]
+    wait_for("the retraction", lambda: b.transfer(message_id) is None)
+    report = wait_for("the report", lambda: (r := verify_bridge(b.settings)).problems and r)
+    assert any("whose send is not on the canonical source chain" in p for p in report.problems)
+    assert any("vault totalLocked = remote totalSupply" in p for p in report.problems)
