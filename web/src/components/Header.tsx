@@ -1,6 +1,7 @@
 "use client";
 import Link from "next/link";
 import dynamic from "next/dynamic";
+import { ChainSelect } from "./ChainSelect";
 
 // Client-only: the wallet state only exists in the browser.
 const WalletBar = dynamic(() => import("./WalletBar").then((m) => m.WalletBar), { ssr: false });
@@ -19,6 +20,7 @@ export function Header() {
         <Link href="/audit/">Audit</Link>
         <Link href="/governance/">Governance</Link>
       </nav>
+      <ChainSelect />
       <WalletBar />
     </header>
   );
