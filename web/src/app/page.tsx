@@ -147,7 +147,7 @@ export default function ExplorePage() {
           aria-invalid={filters.provider !== "" && !providerValid}
         />
         {several && (
-          <select data-testid="chain-filter" value={chainFilter} onChange={(e) => setChainPick({ value: e.target.value, over: current })} aria-label="Chain">
+          <select data-testid="chain-filter" value={chainFilter} onChange={(e) => setChainPick({ value: e.target.value, over: current })} aria-label="Filter by chain">
             <option value="">All chains</option>
             {deployments.data?.map((d) => (
               <option key={d.chain_id} value={String(d.chain_id)}>
