@@ -41,4 +41,6 @@ def binding(found: Deployments, name: str, chain_id: int | None = None) -> Contr
             )
         return _bound(name, None)
     entry = chain.deployment.contracts.get(name)
-    return _bound(name, entry.address if entry is not None else None)
+    if entry is None:
+        return _bound(name, None)
+    return _bound(entry.artifact or name, entry.address)

@@ -149,6 +149,23 @@ class Settings(BaseSettings):
         description="Key that signs logTraining (registered and staked); dev chains: "
         "anvil's key 0.",
     )
+    bridge_relayers: list[str] = Field(
+        [],
+        description="`datacoin deploy` with remote chains: the bridge's relayer set"
+        " (addresses, JSON list); dev chains: anvil's accounts 7, 8 and 9.",
+    )
+    bridge_threshold: int | None = Field(
+        None, ge=1, description="Relayer signatures a bridge message needs; dev chains: 2."
+    )
+    bridge_relayer_keys: list[SecretStr] = Field(
+        [],
+        description="Keys this bridge relayer signs messages with, as a JSON list (each must"
+        " be in the bridge contracts' relayer set; the first also pays for deliveries); dev"
+        " chains: anvil's accounts 7, 8 and 9.",
+    )
+    bridge_relayer_interval: float = Field(
+        0.5, gt=0, description="Seconds between the relayer's looks for final sends."
+    )
     sandbox_backend: Literal["bubblewrap", "docker"] = Field(
         "bubblewrap",
         description="Where training runs: bubblewrap here, Docker on hosts with an engine.",

@@ -15,7 +15,6 @@ from api.problems import Problem, problem_responses
 from api.schemas import INVALID
 from common.chains import DeployedChain, Deployments
 from common.settings import Settings
-from contracts.artifacts import load_artifact
 
 router = APIRouter(tags=["deployment"])
 
@@ -53,7 +52,7 @@ def chain_info(settings: Settings, chain: DeployedChain) -> DeploymentInfo:
         home=chain.home,
         rpc_url=chain.endpoint.public_rpc_url,
         contracts={
-            name: ContractInfo(address=deployed.address, abi=load_artifact(name)["abi"])
+            name: ContractInfo(address=deployed.address, abi=chain.deployment.abi(name))
             for name, deployed in sorted(chain.deployment.contracts.items())
         },
         confirmations=settings.confirmations,

@@ -36,7 +36,7 @@ from api.problems import Problem
 from api.queries import Row, exactly_one
 from api.render import address as checksum
 from api.render import hex0x, uint
-from api.schemas import ERRORS
+from api.schemas import ERRORS, ChainId, CursorParam, Limit
 from common.chains import Deployments
 from common.errors import ConfigurationError
 from common.settings import Settings
@@ -45,9 +45,6 @@ from projections.governance import SUPPORT
 
 router = APIRouter(tags=["governance"])
 
-ChainId = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
-Limit = Annotated[int, Query(ge=1, le=100)]
-CursorParam = Annotated[str | None, Query(max_length=200)]
 # Checked by the route (400 with a reason), not by a pattern (a 422): hostile ids, states
 # and addresses (over 2^256, NUL bytes, anything) are refusals the client can read.
 ProposalIdPath = Annotated[str, Path(max_length=200, description="uint256, decimal")]

@@ -24,7 +24,8 @@ from eth_account.messages import encode_defunct
 from rich.console import Console
 from web3 import Web3
 
-from cli.commands.deploy import timing_from_settings
+from cli.commands.demo_bridge import BridgeStep
+from cli.commands.deploy import run_deploy_bridged, timing_from_settings
 from cli.commands.embedded import REMOTE_DEV_CHAIN_ID, Endpoints, services
 from cli.commands.serve import STOP_SIGNALS
 from cli.commands.stack import Stack
@@ -90,18 +91,20 @@ def _deployment(settings: Settings, w3: Web3, console: Console) -> Deployment:
     return deployment
 
 
-def _remote_deployment(endpoint: ChainEndpoint, w3: Web3, console: Console) -> Deployment:
-    """The second chain's deployment (reused like the home chain's)."""
-    known = _reusable(endpoint.manifest_path, w3, console)
-    if known is not None:
-        return known
-    deployment = deploy_platform(Transactor(w3, dev_account(0)), DeployConfig())
-    deployment.save(endpoint.manifest_path)
-    console.print(
-        f"deployed the contracts on chain {deployment.chain_id}; manifest at"
-        f" {endpoint.manifest_path}"
-    )
-    return deployment
+def _bridged_deployments(settings: Settings, console: Console) -> Deployment:
+    """The home chain's deployment and, with a second chain, the bridged pair: reused when
+    both manifests' contracts are still on their chains, else both deployed and linked
+    (the dev relayer set: anvil's accounts 7, 8, 9, two signatures a message)."""
+    home_w3 = connect(settings.rpc_url)
+    if not settings.remote_chains:
+        return _deployment(settings, home_w3, console)
+    remote = settings.remote_chains[0]
+    remote_w3 = connect(remote.rpc_url)
+    home = _reusable(settings.manifest_file, home_w3, console)
+    if home is not None and _reusable(remote.manifest_path, remote_w3, console) is not None:
+        return home
+    pair = run_deploy_bridged(settings, faucet=True, governance=True, console=console)
+    return pair.home
 
 
 def _wait(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
@@ -258,6 +261,25 @@ class Scenario:
         self.say(f"  API: {address} stakes {int(stake[0]['staked']) / WAD} DATACOIN")
         if is_governed(self.client):
             self.change_fee_by_vote()
+        self.bridge()
+
+    def bridge(self) -> None:
+        """Step 8, with a second chain bridged to the home chain (the demo's default)."""
+        remote = next(iter(self.stack.settings.remote_chains), None)
+        if remote is None or self.client.deployment.bridge is None:
+            return
+        self.step("8. DATACOIN crosses to the second chain, buys a dataset there, comes back")
+        step = BridgeStep(
+            self.client,
+            ChainClient(connect(remote.rpc_url), Deployment.load(remote.manifest_path)),
+            self.http,
+            confirmations=self.stack.settings.confirmations,
+            say=self.say,
+            print_tx=lambda label, receipt: print_tx(self.console, label, receipt),
+            wait=_wait,
+            sign_in=self.sign_in,
+        )
+        step.run()
 
     def change_fee_by_vote(self) -> None:
         """Stakers change the protocol fee: the staked worker proposes (its stake passes
@@ -522,9 +544,7 @@ def _play(
         # one command besides `datacoin db upgrade` that creates it.
         ensure_database(run_settings.database_url)
         w3 = connect(endpoints.rpc_url)
-        deployment = _deployment(run_settings, w3, console)
-        for remote in run_settings.remote_chains:
-            _remote_deployment(remote, connect(remote.rpc_url), console)
+        deployment = _bridged_deployments(run_settings, console)
         stack = Stack(run_settings, deployment)
         try:
             stack.start(worker=worker_loop(run_settings))

@@ -22,6 +22,7 @@ from indexer.store_pg import PostgresEventStore
 from migrations.runner import upgrade
 from projections.projector import Projector
 from storage.open import open_blobs
+from workers.bridge.build import bridged_chains, build_relayer
 from workers.dispatch import Dispatcher
 from workers.resolver import Resolver
 
@@ -39,6 +40,8 @@ class Stack:
     server: uvicorn.Server | None = None
     indexer: Indexer | None = None  # the home chain's
     indexers: list[Indexer] = field(default_factory=list)  # one per chain, home first
+    #: Run a bridge relayer when two chains are bridged (off: relayers run on their own).
+    relay: bool = True
 
     @property
     def api_url(self) -> str:
@@ -85,6 +88,11 @@ class Stack:
         self._spawn("projector", lambda: runner.run_forever(self.stop_event, idle_timeout=0.2))
         resolver = Resolver(s.database_url, open_blobs(s), s.read_schema)
         self._spawn("resolver", lambda: resolver.run_forever(self.stop_event, interval=0.2))
+        # A bridge between two of the chains: relay it (unless relayers run on their own).
+        if self.relay and len(bridged_chains(s)) >= 2:
+            relayer = build_relayer(s)
+            interval = s.bridge_relayer_interval
+            self._spawn("relayer", lambda: relayer.run_forever(self.stop_event, interval))
         dispatcher = Dispatcher.from_settings(s)
         self._spawn("dispatcher", lambda: dispatcher.run_forever(self.stop_event, interval=0.2))
         if worker is not None:

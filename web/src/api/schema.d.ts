@@ -418,6 +418,88 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/bridge/transfers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Transfers
+         * @description Transfers across the bridge, newest first; by account (sender or recipient), state
+         *     and source chain.
+         */
+        get: operations["bridge_list_transfers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/accounts/{address}/bridge-transfers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Account Transfers
+         * @description The account's transfers (sent or received), newest first.
+         */
+        get: operations["bridge_account_transfers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/bridge/transfers/{message_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Transfer
+         * @description One transfer by its message id (from the send's event or `GET /bridge/transfers`).
+         */
+        get: operations["bridge_get_transfer"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/bridge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Summary
+         * @description Each chain's side of the bridge (what the home vault holds, the bridged supply),
+         *     and the transfers in flight and delivered.
+         */
+        get: operations["bridge_summary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/training-specs/schema": {
         parameters: {
             query?: never;
@@ -836,6 +918,94 @@ export interface components {
             finalized: boolean;
         };
         /**
+         * BridgeChain
+         * @description One chain's side of the bridge, from its indexed events.
+         */
+        BridgeChain: {
+            /** Chain Id */
+            chain_id: number;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "home" | "remote";
+            /**
+             * Locked
+             * @description home: DATACOIN held by the vault (wei).
+             */
+            locked: string | null;
+            /**
+             * Bridged Supply
+             * @description remote: bridged DATACOIN in existence.
+             */
+            bridged_supply: string | null;
+            sent: components["schemas"]["FlowOut"];
+            received: components["schemas"]["FlowOut"];
+            /** @description Sent from here, not delivered yet. */
+            in_flight: components["schemas"]["FlowOut"];
+        };
+        /**
+         * BridgeSummary
+         * @description The bridge's totals: what each side holds, and what is on its way.
+         */
+        BridgeSummary: {
+            /** Chains */
+            chains: components["schemas"]["BridgeChain"][];
+            in_flight: components["schemas"]["FlowOut"];
+            delivered: components["schemas"]["FlowOut"];
+        };
+        /**
+         * BridgeTransfer
+         * @description DATACOIN sent over the bridge: locked on the home chain and minted on another, or
+         *     burned there and released on the home chain.
+         */
+        BridgeTransfer: {
+            /**
+             * Message Id
+             * @description 0x-hex, 32 bytes: unique across chains.
+             */
+            message_id: string;
+            /**
+             * Kind
+             * @description lock: home → remote; burn: back.
+             * @enum {string}
+             */
+            kind: "lock" | "burn";
+            /** Source Chain Id */
+            source_chain_id: number;
+            /** Dest Chain Id */
+            dest_chain_id: number;
+            /** Sender */
+            sender: string;
+            /** Recipient */
+            recipient: string;
+            /**
+             * Amount
+             * @description DATACOIN wei, a decimal string.
+             */
+            amount: string;
+            /** Nonce */
+            nonce: string;
+            /**
+             * State
+             * @description pending: its block is not final (nobody relays it yet); final: the relayers carry it; delivered: minted or released on the destination.
+             * @enum {string}
+             */
+            state: "pending" | "final" | "delivered";
+            /**
+             * Confirmations
+             * @description Blocks on top of the send's block.
+             */
+            confirmations: number;
+            /**
+             * Confirmations Needed
+             * @description Blocks on top after which it is final.
+             */
+            confirmations_needed: number;
+            source: components["schemas"]["Leg"];
+            delivery: components["schemas"]["Leg"] | null;
+        };
+        /**
          * ColumnProfile
          * @description One column of a tabular dataset: its schema and summary statistics (absent in
          *     documents from before they were computed, or left out to keep the document small).
@@ -1131,6 +1301,16 @@ export interface components {
             };
         };
         /**
+         * FlowOut
+         * @description How many transfers, and how much DATACOIN (wei, a decimal string).
+         */
+        FlowOut: {
+            /** Count */
+            count: number;
+            /** Amount */
+            amount: string;
+        };
+        /**
          * GovernanceInfo
          * @description The Governor's and Timelock's settings, folded from their events, at the indexed
          *     head; and the platform parameters the Timelock controls.
@@ -1223,6 +1403,23 @@ export interface components {
             counts: number[];
         };
         /**
+         * Leg
+         * @description A transfer's transaction on one chain.
+         */
+        Leg: {
+            /** Chain Id */
+            chain_id: number;
+            /** Block Number */
+            block_number: number;
+            /** Tx Hash */
+            tx_hash: string;
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+        };
+        /**
          * ListingCall
          * @description The transaction the wallet sends to list the dataset.
          */
@@ -1275,6 +1472,16 @@ export interface components {
         Page_Activity_: {
             /** Items */
             items: components["schemas"]["Activity"][];
+            /**
+             * Next Cursor
+             * @description pass back as `cursor` for the next page; null on the last one
+             */
+            next_cursor: string | null;
+        };
+        /** Page[BridgeTransfer] */
+        Page_BridgeTransfer_: {
+            /** Items */
+            items: components["schemas"]["BridgeTransfer"][];
             /**
              * Next Cursor
              * @description pass back as `cursor` for the next page; null on the last one
@@ -3536,6 +3743,285 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["VotingPower"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    bridge_list_transfers: {
+        parameters: {
+            query?: {
+                /** @description sender or recipient */
+                account?: string | null;
+                /** @description pending | final | delivered */
+                state?: string | null;
+                source_chain_id?: number | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_BridgeTransfer_"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    bridge_account_transfers: {
+        parameters: {
+            query?: {
+                /** @description pending | final | delivered */
+                state?: string | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description 0x address */
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_BridgeTransfer_"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    bridge_get_transfer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 0x-hex, 32 bytes */
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BridgeTransfer"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    bridge_summary: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BridgeSummary"];
                 };
             };
             /** @description bad request (the detail says why, the code what) */
