@@ -24,6 +24,10 @@ from web3 import Web3
 from cli.commands.demo import worker_loop
 from cli.commands.stack import Stack
 from common.anvil import AnvilNode, free_port, start_anvil
+from common.bridge import DEV_THRESHOLD, dev_relayers
+from common.chain import ChainClient, Transactor, dev_account
+from common.chain import connect as connect_rpc
+from common.deploy import DeployConfig, deploy_bridged_pair
 from common.settings import ChainEndpoint, Settings
 from tests.api.test_siwe import signed, siwe_text
 from tests.conftest import (
@@ -115,6 +119,25 @@ class Dapp:
         for w3 in [self.w3, *(r.platform.client.w3 for r in self.remotes)]:
             for _ in range(blocks):
                 rpc_call(w3, "evm_mine", [])
+
+    def bridge_out(self, index: int, amount: int) -> None:
+        """Dev account `index` locks `amount` DATACOIN on home for itself on the second
+        chain (web3, not the page); returns once the relayer minted it there."""
+        remote = self.remotes[0]
+        coin = remote.platform.client.contract("DataCoin")
+        me = self.address(index)
+        before = int(coin.functions.balanceOf(me).call())
+        vault = self.platform.client.contract("BridgeVault")
+        sender = self.platform.account(index)
+        home_coin = self.platform.client.contract("DataCoin")
+        sender.send(home_coin.functions.approve(vault.address, amount))
+        sender.send(vault.functions.lock(me, amount, remote.chain_id))
+
+        def minted() -> bool:
+            self.mine(1)  # the lock needs CONFIRMATIONS blocks on top to be relayed
+            return int(coin.functions.balanceOf(me).call()) == before + amount
+
+        self.wait_for(minted, f"{amount} wei minted on chain {remote.chain_id}", timeout=60)
 
     def sign_in(self, index: int) -> dict[str, str]:
         """A SIWE session for dev account `index` (the message names this server's host)."""
@@ -215,6 +238,7 @@ def running_dapp(
     worker: bool = False,
     governance: bool = False,
     second_chain: bool = False,
+    bridge: bool = False,
 ) -> Iterator[Dapp]:
     """A fresh chain, database and stack; everything stopped and dropped afterwards. With
     `worker`, a registered, staked Dramatiq worker trains jobs in the stack (sandboxed, on
@@ -222,7 +246,13 @@ def running_dapp(
     the platform is deployed governed (`GOVERNED`: the Timelock owns the admin functions,
     the dev chain's voting delay, period and Timelock delay). With `second_chain`, a second
     anvil (chain 31338) with the platform deployed too (the buyer funded there as well): the
-    stack indexes both, /deployments names both with their RPC URLs, sign-in accepts both."""
+    stack indexes both, /deployments names both with their RPC URLs, sign-in accepts both.
+    With `bridge` (a second chain implied), the two are a bridged pair instead
+    (`deploy_bridged_pair`: the second chain's DATACOIN is BridgedDataCoin, minted by its
+    gateway only, no faucet there; anvil's dev relayers 7-9, two signatures) and the stack
+    runs the relayer: DATACOIN reaches the second chain over the bridge only
+    (`Dapp.bridge_out`)."""
+    second_chain = second_chain or bridge
     namespace = f"dc-web-{uuid.uuid4().hex[:8]}"
     nodes: list[AnvilNode] = []
     try:
@@ -238,14 +268,19 @@ def running_dapp(
     db_url = clone_database(template_url)
     stack: Stack | None = None
     try:
-        platform = deploy_fresh(node, GOVERNED if governance else None)
+        config = GOVERNED if governance else None
+        if bridge:
+            platform, remotes = deploy_bridged(nodes[0], nodes[1], config)
+        else:
+            platform = deploy_fresh(node, config)
+            remotes = [Chain(node=n, platform=deploy_fresh(n)) for n in nodes[1:]]
+            for remote in remotes:
+                fund(remote.platform, [BUYER])
         fund(platform, [BUYER])
         manifest = data_dir / "deployment.json"
         platform.deployment.save(manifest)
-        remotes = [Chain(node=n, platform=deploy_fresh(n)) for n in nodes[1:]]
         endpoints = []
         for remote in remotes:
-            fund(remote.platform, [BUYER])
             path = data_dir / f"deployment-{remote.chain_id}.json"
             remote.platform.deployment.save(path)
             endpoints.append(
@@ -259,7 +294,12 @@ def running_dapp(
         # Two chains: named, and read by the pages over their RPC URLs (one chain: through
         # the wallet, as a deployment naming no public RPC URL is).
         chains: dict[str, Any] = (
-            {"remote_chains": endpoints, "public_rpc_url": node.url, "chain_name": HOME_NAME}
+            {
+                "remote_chains": endpoints,
+                "public_rpc_url": node.url,
+                "chain_name": HOME_NAME,
+                "bridge_relayer_interval": 0.1,
+            }
             if remotes
             else {}
         )
@@ -300,6 +340,28 @@ def running_dapp(
             from tests.web.training import forget_namespace
 
             forget_namespace(redis_url, namespace)
+
+
+def deploy_bridged(
+    home: AnvilNode, remote: AnvilNode, config: DeployConfig | None
+) -> tuple[Platform, list[Chain]]:
+    """The platform on both anvils with the bridge between them, linked (dev relayers)."""
+    txs = [Transactor(connect_rpc(n.url), dev_account(0)) for n in (home, remote)]
+    pair = deploy_bridged_pair(
+        txs[0],
+        txs[1],
+        relayers=tuple(account.address for account in dev_relayers()),
+        threshold=DEV_THRESHOLD,
+        home_config=config,
+    )
+    platforms = [
+        Platform(client=ChainClient(tx.w3, deployment), deployer=tx, config=cfg)
+        for tx, deployment, cfg in (
+            (txs[0], pair.home, config or DeployConfig()),
+            (txs[1], pair.remote, DeployConfig()),
+        )
+    ]
+    return platforms[0], [Chain(node=remote, platform=platforms[1])]
 
 
 # Steps in the pages (the data-testids are the contract with web/).

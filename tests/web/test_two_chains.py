@@ -1,5 +1,5 @@
 """The dApp on two chains, in a real browser: two anvils (home 31337, second 31338) with the
-platform deployed on both and one stack indexing both. The header's chain picker sets the
+platform deployed on both, bridged, and one stack indexing both and relaying the bridge. The header's chain picker sets the
 current chain (remembered across loads); publishing on the second chain asks the wallet to
 switch and lists there; Explore shows the listing with its chain badge; a buyer whose wallet
 is on the home chain (and does not know the second one) buys it: the wallet is asked to
@@ -47,11 +47,13 @@ SIGNING = {"eth_sendTransaction", "eth_signTypedData_v4"}
 def dapp(
     migrated_template: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Dapp]:
-    """A stack on two chains for this module."""
+    """A stack on two bridged chains for this module; the buyer bridged 100 DATACOIN to the
+    second chain (its only way there)."""
     with running_dapp(
-        migrated_template, redis_url, tmp_path_factory.mktemp("dapp2"), second_chain=True
+        migrated_template, redis_url, tmp_path_factory.mktemp("dapp2"), bridge=True
     ) as running:
         assert [r.chain_id for r in running.remotes] == [SECOND_CHAIN_ID]
+        running.bridge_out(BUYER, 100 * WAD)
         yield running
 
 
