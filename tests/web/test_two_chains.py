@@ -1,10 +1,10 @@
 """The dApp on two chains, in a real browser: two anvils (home 31337, second 31338) with the
-platform deployed on both, bridged, and one stack indexing both and relaying the bridge. The header's chain picker sets the
-current chain (remembered across loads); publishing on the second chain asks the wallet to
-switch and lists there; Explore shows the listing with its chain badge; a buyer whose wallet
-is on the home chain (and does not know the second one) buys it: the wallet is asked to
-switch, then to add the chain, and the purchase lands on the second chain. Declining the
-switch says so and sends nothing.
+platform deployed on both, bridged, and one stack indexing both and relaying the bridge.
+The header's chain picker sets the current chain (remembered across loads); publishing on
+the second chain asks the wallet to switch and lists there; Explore shows the listing with
+its chain badge; a buyer whose wallet is on the home chain (and does not know the second
+one) buys it: the wallet is asked to switch, then to add the chain, and the purchase lands
+on the second chain. Declining the switch says so and sends nothing.
 
 They skip until the static export exists (web/out/index.html)."""
 

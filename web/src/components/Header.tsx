@@ -2,11 +2,14 @@
 import Link from "next/link";
 import dynamic from "next/dynamic";
 import { ChainSelect } from "./ChainSelect";
+import { bridgeSides } from "@/lib/bridge";
+import { useDeployments } from "@/lib/deployment";
 
 // Client-only: the wallet state only exists in the browser.
 const WalletBar = dynamic(() => import("./WalletBar").then((m) => m.WalletBar), { ssr: false });
 
 export function Header() {
+  const { data: deployments } = useDeployments();
   return (
     <header className="header">
       <Link href="/" className="brand">
@@ -19,6 +22,7 @@ export function Header() {
         <Link href="/stake/">Stake</Link>
         <Link href="/audit/">Audit</Link>
         <Link href="/governance/">Governance</Link>
+        {bridgeSides(deployments) && <Link href="/bridge/">Bridge</Link>}
       </nav>
       <ChainSelect />
       <WalletBar />
