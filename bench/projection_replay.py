@@ -24,6 +24,7 @@ Run: ``.venv/bin/python -m bench.projection_replay --events 100000``
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing.forkserver
 import os
 import random
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -52,12 +54,17 @@ CHAIN = 31337
 
 def synthesize(count: int, seed: int = 1) -> list[NewEvent]:
     """`count` platform events in a plausible order, 50 per block."""
+    return list(itertools.islice(synthesize_stream(seed), count))
+
+
+def synthesize_stream(seed: int = 1) -> Iterator[NewEvent]:
+    """``synthesize``'s events, without end and one at a time (the first `count` are
+    ``synthesize(count, seed)``): a store of millions of events is built from it without
+    holding them (``bench.scale``)."""
     rng = random.Random(seed)
     accounts = ["0x" + rng.randbytes(20).hex() for _ in range(500)]
-    events: list[NewEvent] = []
     datasets = jobs = 0
-    while len(events) < count:
-        n = len(events)
+    for n in itertools.count():
         block = 1 + n // 50
         kind = rng.random()
         someone = rng.choice(accounts)
@@ -118,22 +125,19 @@ def synthesize(count: int, seed: int = 1) -> list[NewEvent]:
                     "deadline": str(1_800_000_000),
                 },
             )
-        events.append(
-            NewEvent(
-                chain_id=CHAIN,
-                block_number=block,
-                block_hash=block.to_bytes(32, "big"),
-                parent_hash=(block - 1).to_bytes(32, "big"),
-                block_timestamp=1_700_000_000 + block,
-                tx_hash=rng.randbytes(32),
-                tx_index=0,
-                log_index=n % 50,
-                address=b"\x11" * 20,
-                event_name=name,
-                args=args,
-            )
+        yield NewEvent(
+            chain_id=CHAIN,
+            block_number=block,
+            block_hash=block.to_bytes(32, "big"),
+            parent_hash=(block - 1).to_bytes(32, "big"),
+            block_timestamp=1_700_000_000 + block,
+            tx_hash=rng.randbytes(32),
+            tx_index=0,
+            log_index=n % 50,
+            address=b"\x11" * 20,
+            event_name=name,
+            args=args,
         )
-    return events
 
 
 def build_store(db_url: str, events: list[NewEvent]) -> PostgresEventStore:

@@ -1,0 +1,343 @@
+"""Benchmark: the costs that could grow with history, at 100k, 1M and 10M events.
+
+One scratch database holds a synthetic event store (``bench.scale_store``: the
+synthetic chain of ``bench.projection_replay``, streamed and appended through the store's
+own path, finality 64 blocks behind the head) that grows through ``--sizes``. At each
+size S, in one run:
+
+- **append**: events/s of the appends that grew the store (encode, hash chain, COPY),
+  and the appending process's peak RSS;
+- **bytes per event**: the ``events`` table (heap + TOAST) and each of its indexes,
+  after ``VACUUM (ANALYZE)`` (autovacuum is off on this machine);
+- **catch-up behind by N**, for each N of ``--sizes`` up to S: the live projector
+  (``Projector``, as ``datacoin up`` runs it) of a schema that holds the read models of
+  the first S - N events, started in a fresh process (an empty row cache, as after a
+  restart), folds the last N events; events/s and that process's peak RSS. A schema
+  is brought to S - N first by the same projector (those "follow" legs are timed and
+  printed too);
+- **reorg of depth ``--depth``** (``--reorgs`` times, median): the projector that just
+  caught up (its cache warm, at the head) waits; the store retracts the last blocks and
+  appends a new fork of as many blocks (50 events each; timed: the indexer's part), then
+  the projector folds it (timed: the projector's part). The sum is "new head to read
+  models consistent";
+- **replay** (sizes of at least ``--replay-from``): ``projections.replay.replay`` in a
+  fresh process, as ``datacoin replay`` runs it (its state hash included); its state
+  hash must equal the live schema's that went through the reorgs, or the run fails.
+
+The database is dropped at the end. Run: ``nice -n 5 .venv/bin/python -m bench.scale``
+(``--sizes 100000 1000000`` for a quicker run; 10M takes ~30-60 minutes here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import psycopg
+
+from bench.cpu import cores_busy, cpu_busy
+from bench.scale_store import GrowingStore
+from bench.scratch import scratch_database
+from indexer.store_pg import PostgresEventStore
+from projections.projector import Projector
+from projections.replay import replay
+from projections.statehash import state_hash
+from projections.tracking import tracking_position
+
+
+def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+#: Marks a child's report on its stdout (its logs may share the stream).
+REPORT = "@bench.scale "
+
+
+def _emit(out: IO[str], **values: Any) -> None:
+    out.write(REPORT + json.dumps(values) + "\n")
+    out.flush()
+
+
+# -- child processes ------------------------------------------------------------------------
+def child_catch_up(db_url: str, schema: str, until: int | None, reorgs: int) -> None:
+    """Fold `schema` up to `until` (None: the head) in this fresh process, report; then,
+    for each of `reorgs`, wait for the parent's line (a reorg was appended) and fold it."""
+    store = PostgresEventStore(db_url)
+    projector = Projector(db_url, store, schema=schema)
+    projector.prepare()
+    start_position = projector.position
+    start = time.perf_counter()
+    moved = projector.run_once(until=until)
+    elapsed = time.perf_counter() - start
+    _emit(
+        sys.stdout,
+        start=start_position,
+        moved=moved,
+        seconds=elapsed,
+        rss_mb=_rss_mb(),
+    )
+    for _ in range(reorgs):
+        if not sys.stdin.readline():
+            break
+        start = time.perf_counter()
+        moved = projector.run_once()
+        _emit(sys.stdout, moved=moved, seconds=time.perf_counter() - start, rss_mb=_rss_mb())
+    projector.close()
+    store.close()
+
+
+def child_replay(db_url: str) -> None:
+    """One replay, as ``datacoin replay`` runs it (a fresh process with no thread)."""
+    store = PostgresEventStore(db_url)
+    start = time.perf_counter()
+    result = replay(db_url, store)
+    _emit(
+        sys.stdout,
+        position=result.position,
+        seconds=time.perf_counter() - start,
+        state_hash=result.state_hash,
+        rss_mb=_rss_mb(),
+        workers_rss_mb=_rss_mb(resource.RUSAGE_CHILDREN),
+    )
+    store.close()
+
+
+def _child(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.scale", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _read(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith(REPORT):
+            return json.loads(line[len(REPORT) :])  # type: ignore[no-any-return]
+    raise RuntimeError(f"child {proc.args} exited with {proc.wait()}")
+
+
+# -- the parent -------------------------------------------------------------------------------
+@dataclass
+class SizeResult:
+    """Everything measured at one store size."""
+
+    size: int
+    append_rate: float = 0.0
+    append_rss_mb: float = 0.0
+    bytes: dict[str, float] = field(default_factory=dict)
+    catch_up: dict[int, dict[str, Any]] = field(default_factory=dict)  # behind by N
+    follows: list[dict[str, Any]] = field(default_factory=list)
+    reorg_store: list[float] = field(default_factory=list)
+    reorg_projector: list[float] = field(default_factory=list)
+    replay: dict[str, Any] | None = None
+    busy: float = 0.0
+
+
+def _bytes_per_event(db_url: str, events: int) -> dict[str, float]:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE) events")
+        out = {
+            "table (heap + TOAST)": conn.execute("SELECT pg_table_size('events')").fetchone()[0],  # type: ignore[index]
+        }
+        for name, size in conn.execute(
+            "SELECT indexrelname, pg_relation_size(indexrelid) FROM pg_stat_user_indexes"
+            " WHERE relname = 'events' ORDER BY indexrelname"
+        ).fetchall():
+            out[name] = size
+    result = {k: v / events for k, v in out.items()}
+    result["total"] = sum(result.values())
+    return result
+
+
+def _catch_up(
+    db_url: str, schema: str, until: int | None, reorgs: int = 0
+) -> tuple[dict[str, Any], subprocess.Popen[str]]:
+    proc = _child("--child-catch-up", db_url, schema, str(until or 0), str(reorgs))
+    report = _read(proc)
+    report["rate"] = report["moved"] / report["seconds"] if report["seconds"] else 0.0
+    return report, proc
+
+
+def _measure_size(
+    args: argparse.Namespace, db_url: str, grower: GrowingStore, size: int
+) -> SizeResult:
+    result = SizeResult(size=size)
+    before = grower.append_seconds
+    start_head = grower.store.head().position
+    head = grower.grow_to(size)
+    result.append_rate = (head - start_head) / max(grower.append_seconds - before, 1e-9)
+    result.append_rss_mb = _rss_mb()
+    result.bytes = _bytes_per_event(db_url, head)
+    print(
+        f"\n== {head:,} entries in the store: appended at {result.append_rate:,.0f}/s", flush=True
+    )
+    busy = cpu_busy()
+    behind = sorted((n for n in args.sizes if n <= size), reverse=True)
+    for n in behind:
+        schema = f"behind_{n}"
+        at = tracking_position(db_url, schema) or 0
+        if at < head - n:  # follow: bring the schema to head - n
+            report, proc = _catch_up(db_url, schema, head - n)
+            proc.wait()
+            result.follows.append({"schema": schema, **report})
+            print(
+                f"  follow {schema}: {report['start']:,} -> {head - n:,}"
+                f" at {report['rate']:,.0f} events/s (RSS {report['rss_mb']:,.0f} MB)",
+                flush=True,
+            )
+        last = n == behind[-1]
+        report, proc = _catch_up(db_url, schema, None, args.reorgs if last else 0)
+        result.catch_up[n] = report
+        print(
+            f"  catch-up behind by {report['moved']:,}: {report['rate']:,.0f} events/s"
+            f" ({report['seconds']:.1f} s, RSS {report['rss_mb']:,.0f} MB)",
+            flush=True,
+        )
+        if last:
+            _reorgs(args, grower, proc, result)
+        proc.wait()
+    if size >= args.replay_from:
+        proc = _child("--child-replay", db_url)
+        report = _read(proc)
+        proc.wait()
+        report["rate"] = report["position"] / report["seconds"]
+        result.replay = report
+        live = state_hash(db_url, f"behind_{behind[-1]}")
+        assert live == report["state_hash"], "the live schema after the reorgs != the replay"
+        print(
+            f"  replay: {report['rate']:,.0f} events/s ({report['seconds']:.1f} s, RSS"
+            f" {report['rss_mb']:,.0f} MB, workers {report['workers_rss_mb']:,.0f} MB);"
+            " state hash = the live schema's after its reorgs",
+            flush=True,
+        )
+    result.busy = cores_busy(busy, cpu_busy(), 2)
+    return result
+
+
+def _reorgs(
+    args: argparse.Namespace,
+    grower: GrowingStore,
+    proc: subprocess.Popen[str],
+    result: SizeResult,
+) -> None:
+    assert proc.stdin is not None
+    for _ in range(args.reorgs):
+        start = time.perf_counter()
+        grower.reorg(args.depth)
+        result.reorg_store.append(time.perf_counter() - start)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        report = _read(proc)
+        result.reorg_projector.append(report["seconds"])
+        print(
+            f"  reorg of {args.depth} blocks: store {result.reorg_store[-1] * 1000:.0f} ms,"
+            f" projector {report['seconds'] * 1000:.0f} ms ({report['moved']} entries)",
+            flush=True,
+        )
+    proc.stdin.close()
+
+
+def _report(args: argparse.Namespace, results: list[SizeResult]) -> None:
+    print(f"\n# bench.scale, sizes {', '.join(f'{s:,}' for s in args.sizes)}\n")
+    print("| store size | append events/s | appender RSS MB | bytes/event (table + indexes) |")
+    print("|---:|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r.size:,} | {r.append_rate:,.0f} | {r.append_rss_mb:,.0f} |"
+            f" {r.bytes['total']:,.0f} ({r.bytes['table (heap + TOAST)']:,.0f} +"
+            f" {r.bytes['total'] - r.bytes['table (heap + TOAST)']:,.0f}) |"
+        )
+    print("\n| store size | behind by | catch-up events/s | projector RSS MB |")
+    print("|---:|---:|---:|---:|")
+    for r in results:
+        for n, c in sorted(r.catch_up.items()):
+            print(f"| {r.size:,} | {c['moved']:,} | {c['rate']:,.0f} | {c['rss_mb']:,.0f} |")
+        for f in r.follows:
+            print(
+                f"| {r.size:,} | (follow {f['schema']}: {f['moved']:,}) | {f['rate']:,.0f} |"
+                f" {f['rss_mb']:,.0f} |"
+            )
+    print(
+        f"\n| store size | reorg depth {args.depth}: store ms | projector ms | total ms"
+        " (median) | runs (total) |"
+    )
+    print("|---:|---:|---:|---:|---|")
+    for r in results:
+        if not r.reorg_store:
+            continue
+        totals = [a + b for a, b in zip(r.reorg_store, r.reorg_projector, strict=True)]
+        print(
+            f"| {r.size:,} | {statistics.median(r.reorg_store) * 1000:,.0f} |"
+            f" {statistics.median(r.reorg_projector) * 1000:,.0f} |"
+            f" {statistics.median(totals) * 1000:,.0f} |"
+            f" {', '.join(f'{t * 1000:,.0f}' for t in totals)} |"
+        )
+    print("\n| store size | replay events/s | seconds | RSS MB (parent / workers) |")
+    print("|---:|---:|---:|---:|")
+    for r in results:
+        if r.replay:
+            p = r.replay
+            print(
+                f"| {p['position']:,} | {p['rate']:,.0f} | {p['seconds']:.1f} |"
+                f" {p['rss_mb']:,.0f} / {p['workers_rss_mb']:,.0f} |"
+            )
+    base = results[0]
+    print("\nratios to the smallest size:")
+    for r in results[1:]:
+        ratios = []
+        for n, c in r.catch_up.items():
+            if n in base.catch_up:
+                ratios.append(f"catch-up by {n:,}: {c['rate'] / base.catch_up[n]['rate']:.2f}")
+        if r.reorg_projector and base.reorg_projector:
+            ratios.append(
+                "reorg (projector): "
+                f"{statistics.median(r.reorg_projector) / statistics.median(base.reorg_projector):.2f}"
+            )
+        ratios.append(f"bytes/event: {r.bytes['total'] / base.bytes['total']:.2f}")
+        print(f"  {r.size:,}: " + "; ".join(ratios))
+    for r in results:
+        print(f"  machine busy at {r.size:,}: {r.busy:.2f} of 2 cores")
+    for r in results:
+        print(
+            f"  {r.size:,} bytes by relation: "
+            + json.dumps({k: round(v) for k, v in r.bytes.items()})
+        )
+
+
+def main() -> None:
+    """Run the benchmark and print its tables."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
+    parser.add_argument("--depth", type=int, default=3, help="blocks a reorg orphans")
+    parser.add_argument("--reorgs", type=int, default=3, help="reorgs per size (median)")
+    parser.add_argument("--replay-from", type=int, default=1_000_000)
+    parser.add_argument("--child-catch-up", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--child-replay", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_catch_up:
+        db_url, schema, until, reorgs = args.child_catch_up
+        child_catch_up(db_url, schema, int(until) or None, int(reorgs))
+        return
+    if args.child_replay:
+        child_replay(args.child_replay)
+        return
+    args.sizes = sorted(args.sizes)
+    with scratch_database("datacoin_bench_scale") as db_url:
+        grower = GrowingStore(PostgresEventStore(db_url))
+        results = [_measure_size(args, db_url, grower, size) for size in args.sizes]
+        grower.store.close()
+    _report(args, results)
+
+
+if __name__ == "__main__":
+    main()
