@@ -249,24 +249,41 @@ def _reorgs(
 
 def _report(args: argparse.Namespace, results: list[SizeResult]) -> None:
     print(f"\n# bench.scale, sizes {', '.join(f'{s:,}' for s in args.sizes)}\n")
+    _report_store(results)
+    _report_catch_up(results)
+    _report_reorgs(args, results)
+    _report_replays(results)
+    _report_ratios(results)
+
+
+def _report_store(results: list[SizeResult]) -> None:
     print("| store size | append events/s | appender RSS MB | bytes/event (table + indexes) |")
     print("|---:|---:|---:|---:|")
     for r in results:
+        table = r.bytes["table (heap + TOAST)"]
         print(
             f"| {r.size:,} | {r.append_rate:,.0f} | {r.append_rss_mb:,.0f} |"
-            f" {r.bytes['total']:,.0f} ({r.bytes['table (heap + TOAST)']:,.0f} +"
-            f" {r.bytes['total'] - r.bytes['table (heap + TOAST)']:,.0f}) |"
+            f" {r.bytes['total']:,.0f} ({table:,.0f} + {r.bytes['total'] - table:,.0f}) |"
         )
+    for r in results:
+        by_relation = {k: round(v) for k, v in r.bytes.items()}
+        print(f"  {r.size:,} bytes per event by relation: {json.dumps(by_relation)}")
+
+
+def _report_catch_up(results: list[SizeResult]) -> None:
     print("\n| store size | behind by | catch-up events/s | projector RSS MB |")
     print("|---:|---:|---:|---:|")
     for r in results:
-        for n, c in sorted(r.catch_up.items()):
+        for _, c in sorted(r.catch_up.items()):
             print(f"| {r.size:,} | {c['moved']:,} | {c['rate']:,.0f} | {c['rss_mb']:,.0f} |")
         for f in r.follows:
             print(
                 f"| {r.size:,} | (follow {f['schema']}: {f['moved']:,}) | {f['rate']:,.0f} |"
                 f" {f['rss_mb']:,.0f} |"
             )
+
+
+def _report_reorgs(args: argparse.Namespace, results: list[SizeResult]) -> None:
     print(
         f"\n| store size | reorg depth {args.depth}: store ms | projector ms | total ms"
         " (median) | runs (total) |"
@@ -282,6 +299,9 @@ def _report(args: argparse.Namespace, results: list[SizeResult]) -> None:
             f" {statistics.median(totals) * 1000:,.0f} |"
             f" {', '.join(f'{t * 1000:,.0f}' for t in totals)} |"
         )
+
+
+def _report_replays(results: list[SizeResult]) -> None:
     print("\n| store size | replay events/s | seconds | RSS MB (parent / workers) |")
     print("|---:|---:|---:|---:|")
     for r in results:
@@ -291,27 +311,24 @@ def _report(args: argparse.Namespace, results: list[SizeResult]) -> None:
                 f"| {p['position']:,} | {p['rate']:,.0f} | {p['seconds']:.1f} |"
                 f" {p['rss_mb']:,.0f} / {p['workers_rss_mb']:,.0f} |"
             )
+
+
+def _report_ratios(results: list[SizeResult]) -> None:
     base = results[0]
     print("\nratios to the smallest size:")
     for r in results[1:]:
-        ratios = []
-        for n, c in r.catch_up.items():
-            if n in base.catch_up:
-                ratios.append(f"catch-up by {n:,}: {c['rate'] / base.catch_up[n]['rate']:.2f}")
+        ratios = [
+            f"catch-up by {n:,}: {c['rate'] / base.catch_up[n]['rate']:.2f}"
+            for n, c in r.catch_up.items()
+            if n in base.catch_up
+        ]
         if r.reorg_projector and base.reorg_projector:
-            ratios.append(
-                "reorg (projector): "
-                f"{statistics.median(r.reorg_projector) / statistics.median(base.reorg_projector):.2f}"
-            )
+            grown = statistics.median(r.reorg_projector) / statistics.median(base.reorg_projector)
+            ratios.append(f"reorg (projector): {grown:.2f}")
         ratios.append(f"bytes/event: {r.bytes['total'] / base.bytes['total']:.2f}")
         print(f"  {r.size:,}: " + "; ".join(ratios))
     for r in results:
         print(f"  machine busy at {r.size:,}: {r.busy:.2f} of 2 cores")
-    for r in results:
-        print(
-            f"  {r.size:,} bytes by relation: "
-            + json.dumps({k: round(v) for k, v in r.bytes.items()})
-        )
 
 
 def main() -> None:
