@@ -123,7 +123,7 @@ def _read(proc: subprocess.Popen[str]) -> dict[str, Any]:
     for line in proc.stdout:
         if line.startswith(REPORT):
             return json.loads(line[len(REPORT) :])  # type: ignore[no-any-return]
-    raise RuntimeError(f"child {proc.args} exited with {proc.wait()}")
+    raise RuntimeError(f"child {proc.args!r} exited with {proc.wait()}")
 
 
 # -- the parent -------------------------------------------------------------------------------
