@@ -8,10 +8,11 @@ knows exists is upserted or deleted; while the cache mirrors a table (``RowCache
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from projections.base import Key, Projection, Row
+from projections.undo import Records
 
 if TYPE_CHECKING:
     from projections.cache import RowCache
@@ -30,10 +31,13 @@ class TableWrite(NamedTuple):
 
 @dataclass(frozen=True)
 class WritePlan:
-    """What one window commits: its tables' changes and every projection's position."""
+    """What one window commits: its tables' changes, every projection's position, its
+    undo records and the chains' finalized blocks (which prune the older records)."""
 
     tables: list[TableWrite]
     position: int
+    undo: Records = field(default_factory=dict)
+    finalized: dict[int, int] = field(default_factory=dict)
 
 
 def plan_writes(
@@ -50,7 +54,7 @@ def plan_writes(
             tables.append(_against_mirror(p, rows, cache.rows[p.name]))
         else:
             tables.append(_blind(p, rows))
-    return WritePlan(tables=tables, position=position)
+    return WritePlan(tables=tables, position=position, undo=window.undo, finalized=window.finalized)
 
 
 def _write_once(

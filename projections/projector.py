@@ -189,7 +189,7 @@ class Projector:
                 self._finish(pending.result())  # loads must see the last commit
                 pending = None
             with self._connection().cursor() as cur:
-                self._folder.fold(cur, window, batch.entries, self.positions)
+                self._folder.fold(cur, window, batch.entries, self.positions, batch.undoable)
             if self.on_progress:
                 self.on_progress(read_upto, len(batch.entries))
             if batch.full and not self._window_full(window, opened):
@@ -217,6 +217,9 @@ class Projector:
     ) -> Future[int]:
         """Hand a folded window to the writer thread (after the previous one committed)."""
         plan = plan_writes(self.projections, window, self._cache, position)
+        # Its undo records stay readable here until it commits (the next fold may need
+        # them; they are replaced by the next window's when it is handed over).
+        self._folder.committing = window.undo
         if position >= self._until:
             # The last window of a bounded run (a replay): nothing will read the cache
             # again in this run, so drop it rather than fill it; a later run loads rows.

@@ -18,12 +18,13 @@ from sqlalchemy.schema import CreateTable
 from projections.base import ReadModelBase
 from projections.failures import DOCUMENT_FAILURES
 from projections.registry import all_projections
+from projections.undo import UNDO
 
 #: Bump when a projection's tables or handlers change: the projector then rebuilds.
-# 9: governance (proposals, votes, timelock operations, parameter changes, delegations,
-# delegate votes, voting supply); 8: job list indexes; 7: profiles; 6: the outbox owes
-# nothing for a purchase
-PROJECTIONS_VERSION = "10"
+# 11: undo records (projection_undo); 9: governance (proposals, votes, timelock
+# operations, parameter changes, delegations, delegate votes, voting supply); 8: job list
+# indexes; 7: profiles; 6: the outbox owes nothing for a purchase
+PROJECTIONS_VERSION = "11"
 VERSION_KEY = "__version__"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -39,7 +40,7 @@ class TrackingRow(ReadModelBase):
 
 TRACKING: Table = TrackingRow.__table__  # type: ignore[assignment]
 #: Tables of a live schema that are no projection's (not hashed, not replayed).
-OPERATIONAL: tuple[Table, ...] = (TRACKING, DOCUMENT_FAILURES)
+OPERATIONAL: tuple[Table, ...] = (TRACKING, DOCUMENT_FAILURES, UNDO)
 
 
 def check_schema_name(schema: str) -> str:
