@@ -4,8 +4,9 @@ The events are ``bench.projection_replay``'s synthetic chain (listings, purchase
 stakes, training requests over 500 accounts, 50 per block), streamed from
 ``synthesize_stream`` and appended through the store's own path (``append``: encoding,
 hash chain, binary COPY) in 10k-event commits, so the store is what an indexer would
-have written for that chain. The chain's finality trails its head by ``FINALITY_LAG``
-blocks, as a live chain's does, so a shallow reorg is above finality.
+have written for that chain (block hashes spread like real ones). The chain's finality
+trails its head by ``FINALITY_LAG`` blocks, as a live chain's does, so a shallow reorg is
+above finality.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from hashlib import sha256
 
 from bench.projection_replay import CHAIN, synthesize_stream
 from indexer.events import BlockRecord, Checkpoint, NewEvent
@@ -33,7 +35,7 @@ class GrowingStore:
     """The synthetic chain appended up to some size, and the rest of its stream."""
 
     store: PostgresEventStore
-    stream: Iterator[NewEvent] = field(default_factory=synthesize_stream)
+    stream: Iterator[NewEvent] = field(default_factory=lambda: synthesize_stream(hashed=True))
     forks: int = 0  # reorgs so far (each new fork gets hashes of its own)
     append_seconds: float = 0.0  # time spent appending, in total
     #: Blocks of the canonical chain whose hash is a fork's, by number.
@@ -49,6 +51,13 @@ class GrowingStore:
             head = self._append(chunk)
             self.append_seconds += time.perf_counter() - start
         return head
+
+    def _hash_of(self, number: int) -> bytes:
+        """Block `number`'s hash in the stream's chain (the store recorded it)."""
+        blocks = self.store.recorded_blocks(CHAIN, number)
+        if blocks and blocks[0].number == number:
+            return blocks[0].hash
+        return sha256(number.to_bytes(32, "big")).digest()
 
     def _append(self, events: list[NewEvent]) -> int:
         cp = self.store.checkpoint(CHAIN)
@@ -71,7 +80,7 @@ class GrowingStore:
         cp = self.store.checkpoint(CHAIN)
         assert cp is not None
         keep = cp.block_number - depth
-        keep_hash = self.fork_hashes.get(keep, keep.to_bytes(32, "big"))
+        keep_hash = self.fork_hashes.get(keep) or self._hash_of(keep)
         self.forks += 1
         self.store.retract(
             CHAIN,
