@@ -12,9 +12,10 @@ size S, in one run:
 - **catch-up behind by N**, for each N of ``--sizes`` up to S: the live projector
   (``Projector``, as ``datacoin up`` runs it) of a schema that holds the read models of
   the first S - N events, started in a fresh process (an empty row cache, as after a
-  restart), folds the last N events; events/s and that process's peak RSS. A schema
-  is brought to S - N first by the same projector (those "follow" legs are timed and
-  printed too);
+  restart), folds the last N events; events/s and that process's peak RSS. The schema
+  is built first by a replay up to S - N, kept (its rate is printed too). With N = S the
+  schema is empty: from ``projections.projector.REBUILD_FROM`` entries on, the projector
+  rebuilds it by replay and swaps it in;
 - **reorg of depth ``--depth``** (``--reorgs`` times, median): the projector that just
   caught up (its cache warm, at the head) waits; the store retracts the last blocks and
   appends a new fork of as many blocks (50 events each; timed: the indexer's part), then
@@ -49,7 +50,6 @@ from indexer.store_pg import PostgresEventStore
 from projections.projector import Projector
 from projections.replay import replay
 from projections.statehash import state_hash
-from projections.tracking import tracking_position
 
 
 def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
@@ -93,11 +93,15 @@ def child_catch_up(db_url: str, schema: str, until: int | None, reorgs: int) -> 
     store.close()
 
 
-def child_replay(db_url: str) -> None:
-    """One replay, as ``datacoin replay`` runs it (a fresh process with no thread)."""
+def child_replay(db_url: str, until: int | None = None, keep: str | None = None) -> None:
+    """One replay, as ``datacoin replay`` runs it (a fresh process with no thread): of
+    the whole store, or up to `until` into schema `keep`, kept."""
     store = PostgresEventStore(db_url)
     start = time.perf_counter()
-    result = replay(db_url, store)
+    if keep:
+        result = replay(db_url, store, until=until, schema=keep, keep=True)
+    else:
+        result = replay(db_url, store)
     _emit(
         sys.stdout,
         position=result.position,
@@ -185,16 +189,16 @@ def _measure_size(
     behind = sorted((n for n in args.sizes if n <= size), reverse=True)
     for n in behind:
         schema = f"behind_{n}"
-        at = tracking_position(db_url, schema) or 0
-        if at < head - n:  # follow: bring the schema to head - n
-            report, proc = _catch_up(db_url, schema, head - n)
-            proc.wait()
+        if head - n > 0:  # the read models of the first head - n events: by replay
+            report = _replay(db_url, head - n, keep=schema)
             result.follows.append({"schema": schema, **report})
             print(
-                f"  follow {schema}: {report['start']:,} -> {head - n:,}"
-                f" at {report['rate']:,.0f} events/s (RSS {report['rss_mb']:,.0f} MB)",
+                f"  {schema} built by replay up to {head - n:,}: {report['rate']:,.0f} events/s",
                 flush=True,
             )
+        else:  # from empty (through the projector's rebuild by replay from REBUILD_FROM)
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         last = n == behind[-1]
         report, proc = _catch_up(db_url, schema, None, args.reorgs if last else 0)
         result.catch_up[n] = report
@@ -207,10 +211,7 @@ def _measure_size(
             _reorgs(args, grower, proc, result)
         proc.wait()
     if size >= args.replay_from:
-        proc = _child("--child-replay", db_url)
-        report = _read(proc)
-        proc.wait()
-        report["rate"] = report["position"] / report["seconds"]
+        report = _replay(db_url)
         result.replay = report
         live = state_hash(db_url, f"behind_{behind[-1]}")
         assert live == report["state_hash"], "the live schema after the reorgs != the replay"
@@ -222,6 +223,16 @@ def _measure_size(
         )
     result.busy = cores_busy(busy, cpu_busy(), 2)
     return result
+
+
+def _replay(db_url: str, until: int = 0, keep: str = "") -> dict[str, Any]:
+    """A replay in a fresh process (of the whole store, or up to `until` into the schema
+    `keep`, kept); its report."""
+    proc = _child("--child-replay", db_url, str(until), keep)
+    report = _read(proc)
+    proc.wait()
+    report["rate"] = report["position"] / report["seconds"]
+    return report
 
 
 def _reorgs(
@@ -278,8 +289,8 @@ def _report_catch_up(results: list[SizeResult]) -> None:
             print(f"| {r.size:,} | {c['moved']:,} | {c['rate']:,.0f} | {c['rss_mb']:,.0f} |")
         for f in r.follows:
             print(
-                f"| {r.size:,} | (follow {f['schema']}: {f['moved']:,}) | {f['rate']:,.0f} |"
-                f" {f['rss_mb']:,.0f} |"
+                f"| {r.size:,} | ({f['schema']} built by replay of {f['position']:,}) |"
+                f" {f['rate']:,.0f} | {f['rss_mb']:,.0f} / {f['workers_rss_mb']:,.0f} |"
             )
 
 
@@ -339,14 +350,15 @@ def main() -> None:
     parser.add_argument("--reorgs", type=int, default=3, help="reorgs per size (median)")
     parser.add_argument("--replay-from", type=int, default=1_000_000)
     parser.add_argument("--child-catch-up", nargs=4, help=argparse.SUPPRESS)
-    parser.add_argument("--child-replay", help=argparse.SUPPRESS)
+    parser.add_argument("--child-replay", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_catch_up:
         db_url, schema, until, reorgs = args.child_catch_up
         child_catch_up(db_url, schema, int(until) or None, int(reorgs))
         return
     if args.child_replay:
-        child_replay(args.child_replay)
+        db_url, until, keep = args.child_replay
+        child_replay(db_url, int(until) or None, keep or None)
         return
     args.sizes = sorted(args.sizes)
     with scratch_database("datacoin_bench_scale") as db_url:

@@ -3,8 +3,10 @@
 While a projection is *complete* (its table was empty when the cache started and nothing
 was evicted since), the cache mirrors its table: a miss means "no row", so a replay never
 reads its own tables back. Otherwise the rows a batch will fold into are loaded first
-(``load_missing``). The cache is bounded: past ``max_rows`` it starts over, empty and
-incomplete.
+(``load_missing``). The cache is bounded: past ``max_rows``, the largest projections'
+rows are dropped (those projections become incomplete) until half the bound is left, so
+the small ones (a few rows each, touched by most events: stakes, stats) keep mirroring
+their tables through a replay or catch-up of millions of events.
 """
 
 from __future__ import annotations
@@ -52,8 +54,7 @@ class RowCache:
         return self.complete.issuperset(names)
 
     def remember(self, window: WindowRows) -> None:
-        """Keep a committed window's rows (bounded: past ``max_rows``, start over)."""
-        cached = 0
+        """Keep a committed window's rows (bounded: past ``max_rows``, evict)."""
         for name, rows in window.items():
             if name in self._write_once:
                 continue
@@ -63,9 +64,19 @@ class RowCache:
                     cache.pop(key, None)
                 else:
                     cache[key] = row
-            cached += len(cache)
+        cached = sum(len(rows) for rows in self.rows.values())
         if cached > self.max_rows:
-            self.reset()
+            self._evict(cached)
+
+    def _evict(self, cached: int) -> None:
+        """Drop whole projections' rows, largest first, until at most half the bound is
+        cached (a projection with rows dropped no longer mirrors its table)."""
+        for name in sorted(self.rows, key=lambda n: len(self.rows[n]), reverse=True):
+            if cached <= self.max_rows // 2:
+                return
+            cached -= len(self.rows[name])
+            self.rows[name] = {}
+            self.complete.discard(name)
 
     def load_missing(
         self,

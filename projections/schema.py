@@ -131,6 +131,15 @@ def drop_schema(conn: Connection, schema: str) -> None:
     conn.execute(text(f'DROP SCHEMA IF EXISTS "{check_schema_name(schema)}" CASCADE'))
 
 
+def swap_schema(conn: Connection, staging: str, schema: str) -> None:
+    """Put the complete schema `staging` in place of `schema` (dropped), in the caller's
+    transaction: readers see one or the other."""
+    drop_schema(conn, schema)
+    conn.execute(
+        text(f'ALTER SCHEMA "{check_schema_name(staging)}" RENAME TO "{check_schema_name(schema)}"')
+    )
+
+
 def ensure_schema(conn: Connection, schema: str) -> bool:
     """Create the schema when missing, rebuild it when built by other code; True if new."""
     version = schema_version(conn, schema)
