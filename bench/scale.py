@@ -58,6 +58,8 @@ def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
 
 #: Marks a child's report on its stdout (its logs may share the stream).
 REPORT = "@bench.scale "
+#: A child's log lines passed on to stderr (where its time went); the rest are dropped.
+KEPT_LOGS = ("group_done", "rebuild", "warning", "error")
 
 
 def _emit(out: IO[str], **values: Any) -> None:
@@ -127,6 +129,8 @@ def _read(proc: subprocess.Popen[str]) -> dict[str, Any]:
     for line in proc.stdout:
         if line.startswith(REPORT):
             return json.loads(line[len(REPORT) :])  # type: ignore[no-any-return]
+        if any(word in line for word in KEPT_LOGS):
+            sys.stderr.write("    | " + line)
     raise RuntimeError(f"child {proc.args!r} exited with {proc.wait()}")
 
 
