@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -56,6 +58,63 @@ def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+def _python_cpu() -> float:
+    """CPU seconds of this process (every thread) and of its waited-for children."""
+    mine, children = (
+        resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
+
+
+class BackendCpu:
+    """CPU seconds PostgreSQL's backends of one database used meanwhile: /proc sampled
+    every 0.2 s in a thread of the parent (the children must stay thread-free: a replay
+    forks), each backend's last reading kept (backends come and go)."""
+
+    def __init__(self, database: str) -> None:
+        self.marker = f" {database} ".encode()
+        self.seen: dict[int, float] = {}
+        self.before: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _read(self) -> dict[int, float]:
+        out = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if self.marker not in f.read().replace(b"\0", b" ") + b" ":
+                        continue
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[int(entry)] = (int(fields[11]) + int(fields[12])) / TICK
+        return out
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.seen.update(self._read())
+
+    def __enter__(self) -> BackendCpu:
+        self.before = self._read()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.seen.update(self._read())
+
+    @property
+    def seconds(self) -> float:
+        """CPU seconds used since entering."""
+        return sum(cpu - self.before.get(pid, 0.0) for pid, cpu in self.seen.items())
+
+
+TICK = os.sysconf("SC_CLK_TCK")
 #: Marks a child's report on its stdout (its logs may share the stream).
 REPORT = "@bench.scale "
 #: A child's log lines passed on to stderr (where its time went); the rest are dropped.
@@ -75,7 +134,7 @@ def child_catch_up(db_url: str, schema: str, until: int | None, reorgs: int) -> 
     projector = Projector(db_url, store, schema=schema)
     projector.prepare()
     start_position = projector.position
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _python_cpu()
     moved = projector.run_once(until=until)
     elapsed = time.perf_counter() - start
     _emit(
@@ -84,6 +143,7 @@ def child_catch_up(db_url: str, schema: str, until: int | None, reorgs: int) -> 
         moved=moved,
         seconds=elapsed,
         rss_mb=_rss_mb(),
+        python_cpu=_python_cpu() - cpu,
     )
     for _ in range(reorgs):
         if not sys.stdin.readline():
@@ -99,7 +159,7 @@ def child_replay(db_url: str, until: int | None = None, keep: str | None = None)
     """One replay, as ``datacoin replay`` runs it (a fresh process with no thread): of
     the whole store, or up to `until` into schema `keep`, kept."""
     store = PostgresEventStore(db_url)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _python_cpu()
     if keep:
         result = replay(db_url, store, until=until, schema=keep, keep=True)
     else:
@@ -111,6 +171,7 @@ def child_replay(db_url: str, until: int | None = None, keep: str | None = None)
         state_hash=result.state_hash,
         rss_mb=_rss_mb(),
         workers_rss_mb=_rss_mb(resource.RUSAGE_CHILDREN),
+        python_cpu=_python_cpu() - cpu,
     )
     store.close()
 
@@ -171,7 +232,9 @@ def _catch_up(
     db_url: str, schema: str, until: int | None, reorgs: int = 0
 ) -> tuple[dict[str, Any], subprocess.Popen[str]]:
     proc = _child("--child-catch-up", db_url, schema, str(until or 0), str(reorgs))
-    report = _read(proc)
+    with BackendCpu(_database(db_url)) as backends:
+        report = _read(proc)
+    report["postgres_cpu"] = backends.seconds
     report["rate"] = report["moved"] / report["seconds"] if report["seconds"] else 0.0
     return report, proc
 
@@ -197,7 +260,8 @@ def _measure_size(
             report = _replay(db_url, head - n, keep=schema)
             result.follows.append({"schema": schema, **report})
             print(
-                f"  {schema} built by replay up to {head - n:,}: {report['rate']:,.0f} events/s",
+                f"  {schema} built by replay up to {head - n:,}: {report['rate']:,.0f} events/s;"
+                f" {_cpu_note(report, report['position'])}",
                 flush=True,
             )
         else:  # from empty (through the projector's rebuild by replay from REBUILD_FROM)
@@ -208,7 +272,8 @@ def _measure_size(
         result.catch_up[n] = report
         print(
             f"  catch-up behind by {report['moved']:,}: {report['rate']:,.0f} events/s"
-            f" ({report['seconds']:.1f} s, RSS {report['rss_mb']:,.0f} MB)",
+            f" ({report['seconds']:.1f} s, RSS {report['rss_mb']:,.0f} MB);"
+            f" {_cpu_note(report, report['moved'])}",
             flush=True,
         )
         if last:
@@ -222,18 +287,39 @@ def _measure_size(
         print(
             f"  replay: {report['rate']:,.0f} events/s ({report['seconds']:.1f} s, RSS"
             f" {report['rss_mb']:,.0f} MB, workers {report['workers_rss_mb']:,.0f} MB);"
-            " state hash = the live schema's after its reorgs",
+            " state hash = the live schema's after its reorgs;"
+            f" {_cpu_note(report, report['position'])}",
             flush=True,
         )
     result.busy = cores_busy(busy, cpu_busy(), 2)
     return result
 
 
+def _database(db_url: str) -> str:
+    return db_url.rsplit("/", 1)[1]
+
+
+def _cpu_note(report: dict[str, Any], events: int) -> str:
+    """CPU seconds per 100k events: Python (every process), PostgreSQL's backends."""
+    per = 100_000 / max(events, 1)
+    return (
+        f"CPU per 100k: Python {report['python_cpu'] * per:.2f} s,"
+        f" PostgreSQL {report['postgres_cpu'] * per:.2f} s"
+    )
+
+
+def _per_100k(report: dict[str, Any], events: int) -> str:
+    per = 100_000 / max(events, 1)
+    return f"{report['python_cpu'] * per:.2f}, {report['postgres_cpu'] * per:.2f}"
+
+
 def _replay(db_url: str, until: int = 0, keep: str = "") -> dict[str, Any]:
     """A replay in a fresh process (of the whole store, or up to `until` into the schema
     `keep`, kept); its report."""
     proc = _child("--child-replay", db_url, str(until), keep)
-    report = _read(proc)
+    with BackendCpu(_database(db_url)) as backends:
+        report = _read(proc)
+    report["postgres_cpu"] = backends.seconds
     proc.wait()
     report["rate"] = report["position"] / report["seconds"]
     return report
@@ -286,15 +372,22 @@ def _report_store(results: list[SizeResult]) -> None:
 
 
 def _report_catch_up(results: list[SizeResult]) -> None:
-    print("\n| store size | behind by | catch-up events/s | projector RSS MB |")
-    print("|---:|---:|---:|---:|")
+    print(
+        "\n| store size | behind by | catch-up events/s | projector RSS MB |"
+        " CPU s per 100k: Python, PostgreSQL |"
+    )
+    print("|---:|---:|---:|---:|---|")
     for r in results:
         for _, c in sorted(r.catch_up.items()):
-            print(f"| {r.size:,} | {c['moved']:,} | {c['rate']:,.0f} | {c['rss_mb']:,.0f} |")
+            print(
+                f"| {r.size:,} | {c['moved']:,} | {c['rate']:,.0f} | {c['rss_mb']:,.0f} |"
+                f" {_per_100k(c, c['moved'])} |"
+            )
         for f in r.follows:
             print(
                 f"| {r.size:,} | ({f['schema']} built by replay of {f['position']:,}) |"
                 f" {f['rate']:,.0f} | {f['rss_mb']:,.0f} / {f['workers_rss_mb']:,.0f} |"
+                f" {_per_100k(f, f['position'])} |"
             )
 
 
@@ -317,14 +410,18 @@ def _report_reorgs(args: argparse.Namespace, results: list[SizeResult]) -> None:
 
 
 def _report_replays(results: list[SizeResult]) -> None:
-    print("\n| store size | replay events/s | seconds | RSS MB (parent / workers) |")
-    print("|---:|---:|---:|---:|")
+    print(
+        "\n| store size | replay events/s | seconds | RSS MB (parent / workers) |"
+        " CPU s per 100k: Python, PostgreSQL |"
+    )
+    print("|---:|---:|---:|---:|---|")
     for r in results:
         if r.replay:
             p = r.replay
             print(
                 f"| {p['position']:,} | {p['rate']:,.0f} | {p['seconds']:.1f} |"
                 f" {p['rss_mb']:,.0f} / {p['workers_rss_mb']:,.0f} |"
+                f" {_per_100k(p, p['position'])} |"
             )
 
 
