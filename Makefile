@@ -5,10 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TF_STAMP := $(VENV)/.tensorflow
 
 .PHONY: install web services browser contracts openapi screenshots demo test lint typecheck pytest clean
 
-install: $(STAMP) node_modules/.package-lock.json web
+install: $(STAMP) $(TF_STAMP) node_modules/.package-lock.json web
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -m venv $(VENV) || (apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV))
@@ -19,6 +20,14 @@ $(STAMP): requirements.lock pyproject.toml
 	$(VENV)/bin/pip install -q torch==2.13.0
 	$(PY) -m compileall -q $(VENV)/lib/python3.11/site-packages/torch > /dev/null || true
 	@touch $(STAMP)
+
+# TensorFlow (Keras 3, CPU build) for the training workers: pip-installed beside the lock,
+# as torch is, from the exact pins in ops/requirements-tensorflow.txt, so the API's and the
+# indexer's lock stays TensorFlow-free. Its own stamp: a change of the lock does not
+# reinstall it (pip finds it satisfied), and a new pin does not rebuild the venv.
+$(TF_STAMP): $(STAMP) ops/requirements-tensorflow.txt
+	$(VENV)/bin/pip install -q -r ops/requirements-tensorflow.txt
+	@touch $(TF_STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
