@@ -27,6 +27,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -154,7 +155,7 @@ class _Reader:
             if info.is_dir():
                 _clean_name(info.filename)
                 continue
-            if mode and not stat.S_ISREG(mode):
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # many tools set no type bits
                 detail = f"member {info.filename[:200]!r} is not a regular file"
                 raise ArchiveError("archive.special_file", detail)
             if info.flag_bits & 0x1:
@@ -221,7 +222,7 @@ def _label(label: str, where: str) -> str:
     return label
 
 
-def _labelled(reader: _Reader) -> tuple[str, list[Item]]:
+def _labelled(reader: _Reader) -> tuple[Literal["folders", "labels_csv"], list[Item]]:
     """(layout, the labelled images sorted by name)."""
     names = [n for n in reader.members if not _ignored(n)]
     images = [n for n in names if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES]
@@ -296,18 +297,24 @@ def decode(data: bytes, name: str, limits: ArchiveLimits) -> tuple[Image.Image, 
 class ImageArchive:
     """A checked archive's labelled images (see the module docstring)."""
 
+    layout: Literal["folders", "labels_csv"]
+
     def __init__(self, path: Path, fmt: str, limits: ArchiveLimits | None = None) -> None:
         self.limits = limits or ArchiveLimits()
         self._reader = _Reader(path, fmt, self.limits)
         try:
             self.layout, self.items = _labelled(self._reader)
+            classes = {i.label for i in self.items}
+            if len(classes) > self.limits.max_classes:
+                detail = f"{len(classes)} classes: the limit is {self.limits.max_classes}"
+                raise ArchiveError("archive.too_many_classes", detail, 413)
         except BaseException:
             self._reader.close()
             raise
-        classes = {i.label for i in self.items}
-        if len(classes) > self.limits.max_classes:
-            detail = f"{len(classes)} classes: the limit is {self.limits.max_classes}"
-            raise ArchiveError("archive.too_many_classes", detail, 413)
+
+    def member_size(self, name: str) -> int:
+        """A member's uncompressed size, as its archive declares it (and reading checks)."""
+        return self._reader.members[name].size
 
     def images(self) -> Iterator[Decoded]:
         """Each image decoded and checked, in name order (pixels counted over all)."""
