@@ -18,9 +18,11 @@ import pytest
 from rich.console import Console
 
 from cli.commands.audit import run_audit_training
+from common.errors import PermanentError
 from common.sample_data import bars_archive, reviews
 from storage.open import open_blobs, open_keyring
-from tests.workers.conftest import TrainingWorld
+from tests.workers.conftest import TrainingWorld, classification_csv, spec_doc
+from workers.training.job import SandboxLimitError
 from workers.training.keras_artifact import FIXED_TIME, HEADER_FILE
 from workers.training.stored import open_model
 
@@ -119,3 +121,29 @@ def test_image_and_text_jobs_in_both_frameworks_are_logged_and_audited(
     quiet = Console(file=io.StringIO())
     for job_id in jobs.values():
         assert run_audit_training(world.settings, job_id, 31337, quiet), job_id
+
+
+def test_tensorflow_jobs_stop_at_the_sandbox_limits_and_stay_refundable(
+    training_world: TrainingWorld,
+) -> None:
+    world = training_world
+    dataset_id, _ = world.list_dataset(classification_csv(rows=40))
+    world.buy(dataset_id)
+    tf_spec = spec_doc(framework="tensorflow", epochs=1)
+    # Given a TensorFlow job whose spec names a column the table lacks
+    missing = world.request(dataset_id, world.put_spec({**tf_spec, "features": ["x1", "nope"]}))
+    with pytest.raises(PermanentError, match="does not fit"):
+        world.services().training.run(missing)
+    # And one whose sandbox has too little memory for TensorFlow, and one too little time
+    world.configure(sandbox_memory_bytes=512 << 20)
+    starved = world.request(dataset_id, world.put_spec(tf_spec))
+    with pytest.raises(SandboxLimitError) as memory:
+        world.services().training.run(starved)
+    world.configure(sandbox_memory_bytes=4 << 30, sandbox_wall_seconds=0.5)
+    hurried = world.request(dataset_id, world.put_spec(tf_spec))
+    with pytest.raises(SandboxLimitError) as wall:
+        world.services().training.run(hurried)
+    # Then each stops at its limit, and none is logged: each stays open (refundable)
+    assert memory.value.result.failure == "memory" and wall.value.result.failure == "wall_clock"
+    for job_id in (missing, starved, hurried):
+        assert world.logged_events(job_id) == [] and world.job_status(job_id) == 1
