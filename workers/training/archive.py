@@ -288,7 +288,9 @@ def decode(data: bytes, name: str, limits: ArchiveLimits) -> tuple[Image.Image, 
             image.load()
     except ArchiveError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, Warning) as exc:  # bombs included
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ArchiveError("archive.image_too_large", f"{name!r}: {exc}", 413) from None
+    except (OSError, SyntaxError, ValueError, EOFError, Warning) as exc:
         detail = f"{name!r} is not a decodable image: {exc}"
         raise ArchiveError("archive.image_invalid", detail) from None
     return image, str(image.format)
