@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
 import orjson
 
 from workers.training.artifact import MODEL_ADAPTER
@@ -142,6 +141,8 @@ def load_keras(raw: bytes) -> KerasModel:
     """Rebuild a model from its file (Keras's safe mode: no code in the file runs)."""
     with zipfile.ZipFile(io.BytesIO(raw)) as archive:
         header = KerasHeader.decode(archive.read(HEADER_FILE))
+    import keras  # here, not at the top: reading a header needs no TensorFlow
+
     with tempfile.TemporaryDirectory(prefix="keras-") as tmp:
         path = Path(tmp) / "model.keras"
         path.write_bytes(raw)

@@ -88,6 +88,7 @@ const num = (text: string): number => (text.trim() === "" ? Number.NaN : Number(
 export function specOf(form: SpecForm): TrainingSpec {
   return {
     schema_version: 1,
+    framework: "pytorch",
     task: form.task,
     target: form.target,
     features: form.features,
