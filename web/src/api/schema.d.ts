@@ -551,8 +551,9 @@ export interface paths {
         };
         /**
          * Download Model
-         * @description The model's safetensors bytes, verified against the chain's modelHash, for the
-         *     job's requester once its TrainingLogged is final.
+         * @description The model's bytes (safetensors for a PyTorch job, a .keras file for a TensorFlow
+         *     one), verified against the chain's modelHash, for the job's requester once its
+         *     TrainingLogged is final.
          */
         get: operations["training_download_model"];
         put?: never;
@@ -4378,7 +4379,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description safetensors */
+            /** @description safetensors (PyTorch) or .keras */
             200: {
                 headers: {
                     [name: string]: unknown;
