@@ -372,7 +372,7 @@ def test_tensorflow_past_its_memory_limit_fails(sandbox: BubblewrapSandbox, root
 
 
 def test_tensorflow_past_its_cpu_time_is_stopped(sandbox: BubblewrapSandbox, root: Path) -> None:
-    limits = Limits(cpu_seconds=5, memory_bytes=TF_LIMITS.memory_bytes, wall_seconds=60.0)
+    limits = Limits(cpu_seconds=4, memory_bytes=TF_LIMITS.memory_bytes, wall_seconds=60.0)
     code = "x = tf.ones((256, 256))\nwhile True: x = tf.linalg.matmul(x, x) / 256.0"
     result = run_tensorflow(sandbox, root, code, "tf-spin", limits)
     assert result.failure == "cpu_time", result
