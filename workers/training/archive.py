@@ -106,6 +106,7 @@ class _Reader:
     def __init__(self, path: Path, fmt: str, limits: ArchiveLimits) -> None:
         self.limits = limits
         self.members: dict[str, Member] = {}
+        self._total = self._packed = 0  # declared bytes, uncompressed and compressed
         self._zip: zipfile.ZipFile | None = None
         self._tar: tarfile.TarFile | None = None
         try:
@@ -138,11 +139,12 @@ class _Reader:
             detail = f"member {name!r} decompresses {size // max(compressed, 1)}-fold"
             raise ArchiveError("archive.bomb", detail + f" (limit {lim.max_ratio:g})", 413)
         self.members[name] = Member(name, size, compressed)
-        total = sum(m.size for m in self.members.values())
+        self._total += size
+        self._packed += compressed
+        total, packed = self._total, self._packed
         if total > lim.max_total_bytes:
             detail = f"the archive decompresses to more than {lim.max_total_bytes} bytes"
             raise ArchiveError("archive.too_large", detail, 413)
-        packed = sum(m.compressed for m in self.members.values())
         if total > lim.max_ratio * max(packed, 1) and total > 1 << 20:
             detail = f"the archive decompresses {total // max(packed, 1)}-fold"
             raise ArchiveError("archive.bomb", detail + f" (limit {lim.max_ratio:g})", 413)
