@@ -15,9 +15,10 @@ from pydantic import ValidationError
 
 from common.documents import ColumnProfile
 from common.sample_data import bars_archive
-from workers.training.archive import read_archive
+from workers.training.archive import ArchiveError, ArchiveLimits, read_archive
 from workers.training.canonical import canonical_json
 from workers.training.columns import spec_mismatch
+from workers.training.data import DataError, load_arrays
 from workers.training.keras_artifact import FIXED_TIME, HEADER_FILE, KerasHeader, canonical_keras
 from workers.training.spec import CnnModelSpec, TrainingSpec
 from workers.training.text import PAD, token_id, token_ids
@@ -143,3 +144,24 @@ def test_an_archive_reads_to_labelled_pixels(tmp_path: Path) -> None:
         archive.close()
     assert pixels.shape == (4, 16, 16, 1) and pixels.dtype == np.float32
     assert pixels.min() >= 0.0 and pixels.max() <= 1.0
+
+
+def test_an_archive_past_its_total_size_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bars.zip"
+    path.write_bytes(bars_archive(per_class=4))
+    with pytest.raises(ArchiveError) as refused:
+        read_archive(path, "zip", ArchiveLimits(max_total_bytes=1000))
+    assert refused.value.code == "archive.too_large" and refused.value.status == 413
+
+
+def test_the_sandbox_refuses_a_hostile_archive_the_upload_never_saw(tmp_path: Path) -> None:
+    # Given an archive listed on chain without the API (its document may say anything)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("a/1.png", b"x")
+        archive.writestr("../../etc/cron.d/evil.png", b"x")
+    path = tmp_path / "dataset.zip"
+    path.write_bytes(out.getvalue())
+    # Then the training program's loader refuses it as bad input (status 2, not a crash)
+    with pytest.raises(DataError, match="climbs out"):
+        load_arrays(path, "zip", spec(features=["image"], model={"kind": "cnn"}))
