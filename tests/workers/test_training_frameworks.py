@@ -110,7 +110,7 @@ def test_image_and_text_jobs_in_both_frameworks_are_logged_and_audited(
         )
         assert "bit-identical" in card["determinism"]
         assert card["metrics"]["validation_rows"] == (4 if kind == "image" else 8)
-        model = open_model(
+        model_bytes = open_model(
             open_blobs(world.settings),
             keyring,
             event["args"]["modelCid"],
@@ -119,7 +119,7 @@ def test_image_and_text_jobs_in_both_frameworks_are_logged_and_audited(
         if framework == "tensorflow":
             assert card["model"]["format"] == "keras"
             assert {"tensorflow-cpu", "keras"} <= set(card["libraries"])
-            _check_keras_file(model)
+            _check_keras_file(model_bytes)
         else:
             assert card["model"]["format"] == "safetensors" and "torch" in card["libraries"]
 

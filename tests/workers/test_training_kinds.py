@@ -104,7 +104,7 @@ def test_token_ids_are_hashed_words_padded_and_never_empty() -> None:
     assert ids.dtype == np.int32 and ids[ids > 0].min() >= 1 and ids.max() < 64
 
 
-def _fake_keras(object_id: int, saved: str, when: tuple[int, ...]) -> bytes:
+def _fake_keras(object_id: int, saved: str, when: tuple[int, int, int, int, int, int]) -> bytes:
     """A .keras-shaped ZIP as Keras writes one: a save time, object ids, entry times."""
     config = {"layers": [{"dtype": {"shared_object_id": object_id}}], "other": 1402}
     out = io.BytesIO()

@@ -100,4 +100,8 @@ if __name__ == "__main__":
     started = time.perf_counter()
     status = main()
     sys.stderr.write(f"training.entry.done status={status} s={time.perf_counter() - started:.3f}\n")
-    sys.exit(status)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    # Every output is written and closed: skip the interpreter's and the framework's
+    # teardown (about 0.35 s with TensorFlow loaded, measured), which decides nothing.
+    os._exit(status)
