@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings.exceptions import SettingsError
 from rich.console import Console
 from rich.text import Text
 
@@ -37,7 +39,12 @@ def _settings(ctx: typer.Context) -> Settings:
 @app.callback()
 def main(ctx: typer.Context) -> None:
     """Build settings once from DATACOIN_* variables and configure logging."""
-    settings = Settings()
+    try:
+        settings = Settings()
+    except (ValidationError, SettingsError) as exc:
+        # One line per problem, naming the variable: no traceback for a typo in a setting.
+        console.print(Text.assemble(("error:", "red"), " invalid settings: ", str(exc)))
+        sys.exit(1)
     configure_logging(settings.log_format, settings.log_level)
     ctx.obj = settings
 

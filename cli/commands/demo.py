@@ -35,7 +35,7 @@ from common.governance import Call, Governance, Proposal, Support, is_governed
 from common.logs import configure_logging
 from common.manifest import Deployment
 from common.settings import Settings
-from migrations.runner import ensure_database
+from migrations.runner import upgrade
 
 REPO = Path(__file__).resolve().parents[2]
 IRIS = REPO / "ops" / "demo" / "iris.csv"
@@ -480,8 +480,8 @@ def _play(
         )
         run_settings = _demo_settings(settings, explicit, endpoints)
         # The demo owns its database (on its embedded server, or a URL it was given): the
-        # one command besides `datacoin db upgrade` that creates it.
-        ensure_database(run_settings.database_url)
+        # one command besides `datacoin db upgrade` that creates and migrates it.
+        upgrade(run_settings.database_url)
         w3 = connect(endpoints.rpc_url)
         deployment = _deployment(run_settings, w3, console)
         stack = Stack(run_settings, deployment)

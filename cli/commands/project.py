@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from common.db import require_database
 from common.settings import Settings
 from indexer.store_pg import PostgresEventStore
-from migrations.runner import upgrade
+from migrations.runner import require_current
 from projections.projector import Projector
 from projections.replay import replay
 from projections.statehash import state_hash
@@ -20,7 +20,7 @@ from projections.tracking import tracking_position
 
 def run_project(settings: Settings, once: bool, console: Console) -> None:
     """Keep the read models up to date (until SIGTERM/Ctrl-C, or once with `once`)."""
-    upgrade(settings.database_url, create=False)  # only `datacoin db upgrade` creates one
+    require_current(settings.database_url)  # only `datacoin db upgrade` migrates
     store = PostgresEventStore(settings.database_url)
     runner = Projector.from_settings(settings, store)
     try:

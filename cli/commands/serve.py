@@ -12,7 +12,7 @@ import uvicorn
 
 from api.app import create_app
 from common.settings import Settings
-from migrations.runner import upgrade
+from migrations.runner import require_current
 
 log = structlog.get_logger(__name__)
 #: The signals that ask a server to stop: a service manager's SIGTERM, a terminal's Ctrl-C.
@@ -23,8 +23,8 @@ def run_serve(settings: Settings, host: str | None, port: int | None, workers: i
     """Serve the API (settings injected into the app; engines open in its lifespan) until
     SIGTERM or SIGINT, then drain the requests in flight and return (exit status 0).
 
-    The database must exist (only `datacoin db upgrade` creates one); it is migrated."""
-    upgrade(settings.database_url, create=False)
+    The database must exist and be migrated (`datacoin db upgrade`: services never migrate)."""
+    require_current(settings.database_url)
     host, port = host or settings.api_host, port or settings.api_port
     if workers > 1:
         # Several processes: each builds its own app (factory) from the same environment.

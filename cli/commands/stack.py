@@ -18,7 +18,7 @@ from common.settings import Settings
 from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
-from migrations.runner import upgrade
+from migrations.runner import require_current
 from projections.projector import Projector
 from storage.open import open_blobs
 from workers.dispatch import Dispatcher
@@ -55,9 +55,9 @@ class Stack:
         self.threads.append(thread)
 
     def start(self, worker: Callable[[threading.Event], None] | None = None) -> None:
-        """Migrate, then start every component; returns once the API answers."""
+        """Check the schema, then start every component; returns once the API answers."""
         s = self.settings
-        upgrade(s.database_url, create=False)  # only `datacoin db upgrade` creates one
+        require_current(s.database_url)  # only `datacoin db upgrade` migrates
         config = IndexerConfig(
             confirmations=s.confirmations,
             concurrency=s.index_concurrency,
