@@ -108,9 +108,9 @@ def require_current(url: str) -> None:
         return
     name = DatabaseAddress.of(url).name
     try:
-        known = current is None or ScriptDirectory.from_config(
-            alembic_config("")
-        ).get_revision(current)
+        known = current is None or ScriptDirectory.from_config(alembic_config("")).get_revision(
+            current
+        )
     except CommandError:
         known = None
     if not known:

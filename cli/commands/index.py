@@ -38,7 +38,9 @@ def run_index(
     require_current(settings.database_url)  # only `datacoin db upgrade` migrates
     metrics = IndexerMetrics()
     if settings.metrics_port is not None:
-        start_http_server(settings.metrics_port, addr="127.0.0.1", registry=metrics.registry)
+        start_http_server(
+            settings.metrics_port, addr=settings.metrics_host, registry=metrics.registry
+        )
     store = PostgresEventStore(settings.database_url)
     config = IndexerConfig(
         confirmations=settings.confirmations,

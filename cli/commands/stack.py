@@ -13,6 +13,7 @@ import structlog
 import uvicorn
 
 from api.app import create_app
+from cli.commands.serve import proxy_options
 from common.manifest import Deployment
 from common.settings import Settings
 from indexer.rpc import RpcClient
@@ -80,7 +81,11 @@ class Stack:
         if worker is not None:
             self._spawn("worker", lambda: worker(self.stop_event))
         config_api = uvicorn.Config(
-            create_app(s), host=s.api_host, port=s.api_port, log_level="warning"
+            create_app(s),
+            host=s.api_host,
+            port=s.api_port,
+            log_level="warning",
+            **proxy_options(s),
         )
         self.server = uvicorn.Server(config_api)
         self._spawn("api", self.server.run)
