@@ -48,5 +48,8 @@ if ! command -v caddy >/dev/null && command -v apt-get >/dev/null; then
   # Debian's package enables a caddy service on port 80: not ours, stop it where it started.
   if command -v systemctl >/dev/null; then systemctl disable --now caddy >/dev/null 2>&1 || true; fi
 fi
-command -v caddy >/dev/null && X \
-  || echo "ensure-services: no caddy (and no apt-get): tests/ops/test_caddy.py skips" >&2
+if command -v caddy >/dev/null; then
+  echo "ensure-services: caddy $(caddy version | cut -d' ' -f1) installed"
+else
+  echo "ensure-services: no caddy (and no apt-get): tests/ops/test_caddy.py skips" >&2
+fi
