@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install web services browser contracts openapi screenshots demo test lint typecheck pytest clean
+.PHONY: install web services browser contracts openapi screenshots demo test lint typecheck pytest clean locks
 
 install: $(STAMP) node_modules/.package-lock.json web
 
@@ -51,6 +51,13 @@ browser:
 contracts: install
 	$(PY) -m contracts.compile
 	$(PY) -m contracts.codegen
+
+# requirements.lock: everything (dev included); requirements.runtime.lock: what the images
+# install, the same versions without the dev extra (tests/ops/test_images.py checks both).
+locks:
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
+	$(VENV)/bin/uv pip compile pyproject.toml -c requirements.lock -o requirements.runtime.lock \
+	  --python-version 3.11 --annotation-style line
 
 openapi: install
 	$(PY) -m api.openapi_document

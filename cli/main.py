@@ -64,6 +64,14 @@ def deploy(
             " (--no-governance: the deployer stays the owner)."
         ),
     ] = True,
+    *,
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the manifest's deployment when its contracts are on this chain (a"
+            " deploy step that runs at every start deploys once)."
+        ),
+    ] = False,
 ) -> None:
     """Deploy all contracts and write the deployment manifest."""
     from cli.commands.deploy import run_deploy
@@ -71,7 +79,13 @@ def deploy(
     settings = _settings(ctx)
     _guard(
         lambda: run_deploy(
-            settings, rpc_url, manifest, faucet=faucet, governance=governance, console=console
+            settings,
+            rpc_url,
+            manifest,
+            faucet=faucet,
+            governance=governance,
+            console=console,
+            reuse=reuse,
         )
     )
 
