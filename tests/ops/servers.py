@@ -78,7 +78,9 @@ def wait_for(what: str, check: Callable[[], bool], process: Running, timeout: fl
     deadline = time.monotonic() + timeout
     while not check():
         if process.proc.poll() is not None:
-            raise AssertionError(f"exited ({process.proc.returncode}) before {what}: " + tail(process))
+            raise AssertionError(
+                f"exited ({process.proc.returncode}) before {what}: " + tail(process)
+            )
         if time.monotonic() > deadline:
             raise AssertionError(f"no {what} within {timeout} s: " + tail(process))
         time.sleep(0.1)

@@ -156,7 +156,9 @@ def test_sign_in_over_the_proxy_names_the_public_origin_and_the_client(
         assert nonce["uri"] == proxied.origin
         text = siwe_text(account.address, nonce["nonce"], domain=nonce["domain"], uri=nonce["uri"])
         # When the signed message is sent through the proxy, with a forged X-Forwarded-For
-        session = http.post("/auth/verify", json=signed(text, 5), headers={"X-Forwarded-For": FORGED})
+        session = http.post(
+            "/auth/verify", json=signed(text, 5), headers={"X-Forwarded-For": FORGED}
+        )
         # Then a session opens and works through the proxy
         assert session.status_code == 200, session.text
         token = session.json()["token"]
