@@ -31,6 +31,10 @@ class ProjectorLag(DatabaseCollector):
         yield GaugeMetricFamily(
             "datacoin_event_store_head_position", "Last position in the event store", value=head
         )
+        table = f'"{self.schema}"."projection_tracking"'  # (a checked schema name)
+        exists = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+        if not exists or exists[0] is None:
+            return  # the projector has not created its schema yet
         tracking = sql.Identifier(self.schema, "projection_tracking")
         row = conn.execute(sql.SQL(_SLOWEST).format(tracking), (VERSION_KEY,)).fetchone()
         slowest = row[0] if row else None

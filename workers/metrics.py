@@ -100,10 +100,13 @@ class WorkerMetrics(dramatiq.Middleware):
             self.duration.labels(actor).observe(time.perf_counter() - started)
         self.messages.labels(actor, outcome).inc()
 
-    def after_enqueue(self, broker: Broker, message: dramatiq.Message[Any], delay: int) -> None:
-        # A worker enqueues only retries (the dispatcher is another process): Dramatiq's
-        # Retries middleware sets the `retries` option on the copy it sends back.
-        if "retries" in message.options:
+    def after_enqueue(
+        self, broker: Broker, message: dramatiq.Message[Any], delay: int | None
+    ) -> None:
+        # Dramatiq's Retries middleware sends a failed message back with the `retries`
+        # option and a backoff delay; the same message is enqueued again, undelayed, when
+        # its delay is over (from the delay queue): that second time is not a retry.
+        if "retries" in message.options and delay:
             self.retries.labels(message.actor_name).inc()
 
     def after_nack(self, broker: Broker, message: MessageProxy) -> None:

@@ -508,19 +508,22 @@ def worker_loop(settings: Settings) -> Callable[[threading.Event], None]:
 
 
 def run_up(settings: Settings, console: Console) -> None:
-    """`datacoin up`: indexer, projector, API and a worker against configured services."""
+    """`datacoin up`: indexer, projector, API and a worker against configured services,
+    until Ctrl-C or SIGTERM (which stop every component, the sandboxes it started too)."""
     deployment = Deployment.load(settings.manifest_file)
     stack = Stack(settings, deployment)
-    stack.start(worker=worker_loop(settings))
-    console.print(
-        f"[green]up[/green]: API {stack.api_url} (docs {stack.api_url}/docs), chain "
-        f"{deployment.chain_id} at {settings.rpc_url}; Ctrl-C stops"
-    )
-    try:
-        while all(t.is_alive() for t in stack.threads):
-            time.sleep(1)
-        console.print("[red]a component stopped; shutting down[/red]")
-    except KeyboardInterrupt:
-        console.print("stopping")
-    finally:
-        stack.stop()
+    with StopSignals() as stop_signals:
+        try:
+            stack.start(worker=worker_loop(settings))
+            console.print(
+                f"[green]up[/green]: API {stack.api_url} (docs {stack.api_url}/docs), chain "
+                f"{deployment.chain_id} at {settings.rpc_url}; Ctrl-C stops"
+            )
+            while all(t.is_alive() for t in stack.threads):
+                time.sleep(1)
+            console.print("[red]a component stopped; shutting down[/red]")
+        except KeyboardInterrupt:
+            console.print("stopping")
+        finally:
+            stop_signals.disarm()
+            stack.stop()

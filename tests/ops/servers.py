@@ -56,10 +56,12 @@ class Running:
 
 @contextmanager
 def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[Running]:
-    """`args` running with `env` (added to this environment) until the block ends."""
+    """`args` running until the block ends, with `env` and this environment less its
+    DATACOIN_* variables (each test says every setting it means)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("DATACOIN_")}
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            args, env={**os.environ, **env}, cwd=REPO, stdout=out, stderr=subprocess.STDOUT
+            args, env=inherited | env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT
         )
     process = Running(proc, log)
     try:
