@@ -52,11 +52,18 @@ def test_each_outcome_is_counted_by_actor(broker_space: BrokerSpace) -> None:
     def broken(**_: Any) -> None:
         raise ValueError("this job can never run")
 
-    options = {"broker": broker, "queue_name": queue, "min_backoff": 10, "max_backoff": 20}
+    options: dict[str, Any] = {"min_backoff": 10, "max_backoff": 20}
+
+    def declare(fn: Callable[..., None], name: str, retries: int) -> Any:
+        decorate = dramatiq.actor(
+            broker=broker, queue_name=queue, actor_name=name, max_retries=retries, **options
+        )
+        return decorate(fn)
+
     actors = {
-        "ok": dramatiq.actor(ok, actor_name="ok", **options),
-        "flaky": dramatiq.actor(flaky, actor_name="flaky", max_retries=1, **options),
-        "broken": dramatiq.actor(broken, actor_name="broken", max_retries=0, **options),
+        "ok": declare(ok, "ok", 3),
+        "flaky": declare(flaky, "flaky", 1),
+        "broken": declare(broken, "broken", 0),
     }
     metrics.declare(sorted(actors))
     # every series exists at zero before the first message
