@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +206,28 @@ def test_the_worker_s_docker_socket_is_explained() -> None:
     readme = (REPO / "README.md").read_text()
     section = readme.split("### The worker and the Docker socket", 1)[1].split("\n##", 1)[0]
     assert "root" in section and "rootless" in section and "DOCKER_SOCKET" in section
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="no docker-compose (optional)")
+def test_docker_compose_config_accepts_it(tmp_path: Path) -> None:
+    # A second opinion where Debian's docker-compose (1.29) is installed; the schema test
+    # above is the one CI relies on. 1.29 predates the top-level `name`: checked without it.
+    document = load()
+    assert document.pop("name") == "datacoin"
+    copy = tmp_path / "compose.yaml"
+    copy.write_text(yaml.safe_dump(document))
+    result = subprocess.run(
+        ["docker-compose", "-f", str(copy), "--project-directory", str(REPO / "ops"), "config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": os.environ["PATH"]},
+    )
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)
+    # its own reading agrees: the build context is the repository, the secrets are in ops/
+    assert Path(resolved["services"]["api"]["build"]["context"]) == REPO
+    assert (
+        Path(resolved["secrets"]["worker_key"]["file"]) == REPO / "ops" / "secrets" / "worker_key"
+    )
