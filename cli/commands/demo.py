@@ -512,13 +512,17 @@ def _demo_settings(settings: Settings, explicit: set[str], endpoints: Endpoints)
     if endpoints.remote_rpc_url is not None and "remote_chains" not in explicit:
         update["chain_name"] = settings.chain_name or "Home chain (anvil)"
         manifest = settings.data_dir / f"deployment-{REMOTE_DEV_CHAIN_ID}.json"
+        # anvil answers CORS: a browser wallet may be pointed at each chain's node as is.
         update["remote_chains"] = [
             ChainEndpoint(
                 rpc_url=endpoints.remote_rpc_url,
                 manifest_path=manifest,
+                public_rpc_url=endpoints.remote_rpc_url,
                 name=f"Second chain (anvil {REMOTE_DEV_CHAIN_ID})",
             )
         ]
+        if "public_rpc_url" not in explicit:
+            update["public_rpc_url"] = endpoints.rpc_url
         if "siwe_chain_ids" not in explicit:
             update["siwe_chain_ids"] = [*settings.siwe_chain_ids, REMOTE_DEV_CHAIN_ID]
     run_settings = settings.model_copy(update=update)
