@@ -24,8 +24,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from web3 import Web3
-from web3.contract import Contract
 
 from api import problems
 from api.graphql.schema import graphql_router
@@ -33,6 +31,7 @@ from api.routers import (
     accounts,
     audit,
     auth,
+    bridge,
     datasets,
     deployment,
     downloads,
@@ -48,10 +47,9 @@ from api.routers import (
     uploads,
 )
 from api.stream import EventHub
+from common.chains import Deployments
 from common.db import libpq_url
-from common.manifest import Deployment
 from common.settings import Settings
-from contracts.artifacts import load_artifact
 from storage.open import open_blobs, open_keyring
 
 
@@ -136,17 +134,6 @@ async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def marketplace_binding(settings: Settings) -> Contract:
-    """The Marketplace ABI bound to the manifest's address (unbound without a manifest),
-    used to encode listing calldata."""
-    abi = load_artifact("Marketplace")["abi"]
-    w3 = Web3()
-    if settings.manifest_file.exists():
-        address = Deployment.load(settings.manifest_file).address("Marketplace")
-        return w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
-    return w3.eth.contract(abi=abi)  # type: ignore[return-value]
-
-
 #: The dApp's static export (`next build` in web/, run by `make install`).
 WEB_OUT = Path(__file__).resolve().parent.parent / "web" / "out"
 
@@ -207,7 +194,6 @@ def create_app(settings: Settings | None = None, dapp_dir: Path | None = WEB_OUT
         app.state.pool, app.state.redis, app.state.hub = pool, redis, hub
         app.state.blobs = open_blobs(settings)
         app.state.keyring = open_keyring(settings)
-        app.state.marketplace = marketplace_binding(settings)
         # What exists now (imports, ABIs, schemas, the pool) lives as long as the app: take it
         # out of the cycle collector's sight. Full collections are rare in steady state, but
         # each one walked these ~200k objects (60-110 ms) and stalled every request in
@@ -230,6 +216,7 @@ def create_app(settings: Settings | None = None, dapp_dir: Path | None = WEB_OUT
         generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
+    app.state.deployments = Deployments(settings)
     app.state.metrics = ApiMetrics()
 
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
@@ -253,6 +240,7 @@ def create_app(settings: Settings | None = None, dapp_dir: Path | None = WEB_OUT
         profiles.router,
         training.router,
         governance.router,
+        bridge.router,
         training_specs.router,
         models.router,
         stats.router,

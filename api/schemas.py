@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from api.account_profiles import AccountProfile
 from api.problems import problem_responses
 from common.documents import ColumnProfile
+
+#: Query parameters every list shares: a page's size, its cursor, and a chain id filter.
+Limit = Annotated[int, Query(ge=1, le=100)]
+CursorParam = Annotated[str | None, Query(max_length=200)]
+ChainId = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
 
 #: OpenAPI `responses=` of a route whose parameters can fail validation (problem+json).
 INVALID = problem_responses({422: "a parameter or the body does not validate"})

@@ -19,6 +19,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from common.db import libpq_url
 from contracts.events import (
+    BridgeBurned,
+    BridgeLocked,
+    BridgeMinted,
+    BridgeReleased,
     DatasetDelisted,
     DatasetListed,
     PriceChanged,
@@ -54,6 +58,9 @@ TOPICS: dict[str, str] = {
         "proposal",
     ),
     **dict.fromkeys(event_names(VoteCast, VoteCastWithParams), "vote"),
+    **dict.fromkeys(
+        event_names(BridgeLocked, BridgeBurned, BridgeMinted, BridgeReleased), "bridge"
+    ),
 }
 #: A vote's `support` as the REST routes spell it (GovernorCountingSimple's numbers).
 SUPPORT_NAMES = {"0": "against", "1": "for", "2": "abstain"}

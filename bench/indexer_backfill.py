@@ -188,7 +188,7 @@ def _check_receipts(rpc: RpcClient, hashes: list[str], timeout: float = 300.0) -
 
 def _survey(rpc: RpcClient, deployment: Deployment, head: int) -> tuple[int, dict[str, int], int]:
     """Count the chain's platform logs (untimed): total, by event name, Ponder's share."""
-    decoder = EventDecoder({n: c.address for n, c in deployment.contracts.items()})
+    decoder = EventDecoder(deployment.addresses_by_artifact())
     coin = deployment.address("DataCoin").lower()
     market = deployment.address("Marketplace").lower()
     ponder_keys = {
@@ -368,7 +368,7 @@ RAW_TABLE = (
 def raw_ceiling(work: Workload, rpc_url: str, db_url: str) -> tuple[Timing, Timing]:
     """(getLogs + COPY of undecoded rows, getLogs alone) over the whole range."""
     dep = work.deployment
-    decoder = EventDecoder({n: c.address for n, c in dep.contracts.items()})
+    decoder = EventDecoder(dep.addresses_by_artifact())
     addresses, topics = decoder.addresses, decoder.topics
     size = max(1, work.blocks * RAW_CHUNK_LOGS // max(1, work.expected_total))
     ranges = _ranges(dep.start_block, work.head, size)

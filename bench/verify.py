@@ -58,7 +58,7 @@ def quadratic_compare(store: PostgresEventStore, rpc: RpcClient, deployment: Dep
     matched with ``in`` on lists. Returns the mismatches found (0 on a clean store)."""
     saved = store.checkpoint(deployment.chain_id)
     assert saved is not None
-    decoder = EventDecoder({n: c.address for n, c in deployment.contracts.items()})
+    decoder = EventDecoder(deployment.addresses_by_artifact())
     expected: list[tuple[Any, ...]] = []
     for start in range(deployment.start_block, saved.block_number + 1, 2_000):
         end = min(saved.block_number, start + 1_999)

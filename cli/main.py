@@ -28,6 +28,8 @@ db_app = typer.Typer(help="Database schema (alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 audit_app = typer.Typer(help="Re-run what workers did and compare.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+verify_app = typer.Typer(help="Audit the event store, or the bridge.")
+app.add_typer(verify_app, name="verify")
 console = Console(stderr=True)
 
 
@@ -73,10 +75,19 @@ def deploy(
         ),
     ] = False,
 ) -> None:
-    """Deploy all contracts and write the deployment manifest."""
-    from cli.commands.deploy import run_deploy
+    """Deploy all contracts and write the deployment manifest. With a remote chain
+    configured (DATACOIN_REMOTE_CHAINS), deploy both chains with the bridge between them
+    and write both manifests (--rpc-url and --manifest then do not apply)."""
+    from cli.commands.deploy import run_deploy, run_deploy_bridged
 
     settings = _settings(ctx)
+    if settings.remote_chains and rpc_url is None and manifest is None:
+        _guard(
+            lambda: run_deploy_bridged(
+                settings, faucet=faucet, governance=governance, console=console
+            )
+        )
+        return
     _guard(
         lambda: run_deploy(
             settings,
@@ -106,7 +117,7 @@ def index(
     _guard(lambda: run_index(settings, rpc_url, manifest, to_block, console))
 
 
-@app.command()
+@verify_app.callback(invoke_without_command=True)
 def verify(
     ctx: typer.Context,
     rpc_url: Annotated[
@@ -114,11 +125,32 @@ def verify(
     ] = None,
     manifest: Annotated[Path | None, typer.Option(help="Deployment manifest.")] = None,
 ) -> None:
-    """Audit the event store: recompute the hash chain (and compare with the chain)."""
+    """Audit the event store: recompute the hash chain (and compare with the chain).
+    `datacoin verify bridge` checks the bridge instead."""
+    if ctx.invoked_subcommand is not None:
+        return
     from cli.commands.verify import run_verify
 
     settings = _settings(ctx)
     _guard_exit(lambda: run_verify(settings, rpc_url, manifest, console))
+
+
+@verify_app.command("bridge")
+def verify_bridge(ctx: typer.Context) -> None:
+    """Check the bridge's supply invariant from the read models and from both chains."""
+    from cli.commands.verify_bridge import run_verify_bridge
+
+    settings = _settings(ctx)
+    _guard_exit(lambda: run_verify_bridge(settings, console))
+
+
+@app.command()
+def relay(ctx: typer.Context) -> None:
+    """Run a bridge relayer: sign final sends and deliver them on the other chain."""
+    from cli.commands.relay import run_relay
+
+    settings = _settings(ctx)
+    _guard(lambda: run_relay(settings))
 
 
 @app.command()

@@ -73,10 +73,15 @@ def start_anvil(
     extra_args: list[str] | None = None,
     log_path: Path | None = None,
     ready_timeout: float = 30.0,
+    chain_id: int | None = None,
 ) -> AnvilNode:
-    """Start anvil on 127.0.0.1 and wait until it answers JSON-RPC."""
+    """Start anvil on 127.0.0.1 and wait until it answers JSON-RPC; `chain_id` sets its
+    chain id (anvil's default: 31337), e.g. 31338 for a second, bridged dev chain."""
     port = port or free_port()
-    args = [find_anvil(), "--host", "127.0.0.1", "--port", str(port), *(extra_args or [])]
+    args = [find_anvil(), "--host", "127.0.0.1", "--port", str(port)]
+    if chain_id is not None:
+        args += ["--chain-id", str(chain_id)]
+    args += extra_args or []
     out = log_path.open("ab") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
     node = AnvilNode(process=process, port=port, log_path=log_path)

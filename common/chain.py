@@ -24,8 +24,9 @@ from contracts.artifacts import ARTIFACTS_DIR, load_artifact
 
 #: anvil's (and hardhat's) public development mnemonic: its keys hold test ETH only.
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
-#: Chains where the dev mnemonic's keys are acceptable defaults.
-DEV_CHAIN_IDS = frozenset({31337, 1337})
+#: Chains where the dev mnemonic's keys are acceptable defaults (31338: the second dev
+#: anvil, the bridge's remote chain).
+DEV_CHAIN_IDS = frozenset({31337, 31338, 1337})
 #: Headroom over the gas estimate (1/5 = 20%): state can shift between estimate and inclusion.
 GAS_MARGIN_DIVISOR = 5
 
@@ -96,10 +97,10 @@ class ChainClient:
     deployment: Deployment
 
     def contract(self, name: str) -> Contract:
-        """Contract `name` bound to its manifest address."""
+        """Contract `name` bound to its manifest address, with its artifact's ABI."""
         return self.w3.eth.contract(
             address=Web3.to_checksum_address(self.deployment.address(name)),
-            abi=load_artifact(name)["abi"],
+            abi=self.deployment.abi(name),
         )
 
 

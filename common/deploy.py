@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,8 +11,9 @@ from web3 import Web3
 from web3.contract import Contract
 
 from common.chain import DEV_CHAIN_IDS, Transactor
+from common.errors import ConfigurationError
 from common.governance import Call
-from common.manifest import DeployedContract, Deployment
+from common.manifest import BridgeInfo, BridgeRole, DeployedContract, Deployment
 from contracts.artifacts import abi_digest, load_artifact
 
 log = structlog.get_logger(__name__)
@@ -59,6 +60,24 @@ def governance_timing(
 
 
 @dataclass(frozen=True)
+class BridgeConfig:
+    """This chain's side of the DATACOIN bridge (see contracts/src/BridgeAuthority.sol)."""
+
+    #: "home": the platform as usual plus BridgeVault (locks DATACOIN). "remote":
+    #: BridgedDataCoin (manifest key "DataCoin") instead of DataCoin, no Faucet, the rest of
+    #: the platform paid in it, plus BridgeGateway (its only minter).
+    role: BridgeRole
+    #: The chain on the other side (its id, not this chain's).
+    peer_chain_id: int
+    #: The relayer set's addresses and the signatures a message needs (k of n).
+    relayers: tuple[str, ...]
+    threshold: int
+    #: The other side's bridge contract when it is already deployed: linked at once (the
+    #: side deployed first is linked afterwards with `link_bridge`).
+    peer_contract: str | None = None
+
+
+@dataclass(frozen=True)
 class DeployConfig:
     """Economic parameters fixed at deployment (amounts in DATACOIN wei)."""
 
@@ -82,9 +101,21 @@ class DeployConfig:
     proposal_threshold: int = 1_000 * WAD
     #: Percent of the total active stake at the snapshot that must vote for or abstain.
     quorum_percent: int = 4
+    #: This chain's side of the bridge; None: no bridge (a lone home chain, as before).
+    bridge: BridgeConfig | None = None
+
+
+@dataclass(frozen=True)
+class BridgedPair:
+    """The two deployments of a bridged pair of chains, linked to each other."""
+
+    home: Deployment
+    remote: Deployment
 
 
 def _deploy(tx: Transactor, name: str, *args: Any) -> DeployedContract:
+    """Deploy artifact `name` with constructor `args`; its entry's `artifact` stays None
+    (the caller sets it where the manifest key is another name)."""
     artifact = load_artifact(name)
     factory = tx.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     receipt = tx.send(factory.constructor(*args))
@@ -101,13 +132,16 @@ def _deploy(tx: Transactor, name: str, *args: Any) -> DeployedContract:
 
 def deploy_platform(tx: Transactor, config: DeployConfig | None = None) -> Deployment:
     """Deploy DataCoin, Marketplace, Staking, TrainingLog, the dev Faucet (unless
-    `config.faucet` is off), Profiles and, when `config.governance` is on, the Timelock and
-    the DatacoinGovernor (which then hold the admin) from `tx`, in that order."""
+    `config.faucet` is off), Profiles, when `config.governance` is on the Timelock and the
+    DatacoinGovernor (which then hold the admin) and, with `config.bridge`, the bridge
+    contract from `tx`, in that order. On a bridge's remote chain the token is a
+    BridgedDataCoin (still the manifest's "DataCoin") and there is no Faucet."""
     cfg = config or DeployConfig()
     me = tx.address
     treasury = cfg.treasury or me
+    remote = cfg.bridge is not None and cfg.bridge.role == "remote"
     deployed: dict[str, DeployedContract] = {}
-    deployed["DataCoin"] = token = _deploy(tx, "DataCoin", me, cfg.supply_cap, cfg.initial_supply)
+    deployed["DataCoin"] = token = _deploy_token(tx, cfg, remote=remote)
     deployed["Marketplace"] = market = _deploy(
         tx, "Marketplace", token.address, me, treasury, cfg.fee_bps
     )
@@ -123,7 +157,7 @@ def deploy_platform(tx: Transactor, config: DeployConfig | None = None) -> Deplo
         cfg.job_timeout,
         cfg.min_worker_stake,
     )
-    if cfg.faucet:
+    if cfg.faucet and not remote:
         deployed["Faucet"] = faucet = _deploy(
             tx, "Faucet", token.address, cfg.faucet_drip, cfg.faucet_cooldown
         )
@@ -136,6 +170,10 @@ def deploy_platform(tx: Transactor, config: DeployConfig | None = None) -> Deplo
     deployed["Profiles"] = _deploy(tx, "Profiles")
     if cfg.governance:
         deployed.update(deploy_governance(tx, cfg, deployed))
+    bridge = None
+    if cfg.bridge is not None:
+        deployed.update(deploy_bridge(tx, cfg.bridge, deployed))
+        bridge = BridgeInfo(role=cfg.bridge.role, peer_chain_id=cfg.bridge.peer_chain_id)
     return Deployment(
         chain_id=tx.w3.eth.chain_id,
         start_block=token.block_number,
@@ -143,12 +181,24 @@ def deploy_platform(tx: Transactor, config: DeployConfig | None = None) -> Deplo
         deployed_at=datetime.now(UTC),
         compiler=load_artifact("DataCoin")["compiler"]["version"],
         contracts=deployed,
+        bridge=bridge,
     )
 
 
+def _deploy_token(tx: Transactor, cfg: DeployConfig, *, remote: bool) -> DeployedContract:
+    """The manifest's "DataCoin": DataCoin itself (cap, initial supply to the deployer) or,
+    on a bridge's remote chain, a BridgedDataCoin, whose supply only comes over the bridge."""
+    if not remote:
+        return _deploy(tx, "DataCoin", tx.address, cfg.supply_cap, cfg.initial_supply)
+    bridged = _deploy(tx, "BridgedDataCoin")
+    return bridged.model_copy(update={"artifact": "BridgedDataCoin"})
+
+
 def _bind(tx: Transactor, name: str, deployed: DeployedContract) -> Contract:
+    """Contract `name` of a deployment in progress, with its artifact's ABI."""
     address = Web3.to_checksum_address(deployed.address)
-    return tx.w3.eth.contract(address=address, abi=load_artifact(name)["abi"])
+    abi = load_artifact(deployed.artifact or name)["abi"]
+    return tx.w3.eth.contract(address=address, abi=abi)
 
 
 def deploy_governance(
@@ -157,7 +207,8 @@ def deploy_governance(
     """Deploy the Timelock and the DatacoinGovernor (votes: Staking) and hand over the
     admin: the Timelock becomes the owner of Marketplace and TrainingLog and DataCoin's
     admin (who grants MINTER_ROLE), the Governor its only proposer and canceller, anyone
-    its executor; the deployer keeps nothing. Returns the two new manifest entries.
+    its executor; the deployer keeps nothing. Returns the two new manifest entries. (A
+    remote chain's BridgedDataCoin has no admin to hand over: its gateway is fixed.)
 
     The Timelock starts with no delay and the deployer as its proposer and executor, for
     one batch only: Ownable2Step needs the new owner to call ``acceptOwnership``, and the
@@ -181,12 +232,13 @@ def deploy_governance(
     timelock = _bind(tx, "Timelock", timelock_entry)
     market = _bind(tx, "Marketplace", platform["Marketplace"])
     training = _bind(tx, "TrainingLog", platform["TrainingLog"])
-    coin = _bind(tx, "DataCoin", platform["DataCoin"])
     for owned in (market, training):
         tx.send(owned.functions.transferOwnership(timelock.address))
-    admin_role = coin.functions.DEFAULT_ADMIN_ROLE().call()
-    tx.send(coin.functions.grantRole(admin_role, timelock.address))
-    tx.send(coin.functions.renounceRole(admin_role, me))
+    if platform["DataCoin"].artifact is None:  # DataCoin itself (AccessControl)
+        coin = _bind(tx, "DataCoin", platform["DataCoin"])
+        admin_role = coin.functions.DEFAULT_ADMIN_ROLE().call()
+        tx.send(coin.functions.grantRole(admin_role, timelock.address))
+        tx.send(coin.functions.renounceRole(admin_role, me))
     proposer, executor, canceller = (
         timelock.functions.PROPOSER_ROLE().call(),
         timelock.functions.EXECUTOR_ROLE().call(),
@@ -222,3 +274,78 @@ def deploy_governance(
         timelock_delay=timing.timelock_delay,
     )
     return {"Timelock": timelock_entry, "DatacoinGovernor": governor_entry}
+
+
+def deploy_bridge(
+    tx: Transactor, bridge: BridgeConfig, platform: dict[str, DeployedContract]
+) -> dict[str, DeployedContract]:
+    """Deploy this chain's bridge contract for `platform`'s token: BridgeVault (home) or
+    BridgeGateway (remote, then set as the BridgedDataCoin's gateway), owned by the
+    Timelock when there is one (relayer rotation by a vote), else by the deployer; linked
+    to `bridge.peer_contract` when given. Returns the new manifest entry."""
+    name = BridgeInfo(role=bridge.role, peer_chain_id=bridge.peer_chain_id).contract
+    owner = platform["Timelock"].address if "Timelock" in platform else tx.address
+    relayers = [Web3.to_checksum_address(r) for r in bridge.relayers]
+    token = platform["DataCoin"]
+    entry = _deploy(
+        tx, name, token.address, bridge.peer_chain_id, relayers, bridge.threshold, owner
+    )
+    if bridge.role == "remote":
+        coin = _bind(tx, "DataCoin", token)
+        tx.send(coin.functions.setGateway(entry.address))
+    if bridge.peer_contract is not None:
+        peer = Web3.to_checksum_address(bridge.peer_contract)
+        tx.send(_bind(tx, name, entry).functions.setPeer(peer))
+    log.info(
+        "deploy.bridge",
+        role=bridge.role,
+        contract=entry.address,
+        peer_chain_id=bridge.peer_chain_id,
+        relayers=len(relayers),
+        threshold=bridge.threshold,
+        owner=owner,
+        peer=bridge.peer_contract,
+    )
+    return {name: entry}
+
+
+def link_bridge(tx: Transactor, deployment: Deployment, peer_contract: str) -> None:
+    """Point `deployment`'s bridge contract at `peer_contract` (the other side's), from
+    `tx`: the deployer while no peer is set yet, or the owner (a vote under governance)."""
+    if deployment.bridge is None:
+        raise ConfigurationError(f"chain {deployment.chain_id} has no bridge in its manifest")
+    name = deployment.bridge.contract
+    bridge = _bind(tx, name, deployment.contracts[name])
+    tx.send(bridge.functions.setPeer(Web3.to_checksum_address(peer_contract)))
+    log.info("deploy.bridge.linked", chain_id=deployment.chain_id, peer=peer_contract)
+
+
+def deploy_bridged_pair(
+    home: Transactor,
+    remote: Transactor,
+    *,
+    relayers: tuple[str, ...],
+    threshold: int,
+    home_config: DeployConfig | None = None,
+    remote_config: DeployConfig | None = None,
+) -> BridgedPair:
+    """Deploy the platform on two chains with the bridge between them, and link them:
+    the home chain first (its vault), the remote chain linked to that vault, then the
+    vault linked to the remote gateway. `home_config` and `remote_config` (their `bridge`
+    is replaced) set everything else."""
+    home_id, remote_id = home.w3.eth.chain_id, remote.w3.eth.chain_id
+    home_bridge = BridgeConfig(
+        role="home", peer_chain_id=remote_id, relayers=relayers, threshold=threshold
+    )
+    home_dep = deploy_platform(home, replace(home_config or DeployConfig(), bridge=home_bridge))
+    remote_bridge = replace(
+        home_bridge,
+        role="remote",
+        peer_chain_id=home_id,
+        peer_contract=home_dep.address("BridgeVault"),
+    )
+    remote_dep = deploy_platform(
+        remote, replace(remote_config or DeployConfig(), bridge=remote_bridge)
+    )
+    link_bridge(home, home_dep, remote_dep.address("BridgeGateway"))
+    return BridgedPair(home=home_dep, remote=remote_dep)

@@ -6,10 +6,23 @@ from pathlib import Path
 from typing import Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from common.secret_files import FileSettingsSource
+
+
+class ChainEndpoint(BaseModel):
+    """One chain the platform runs on: where its node answers and where its deployment
+    manifest is. The home chain's comes from ``rpc_url``/``manifest_path``; further
+    (bridged) chains from ``remote_chains``."""
+
+    rpc_url: str = Field(description="JSON-RPC endpoint of the chain.")
+    manifest_path: Path = Field(description="The chain's deployment manifest.")
+    public_rpc_url: str | None = Field(
+        None, description="JSON-RPC endpoint a wallet may be pointed at; unset: the wallet's."
+    )
+    name: str | None = Field(None, description="Display name, e.g. 'Datacoin L2'.")
 
 
 class Settings(BaseSettings):
@@ -21,7 +34,16 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DATACOIN_", env_file=".env", extra="ignore")
 
-    rpc_url: str = Field("http://127.0.0.1:8545", description="JSON-RPC endpoint of the chain.")
+    rpc_url: str = Field(
+        "http://127.0.0.1:8545", description="JSON-RPC endpoint of the (home) chain."
+    )
+    chain_name: str | None = Field(None, description="Display name of the home chain.")
+    remote_chains: list[ChainEndpoint] = Field(
+        [],
+        description="Further chains the platform runs on (bridged), as JSON: "
+        '[{"rpc_url": "http://node-b:8545", "manifest_path": "/data/deployment-b.json"}];'
+        " each has its own indexer and worker, and all share the database.",
+    )
     database_url: str = Field(
         "postgresql+psycopg://postgres@127.0.0.1:5432/datacoin",
         description="SQLAlchemy URL of the PostgreSQL database (event store and read models).",
@@ -149,6 +171,23 @@ class Settings(BaseSettings):
         description="Key that signs logTraining (registered and staked); dev chains: "
         "anvil's key 0.",
     )
+    bridge_relayers: list[str] = Field(
+        [],
+        description="`datacoin deploy` with remote chains: the bridge's relayer set"
+        " (addresses, JSON list); dev chains: anvil's accounts 7, 8 and 9.",
+    )
+    bridge_threshold: int | None = Field(
+        None, ge=1, description="Relayer signatures a bridge message needs; dev chains: 2."
+    )
+    bridge_relayer_keys: list[SecretStr] = Field(
+        [],
+        description="Keys this bridge relayer signs messages with, as a JSON list (each must"
+        " be in the bridge contracts' relayer set; the first also pays for deliveries); dev"
+        " chains: anvil's accounts 7, 8 and 9.",
+    )
+    bridge_relayer_interval: float = Field(
+        0.5, gt=0, description="Seconds between the relayer's looks for final sends."
+    )
     sandbox_backend: Literal["bubblewrap", "docker"] = Field(
         "bubblewrap",
         description="Where training runs: bubblewrap here, Docker on hosts with an engine.",
@@ -211,5 +250,28 @@ class Settings(BaseSettings):
 
     @property
     def manifest_file(self) -> Path:
-        """Where the deployment manifest is read and written."""
+        """Where the (home chain's) deployment manifest is read and written."""
         return self.manifest_path or self.data_dir / "deployment.json"
+
+    def chain_endpoints(self) -> list[ChainEndpoint]:
+        """Every chain the platform runs on: the home chain first, then `remote_chains`."""
+        home = ChainEndpoint(
+            rpc_url=self.rpc_url,
+            manifest_path=self.manifest_file,
+            public_rpc_url=self.public_rpc_url,
+            name=self.chain_name,
+        )
+        return [home, *self.remote_chains]
+
+    def for_chain(self, endpoint: ChainEndpoint) -> Settings:
+        """These settings for a component that serves one chain (an indexer, a worker):
+        `endpoint` becomes the home chain and no remote chain is left."""
+        return self.model_copy(
+            update={
+                "rpc_url": endpoint.rpc_url,
+                "manifest_path": endpoint.manifest_path,
+                "public_rpc_url": endpoint.public_rpc_url,
+                "chain_name": endpoint.name,
+                "remote_chains": [],
+            }
+        )

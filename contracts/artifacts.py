@@ -25,6 +25,12 @@ PLATFORM_CONTRACTS = (
     "Timelock",
     "DatacoinGovernor",
 )
+#: The bridge's contracts, deployed only with a bridge configuration: the home chain adds
+#: BridgeVault; the remote chain deploys BridgedDataCoin (under the manifest key
+#: "DataCoin", instead of DataCoin and without the Faucet) and BridgeGateway.
+BRIDGE_CONTRACTS = ("BridgeVault", "BridgedDataCoin", "BridgeGateway")
+#: Every contract whose events the platform records (the typed events cover all of them).
+EVENT_CONTRACTS = PLATFORM_CONTRACTS + BRIDGE_CONTRACTS
 
 
 class ArtifactNotFoundError(FileNotFoundError):

@@ -21,7 +21,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from contracts.artifacts import PLATFORM_CONTRACTS, load_artifact
+from contracts.artifacts import EVENT_CONTRACTS, load_artifact
 
 TARGET = Path(__file__).parent / "events.py"
 
@@ -131,7 +131,7 @@ def platform_events() -> list[Event]:
     """Every non-anonymous event of the platform's contracts, by name; an event name with
     two different signatures is refused (the event store keys events by name)."""
     found: dict[str, Event] = {}
-    for contract in PLATFORM_CONTRACTS:
+    for contract in EVENT_CONTRACTS:
         for item in load_artifact(contract)["abi"]:
             if item["type"] != "event" or item.get("anonymous"):
                 continue

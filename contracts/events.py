@@ -39,8 +39,8 @@ def checksum(address: str) -> Address:
 
 @dataclass(slots=True, kw_only=True)
 class Approval:
-    """``Approval`` of DataCoin: ``owner`` (address, indexed), ``spender`` (address, indexed),
-    ``value`` (uint256)."""
+    """``Approval`` of DataCoin, BridgedDataCoin: ``owner`` (address, indexed), ``spender``
+    (address, indexed), ``value`` (uint256)."""
 
     event_name: ClassVar[str] = "Approval"
     owner: Address
@@ -62,6 +62,144 @@ class Approval:
             "owner": self.owner,
             "spender": self.spender,
             "value": str(self.value),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class BridgeBurned:
+    """``BridgeBurned`` of BridgeGateway: ``messageId`` (bytes32, indexed), ``from`` (address,
+    indexed), ``to`` (address, indexed), ``amount`` (uint256), ``destChainId`` (uint256),
+    ``nonce`` (uint256)."""
+
+    event_name: ClassVar[str] = "BridgeBurned"
+    message_id: bytes
+    from_: Address
+    to: Address
+    amount: int
+    dest_chain_id: int
+    nonce: int
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> BridgeBurned:
+        """The event from its stored arguments."""
+        return cls(
+            message_id=bytes.fromhex(args["messageId"][2:]),
+            from_=checksum(args["from"]),
+            to=checksum(args["to"]),
+            amount=int(args["amount"]),
+            dest_chain_id=int(args["destChainId"]),
+            nonce=int(args["nonce"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "message_id": "0x" + self.message_id.hex(),
+            "from": self.from_,
+            "to": self.to,
+            "amount": str(self.amount),
+            "dest_chain_id": str(self.dest_chain_id),
+            "nonce": str(self.nonce),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class BridgeLocked:
+    """``BridgeLocked`` of BridgeVault: ``messageId`` (bytes32, indexed), ``from`` (address,
+    indexed), ``to`` (address, indexed), ``amount`` (uint256), ``destChainId`` (uint256),
+    ``nonce`` (uint256)."""
+
+    event_name: ClassVar[str] = "BridgeLocked"
+    message_id: bytes
+    from_: Address
+    to: Address
+    amount: int
+    dest_chain_id: int
+    nonce: int
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> BridgeLocked:
+        """The event from its stored arguments."""
+        return cls(
+            message_id=bytes.fromhex(args["messageId"][2:]),
+            from_=checksum(args["from"]),
+            to=checksum(args["to"]),
+            amount=int(args["amount"]),
+            dest_chain_id=int(args["destChainId"]),
+            nonce=int(args["nonce"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "message_id": "0x" + self.message_id.hex(),
+            "from": self.from_,
+            "to": self.to,
+            "amount": str(self.amount),
+            "dest_chain_id": str(self.dest_chain_id),
+            "nonce": str(self.nonce),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class BridgeMinted:
+    """``BridgeMinted`` of BridgeGateway: ``messageId`` (bytes32, indexed), ``to`` (address,
+    indexed), ``amount`` (uint256), ``sourceChainId`` (uint256)."""
+
+    event_name: ClassVar[str] = "BridgeMinted"
+    message_id: bytes
+    to: Address
+    amount: int
+    source_chain_id: int
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> BridgeMinted:
+        """The event from its stored arguments."""
+        return cls(
+            message_id=bytes.fromhex(args["messageId"][2:]),
+            to=checksum(args["to"]),
+            amount=int(args["amount"]),
+            source_chain_id=int(args["sourceChainId"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "message_id": "0x" + self.message_id.hex(),
+            "to": self.to,
+            "amount": str(self.amount),
+            "source_chain_id": str(self.source_chain_id),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class BridgeReleased:
+    """``BridgeReleased`` of BridgeVault: ``messageId`` (bytes32, indexed), ``to`` (address,
+    indexed), ``amount`` (uint256), ``sourceChainId`` (uint256)."""
+
+    event_name: ClassVar[str] = "BridgeReleased"
+    message_id: bytes
+    to: Address
+    amount: int
+    source_chain_id: int
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> BridgeReleased:
+        """The event from its stored arguments."""
+        return cls(
+            message_id=bytes.fromhex(args["messageId"][2:]),
+            to=checksum(args["to"]),
+            amount=int(args["amount"]),
+            source_chain_id=int(args["sourceChainId"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "message_id": "0x" + self.message_id.hex(),
+            "to": self.to,
+            "amount": str(self.amount),
+            "source_chain_id": str(self.source_chain_id),
         }
 
 
@@ -253,8 +391,8 @@ class DatasetListed:
 
 @dataclass(slots=True, kw_only=True)
 class DelegateChanged:
-    """``DelegateChanged`` of DataCoin, Staking: ``delegator`` (address, indexed),
-    ``fromDelegate`` (address, indexed), ``toDelegate`` (address, indexed)."""
+    """``DelegateChanged`` of DataCoin, Staking, BridgedDataCoin: ``delegator`` (address,
+    indexed), ``fromDelegate`` (address, indexed), ``toDelegate`` (address, indexed)."""
 
     event_name: ClassVar[str] = "DelegateChanged"
     delegator: Address
@@ -281,8 +419,8 @@ class DelegateChanged:
 
 @dataclass(slots=True, kw_only=True)
 class DelegateVotesChanged:
-    """``DelegateVotesChanged`` of DataCoin, Staking: ``delegate`` (address, indexed),
-    ``previousVotes`` (uint256), ``newVotes`` (uint256)."""
+    """``DelegateVotesChanged`` of DataCoin, Staking, BridgedDataCoin: ``delegate`` (address,
+    indexed), ``previousVotes`` (uint256), ``newVotes`` (uint256)."""
 
     event_name: ClassVar[str] = "DelegateVotesChanged"
     delegate: Address
@@ -333,7 +471,8 @@ class Dripped:
 
 @dataclass(slots=True, kw_only=True)
 class EIP712DomainChanged:
-    """``EIP712DomainChanged`` of DataCoin, Staking, DatacoinGovernor: no inputs."""
+    """``EIP712DomainChanged`` of DataCoin, Staking, DatacoinGovernor, BridgeVault,
+    BridgedDataCoin, BridgeGateway: no inputs."""
 
     event_name: ClassVar[str] = "EIP712DomainChanged"
 
@@ -368,6 +507,27 @@ class FeeChanged:
         return {
             "old_fee_bps": str(self.old_fee_bps),
             "new_fee_bps": str(self.new_fee_bps),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class GatewaySet:
+    """``GatewaySet`` of BridgedDataCoin: ``gateway`` (address, indexed)."""
+
+    event_name: ClassVar[str] = "GatewaySet"
+    gateway: Address
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> GatewaySet:
+        """The event from its stored arguments."""
+        return cls(
+            gateway=checksum(args["gateway"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "gateway": self.gateway,
         }
 
 
@@ -422,8 +582,8 @@ class MinWorkerStakeChanged:
 
 @dataclass(slots=True, kw_only=True)
 class OwnershipTransferStarted:
-    """``OwnershipTransferStarted`` of Marketplace, TrainingLog: ``previousOwner`` (address,
-    indexed), ``newOwner`` (address, indexed)."""
+    """``OwnershipTransferStarted`` of Marketplace, TrainingLog, BridgeVault, BridgeGateway:
+    ``previousOwner`` (address, indexed), ``newOwner`` (address, indexed)."""
 
     event_name: ClassVar[str] = "OwnershipTransferStarted"
     previous_owner: Address
@@ -447,8 +607,8 @@ class OwnershipTransferStarted:
 
 @dataclass(slots=True, kw_only=True)
 class OwnershipTransferred:
-    """``OwnershipTransferred`` of Marketplace, TrainingLog: ``previousOwner`` (address,
-    indexed), ``newOwner`` (address, indexed)."""
+    """``OwnershipTransferred`` of Marketplace, TrainingLog, BridgeVault, BridgeGateway:
+    ``previousOwner`` (address, indexed), ``newOwner`` (address, indexed)."""
 
     event_name: ClassVar[str] = "OwnershipTransferred"
     previous_owner: Address
@@ -467,6 +627,31 @@ class OwnershipTransferred:
         return {
             "previous_owner": self.previous_owner,
             "new_owner": self.new_owner,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class PeerChanged:
+    """``PeerChanged`` of BridgeVault, BridgeGateway: ``oldPeer`` (address, indexed),
+    ``newPeer`` (address, indexed)."""
+
+    event_name: ClassVar[str] = "PeerChanged"
+    old_peer: Address
+    new_peer: Address
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> PeerChanged:
+        """The event from its stored arguments."""
+        return cls(
+            old_peer=checksum(args["oldPeer"]),
+            new_peer=checksum(args["newPeer"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "old_peer": self.old_peer,
+            "new_peer": self.new_peer,
         }
 
 
@@ -754,6 +939,34 @@ class Rated:
 
 
 @dataclass(slots=True, kw_only=True)
+class RelayerSetChanged:
+    """``RelayerSetChanged`` of BridgeVault, BridgeGateway: ``epoch`` (uint256), ``relayers``
+    (address[]), ``threshold`` (uint256)."""
+
+    event_name: ClassVar[str] = "RelayerSetChanged"
+    epoch: int
+    relayers: list[Address]
+    threshold: int
+
+    @classmethod
+    def from_args(cls, args: dict[str, Any]) -> RelayerSetChanged:
+        """The event from its stored arguments."""
+        return cls(
+            epoch=int(args["epoch"]),
+            relayers=[checksum(v) for v in args["relayers"]],
+            threshold=int(args["threshold"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as clients see it (snake_case, decimal strings, EIP-55)."""
+        return {
+            "epoch": str(self.epoch),
+            "relayers": list(self.relayers),
+            "threshold": str(self.threshold),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
 class RoleAdminChanged:
     """``RoleAdminChanged`` of DataCoin, Timelock: ``role`` (bytes32, indexed),
     ``previousAdminRole`` (bytes32, indexed), ``newAdminRole`` (bytes32, indexed)."""
@@ -1009,8 +1222,8 @@ class TrainingRequested:
 
 @dataclass(slots=True, kw_only=True)
 class Transfer:
-    """``Transfer`` of DataCoin: ``from`` (address, indexed), ``to`` (address, indexed),
-    ``value`` (uint256)."""
+    """``Transfer`` of DataCoin, BridgedDataCoin: ``from`` (address, indexed), ``to`` (address,
+    indexed), ``value`` (uint256)."""
 
     event_name: ClassVar[str] = "Transfer"
     from_: Address
@@ -1298,6 +1511,10 @@ class UnknownEvent:
 #: Any platform event.
 PlatformEvent = (
     Approval
+    | BridgeBurned
+    | BridgeLocked
+    | BridgeMinted
+    | BridgeReleased
     | CallExecuted
     | CallSalt
     | CallScheduled
@@ -1309,10 +1526,12 @@ PlatformEvent = (
     | Dripped
     | EIP712DomainChanged
     | FeeChanged
+    | GatewaySet
     | MinDelayChange
     | MinWorkerStakeChanged
     | OwnershipTransferStarted
     | OwnershipTransferred
+    | PeerChanged
     | PriceChanged
     | ProfileUpdated
     | ProposalCanceled
@@ -1323,6 +1542,7 @@ PlatformEvent = (
     | Purchased
     | QuorumNumeratorUpdated
     | Rated
+    | RelayerSetChanged
     | RoleAdminChanged
     | RoleGranted
     | RoleRevoked
@@ -1346,6 +1566,10 @@ PlatformEvent = (
 #: Event classes by the name the event store records.
 EVENT_TYPES: dict[str, type[PlatformEvent]] = {
     "Approval": Approval,
+    "BridgeBurned": BridgeBurned,
+    "BridgeLocked": BridgeLocked,
+    "BridgeMinted": BridgeMinted,
+    "BridgeReleased": BridgeReleased,
     "CallExecuted": CallExecuted,
     "CallSalt": CallSalt,
     "CallScheduled": CallScheduled,
@@ -1357,10 +1581,12 @@ EVENT_TYPES: dict[str, type[PlatformEvent]] = {
     "Dripped": Dripped,
     "EIP712DomainChanged": EIP712DomainChanged,
     "FeeChanged": FeeChanged,
+    "GatewaySet": GatewaySet,
     "MinDelayChange": MinDelayChange,
     "MinWorkerStakeChanged": MinWorkerStakeChanged,
     "OwnershipTransferStarted": OwnershipTransferStarted,
     "OwnershipTransferred": OwnershipTransferred,
+    "PeerChanged": PeerChanged,
     "PriceChanged": PriceChanged,
     "ProfileUpdated": ProfileUpdated,
     "ProposalCanceled": ProposalCanceled,
@@ -1371,6 +1597,7 @@ EVENT_TYPES: dict[str, type[PlatformEvent]] = {
     "Purchased": Purchased,
     "QuorumNumeratorUpdated": QuorumNumeratorUpdated,
     "Rated": Rated,
+    "RelayerSetChanged": RelayerSetChanged,
     "RoleAdminChanged": RoleAdminChanged,
     "RoleGranted": RoleGranted,
     "RoleRevoked": RoleRevoked,

@@ -278,7 +278,9 @@ class EventDecoder:
     """Decodes logs of known contracts: (address, topic0) -> event name and arguments."""
 
     def __init__(self, contracts: dict[str, str]) -> None:
-        """`contracts` maps contract name -> address (any case)."""
+        """`contracts` maps the name of the artifact whose ABI decodes a contract's logs to
+        its address (any case): ``Deployment.addresses_by_artifact()`` (the remote chain's
+        "DataCoin" is a BridgedDataCoin)."""
         self._fast: dict[tuple[str, str], _FastEvent | EventSpec] = {}
         topics: set[str] = set()
         for name, address in contracts.items():

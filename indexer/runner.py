@@ -115,7 +115,7 @@ class Indexer:
         self.metrics = metrics or IndexerMetrics()
         self.on_progress = on_progress
         self.chain_id = deployment.chain_id
-        self.decoder = EventDecoder({n: c.address for n, c in deployment.contracts.items()})
+        self.decoder = EventDecoder(deployment.addresses_by_artifact())
         self._label = str(self.chain_id)
         self.cursor = BlockRecord(deployment.start_block - 1, UNKNOWN_HASH, UNKNOWN_HASH, 0)
         self.finalized = deployment.start_block - 1
@@ -278,7 +278,7 @@ class Indexer:
             and self.config.fetch_processes > 0
             and blocks >= self.config.fetch_processes_min_blocks
         )
-        contracts = {n: c.address for n, c in self.deployment.contracts.items()}
+        contracts = self.deployment.addresses_by_artifact()
         # A range with this many logs came from a stale size: cut it, fetch the rest anew.
         max_logs = 4 * self.config.target_logs
         fetcher = RangeFetcher(self.rpc, self.decoder, self.chain_id, max_logs)

@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -126,3 +127,17 @@ class OutboxDispatch(Base):
     action: Mapped[str] = mapped_column(Text)
     message_id: Mapped[str] = mapped_column(Text)
     dispatched_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class BridgeSignature(Base):
+    """A bridge relayer's EIP-712 signature of one message (operational state: relayers
+    collect each other's signatures here until a message has its threshold; kept across
+    replays, re-checked against the destination's relayer set before use)."""
+
+    __tablename__ = "bridge_signatures"
+
+    message_id: Mapped[Bytes32] = mapped_column(primary_key=True)
+    signer: Mapped[AddressBytes] = mapped_column(primary_key=True)
+    dest_chain_id: Mapped[int] = mapped_column(BigInteger)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    signed_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -98,7 +98,7 @@ class ChainLogs:
 
 def _chain_logs(rpc: RpcClient, deployment: Deployment, last: int, chunk: int) -> ChainLogs:
     """Fetch and decode (with eth-abi, the reference) every platform log up to `last`."""
-    decoder = EventDecoder({n: c.address for n, c in deployment.contracts.items()})
+    decoder = EventDecoder(deployment.addresses_by_artifact())
     found = ChainLogs()
     for start in range(deployment.start_block, last + 1, chunk):
         end = min(last, start + chunk - 1)

@@ -117,6 +117,19 @@ def natural_key(fact: Fact) -> Key:
     return (fact.chain_id, fact.block_hash, fact.log_index)
 
 
+class LogProjection(Projection):
+    """A table with one row per event, keyed by the log's natural key: each row is written
+    by its own event alone, and a retraction deletes it (nothing else can rebuild it)."""
+
+    write_once = True
+
+    def keys(self, fact: Fact) -> list[Key]:
+        return [natural_key(fact)]
+
+    def refold(self, key: Key, fact: Fact) -> Refold:
+        return Refold(key[0], frozenset(), {})
+
+
 def event_names(*types: type[PlatformEvent]) -> frozenset[str]:
     """The store's names of these typed events (a projection's ``events``)."""
     return frozenset(t.event_name for t in types)

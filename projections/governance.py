@@ -31,6 +31,7 @@ from contracts.events import (
 from indexer.events import Fact
 from projections.base import (
     Key,
+    LogProjection,
     Projection,
     ReadModelBase,
     Refold,
@@ -38,7 +39,6 @@ from projections.base import (
     addr,
     changed,
     event_names,
-    natural_key,
 )
 from projections.clock import block_time
 
@@ -240,20 +240,13 @@ class Proposals(Projection):
         return row
 
 
-class Votes(Projection):
+class Votes(LogProjection):
     """Every vote as a row (a retraction deletes it; the tally is the proposal's)."""
 
     name = "votes"
     table: ClassVar[Table] = VoteRow.__table__  # type: ignore[assignment]
     events = event_names(VoteCast, VoteCastWithParams)
     cost = 0.8
-    write_once = True
-
-    def keys(self, fact: Fact) -> list[Key]:
-        return [natural_key(fact)]
-
-    def refold(self, key: Key, fact: Fact) -> Refold:
-        return Refold(key[0], frozenset(), {})  # only its own event wrote the row
 
     def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
         match fact.event:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from common.db import Bytes32
 from contracts.events import TrainingRequested
 from indexer.events import Fact
-from projections.base import Key, Projection, ReadModelBase, Refold, Row, event_names, natural_key
+from projections.base import Key, LogProjection, ReadModelBase, Row, event_names
 
 RUN_TRAINING = "run_training"
 
@@ -33,7 +33,7 @@ class OutboxRow(ReadModelBase):
     block_number: Mapped[int] = mapped_column(BigInteger)
 
 
-class Outbox(Projection):
+class Outbox(LogProjection):
     """TrainingRequested -> run training. (A purchase owes no side effect: downloads check
     access in the chain-derived grants, ``projections.purchases.AccessGrantRow``.)"""
 
@@ -41,13 +41,6 @@ class Outbox(Projection):
     table: ClassVar[Table] = OutboxRow.__table__  # type: ignore[assignment]
     events = event_names(TrainingRequested)
     cost = 1.5  # a JSON payload per row
-    write_once = True
-
-    def keys(self, fact: Fact) -> list[Key]:
-        return [natural_key(fact)]
-
-    def refold(self, key: Key, fact: Fact) -> Refold:
-        return Refold(key[0], frozenset(), {})  # an orphaned payment owes nothing
 
     def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
         match fact.event:

@@ -30,7 +30,7 @@ from contracts.events import (
     VotingPeriodSet,
 )
 from indexer.events import Fact
-from projections.base import Key, Projection, ReadModelBase, Refold, Row, event_names, natural_key
+from projections.base import Key, LogProjection, ReadModelBase, Row, event_names
 
 #: The parameters, by the name the rows and the API use.
 VOTING_DELAY = "voting_delay"
@@ -98,7 +98,7 @@ def parameter_change(event: PlatformEvent | UnknownEvent) -> Change | None:
     return None
 
 
-class ParameterChanges(Projection):
+class ParameterChanges(LogProjection):
     """Every parameter change as a row."""
 
     name = "parameter_changes"
@@ -114,13 +114,6 @@ class ParameterChanges(Projection):
         MinWorkerStakeChanged,
     )
     cost = 0.2  # rare events
-    write_once = True
-
-    def keys(self, fact: Fact) -> list[Key]:
-        return [natural_key(fact)]
-
-    def refold(self, key: Key, fact: Fact) -> Refold:
-        return Refold(key[0], frozenset(), {})  # only its own event wrote the row
 
     def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
         change = parameter_change(fact.event)

@@ -13,6 +13,7 @@ from contracts.events import Purchased
 from indexer.events import Fact
 from projections.base import (
     Key,
+    LogProjection,
     Projection,
     ReadModelBase,
     Refold,
@@ -20,7 +21,6 @@ from projections.base import (
     addr,
     changed,
     event_names,
-    natural_key,
 )
 from projections.clock import block_time
 
@@ -69,21 +69,13 @@ def _expiry(seconds: int) -> datetime | None:
     return None if seconds == 0 else block_time(seconds)
 
 
-class Purchases(Projection):
+class Purchases(LogProjection):
     """Every Purchased event as a row."""
 
     name = "purchases"
     table: ClassVar[Table] = PurchaseRow.__table__  # type: ignore[assignment]
     events = event_names(Purchased)
     cost = 1.3  # a row per event
-    write_once = True
-
-    def keys(self, fact: Fact) -> list[Key]:
-        return [natural_key(fact)]
-
-    def refold(self, key: Key, fact: Fact) -> Refold:
-        # Only the retracted event itself ever wrote this row: nothing rebuilds it.
-        return Refold(key[0], frozenset(), {})
 
     def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
         purchase = fact.event

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections.activity import Activity
 from projections.base import Projection
+from projections.bridge import BridgeDeliveries, BridgeSends
 from projections.datasets import Datasets
 from projections.governance import Proposals, TimelockOperations, Votes
 from projections.outbox import Outbox
@@ -35,4 +36,6 @@ def all_projections() -> list[Projection]:
         Delegations(),
         DelegateVotes(),
         VotingSupplyChanges(),
+        BridgeSends(),
+        BridgeDeliveries(),
     ]

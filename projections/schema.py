@@ -23,7 +23,7 @@ from projections.registry import all_projections
 # 9: governance (proposals, votes, timelock operations, parameter changes, delegations,
 # delegate votes, voting supply); 8: job list indexes; 7: profiles; 6: the outbox owes
 # nothing for a purchase
-PROJECTIONS_VERSION = "9"
+PROJECTIONS_VERSION = "10"
 VERSION_KEY = "__version__"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

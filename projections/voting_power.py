@@ -25,6 +25,7 @@ from contracts.events import DelegateChanged, DelegateVotesChanged, Staked, Unst
 from indexer.events import Fact
 from projections.base import (
     Key,
+    LogProjection,
     Projection,
     ReadModelBase,
     Refold,
@@ -32,7 +33,6 @@ from projections.base import (
     addr,
     changed,
     event_names,
-    natural_key,
 )
 
 
@@ -141,20 +141,13 @@ class DelegateVotes(Projection):
         return row
 
 
-class VotingSupplyChanges(Projection):
+class VotingSupplyChanges(LogProjection):
     """Every change of Staking's active stake as a row."""
 
     name = "voting_supply_changes"
     table: ClassVar[Table] = VotingSupplyChangeRow.__table__  # type: ignore[assignment]
     events = event_names(Staked, UnstakeRequested)
     cost = 0.5
-    write_once = True
-
-    def keys(self, fact: Fact) -> list[Key]:
-        return [natural_key(fact)]
-
-    def refold(self, key: Key, fact: Fact) -> Refold:
-        return Refold(key[0], frozenset(), {})  # only its own event wrote the row
 
     def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
         match fact.event:

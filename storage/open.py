@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import uuid
 
 import structlog
 
@@ -45,9 +46,19 @@ def _dev_keys(settings: Settings) -> tuple[dict[str, bytes], str]:
     path = settings.data_dir / "platform-keys.json"
     if not path.exists():
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written whole under a private name, then linked into place: processes starting
+        # together (a worker per chain) never read a half-written ring, and the first
+        # link wins (the others read its keys).
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as out:
             json.dump({"dev-1": base64.b64encode(generate_key()).decode()}, out)
-        log.warning("storage.dev_key.generated", path=str(path))
+        try:
+            os.link(tmp, path)
+            log.warning("storage.dev_key.generated", path=str(path))
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     stored = json.loads(path.read_text())
     return {k: base64.b64decode(v) for k, v in stored.items()}, sorted(stored)[-1]

@@ -14,7 +14,7 @@ from api.queries import CompiledQuery, Row, read_table, view
 from api.render import address as checksum
 from api.render import cursor_bigint, decode_cursor, encode_cursor, hex0x, uint
 from api.routers.datasets import provider_listings
-from api.schemas import ERRORS, Account, Activity, Purchase, Stake
+from api.schemas import ERRORS, Account, Activity, CursorParam, Limit, Purchase, Stake
 from projections.activity import ActivityRow
 from projections.datasets import DatasetRow
 from projections.purchases import PurchaseRow
@@ -181,10 +181,6 @@ def address_of(raw: bytes) -> str:
     return checksum(raw) or ""
 
 
-Limit = Annotated[int, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(max_length=200)]
-
-
 @router.get(
     "/accounts/{address}/purchases",
     name="purchases",
@@ -196,7 +192,7 @@ async def get_purchases(
     settings: SettingsDep,
     address: AddressPath,
     limit: Limit = 20,
-    cursor: Cursor = None,
+    cursor: CursorParam = None,
 ) -> Page[Purchase]:
     """The account's purchases, newest first."""
     buyer = parse_address(address)
@@ -233,7 +229,7 @@ async def get_activity(
     settings: SettingsDep,
     address: AddressPath,
     limit: Limit = 20,
-    cursor: Cursor = None,
+    cursor: CursorParam = None,
 ) -> Page[Activity]:
     """Everything the account did or received, newest first."""
     params: dict[str, Any] = {"account": parse_address(address), "limit": limit + 1}

@@ -4,18 +4,17 @@ a public RPC URL and a WalletConnect project id."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.deps import SettingsDep
 from api.problems import Problem, problem_responses
-from common.manifest import Deployment
+from api.schemas import INVALID
+from common.chains import DeployedChain, Deployments
 from common.settings import Settings
-from contracts.artifacts import load_artifact
 
 router = APIRouter(tags=["deployment"])
 
@@ -28,47 +27,83 @@ class ContractInfo(BaseModel):
 
 
 class DeploymentInfo(BaseModel):
-    """The chain and contracts the dApp talks to."""
+    """One chain and the contracts the dApp talks to there."""
 
     chain_id: int
+    name: str | None = Field(description="The chain's display name, or null.")
+    home: bool = Field(description="The home chain (DATACOIN's own; others are bridged).")
     rpc_url: str | None = Field(description="A public JSON-RPC endpoint, or null.")
     contracts: dict[str, ContractInfo] = Field(description="By contract name (DataCoin, ...).")
     confirmations: int = Field(description="Blocks after which a transaction counts as final.")
     walletconnect_project_id: str | None = Field(description="WalletConnect project id, or null.")
 
 
-def deployment_info(settings: Settings) -> DeploymentInfo:
-    """The manifest's contracts with their committed ABIs, and the public settings."""
-    deployment = Deployment.load(settings.manifest_file)
+class DeploymentList(BaseModel):
+    """Every chain the platform runs on, the home chain first."""
+
+    items: list[DeploymentInfo]
+
+
+def chain_info(settings: Settings, chain: DeployedChain) -> DeploymentInfo:
+    """A chain's contracts with their committed ABIs, and the public settings."""
     return DeploymentInfo(
-        chain_id=deployment.chain_id,
-        rpc_url=settings.public_rpc_url,
+        chain_id=chain.chain_id,
+        name=chain.endpoint.name,
+        home=chain.home,
+        rpc_url=chain.endpoint.public_rpc_url,
         contracts={
-            name: ContractInfo(address=deployed.address, abi=load_artifact(name)["abi"])
-            for name, deployed in sorted(deployment.contracts.items())
+            name: ContractInfo(address=deployed.address, abi=chain.deployment.abi(name))
+            for name, deployed in sorted(chain.deployment.contracts.items())
         },
         confirmations=settings.confirmations,
         walletconnect_project_id=settings.walletconnect_project_id,
     )
 
 
-def _rendered(request: Request, settings: Settings) -> bytes:
-    """The body, rendered once per manifest version (its path and modification time): a
-    redeploy shows without a restart, and a request costs no ABI serialisation."""
-    path: Path = settings.manifest_file
-    try:
-        key = (str(path), path.stat().st_mtime_ns)
-    except FileNotFoundError:
+def deployment_info(settings: Settings, chain_id: int | None = None) -> DeploymentInfo:
+    """Chain `chain_id`'s deployment (the home chain's when None)."""
+    return chain_info(settings, Deployments(settings).get(chain_id))
+
+
+def _deployments(request: Request) -> Deployments:
+    state = request.app.state
+    if getattr(state, "deployments", None) is None:
+        state.deployments = Deployments(state.settings)
+    deployments: Deployments = state.deployments
+    return deployments
+
+
+def _rendered(request: Request, settings: Settings, chain_id: int | None) -> bytes:
+    """The body, rendered once per manifest version (their paths and modification times):
+    a redeploy shows without a restart, and a request costs no ABI serialisation."""
+    chains = _deployments(request).chains()
+    if chain_id is None:
+        chosen = [chain for chain in chains if chain.home]
+    else:
+        chosen = [chain for chain in chains if chain.chain_id == chain_id]
+    if not chosen:
+        if chain_id is not None and chains:
+            known = ", ".join(str(chain.chain_id) for chain in chains)
+            raise Problem(404, "deployment.unknown_chain", f"no chain {chain_id}; known: {known}")
+        path = settings.manifest_file
         raise Problem(
             503,
             "deployment.missing",
             f"no deployment manifest at {path}: run `datacoin deploy` first",
-        ) from None
-    cached: tuple[tuple[str, int], bytes] | None = getattr(request.app.state, "deployment", None)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    body = orjson.dumps(deployment_info(settings).model_dump(mode="json"))
-    request.app.state.deployment = (key, body)
+        )
+    return _cached(request, settings, chosen[0])
+
+
+def _cached(request: Request, settings: Settings, chain: DeployedChain) -> bytes:
+    cache: dict[int, tuple[object, bytes]] = request.app.state.__dict__.setdefault(
+        "deployment_bodies", {}
+    )
+    key = (chain.endpoint.manifest_path, chain.deployment.deployed_at, chain.home)
+    hit = cache.get(chain.chain_id)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    body = orjson.dumps(chain_info(settings, chain).model_dump(mode="json"))
+    cache[chain.chain_id] = (key, body)
     return body
 
 
@@ -76,13 +111,32 @@ def _rendered(request: Request, settings: Settings) -> bytes:
     "/deployment",
     name="get",
     response_model=DeploymentInfo,
-    responses=problem_responses({503: "no deployment manifest yet"}),
+    responses=INVALID
+    | problem_responses({404: "no such chain", 503: "no deployment manifest yet"}),
 )
-async def get_deployment(request: Request, settings: SettingsDep) -> Response:
+async def get_deployment(
+    request: Request,
+    settings: SettingsDep,
+    chain_id: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+) -> Response:
     """Chain id, contract addresses and ABIs, confirmations, public RPC URL and
-    WalletConnect project id: the dApp's runtime configuration (no sign-in)."""
+    WalletConnect project id of chain `chain_id` (the home chain when unset): the dApp's
+    runtime configuration (no sign-in)."""
     return Response(
-        _rendered(request, settings),
+        _rendered(request, settings, chain_id),
+        media_type="application/json",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@router.get("/deployments", name="list", response_model=DeploymentList)
+async def list_deployments(request: Request, settings: SettingsDep) -> Response:
+    """Every chain the platform runs on (the home chain first) with its contracts: the
+    dApp's chain picker. An empty list before the first `datacoin deploy`."""
+    chains = _deployments(request).chains()
+    bodies = [_cached(request, settings, chain) for chain in chains]
+    return Response(
+        b'{"items":[' + b",".join(bodies) + b"]}",
         media_type="application/json",
         headers={"Cache-Control": "no-cache"},
     )

@@ -4,7 +4,6 @@ events and the indexed head; nothing asks the chain."""
 
 from __future__ import annotations
 
-from pathlib import Path as FilePath
 from typing import Annotated, get_args
 
 from fastapi import APIRouter, Path, Query
@@ -37,18 +36,15 @@ from api.problems import Problem
 from api.queries import Row, exactly_one
 from api.render import address as checksum
 from api.render import hex0x, uint
-from api.schemas import ERRORS
+from api.schemas import ERRORS, ChainId, CursorParam, Limit
+from common.chains import Deployments
 from common.errors import ConfigurationError
-from common.manifest import Deployment
 from common.settings import Settings
 from projections import parameters as p
 from projections.governance import SUPPORT
 
 router = APIRouter(tags=["governance"])
 
-ChainId = Annotated[int | None, Query(ge=0, le=2**63 - 1)]
-Limit = Annotated[int, Query(ge=1, le=100)]
-CursorParam = Annotated[str | None, Query(max_length=200)]
 # Checked by the route (400 with a reason), not by a pattern (a 422): hostile ids, states
 # and addresses (over 2^256, NUL bytes, anything) are refusals the client can read.
 ProposalIdPath = Annotated[str, Path(max_length=200, description="uint256, decimal")]
@@ -101,18 +97,17 @@ def to_vote(row: Row) -> Vote:
 
 
 def contract_names(settings: Settings, chain_id: int) -> dict[str, str]:
-    """Lowercase address → platform contract name, from the deployment manifest when it
-    is `chain_id`'s (empty otherwise: actions then show raw calls)."""
-    path: FilePath = settings.manifest_file
+    """Lowercase address → platform contract name on chain `chain_id`, from its deployment
+    manifest (empty without one: actions then show raw calls)."""
     try:
-        deployment = Deployment.load(path)
+        chain = Deployments(settings).find(chain_id)
     except (ConfigurationError, ValueError):
         return {}
-    if deployment.chain_id != chain_id:
+    if chain is None:
         return {}
     return {
         deployed.address.lower(): name
-        for name, deployed in deployment.contracts.items()
+        for name, deployed in chain.deployment.contracts.items()
         if name in NAMED
     }
 

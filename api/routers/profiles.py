@@ -13,14 +13,13 @@ from typing import Annotated
 
 import orjson
 import structlog
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
-from web3 import Web3
-from web3.contract import Contract
 
 from api.account_profiles import AccountProfile, profile_of
 from api.avatars import MAX_AVATAR_BYTES, AvatarRejectedError, ImageType, check_avatar
+from api.bindings import binding, deployments
 from api.deps import ADDRESS, Pool, SettingsDep, SignedIn, parse_address
 from api.problems import Problem
 from api.profile_form import ProfileSubmission, read_profile
@@ -29,9 +28,6 @@ from api.schemas import ERRORS
 from api.stored_documents import unavailable
 from common.documents import ProfileDocument
 from common.errors import PermanentError, RetryableError
-from common.manifest import Deployment
-from common.settings import Settings
-from contracts.artifacts import load_artifact
 from storage.base import BlobStore
 
 router = APIRouter(tags=["profiles"])
@@ -75,15 +71,6 @@ def store_profile(blobs: BlobStore, submission: ProfileSubmission) -> StoredProf
     return StoredProfile(cid=stored.cid, document=document)
 
 
-def profiles_contract(settings: Settings) -> Contract:
-    """The Profiles ABI, bound to the manifest's address when there is a manifest."""
-    abi = load_artifact("Profiles")["abi"]
-    if not settings.manifest_file.exists():
-        return Web3().eth.contract(abi=abi)  # type: ignore[return-value]
-    address = Deployment.load(settings.manifest_file).address("Profiles")
-    return Web3().eth.contract(address=Web3.to_checksum_address(address), abi=abi)
-
-
 def _request_body() -> dict[str, object]:
     """The OpenAPI requestBody (the route reads its body itself, after sign-in)."""
     schema = ProfileDocument.model_json_schema()
@@ -104,10 +91,16 @@ def _request_body() -> dict[str, object]:
     responses=PROFILE_ERRORS,
     openapi_extra={"requestBody": _request_body()},
 )
-async def post_profile(request: Request, account: SignedIn, settings: SettingsDep) -> ProfileResult:
+async def post_profile(
+    request: Request,
+    account: SignedIn,
+    chain_id: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+) -> ProfileResult:
     """Store your profile document (display name, bio, up to 5 https links) and avatar (PNG,
     JPEG or WebP, at most 1 MiB and 1024x1024 pixels); returns its CID and the `setProfile`
-    calldata for your wallet. Signed-in first: without a session the body is never read."""
+    calldata for your wallet (for chain `chain_id`'s Profiles; the home chain's when unset).
+    Signed-in first: without a session the body is never read."""
+    contract = binding(deployments(request), "Profiles", chain_id)  # unknown chain: no read
     submission = await read_profile(request)
     if submission.avatar is not None:
         try:
@@ -116,7 +109,6 @@ async def post_profile(request: Request, account: SignedIn, settings: SettingsDe
             raise Problem(exc.status, exc.code, exc.reason) from None
     stored = await run_in_threadpool(store_profile, request.app.state.blobs, submission)
     log.info("api.profile.stored", account=account, cid=stored.cid)
-    contract = profiles_contract(settings)
     return ProfileResult(
         profile_cid=stored.cid,
         avatar_cid=stored.document.avatar_cid,

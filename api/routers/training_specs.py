@@ -15,8 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 from web3 import Web3
-from web3.contract import Contract
 
+from api.bindings import binding, deployments
 from api.deps import Pool, SettingsDep, SignedIn, parse_address
 from api.problems import Problem
 from api.queries import exactly_one
@@ -24,9 +24,7 @@ from api.routers.datasets import find_datasets
 from api.routers.downloads import has_access
 from api.schemas import ERRORS
 from api.stored_documents import metadata_document
-from common.manifest import Deployment
 from common.settings import Settings
-from contracts.artifacts import load_artifact
 from workers.training.canonical import canonical_json
 from workers.training.columns import spec_mismatch
 from workers.training.price import JOB_PRICE
@@ -123,32 +121,13 @@ async def _dataset(
     return exactly_one(rows, kind="dataset", ident=dataset_id)
 
 
-def _contract(settings: Settings, name: str) -> Contract:
-    """`name`'s ABI bound to the manifest's address (unbound without a manifest)."""
-    abi = load_artifact(name)["abi"]
-    if settings.manifest_file.exists():
-        address = Deployment.load(settings.manifest_file).address(name)
-        return Web3().eth.contract(address=Web3.to_checksum_address(address), abi=abi)
-    return Web3().eth.contract(abi=abi)  # type: ignore[return-value]
+def _token(request: Request, chain_id: int) -> str | None:
+    address = binding(deployments(request), "DataCoin", chain_id).address
+    return Web3.to_checksum_address(address) if address else None
 
 
-def _training_log(request: Request) -> Contract:
-    """The TrainingLog binding, built once per app."""
-    state = request.app.state
-    if getattr(state, "training_log", None) is None:
-        state.training_log = _contract(state.settings, "TrainingLog")
-    contract: Contract = state.training_log
-    return contract
-
-
-def _token(settings: Settings) -> str | None:
-    if not settings.manifest_file.exists():
-        return None
-    return Web3.to_checksum_address(Deployment.load(settings.manifest_file).address("DataCoin"))
-
-
-def _call(request: Request, dataset_id: int, spec_cid: str) -> TrainingCall:
-    contract = _training_log(request)
+def _call(request: Request, chain_id: int, dataset_id: int, spec_cid: str) -> TrainingCall:
+    contract = binding(deployments(request), "TrainingLog", chain_id)
     data = contract.encode_abi("requestTraining", args=[dataset_id, spec_cid, JOB_PRICE])
     args = {"datasetId": str(dataset_id), "specCid": spec_cid, "payment": str(JOB_PRICE)}
     return TrainingCall(to=contract.address, data=data, args=args)
@@ -197,7 +176,7 @@ async def create_spec(
         chain_id=dataset["chain_id"],
         dataset_id=body.dataset_id,
         escrow=str(JOB_PRICE),
-        token=_token(settings),
+        token=_token(request, dataset["chain_id"]),
         spec=body.spec,
-        call=_call(request, dataset_id, spec_cid),
+        call=_call(request, dataset["chain_id"], dataset_id, spec_cid),
     )

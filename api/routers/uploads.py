@@ -12,13 +12,14 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
+from api.bindings import binding, deployments
 from api.column_stats import fit
 from api.deps import SettingsDep, SignedIn
 from api.problems import Problem, problem_responses
@@ -182,11 +183,18 @@ def _fields(form: UploadForm) -> dict[str, Any]:
     responses=UPLOAD_ERRORS,
     openapi_extra={"requestBody": request_body_schema()},
 )
-async def upload(request: Request, provider: SignedIn, settings: SettingsDep) -> UploadResult:
+async def upload(
+    request: Request,
+    provider: SignedIn,
+    settings: SettingsDep,
+    chain_id: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+) -> UploadResult:
     """Store a dataset (encrypted when paid) and its metadata; returns the CIDs and the
-    `listDataset` calldata for the provider's wallet.
+    `listDataset` calldata for the provider's wallet, for chain `chain_id`'s Marketplace
+    (the home chain's when unset).
 
-    Signed-in first: without a session the body is never read."""
+    Signed-in first: without a session the body is never read; nor with an unknown chain."""
+    market = binding(deployments(request), "Marketplace", chain_id)
     try:
         form, file = await read_upload_form(request, settings.upload_max_bytes)
         try:
@@ -215,7 +223,6 @@ async def upload(request: Request, provider: SignedIn, settings: SettingsDep) ->
         "price": form.price,
         "accessDuration": form.access_duration,
     }
-    market = request.app.state.marketplace
     call = [
         metadata_cid,
         bytes.fromhex(doc.content_sha256),

@@ -24,8 +24,9 @@ from eth_account.messages import encode_defunct
 from rich.console import Console
 from web3 import Web3
 
-from cli.commands.deploy import timing_from_settings
-from cli.commands.embedded import Endpoints, services
+from cli.commands.demo_bridge import BridgeStep
+from cli.commands.deploy import run_deploy_bridged, timing_from_settings
+from cli.commands.embedded import REMOTE_DEV_CHAIN_ID, Endpoints, services
 from cli.commands.serve import STOP_SIGNALS
 from cli.commands.stack import Stack
 from common.anvil import free_port
@@ -34,7 +35,7 @@ from common.deploy import DeployConfig, deploy_platform
 from common.governance import Call, Governance, Proposal, Support, is_governed
 from common.logs import configure_logging
 from common.manifest import Deployment
-from common.settings import Settings
+from common.settings import ChainEndpoint, Settings
 from migrations.runner import upgrade
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,14 +62,25 @@ def _explicit() -> set[str]:
     return {k.removeprefix("DATACOIN_").lower() for k in os.environ if k.startswith("DATACOIN_")}
 
 
+def _reusable(path: Path, w3: Web3, console: Console) -> Deployment | None:
+    """The deployment in `path` when its contracts are on `w3`'s chain (a second run of
+    the demo on the same data directory), else None."""
+    if not path.exists():
+        return None
+    known = Deployment.load(path)
+    address = Web3.to_checksum_address(known.address("DataCoin"))
+    if known.chain_id == w3.eth.chain_id and w3.eth.get_code(address):
+        console.print(f"reusing the deployment in {path}")
+        return known
+    return None
+
+
 def _deployment(settings: Settings, w3: Web3, console: Console) -> Deployment:
-    """The manifest's deployment when its contracts are on this chain, else a new one."""
-    if settings.manifest_file.exists():
-        known = Deployment.load(settings.manifest_file)
-        address = Web3.to_checksum_address(known.address("DataCoin"))
-        if known.chain_id == w3.eth.chain_id and w3.eth.get_code(address):
-            console.print(f"reusing the deployment in {settings.manifest_file}")
-            return known
+    """The home chain's deployment: the manifest's when its contracts are on this chain,
+    else a new one."""
+    known = _reusable(settings.manifest_file, w3, console)
+    if known is not None:
+        return known
     # Governed, as `datacoin deploy` does, on the dev chain's short timings.
     config = DeployConfig(
         governance=True, governance_timing=timing_from_settings(settings, w3.eth.chain_id)
@@ -77,6 +89,22 @@ def _deployment(settings: Settings, w3: Web3, console: Console) -> Deployment:
     deployment.save(settings.manifest_file)
     console.print(f"deployed the contracts; manifest at {settings.manifest_file}")
     return deployment
+
+
+def _bridged_deployments(settings: Settings, console: Console) -> Deployment:
+    """The home chain's deployment and, with a second chain, the bridged pair: reused when
+    both manifests' contracts are still on their chains, else both deployed and linked
+    (the dev relayer set: anvil's accounts 7, 8, 9, two signatures a message)."""
+    home_w3 = connect(settings.rpc_url)
+    if not settings.remote_chains:
+        return _deployment(settings, home_w3, console)
+    remote = settings.remote_chains[0]
+    remote_w3 = connect(remote.rpc_url)
+    home = _reusable(settings.manifest_file, home_w3, console)
+    if home is not None and _reusable(remote.manifest_path, remote_w3, console) is not None:
+        return home
+    pair = run_deploy_bridged(settings, faucet=True, governance=True, console=console)
+    return pair.home
 
 
 def _wait(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
@@ -101,7 +129,9 @@ class Scenario:
     def __init__(self, stack: Stack, client: ChainClient, console: Console) -> None:
         self.stack, self.client, self.console = stack, client, console
         self.w3 = client.w3
-        self.http = httpx.Client(base_url=stack.api_url, timeout=30)
+        # Ids are per chain: every call names the home chain (the bridge step names the other).
+        home = {"chain_id": client.deployment.chain_id}
+        self.http = httpx.Client(base_url=stack.api_url, timeout=30, params=home)
         self.accounts = {i: Transactor(self.w3, dev_account(i)) for i in range(5)}
 
     def say(self, text: str) -> None:
@@ -231,6 +261,25 @@ class Scenario:
         self.say(f"  API: {address} stakes {int(stake[0]['staked']) / WAD} DATACOIN")
         if is_governed(self.client):
             self.change_fee_by_vote()
+        self.bridge()
+
+    def bridge(self) -> None:
+        """Step 8, with a second chain bridged to the home chain (the demo's default)."""
+        remote = next(iter(self.stack.settings.remote_chains), None)
+        if remote is None or self.client.deployment.bridge is None:
+            return
+        self.step("8. DATACOIN crosses to the second chain, buys a dataset there, comes back")
+        step = BridgeStep(
+            self.client,
+            ChainClient(connect(remote.rpc_url), Deployment.load(remote.manifest_path)),
+            self.http,
+            confirmations=self.stack.settings.confirmations,
+            say=self.say,
+            print_tx=lambda label, receipt: print_tx(self.console, label, receipt),
+            wait=_wait,
+            sign_in=self.sign_in,
+        )
+        step.run()
 
     def change_fee_by_vote(self) -> None:
         """Stakers change the protocol fee: the staked worker proposes (its stake passes
@@ -460,6 +509,22 @@ def _demo_settings(settings: Settings, explicit: set[str], endpoints: Endpoints)
         update["poll_interval"] = 0.1
     if "api_port" not in explicit:
         update["api_port"] = free_port()
+    if endpoints.remote_rpc_url is not None and "remote_chains" not in explicit:
+        update["chain_name"] = settings.chain_name or "Home chain (anvil)"
+        manifest = settings.data_dir / f"deployment-{REMOTE_DEV_CHAIN_ID}.json"
+        # anvil answers CORS: a browser wallet may be pointed at each chain's node as is.
+        update["remote_chains"] = [
+            ChainEndpoint(
+                rpc_url=endpoints.remote_rpc_url,
+                manifest_path=manifest,
+                public_rpc_url=endpoints.remote_rpc_url,
+                name=f"Second chain (anvil {REMOTE_DEV_CHAIN_ID})",
+            )
+        ]
+        if "public_rpc_url" not in explicit:
+            update["public_rpc_url"] = endpoints.rpc_url
+        if "siwe_chain_ids" not in explicit:
+            update["siwe_chain_ids"] = [*settings.siwe_chain_ids, REMOTE_DEV_CHAIN_ID]
     run_settings = settings.model_copy(update=update)
     origin = f"{run_settings.api_host}:{run_settings.api_port}"
     return run_settings.model_copy(update={"siwe_domain": origin, "siwe_uri": f"http://{origin}"})
@@ -473,7 +538,7 @@ def _play(
     stop_signals: StopSignals,
 ) -> None:
     """Services, deployment, stack and scenario; whatever ends it, everything stops."""
-    with services(settings, explicit, chain=True) as endpoints:
+    with services(settings, explicit, chain=True, remote_chain=True) as endpoints:
         console.print(
             f"embedded services: {', '.join(endpoints.embedded)}; data in {settings.data_dir}",
             soft_wrap=True,
@@ -483,7 +548,7 @@ def _play(
         # one command besides `datacoin db upgrade` that creates and migrates it.
         upgrade(run_settings.database_url)
         w3 = connect(endpoints.rpc_url)
-        deployment = _deployment(run_settings, w3, console)
+        deployment = _bridged_deployments(run_settings, console)
         stack = Stack(run_settings, deployment)
         try:
             stack.start(worker=worker_loop(run_settings))
@@ -501,10 +566,29 @@ def _play(
 
 
 def worker_loop(settings: Settings) -> Callable[[threading.Event], None]:
-    """A Dramatiq worker serving in this process until the stop event is set."""
+    """Dramatiq workers serving in this process until the stop event is set: one per chain
+    (each consumes its chain's queue and signs on its chain)."""
     from workers.pool import serve
 
-    return lambda stop: serve(settings, threads=2, stop=stop)
+    def run(stop: threading.Event) -> None:
+        home, *remote = settings.chain_endpoints()
+        others = [
+            threading.Thread(
+                target=serve,
+                args=(settings.for_chain(endpoint),),
+                kwargs={"threads": 2, "stop": stop},
+                name=f"worker-{index}",
+                daemon=True,
+            )
+            for index, endpoint in enumerate(remote, start=1)
+        ]
+        for thread in others:
+            thread.start()
+        serve(settings.for_chain(home), threads=2, stop=stop)
+        for thread in others:
+            thread.join()
+
+    return run
 
 
 def run_up(settings: Settings, console: Console) -> None:

@@ -25,6 +25,8 @@ class Endpoints:
     redis_url: str
     rpc_url: str
     embedded: list[str]
+    #: The second (bridged) chain's anvil, when one was started.
+    remote_rpc_url: str | None = None
 
 
 @contextlib.contextmanager
@@ -53,13 +55,19 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
         server.shutdown()
 
 
+#: The second dev chain's id (the first is anvil's default, 31337).
+REMOTE_DEV_CHAIN_ID = 31338
+
+
 @contextlib.contextmanager
-def local_anvil(data_dir: Path) -> Iterator[AnvilNode]:
-    """anvil with its state dumped to (and reloaded from) `data_dir/anvil-state.json`."""
-    state = data_dir / "anvil-state.json"
-    node = start_anvil(
-        port=free_port(), extra_args=["--state", str(state)], log_path=data_dir / "anvil.log"
-    )
+def local_anvil(data_dir: Path, chain_id: int | None = None) -> Iterator[AnvilNode]:
+    """anvil with its state dumped to (and reloaded from) `data_dir/anvil-state.json`
+    (`anvil-<chain_id>-state.json` for another chain than anvil's default)."""
+    name = "anvil" if chain_id is None else f"anvil-{chain_id}"
+    args = ["--state", str(data_dir / f"{name}-state.json")]
+    if chain_id is not None:
+        args += ["--chain-id", str(chain_id)]
+    node = start_anvil(port=free_port(), extra_args=args, log_path=data_dir / f"{name}.log")
     try:
         yield node
     finally:
@@ -67,9 +75,12 @@ def local_anvil(data_dir: Path) -> Iterator[AnvilNode]:
 
 
 @contextlib.contextmanager
-def services(settings: Settings, explicit: set[str], chain: bool) -> Iterator[Endpoints]:
+def services(
+    settings: Settings, explicit: set[str], chain: bool, remote_chain: bool = False
+) -> Iterator[Endpoints]:
     """Embedded PostgreSQL/Redis unless their URL was given (`explicit` holds the names of
-    the settings set in the environment), and a local anvil when `chain`."""
+    the settings set in the environment), a local anvil when `chain`, and a second one
+    (chain id `REMOTE_DEV_CHAIN_ID`) when `remote_chain`."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         embedded = []
@@ -85,5 +96,10 @@ def services(settings: Settings, explicit: set[str], chain: bool) -> Iterator[En
         if chain:
             rpc_url = stack.enter_context(local_anvil(settings.data_dir)).url
             embedded.append("anvil")
+        remote_rpc_url = None
+        if remote_chain:
+            remote = local_anvil(settings.data_dir, REMOTE_DEV_CHAIN_ID)
+            remote_rpc_url = stack.enter_context(remote).url
+            embedded.append(f"anvil (chain {REMOTE_DEV_CHAIN_ID})")
         log.info("demo.services", embedded=embedded)
-        yield Endpoints(database_url, redis_url, rpc_url, embedded)
+        yield Endpoints(database_url, redis_url, rpc_url, embedded, remote_rpc_url)

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import structlog
 import uvicorn
@@ -22,6 +23,7 @@ from indexer.store_pg import PostgresEventStore
 from migrations.runner import require_current
 from projections.projector import Projector
 from storage.open import open_blobs
+from workers.bridge.build import bridged_chains, build_relayer
 from workers.dispatch import Dispatcher
 from workers.resolver import Resolver
 
@@ -37,7 +39,10 @@ class Stack:
     stop_event: threading.Event = field(default_factory=threading.Event)
     threads: list[threading.Thread] = field(default_factory=list)
     server: uvicorn.Server | None = None
-    indexer: Indexer | None = None
+    indexer: Indexer | None = None  # the home chain's
+    indexers: list[Indexer] = field(default_factory=list)  # one per chain, home first
+    #: Run a bridge relayer when two chains are bridged (off: relayers run on their own).
+    relay: bool = True
 
     @property
     def api_url(self) -> str:
@@ -66,16 +71,29 @@ class Stack:
             fetch_processes=s.index_workers,
             initial_range=s.index_initial_range,
         )
-        self.indexer = Indexer(
-            RpcClient(s.rpc_url), PostgresEventStore(s.database_url), self.deployment, config=config
-        )
-        indexer = self.indexer
-        self._spawn("indexer", lambda: indexer.run(stop=self.stop_event))
+        # One indexer per chain, all into the one event store (each keyed by its chain id).
+        chains = [(s.rpc_url, self.deployment)] + [
+            (remote.rpc_url, Deployment.load(remote.manifest_path)) for remote in s.remote_chains
+        ]
+        for rpc_url, deployment in chains:
+            indexer = Indexer(
+                RpcClient(rpc_url), PostgresEventStore(s.database_url), deployment, config=config
+            )
+            self.indexers.append(indexer)
+            self._spawn(
+                f"indexer-{deployment.chain_id}", partial(indexer.run, stop=self.stop_event)
+            )
+        self.indexer = self.indexers[0]
         runner = Projector.from_settings(s, PostgresEventStore(s.database_url))
         runner.prepare()  # the resolver and dispatcher read its tables: create them first
         self._spawn("projector", lambda: runner.run_forever(self.stop_event, idle_timeout=0.2))
         resolver = Resolver(s.database_url, open_blobs(s), s.read_schema)
         self._spawn("resolver", lambda: resolver.run_forever(self.stop_event, interval=0.2))
+        # A bridge between two of the chains: relay it (unless relayers run on their own).
+        if self.relay and len(bridged_chains(s)) >= 2:
+            relayer = build_relayer(s)
+            interval = s.bridge_relayer_interval
+            self._spawn("relayer", lambda: relayer.run_forever(self.stop_event, interval))
         dispatcher = Dispatcher.from_settings(s)
         self._spawn("dispatcher", lambda: dispatcher.run_forever(self.stop_event, interval=0.2))
         if worker is not None:

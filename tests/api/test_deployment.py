@@ -17,6 +17,8 @@ def test_deployment_names_the_chain_contracts_and_abis(client: TestClient, world
     body = reply.json()
     assert set(body) == {
         "chain_id",
+        "name",
+        "home",
         "rpc_url",
         "contracts",
         "confirmations",
@@ -24,6 +26,7 @@ def test_deployment_names_the_chain_contracts_and_abis(client: TestClient, world
     }
     deployment = world.platform.deployment
     assert body["chain_id"] == deployment.chain_id == 31337
+    assert body["home"] is True and body["name"] is None
     assert body["confirmations"] == world.settings.confirmations
     assert body["rpc_url"] is None and body["walletconnect_project_id"] is None
     assert set(body["contracts"]) == set(deployment.contracts)

@@ -74,6 +74,13 @@ def test_demo_against_ci_services_then_replay(
         # The requester downloaded the sealed model, and it is the one the chain commits to
         assert re.search(r"the requester downloaded the model: \d+ bytes", text)
         assert "its sha256 matches the modelHash on chain: True" in text
+        # step 8: DATACOIN bridged to the second chain, spent there, and back
+        assert re.search(r"API: delivered on chain 31338: tx 0x[0-9a-f]{64}", text), text
+        assert "the buyer holds 100 bridged DATACOIN on chain 31338" in text
+        assert "API: dataset 1 on chain 31338 has 1 purchase(s)" in text
+        assert re.search(r"API: delivered on chain 31337: tx 0x[0-9a-f]{64}", text), text
+        assert "API: chain 31337 (home): locked in the vault 15 DATACOIN" in text
+        assert "API: chain 31338 (remote): bridged supply 15 DATACOIN" in text
         # Steps are numbered without gaps; every transaction's hash is whole on its line
         steps = [int(n) for n in re.findall(r"^\S*\s*(\d)\. ", text, re.MULTILINE)]
         assert steps == list(range(1, len(steps) + 1)) and len(steps) >= 6, steps
@@ -85,15 +92,22 @@ def test_demo_against_ci_services_then_replay(
         assert api and state, text
         http = httpx.Client(base_url=api.group(1), timeout=10)
         # Every step's effect, through the API
-        (dataset,) = http.get("/datasets").json()["items"]
+        home = {"chain_id": 31337}
+        (dataset,) = http.get("/datasets", params=home).json()["items"]
         assert dataset["title"] == "Iris flowers (Fisher, 1936)" and dataset["rows"] == 150
         assert dataset["purchases"] == 1 and dataset["rating"] == 5.0
-        (stats,) = http.get("/stats").json()
+        (remote,) = http.get("/datasets", params={"chain_id": 31338}).json()["items"]
+        assert remote["purchases"] == 1 and remote["chain_id"] == 31338
+        chains = [d["chain_id"] for d in http.get("/deployments").json()["items"]]
+        assert chains == [31337, 31338]
+        bridge = http.get("/bridge").json()
+        assert bridge["in_flight"]["count"] == 0 and bridge["delivered"]["count"] == 2
+        stats = next(s for s in http.get("/stats").json() if s["chain_id"] == 31337)
         assert stats["purchases"] == 1 and stats["ratings"] == 1
         assert stats["jobs_requested"] == 1 and stats["jobs_logged"] == 1
         # The worker's 1,000 plus the staker's 500
         assert int(stats["total_staked"]) == 1_500 * 10**18
-        job = http.get("/training-jobs/1").json()
+        job = http.get("/training-jobs/1", params=home).json()
         assert job["status"] == "logged" and job["model_cid"] and job["metrics"]
         staker = re.search(r"API: (0x[0-9a-fA-F]{40}) stakes", text)
         assert staker

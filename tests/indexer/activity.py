@@ -107,7 +107,7 @@ def random_activity(platform: Platform, rng: random.Random, steps: int) -> None:
 
 
 def decoder_for(deployment: Deployment) -> EventDecoder:
-    return EventDecoder({n: c.address for n, c in deployment.contracts.items()})
+    return EventDecoder(deployment.addresses_by_artifact())
 
 
 def canonical_events(rpc_url: str, deployment: Deployment, to_block: int) -> list[Key]:

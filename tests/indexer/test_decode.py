@@ -9,12 +9,12 @@ from eth_abi.abi import encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.artifacts import PLATFORM_CONTRACTS, load_artifact
+from contracts.artifacts import EVENT_CONTRACTS, load_artifact
 from indexer.decode import DecodeError, EventDecoder, EventSpec, event_specs, reference_decode
 
-ADDRESSES = {name: "0x" + f"{i + 1:040x}" for i, name in enumerate(PLATFORM_CONTRACTS)}
+ADDRESSES = {name: "0x" + f"{i + 1:040x}" for i, name in enumerate(EVENT_CONTRACTS)}
 SPECS: list[tuple[str, EventSpec]] = [
-    (name, spec) for name in PLATFORM_CONTRACTS for spec in event_specs(load_artifact(name)["abi"])
+    (name, spec) for name in EVENT_CONTRACTS for spec in event_specs(load_artifact(name)["abi"])
 ]
 
 

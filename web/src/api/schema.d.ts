@@ -98,9 +98,10 @@ export interface paths {
         /**
          * Create
          * @description Store a dataset (encrypted when paid) and its metadata; returns the CIDs and the
-         *     `listDataset` calldata for the provider's wallet.
+         *     `listDataset` calldata for the provider's wallet, for chain `chain_id`'s Marketplace
+         *     (the home chain's when unset).
          *
-         *     Signed-in first: without a session the body is never read.
+         *     Signed-in first: without a session the body is never read; nor with an unknown chain.
          */
         post: operations["uploads_create"];
         delete?: never;
@@ -202,7 +203,8 @@ export interface paths {
          * Post Profile
          * @description Store your profile document (display name, bio, up to 5 https links) and avatar (PNG,
          *     JPEG or WebP, at most 1 MiB and 1024x1024 pixels); returns its CID and the `setProfile`
-         *     calldata for your wallet. Signed-in first: without a session the body is never read.
+         *     calldata for your wallet (for chain `chain_id`'s Profiles; the home chain's when unset).
+         *     Signed-in first: without a session the body is never read.
          */
         post: operations["profiles_post_profile"];
         delete?: never;
@@ -408,6 +410,88 @@ export interface paths {
          *     to it, and its active stake.
          */
         get: operations["governance_voting_power"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/bridge/transfers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Transfers
+         * @description Transfers across the bridge, newest first; by account (sender or recipient), state
+         *     and source chain.
+         */
+        get: operations["bridge_list_transfers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/accounts/{address}/bridge-transfers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Account Transfers
+         * @description The account's transfers (sent or received), newest first.
+         */
+        get: operations["bridge_account_transfers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/bridge/transfers/{message_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Transfer
+         * @description One transfer by its message id (from the send's event or `GET /bridge/transfers`).
+         */
+        get: operations["bridge_get_transfer"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/bridge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Summary
+         * @description Each chain's side of the bridge (what the home vault holds, the bridged supply),
+         *     and the transfers in flight and delivered.
+         */
+        get: operations["bridge_summary"];
         put?: never;
         post?: never;
         delete?: never;
@@ -672,9 +756,31 @@ export interface paths {
         /**
          * Get
          * @description Chain id, contract addresses and ABIs, confirmations, public RPC URL and
-         *     WalletConnect project id: the dApp's runtime configuration (no sign-in).
+         *     WalletConnect project id of chain `chain_id` (the home chain when unset): the dApp's
+         *     runtime configuration (no sign-in).
          */
         get: operations["deployment_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deployments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List
+         * @description Every chain the platform runs on (the home chain first) with its contracts: the
+         *     dApp's chain picker. An empty list before the first `datacoin deploy`.
+         */
+        get: operations["deployment_list"];
         put?: never;
         post?: never;
         delete?: never;
@@ -810,6 +916,94 @@ export interface components {
             block_number: number;
             /** Finalized */
             finalized: boolean;
+        };
+        /**
+         * BridgeChain
+         * @description One chain's side of the bridge, from its indexed events.
+         */
+        BridgeChain: {
+            /** Chain Id */
+            chain_id: number;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "home" | "remote";
+            /**
+             * Locked
+             * @description home: DATACOIN held by the vault (wei).
+             */
+            locked: string | null;
+            /**
+             * Bridged Supply
+             * @description remote: bridged DATACOIN in existence.
+             */
+            bridged_supply: string | null;
+            sent: components["schemas"]["FlowOut"];
+            received: components["schemas"]["FlowOut"];
+            /** @description Sent from here, not delivered yet. */
+            in_flight: components["schemas"]["FlowOut"];
+        };
+        /**
+         * BridgeSummary
+         * @description The bridge's totals: what each side holds, and what is on its way.
+         */
+        BridgeSummary: {
+            /** Chains */
+            chains: components["schemas"]["BridgeChain"][];
+            in_flight: components["schemas"]["FlowOut"];
+            delivered: components["schemas"]["FlowOut"];
+        };
+        /**
+         * BridgeTransfer
+         * @description DATACOIN sent over the bridge: locked on the home chain and minted on another, or
+         *     burned there and released on the home chain.
+         */
+        BridgeTransfer: {
+            /**
+             * Message Id
+             * @description 0x-hex, 32 bytes: unique across chains.
+             */
+            message_id: string;
+            /**
+             * Kind
+             * @description lock: home → remote; burn: back.
+             * @enum {string}
+             */
+            kind: "lock" | "burn";
+            /** Source Chain Id */
+            source_chain_id: number;
+            /** Dest Chain Id */
+            dest_chain_id: number;
+            /** Sender */
+            sender: string;
+            /** Recipient */
+            recipient: string;
+            /**
+             * Amount
+             * @description DATACOIN wei, a decimal string.
+             */
+            amount: string;
+            /** Nonce */
+            nonce: string;
+            /**
+             * State
+             * @description pending: its block is not final (nobody relays it yet); final: the relayers carry it; delivered: minted or released on the destination.
+             * @enum {string}
+             */
+            state: "pending" | "final" | "delivered";
+            /**
+             * Confirmations
+             * @description Blocks on top of the send's block.
+             */
+            confirmations: number;
+            /**
+             * Confirmations Needed
+             * @description Blocks on top after which it is final.
+             */
+            confirmations_needed: number;
+            source: components["schemas"]["Leg"];
+            delivery: components["schemas"]["Leg"] | null;
         };
         /**
          * ColumnProfile
@@ -1020,11 +1214,21 @@ export interface components {
         };
         /**
          * DeploymentInfo
-         * @description The chain and contracts the dApp talks to.
+         * @description One chain and the contracts the dApp talks to there.
          */
         DeploymentInfo: {
             /** Chain Id */
             chain_id: number;
+            /**
+             * Name
+             * @description The chain's display name, or null.
+             */
+            name: string | null;
+            /**
+             * Home
+             * @description The home chain (DATACOIN's own; others are bridged).
+             */
+            home: boolean;
             /**
              * Rpc Url
              * @description A public JSON-RPC endpoint, or null.
@@ -1047,6 +1251,14 @@ export interface components {
              * @description WalletConnect project id, or null.
              */
             walletconnect_project_id: string | null;
+        };
+        /**
+         * DeploymentList
+         * @description Every chain the platform runs on, the home chain first.
+         */
+        DeploymentList: {
+            /** Items */
+            items: components["schemas"]["DeploymentInfo"][];
         };
         /**
          * EventEntry
@@ -1087,6 +1299,16 @@ export interface components {
             args: {
                 [key: string]: unknown;
             };
+        };
+        /**
+         * FlowOut
+         * @description How many transfers, and how much DATACOIN (wei, a decimal string).
+         */
+        FlowOut: {
+            /** Count */
+            count: number;
+            /** Amount */
+            amount: string;
         };
         /**
          * GovernanceInfo
@@ -1181,6 +1403,23 @@ export interface components {
             counts: number[];
         };
         /**
+         * Leg
+         * @description A transfer's transaction on one chain.
+         */
+        Leg: {
+            /** Chain Id */
+            chain_id: number;
+            /** Block Number */
+            block_number: number;
+            /** Tx Hash */
+            tx_hash: string;
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+        };
+        /**
          * ListingCall
          * @description The transaction the wallet sends to list the dataset.
          */
@@ -1233,6 +1472,16 @@ export interface components {
         Page_Activity_: {
             /** Items */
             items: components["schemas"]["Activity"][];
+            /**
+             * Next Cursor
+             * @description pass back as `cursor` for the next page; null on the last one
+             */
+            next_cursor: string | null;
+        };
+        /** Page[BridgeTransfer] */
+        Page_BridgeTransfer_: {
+            /** Items */
+            items: components["schemas"]["BridgeTransfer"][];
             /**
              * Next Cursor
              * @description pass back as `cursor` for the next page; null on the last one
@@ -2288,7 +2537,9 @@ export interface operations {
     };
     uploads_create: {
         parameters: {
-            query?: never;
+            query?: {
+                chain_id?: number | null;
+            };
             header?: {
                 authorization?: string | null;
             };
@@ -2706,7 +2957,9 @@ export interface operations {
     };
     profiles_post_profile: {
         parameters: {
-            query?: never;
+            query?: {
+                chain_id?: number | null;
+            };
             header?: {
                 authorization?: string | null;
             };
@@ -3539,6 +3792,285 @@ export interface operations {
             };
         };
     };
+    bridge_list_transfers: {
+        parameters: {
+            query?: {
+                /** @description sender or recipient */
+                account?: string | null;
+                /** @description pending | final | delivered */
+                state?: string | null;
+                source_chain_id?: number | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_BridgeTransfer_"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    bridge_account_transfers: {
+        parameters: {
+            query?: {
+                /** @description pending | final | delivered */
+                state?: string | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description 0x address */
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_BridgeTransfer_"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    bridge_get_transfer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description 0x-hex, 32 bytes */
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BridgeTransfer"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    bridge_summary: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BridgeSummary"];
+                };
+            };
+            /** @description bad request (the detail says why, the code what) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
     training_spec_schema: {
         parameters: {
             query?: never;
@@ -4188,7 +4720,9 @@ export interface operations {
     };
     deployment_get: {
         parameters: {
-            query?: never;
+            query?: {
+                chain_id?: number | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4204,6 +4738,24 @@ export interface operations {
                     "application/json": components["schemas"]["DeploymentInfo"];
                 };
             };
+            /** @description no such chain */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+            /** @description a parameter or the body does not validate */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
             /** @description no deployment manifest yet */
             503: {
                 headers: {
@@ -4211,6 +4763,26 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["ProblemBody"];
+                };
+            };
+        };
+    };
+    deployment_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentList"];
                 };
             };
         };
