@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+#: pytest processes for `make test` (tests mostly wait on anvil, PostgreSQL and chromium).
+PYTEST_WORKERS ?= 2
 
 .PHONY: install web services browser contracts openapi screenshots demo test lint typecheck pytest clean locks
 
@@ -79,7 +81,7 @@ typecheck: install
 	$(VENV)/bin/mypy .
 
 pytest: install services browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
 
