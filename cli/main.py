@@ -84,7 +84,7 @@ def deploy(
     if settings.remote_chains and rpc_url is None and manifest is None:
         _guard(
             lambda: run_deploy_bridged(
-                settings, faucet=faucet, governance=governance, console=console
+                settings, faucet=faucet, governance=governance, console=console, reuse=reuse
             )
         )
         return

@@ -25,7 +25,7 @@ from rich.console import Console
 from web3 import Web3
 
 from cli.commands.demo_bridge import BridgeStep
-from cli.commands.deploy import run_deploy_bridged, timing_from_settings
+from cli.commands.deploy import deployed_here, run_deploy_bridged, timing_from_settings
 from cli.commands.embedded import REMOTE_DEV_CHAIN_ID, Endpoints, services
 from cli.commands.serve import STOP_SIGNALS
 from cli.commands.stack import Stack
@@ -62,26 +62,12 @@ def _explicit() -> set[str]:
     return {k.removeprefix("DATACOIN_").lower() for k in os.environ if k.startswith("DATACOIN_")}
 
 
-def _reusable(path: Path, w3: Web3, console: Console) -> Deployment | None:
-    """The deployment in `path` when its contracts are on `w3`'s chain (a second run of
-    the demo on the same data directory), else None."""
-    if not path.exists():
-        return None
-    known = Deployment.load(path)
-    address = Web3.to_checksum_address(known.address("DataCoin"))
-    if known.chain_id == w3.eth.chain_id and w3.eth.get_code(address):
-        console.print(f"reusing the deployment in {path}")
-        return known
-    return None
-
-
 def _deployment(settings: Settings, w3: Web3, console: Console) -> Deployment:
-    """The home chain's deployment: the manifest's when its contracts are on this chain,
-    else a new one."""
-    known = _reusable(settings.manifest_file, w3, console)
-    if known is not None:
-        return known
-    # Governed, as `datacoin deploy` does, on the dev chain's short timings.
+    """The home chain's deployment alone (no second chain): the manifest's when its
+    contracts are on this chain, else a new one, governed on the dev chain's timings."""
+    if deployed_here(settings.manifest_file, w3):
+        console.print(f"reusing the deployment in {settings.manifest_file}")
+        return Deployment.load(settings.manifest_file)
     config = DeployConfig(
         governance=True, governance_timing=timing_from_settings(settings, w3.eth.chain_id)
     )
@@ -95,15 +81,9 @@ def _bridged_deployments(settings: Settings, console: Console) -> Deployment:
     """The home chain's deployment and, with a second chain, the bridged pair: reused when
     both manifests' contracts are still on their chains, else both deployed and linked
     (the dev relayer set: anvil's accounts 7, 8, 9, two signatures a message)."""
-    home_w3 = connect(settings.rpc_url)
     if not settings.remote_chains:
-        return _deployment(settings, home_w3, console)
-    remote = settings.remote_chains[0]
-    remote_w3 = connect(remote.rpc_url)
-    home = _reusable(settings.manifest_file, home_w3, console)
-    if home is not None and _reusable(remote.manifest_path, remote_w3, console) is not None:
-        return home
-    pair = run_deploy_bridged(settings, faucet=True, governance=True, console=console)
+        return _deployment(settings, connect(settings.rpc_url), console)
+    pair = run_deploy_bridged(settings, faucet=True, governance=True, console=console, reuse=True)
     return pair.home
 
 
