@@ -6,8 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TF_STAMP := $(VENV)/.tensorflow
+#: pytest processes for `make test` (tests mostly wait on anvil, PostgreSQL and chromium).
+PYTEST_WORKERS ?= 2
 
-.PHONY: install web services browser contracts openapi screenshots demo test lint typecheck pytest clean
+.PHONY: install web services browser contracts openapi screenshots demo test lint typecheck pytest clean locks
 
 install: $(STAMP) $(TF_STAMP) node_modules/.package-lock.json web
 
@@ -61,6 +63,13 @@ contracts: install
 	$(PY) -m contracts.compile
 	$(PY) -m contracts.codegen
 
+# requirements.lock: everything (dev included); requirements.runtime.lock: what the images
+# install, the same versions without the dev extra (tests/ops/test_images.py checks both).
+locks:
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
+	$(VENV)/bin/uv pip compile pyproject.toml -c requirements.lock -o requirements.runtime.lock \
+	  --python-version 3.11 --annotation-style line
+
 openapi: install
 	$(PY) -m api.openapi_document
 
@@ -81,7 +90,7 @@ typecheck: install
 	$(VENV)/bin/mypy .
 
 pytest: install services browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
 

@@ -25,7 +25,7 @@ from rich.console import Console
 from web3 import Web3
 
 from cli.commands.demo_bridge import BridgeStep
-from cli.commands.deploy import run_deploy_bridged, timing_from_settings
+from cli.commands.deploy import deployed_here, run_deploy_bridged, timing_from_settings
 from cli.commands.embedded import REMOTE_DEV_CHAIN_ID, Endpoints, services
 from cli.commands.serve import STOP_SIGNALS
 from cli.commands.stack import Stack
@@ -36,7 +36,7 @@ from common.governance import Call, Governance, Proposal, Support, is_governed
 from common.logs import configure_logging
 from common.manifest import Deployment
 from common.settings import ChainEndpoint, Settings
-from migrations.runner import ensure_database
+from migrations.runner import upgrade
 
 REPO = Path(__file__).resolve().parents[2]
 IRIS = REPO / "ops" / "demo" / "iris.csv"
@@ -62,26 +62,12 @@ def _explicit() -> set[str]:
     return {k.removeprefix("DATACOIN_").lower() for k in os.environ if k.startswith("DATACOIN_")}
 
 
-def _reusable(path: Path, w3: Web3, console: Console) -> Deployment | None:
-    """The deployment in `path` when its contracts are on `w3`'s chain (a second run of
-    the demo on the same data directory), else None."""
-    if not path.exists():
-        return None
-    known = Deployment.load(path)
-    address = Web3.to_checksum_address(known.address("DataCoin"))
-    if known.chain_id == w3.eth.chain_id and w3.eth.get_code(address):
-        console.print(f"reusing the deployment in {path}")
-        return known
-    return None
-
-
 def _deployment(settings: Settings, w3: Web3, console: Console) -> Deployment:
-    """The home chain's deployment: the manifest's when its contracts are on this chain,
-    else a new one."""
-    known = _reusable(settings.manifest_file, w3, console)
-    if known is not None:
-        return known
-    # Governed, as `datacoin deploy` does, on the dev chain's short timings.
+    """The home chain's deployment alone (no second chain): the manifest's when its
+    contracts are on this chain, else a new one, governed on the dev chain's timings."""
+    if deployed_here(settings.manifest_file, w3):
+        console.print(f"reusing the deployment in {settings.manifest_file}")
+        return Deployment.load(settings.manifest_file)
     config = DeployConfig(
         governance=True, governance_timing=timing_from_settings(settings, w3.eth.chain_id)
     )
@@ -95,15 +81,9 @@ def _bridged_deployments(settings: Settings, console: Console) -> Deployment:
     """The home chain's deployment and, with a second chain, the bridged pair: reused when
     both manifests' contracts are still on their chains, else both deployed and linked
     (the dev relayer set: anvil's accounts 7, 8, 9, two signatures a message)."""
-    home_w3 = connect(settings.rpc_url)
     if not settings.remote_chains:
-        return _deployment(settings, home_w3, console)
-    remote = settings.remote_chains[0]
-    remote_w3 = connect(remote.rpc_url)
-    home = _reusable(settings.manifest_file, home_w3, console)
-    if home is not None and _reusable(remote.manifest_path, remote_w3, console) is not None:
-        return home
-    pair = run_deploy_bridged(settings, faucet=True, governance=True, console=console)
+        return _deployment(settings, connect(settings.rpc_url), console)
+    pair = run_deploy_bridged(settings, faucet=True, governance=True, console=console, reuse=True)
     return pair.home
 
 
@@ -512,13 +492,17 @@ def _demo_settings(settings: Settings, explicit: set[str], endpoints: Endpoints)
     if endpoints.remote_rpc_url is not None and "remote_chains" not in explicit:
         update["chain_name"] = settings.chain_name or "Home chain (anvil)"
         manifest = settings.data_dir / f"deployment-{REMOTE_DEV_CHAIN_ID}.json"
+        # anvil answers CORS: a browser wallet may be pointed at each chain's node as is.
         update["remote_chains"] = [
             ChainEndpoint(
                 rpc_url=endpoints.remote_rpc_url,
                 manifest_path=manifest,
+                public_rpc_url=endpoints.remote_rpc_url,
                 name=f"Second chain (anvil {REMOTE_DEV_CHAIN_ID})",
             )
         ]
+        if "public_rpc_url" not in explicit:
+            update["public_rpc_url"] = endpoints.rpc_url
         if "siwe_chain_ids" not in explicit:
             update["siwe_chain_ids"] = [*settings.siwe_chain_ids, REMOTE_DEV_CHAIN_ID]
     run_settings = settings.model_copy(update=update)
@@ -541,8 +525,8 @@ def _play(
         )
         run_settings = _demo_settings(settings, explicit, endpoints)
         # The demo owns its database (on its embedded server, or a URL it was given): the
-        # one command besides `datacoin db upgrade` that creates it.
-        ensure_database(run_settings.database_url)
+        # one command besides `datacoin db upgrade` that creates and migrates it.
+        upgrade(run_settings.database_url)
         w3 = connect(endpoints.rpc_url)
         deployment = _bridged_deployments(run_settings, console)
         stack = Stack(run_settings, deployment)
@@ -588,19 +572,22 @@ def worker_loop(settings: Settings) -> Callable[[threading.Event], None]:
 
 
 def run_up(settings: Settings, console: Console) -> None:
-    """`datacoin up`: indexer, projector, API and a worker against configured services."""
+    """`datacoin up`: indexer, projector, API and a worker against configured services,
+    until Ctrl-C or SIGTERM (which stop every component, the sandboxes it started too)."""
     deployment = Deployment.load(settings.manifest_file)
     stack = Stack(settings, deployment)
-    stack.start(worker=worker_loop(settings))
-    console.print(
-        f"[green]up[/green]: API {stack.api_url} (docs {stack.api_url}/docs), chain "
-        f"{deployment.chain_id} at {settings.rpc_url}; Ctrl-C stops"
-    )
-    try:
-        while all(t.is_alive() for t in stack.threads):
-            time.sleep(1)
-        console.print("[red]a component stopped; shutting down[/red]")
-    except KeyboardInterrupt:
-        console.print("stopping")
-    finally:
-        stack.stop()
+    with StopSignals() as stop_signals:
+        try:
+            stack.start(worker=worker_loop(settings))
+            console.print(
+                f"[green]up[/green]: API {stack.api_url} (docs {stack.api_url}/docs), chain "
+                f"{deployment.chain_id} at {settings.rpc_url}; Ctrl-C stops"
+            )
+            while all(t.is_alive() for t in stack.threads):
+                time.sleep(1)
+            console.print("[red]a component stopped; shutting down[/red]")
+        except KeyboardInterrupt:
+            console.print("stopping")
+        finally:
+            stop_signals.disarm()
+            stack.stop()

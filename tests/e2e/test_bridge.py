@@ -32,6 +32,9 @@ from common.bridge import DEV_THRESHOLD, dev_relayers
 from common.chain import ChainClient, Transactor, connect, dev_account
 from common.deploy import BridgedPair, deploy_bridged_pair
 from common.settings import ChainEndpoint, Settings
+from indexer.store_pg import PostgresEventStore
+from projections.replay import replay
+from projections.statehash import state_snapshot
 from tests.conftest import clone_database, drop_database, service_missing
 from tests.procs import alive
 
@@ -270,6 +273,18 @@ def test_lock_relay_mint_trade_burn_release_with_a_kill_and_a_reorg(bridged: Bri
     assert sides["home"]["locked"] == sides["remote"]["bridged_supply"] == str(40 * WAD)
     mine = b.api.get(f"/accounts/{buyer}/bridge-transfers").json()["items"]
     assert [Web3.to_bytes(hexstr=t["message_id"]) for t in mine] == [burn_id, first_id]
+    # And the read models, through the reorg, are a function of the two canonical chains
+    store = PostgresEventStore(b.settings.database_url)
+    try:
+        head = store.head().position
+        wait_for(
+            "the projector at the head",
+            lambda: state_snapshot(b.settings.database_url, "readmodels")[1] >= head,
+        )
+        live, position = state_snapshot(b.settings.database_url, "readmodels")
+        assert replay(b.settings.database_url, store, until=position).state_hash == live
+    finally:
+        store.close()
 
 
 def test_a_lock_orphaned_after_its_delivery_is_reported(bridged: Bridged) -> None:

@@ -2,17 +2,26 @@
 // tests/web/wallet.py installs it with `context.add_init_script` as `(<this function>)(config)`,
 // so it exists before any page script runs, in every page of the browser context.
 //
-// Requests are JSON-RPC forwarded to anvil's HTTP endpoint (anvil answers CORS). anvil's dev
-// accounts are unlocked: it signs `eth_sendTransaction`, `eth_signTypedData_v4` and
-// `personal_sign` itself, for real. The wallet plays exactly one account (a provider or a
-// buyer) and refuses to sign for any other, as a real wallet would.
+// Requests are JSON-RPC forwarded to the HTTP endpoint of the anvil of the chain the wallet is
+// on (anvil answers CORS): one RPC URL per chain id it knows. anvil's dev accounts are
+// unlocked: it signs `eth_sendTransaction`, `eth_signTypedData_v4` and `personal_sign`
+// itself, for real. The wallet plays exactly one account (a provider or a buyer) and refuses
+// to sign for any other, as a real wallet would.
 //
-// config: {account, rpcUrl, chainId, rejectSignatures, connected, uuid}
+// Networks, as a real wallet: `wallet_switchEthereumChain` moves to a chain it knows (4902
+// for one it does not), `wallet_addEthereumChain` learns a chain (its first rpcUrl) and moves
+// to it. With `rejectSwitch` both answer 4001, as when the user declines.
+//
+// config: {account, rpcUrl, chainId, chains: {chainId: rpcUrl}, startChainId, rejectSignatures,
+//          rejectSwitch, connected, uuid}
 // Test control (never used by the dApp): window.__datacoinTestWallet
 //   .calls                    every request's method, in order
+//   .requests                 every request's method and params, in order
 //   .setRejectSignatures(b)   signatures and transactions are refused with code 4001
+//   .setRejectSwitch(b)       network switches and additions are refused with code 4001
 //   .setAccount(address)      plays another account (emits accountsChanged)
 //   .setChainId(id)           the chain the wallet is on (emits chainChanged)
+//   .chainId()                the chain the wallet is on now
 //   .provider                 the EIP-1193 provider itself
 // A page binding `__datacoinWalletBeforeSign({method, params})`, when the test exposes one, is
 // awaited before each signature or transaction is forwarded (e.g. to change the chain's state
@@ -43,14 +52,19 @@
   ]);
   const AUTH_KEY = "datacoin-test-wallet:authorized";
   const anvilChainId = Number(config.chainId);
+  // The networks the wallet knows: chain id → RPC URL (the main anvil's, and any others).
+  const networks = new Map([[anvilChainId, config.rpcUrl]]);
+  for (const [id, url] of Object.entries(config.chains || {})) networks.set(Number(id), url);
   const state = {
     account: config.account,
     chainId: Number(config.startChainId ?? anvilChainId),
     reject: Boolean(config.rejectSignatures),
+    rejectSwitch: Boolean(config.rejectSwitch),
     connected: Boolean(config.connected) || readAuthorized(),
   };
   const listeners = new Map();
   const calls = [];
+  const requests = [];
   let rpcId = 0;
 
   function readAuthorized() {
@@ -104,9 +118,12 @@
 
   async function forward(method, params) {
     const body = JSON.stringify({ jsonrpc: "2.0", id: ++rpcId, method, params });
+    // The node of the chain the wallet is on (the main anvil for a chain it has no node for,
+    // e.g. a wrong-network start on chain 1).
+    const url = networks.get(state.chainId) || config.rpcUrl;
     let reply;
     try {
-      const response = await fetch(config.rpcUrl, {
+      const response = await fetch(url, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body,
@@ -140,12 +157,23 @@
         return hexChainId();
       case "net_version":
         return String(state.chainId);
-      case "wallet_switchEthereumChain":
+      case "wallet_switchEthereumChain": {
+        const wanted = Number(params[0] && params[0].chainId);
+        if (!networks.has(wanted)) {
+          throw providerError(4902, `test wallet: unrecognized chain ${params[0] && params[0].chainId}`);
+        }
+        if (state.rejectSwitch) throw providerError(4001, "User rejected the request.");
+        setChainId(wanted);
+        return null;
+      }
       case "wallet_addEthereumChain": {
         const wanted = Number(params[0] && params[0].chainId);
-        if (wanted !== anvilChainId) {
-          throw providerError(4902, `test wallet: unrecognized chain ${params[0].chainId}`);
+        const url = params[0] && Array.isArray(params[0].rpcUrls) ? params[0].rpcUrls[0] : undefined;
+        if (!Number.isSafeInteger(wanted) || wanted <= 0 || typeof url !== "string") {
+          throw providerError(-32602, "test wallet: wallet_addEthereumChain needs a chainId and rpcUrls");
         }
+        if (state.rejectSwitch) throw providerError(4001, "User rejected the request.");
+        if (!networks.has(wanted)) networks.set(wanted, url);
         setChainId(wanted);
         return null;
       }
@@ -176,6 +204,7 @@
     const method = args.method;
     const params = Array.isArray(args.params) ? args.params : [];
     calls.push(method);
+    requests.push({ method, params });
     if (LOCAL.has(method)) return local(method, params);
     if (method.startsWith("wallet_")) return local(method, params);
     if (SIGNING.has(method)) {
@@ -244,8 +273,15 @@
     value: Object.freeze({
       provider,
       calls,
+      requests,
       setRejectSignatures(value) {
         state.reject = Boolean(value);
+      },
+      setRejectSwitch(value) {
+        state.rejectSwitch = Boolean(value);
+      },
+      chainId() {
+        return state.chainId;
       },
       setAccount(address) {
         state.account = address;

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +18,20 @@ RDNS = "dev.datacoin.testwallet"
 
 @dataclass(frozen=True)
 class WalletConfig:
-    """What the injected wallet plays: one account, on anvil at `rpc_url`."""
+    """What the injected wallet plays: one account, on anvil at `rpc_url` (chain `chain_id`),
+    knowing the further networks of `chains` (chain id → RPC URL) as a wallet knows those
+    its user added."""
 
     account: str
     rpc_url: str
     chain_id: int = ANVIL_CHAIN_ID
+    chains: Mapping[int, str] = field(default_factory=dict)
     #: The chain the wallet starts on (another one shows the dApp's wrong-network banner).
     start_chain_id: int | None = None
     #: Refuse every signature and transaction with code 4001 ("User rejected the request.").
     reject_signatures: bool = False
+    #: Refuse every network switch or addition with code 4001 (the user declines).
+    reject_switch: bool = False
     #: Already authorized for the page (eth_accounts answers before eth_requestAccounts).
     connected: bool = False
 
@@ -35,8 +41,10 @@ class WalletConfig:
             "account": self.account,
             "rpcUrl": self.rpc_url,
             "chainId": self.chain_id,
+            "chains": {str(k): v for k, v in self.chains.items()},
             "startChainId": self.start_chain_id,
             "rejectSignatures": self.reject_signatures,
+            "rejectSwitch": self.reject_switch,
             "connected": self.connected,
             "uuid": str(uuid.uuid4()),
         }
@@ -65,3 +73,21 @@ def wallet_request(page: Page, method: str, params: list[Any] | None = None) -> 
         "([method, params]) => window.__datacoinTestWallet.provider.request({method, params})",
         [method, params or []],
     )
+
+
+def wallet_requests(page: Page) -> list[dict[str, Any]]:
+    """The requests the page made to the wallet (method and params), in order."""
+    requests: list[dict[str, Any]] = page.evaluate(
+        "() => window.__datacoinTestWallet.requests.map((r) => JSON.parse(JSON.stringify(r)))"
+    )
+    return requests
+
+
+def wallet_chain_id(page: Page) -> int:
+    """The chain the page's wallet is on now."""
+    return int(page.evaluate("() => window.__datacoinTestWallet.chainId()"))
+
+
+def set_reject_switch(page: Page, reject: bool) -> None:
+    """From now on, the wallet declines (or accepts) requests to change its network."""
+    page.evaluate("(v) => window.__datacoinTestWallet.setRejectSwitch(v)", reject)

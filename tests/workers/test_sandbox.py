@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from tests.conftest import SANDBOX_UID
 from tests.procs import alive, descendants
 from tests.workers.conftest import REPO, sandbox_processes
 from workers.sandbox.base import Limits, SandboxJob, SandboxResult, make_workdir, run
@@ -30,7 +31,7 @@ SMALL = Limits(
     max_output_files=200,
     wall_seconds=4.0,
 )
-UID = 61_000
+UID = SANDBOX_UID
 
 
 @pytest.fixture

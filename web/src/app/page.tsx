@@ -6,6 +6,7 @@ import { getJson, query, type Dataset, type DatasetPage } from "@/lib/api";
 import { coinToWei } from "@/lib/format";
 import { useDebounced } from "@/lib/useDebounced";
 import { useLiveDatasets } from "@/lib/liveUpdates";
+import { useCurrentChainId, useDeployments } from "@/lib/deployment";
 
 const SORTS = [
   ["newest", "Newest"],
@@ -32,6 +33,13 @@ export default function ExplorePage() {
   const [maxPrice, setMaxPrice] = useState("");
   const [provider, setProvider] = useState("");
   const [sort, setSort] = useState("newest");
+  // The chain filter follows the header's current chain until the user picks another here
+  // ("" = every chain); picking a chain in the header makes it follow again.
+  const deployments = useDeployments();
+  const current = useCurrentChainId();
+  const [chainPick, setChainPick] = useState<{ value: string; over: number | undefined } | null>(null);
+  const chainFilter = chainPick !== null && chainPick.over === current ? chainPick.value : String(current ?? "");
+  const several = (deployments.data?.length ?? 0) > 1;
   // Search follows typing closely; the range and provider fields wait for a pause (a
   // half-typed price or address would fetch a useless page).
   const filters = {
@@ -52,6 +60,7 @@ export default function ExplorePage() {
     provider: providerValid ? filters.provider : undefined,
     sort,
     status: "listed",
+    chain_id: several ? chainFilter || undefined : undefined,
     limit: 20,
   };
   const results = useInfiniteQuery({
@@ -61,6 +70,8 @@ export default function ExplorePage() {
     getNextPageParam: (last) => last.next_cursor ?? undefined,
     // The previous results stay on screen while the next query loads (no flash of "Loading…").
     placeholderData: keepPreviousData,
+    // Once the chains are known (or could not be): the first page is then already filtered.
+    enabled: deployments.isFetched,
     refetchInterval: (query) => (query.state.data?.pages.some((p) => p.items.some(awaitingMetadata)) ? UNRESOLVED_REFRESH_MS : false),
   });
   // The categories offered: those of the listed datasets (the API has no fixed list).
@@ -94,7 +105,7 @@ export default function ExplorePage() {
   return (
     <section>
       <h1>Explore datasets</h1>
-      <form className="filters" onSubmit={(e) => e.preventDefault()} role="search">
+      <form className={several ? "filters with-chain" : "filters"} onSubmit={(e) => e.preventDefault()} role="search">
         <input
           data-testid="search"
           type="search"
@@ -135,6 +146,16 @@ export default function ExplorePage() {
           aria-label="Provider address"
           aria-invalid={filters.provider !== "" && !providerValid}
         />
+        {several && (
+          <select data-testid="chain-filter" value={chainFilter} onChange={(e) => setChainPick({ value: e.target.value, over: current })} aria-label="Filter by chain">
+            <option value="">All chains</option>
+            {deployments.data?.map((d) => (
+              <option key={d.chain_id} value={String(d.chain_id)}>
+                {d.name ?? `Chain ${d.chain_id}`}
+              </option>
+            ))}
+          </select>
+        )}
         <select data-testid="sort" value={sort} onChange={(e) => setSort(e.target.value)} aria-label="Sort">
           {SORTS.map(([value, label]) => (
             <option key={value} value={value}>

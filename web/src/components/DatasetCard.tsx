@@ -1,6 +1,7 @@
 import Link from "next/link";
 import type { Dataset } from "@/lib/api";
 import { datasetHref, formatCoin, shortAddress } from "@/lib/format";
+import { ChainBadge } from "./ChainBadge";
 
 export function DatasetCard({ dataset }: { dataset: Dataset }) {
   return (
@@ -10,6 +11,7 @@ export function DatasetCard({ dataset }: { dataset: Dataset }) {
       </Link>
       <p className="muted clamp">{dataset.description ?? "No description yet"}</p>
       <div className="meta">
+        <ChainBadge chainId={dataset.chain_id} />
         <span className="tag">{dataset.category}</span>
         <span>{formatCoin(dataset.price)}</span>
         <span>

@@ -1,13 +1,15 @@
 "use client";
 // Connect (EIP-6963 wallet list), the connected address, sign in/out, and the
-// wrong-network banner. The wallet stack loads in the background after first paint.
+// wrong-network banner (a wallet on none of the platform's chains). The wallet stack loads
+// in the background after first paint.
 import { useEffect, useState } from "react";
-import { useDeployment } from "@/lib/deployment";
+import { chainName, useDeployment } from "@/lib/deployment";
 
 import { loadEngine, useWallet } from "@/wallet/store";
 
 export function WalletBar() {
-  const { data: deployment } = useDeployment();
+  // The current chain: where "Switch network" moves a wallet that is on none of ours.
+  const { data: deployment, deployments } = useDeployment();
   const wallet = useWallet();
   const [open, setOpen] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -32,7 +34,8 @@ export function WalletBar() {
   };
 
   const connected = wallet.status === "connected" && wallet.address;
-  const wrongNetwork = connected && deployment && wallet.chainId !== deployment.chain_id;
+  const wrongNetwork = connected && deployment && deployments && !deployments.some((d) => d.chain_id === wallet.chainId);
+  const ours = deployments?.map((d) => (deployments.length > 1 ? `${chainName(deployments, d.chain_id)} (${d.chain_id})` : `chain ${d.chain_id}`));
 
   return (
     <div className="wallet">
@@ -97,7 +100,7 @@ export function WalletBar() {
       )}
       {wrongNetwork && (
         <div className="banner warning" data-testid="wrong-network" role="alert">
-          Your wallet is on chain {wallet.chainId}; Datacoin runs on chain {deployment.chain_id}.{" "}
+          Your wallet is on chain {wallet.chainId}; Datacoin runs on {ours?.join(" and ")}.{" "}
           <button type="button" data-testid="switch-network" disabled={busy} onClick={() => void run((e) => e.switchNetwork())}>
             Switch network
           </button>

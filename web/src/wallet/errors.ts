@@ -62,8 +62,11 @@ function revertData(err: unknown): Hex | undefined {
 }
 
 /** A failure as the UI shows it: `cancelled` for a rejected request (EIP-1193 4001),
- * a custom error decoded against `abi` as a sentence, or viem's short message. */
+ * or a declined network switch; a custom error decoded against `abi` as a sentence, or
+ * viem's short message. */
 export function describeFailure(err: unknown, abi: Abi): Failure {
+  // A declined network switch (./network's ChainSwitchRefused) says which chain was needed.
+  if (err instanceof Error && err.name === "ChainSwitchRefused") return { status: "cancelled", message: err.message };
   if (isRejection(err)) return { status: "cancelled", message: "You cancelled the request in your wallet" };
   const data = revertData(err);
   if (data) {

@@ -41,7 +41,7 @@ export async function storeProfile(engine: Engine, draft: ProfileDraft): Promise
   let token = currentToken() ?? (await engine.signIn());
   for (let attempt = 0; ; attempt++) {
     try {
-      const reply = await request("/profiles", {
+      const reply = await request(`/profiles?chain_id=${engine.chainId}`, {
         method: "POST",
         headers: { Authorization: `Bearer ${token}`, Accept: "application/json", "Content-Type": "application/json" },
         body,

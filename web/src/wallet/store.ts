@@ -4,7 +4,8 @@
 // so it is never part of a page's first-load JavaScript.
 import { useSyncExternalStore } from "react";
 import type { Deployment } from "@/lib/api";
-import type { Engine } from "./engine";
+import { knownDeployments } from "@/lib/deployment";
+import type { Engine, Wallet } from "./engine";
 
 export type WalletOption = { uid: string; name: string; icon?: string; rdns?: string };
 
@@ -43,12 +44,13 @@ export function useWallet(): WalletState {
   );
 }
 
-let engine: Promise<Engine> | null = null;
+let wallet: Promise<Wallet> | null = null;
 
-/** The wallet engine for this deployment (loaded and created once). */
-export function loadEngine(deployment: Deployment): Promise<Engine> {
-  engine ??= import("./engine").then((m) => m.createEngine(deployment));
-  return engine;
+/** The wallet (loaded and created once, for every chain /deployments named), acting on
+ * chain `deployment`: its sends and signatures move the wallet to that chain first. */
+export async function loadEngine(deployment: Deployment): Promise<Engine> {
+  wallet ??= import("./engine").then((m) => m.createWallet(knownDeployments() ?? [deployment]));
+  return (await wallet).on(deployment);
 }
 
 /** The session token for the connected address, or undefined. */

@@ -14,6 +14,7 @@ import { describeActivity, when } from "./activity";
 import { PagedSection, PAGE_SIZE } from "./PagedSection";
 import { ProfileCard } from "./ProfileCard";
 import { ProfileEditor } from "./ProfileEditor";
+import { ChainBadge } from "@/components/ChainBadge";
 import "./account.css";
 
 type Stake = Schemas["Stake"];
@@ -82,8 +83,8 @@ export function AccountView() {
         {stakes.data && stakes.data.length > 0 && (
           <ul className="rows">
             {stakes.data.map((s) => (
-              <li key={s.chain_id} data-testid="stake-item">
-                <strong>{formatCoin(s.staked)}</strong> staked
+              <li key={s.chain_id} data-testid="stake-item" data-chain-id={s.chain_id}>
+                <ChainBadge chainId={s.chain_id} /> <strong>{formatCoin(s.staked)}</strong> staked
                 {BigInt(s.pending) > 0n && (
                   <>
                     {" "}
@@ -105,10 +106,11 @@ export function AccountView() {
         empty="No listings."
         itemKey={(d) => `${d.chain_id}-${d.dataset_id}`}
         itemTestId="listing-item"
+        itemData={(d) => ({ "data-chain-id": String(d.chain_id) })}
         enabled
         render={(d) => (
           <>
-            <Link href={datasetHref(String(d.dataset_id), d.chain_id)}>{d.title ?? `Dataset #${d.dataset_id}`}</Link> · {formatCoin(d.price)} ·{" "}
+            <ChainBadge chainId={d.chain_id} /> <Link href={datasetHref(String(d.dataset_id), d.chain_id)}>{d.title ?? `Dataset #${d.dataset_id}`}</Link> · {formatCoin(d.price)} ·{" "}
             {d.status} · {finality(d.finalized)}
           </>
         )}
@@ -122,11 +124,11 @@ export function AccountView() {
         empty="No purchases."
         itemKey={(p) => `${p.chain_id}-${p.tx_hash}-${p.dataset_id}`}
         itemTestId="purchase-item"
-        itemData={(p) => ({ "data-dataset-id": String(p.dataset_id) })}
+        itemData={(p) => ({ "data-dataset-id": String(p.dataset_id), "data-chain-id": String(p.chain_id) })}
         enabled
         render={(p) => (
           <>
-            <Link href={datasetHref(String(p.dataset_id), p.chain_id)}>Dataset #{p.dataset_id}</Link> for {formatCoin(p.price)} on{" "}
+            <ChainBadge chainId={p.chain_id} /> <Link href={datasetHref(String(p.dataset_id), p.chain_id)}>Dataset #{p.dataset_id}</Link> for {formatCoin(p.price)} on{" "}
             {when(p.purchased_at)}
             {p.expires_at ? ` · access until ${when(p.expires_at)}` : " · perpetual access"} · {finality(p.finalized)}
           </>
@@ -141,10 +143,11 @@ export function AccountView() {
         empty="No training jobs."
         itemKey={(j) => `${j.chain_id}-${j.job_id}`}
         itemTestId="job-item"
+        itemData={(j) => ({ "data-chain-id": String(j.chain_id) })}
         enabled
         render={(j) => (
           <>
-            <Link data-testid="job-link" href={`/job/?id=${encodeURIComponent(j.job_id)}&chain=${j.chain_id}`}>
+            <ChainBadge chainId={j.chain_id} /> <Link data-testid="job-link" href={`/job/?id=${encodeURIComponent(j.job_id)}&chain=${j.chain_id}`}>
               Job #{j.job_id}
             </Link>{" "}
             on <Link href={datasetHref(j.dataset_id, j.chain_id)}>dataset #{j.dataset_id}</Link> · {j.status} ·{" "}
@@ -161,11 +164,11 @@ export function AccountView() {
         empty="No activity yet."
         itemKey={(a) => `${a.chain_id}-${a.tx_hash}-${a.event}-${a.role}-${a.dataset_id ?? ""}-${a.job_id ?? ""}`}
         itemTestId="activity-item"
-        itemData={(a) => ({ "data-event": a.event, "data-role": a.role })}
+        itemData={(a) => ({ "data-event": a.event, "data-role": a.role, "data-chain-id": String(a.chain_id) })}
         enabled
         render={(a) => (
           <>
-            {describeActivity(a)} · {when(a.occurred_at)} · {finality(a.finalized)}
+            <ChainBadge chainId={a.chain_id} /> {describeActivity(a)} · {when(a.occurred_at)} · {finality(a.finalized)}
             {a.dataset_id !== null && (
               <>
                 {" "}

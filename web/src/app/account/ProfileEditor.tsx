@@ -69,7 +69,8 @@ export function ProfileEditor({ address, profile, onSaved, onClose }: Props) {
   const [tx, setTx] = useState<TxUpdate | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const rightChain = deployment !== undefined && wallet.chainId === deployment.chain_id;
+  // The current chain's Profiles contract; saving moves the wallet there first.
+  const usable = deployment !== undefined && wallet.status === "connected";
   const hasAvatar = Boolean(profile?.avatar_url);
 
   const save = async (event: FormEvent<HTMLFormElement>) => {
@@ -134,9 +135,9 @@ export function ProfileEditor({ address, profile, onSaved, onClose }: Props) {
           Remove the current avatar
         </label>
       )}
-      {!rightChain && <p className="muted">Connect your wallet on the platform&apos;s network to save.</p>}
+      {!usable && <p className="muted">Connect your wallet to save.</p>}
       <div className="actions">
-        <button type="submit" data-testid="profile-save" disabled={busy || !rightChain}>
+        <button type="submit" data-testid="profile-save" disabled={busy || !usable}>
           Save profile
         </button>
         <button type="button" className="link" onClick={onClose}>

@@ -5,7 +5,7 @@ import { useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useState } from "react";
 import { ApiError, getJson, request, type DatasetDetail, type Purchase } from "@/lib/api";
-import { useDeployment } from "@/lib/deployment";
+import { chainName, useDeployment } from "@/lib/deployment";
 import { currentToken, loadEngine, useWallet } from "@/wallet/store";
 import type { Engine, TxUpdate } from "@/wallet/engine";
 
@@ -31,7 +31,8 @@ function save(blob: Blob, name: string): void {
 }
 
 export function BuyPanel({ dataset }: { dataset: DatasetDetail }) {
-  const { data: deployment } = useDeployment();
+  // The dataset's own chain, whatever the current one: buying there moves the wallet there.
+  const { data: deployment, deployments } = useDeployment(dataset.chain_id);
   const wallet = useWallet();
   const client = useQueryClient();
   const [tx, setTx] = useState<TxUpdate | null>(null);
@@ -43,7 +44,7 @@ export function BuyPanel({ dataset }: { dataset: DatasetDetail }) {
   const [busy, setBusy] = useState(false);
   const id = String(dataset.dataset_id);
   const connected = wallet.status === "connected" && wallet.address !== undefined;
-  const rightChain = connected && deployment !== undefined && wallet.chainId === deployment.chain_id;
+  const usable = connected && deployment !== undefined;
 
   // A purchase this account already holds (final in the read model) enables download.
   const owned = useQuery({
@@ -144,21 +145,26 @@ export function BuyPanel({ dataset }: { dataset: DatasetDetail }) {
   return (
     <div className="panel">
       {!connected && <p className="muted">Connect a wallet to buy this dataset.</p>}
+      {connected && deployment && wallet.chainId !== deployment.chain_id && (
+        <p className="muted" data-testid="switch-hint">
+          This dataset is on {chainName(deployments, deployment.chain_id)}: your wallet will be asked to switch to it.
+        </p>
+      )}
       <div className="actions">
         <button
           type="button"
           data-testid="buy-button"
-          disabled={(connected && !rightChain) || busy || dataset.status !== "listed" || isProvider}
+          disabled={(connected && !usable) || busy || dataset.status !== "listed" || isProvider}
           onClick={buy}
         >
           Buy
         </button>
         {hasFaucet && (
-          <button type="button" data-testid="faucet-button" disabled={!rightChain || busy} onClick={drip}>
+          <button type="button" data-testid="faucet-button" disabled={!usable || busy} onClick={drip}>
             Get test DATACOIN
           </button>
         )}
-        <button type="button" data-testid="download-button" disabled={!rightChain || !canDownload || busy} onClick={fetchFile}>
+        <button type="button" data-testid="download-button" disabled={!usable || !canDownload || busy} onClick={fetchFile}>
           Download
         </button>
         {canDownload && (
@@ -191,7 +197,7 @@ export function BuyPanel({ dataset }: { dataset: DatasetDetail }) {
             ))}
           </select>
         </label>
-        <button type="button" data-testid="rate-button" disabled={!rightChain || !canDownload || busy || isProvider} onClick={rate}>
+        <button type="button" data-testid="rate-button" disabled={!usable || !canDownload || busy || isProvider} onClick={rate}>
           Rate
         </button>
         {rateStatus && <span data-testid="rate-status">{rateStatus}</span>}

@@ -6,6 +6,7 @@ import { ApiError, getJson, query, type DatasetDetail, type Preview } from "@/li
 import { formatCoin } from "@/lib/format";
 import { useLiveDatasets } from "@/lib/liveUpdates";
 import { ProviderLink } from "@/components/ProviderLink";
+import { ChainBadge } from "@/components/ChainBadge";
 import { BuyPanel } from "./BuyPanel";
 
 function duration(seconds: number): string {
@@ -55,6 +56,10 @@ export function DatasetView() {
       <h1 data-testid="dataset-title">{d.title ?? `Dataset #${d.dataset_id}`}</h1>
       <p>{d.description ?? "No description."}</p>
       <dl className="facts">
+        <dt>Chain</dt>
+        <dd data-testid="dataset-chain" data-chain-id={d.chain_id}>
+          <ChainBadge chainId={d.chain_id} /> <span className="muted">chain id {d.chain_id}</span>
+        </dd>
         <dt>Price</dt>
         <dd data-testid="dataset-price">{formatCoin(d.price)}</dd>
         <dt>Provider</dt>

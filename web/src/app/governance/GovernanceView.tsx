@@ -25,6 +25,7 @@ import { TxLine } from "@/components/TxLine";
 import type { TxUpdate } from "@/wallet/engine";
 import { loadEngine, useWallet } from "@/wallet/store";
 import { StateBadge, useGovernanceInfo } from "./shared";
+import { ChainBadge } from "@/components/ChainBadge";
 import "./governance.css";
 
 const loadGovernance = () => import("@/wallet/governance");
@@ -128,7 +129,8 @@ function MyVotingPower({ live }: { live: boolean }) {
   const [txError, setTxError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const me = wallet.status === "connected" ? wallet.address : undefined;
-  const rightChain = me !== undefined && deployment !== undefined && wallet.chainId === deployment.chain_id;
+  // Delegating moves the wallet to the current chain first.
+  const usable = me !== undefined && deployment !== undefined;
   const power = useQuery({
     queryKey: ["voting-power", me, deployment?.chain_id],
     queryFn: () => getJson<VotingPower>(`/voting-power/${me}${query({ chain_id: deployment?.chain_id })}`),
@@ -210,14 +212,13 @@ function MyVotingPower({ live }: { live: boolean }) {
             aria-describedby={inputError ? "delegate-error" : undefined}
             onChange={(e) => setTo(e.target.value)}
           />
-          <button type="submit" data-testid="delegate-submit" disabled={!rightChain || busy}>
+          <button type="submit" data-testid="delegate-submit" disabled={!usable || busy}>
             Delegate
           </button>
           <button type="button" className="secondary" disabled={busy} onClick={() => setTo(me)}>
             Myself
           </button>
         </div>
-        {!rightChain && <p className="error">Switch your wallet to chain {deployment?.chain_id} to delegate.</p>}
         {inputError && (
           <p className="error" role="alert" id="delegate-error" data-testid="delegate-error">
             {inputError}
@@ -231,11 +232,11 @@ function MyVotingPower({ live }: { live: boolean }) {
 
 export function GovernanceView() {
   const live = useLiveGovernance();
-  const info = useGovernanceInfo(live);
   const { data: deployment } = useDeployment();
+  const info = useGovernanceInfo(live, deployment?.chain_id);
   return (
     <section className="gov">
-      <h1>Governance</h1>
+      <h1>Governance {deployment && <ChainBadge chainId={deployment.chain_id} />}</h1>
       <p className="muted">
         Stakers govern the platform: voting power is active stake, read at each proposal&apos;s snapshot. A passed proposal waits in the
         Timelock, which then runs it: it owns the fee, the treasury, the training workers and the Governor&apos;s own settings.

@@ -1,16 +1,18 @@
 "use client";
 // What the governance pages share: the Governor's parameters from the API and the state badge.
 import { useQuery } from "@tanstack/react-query";
-import { ApiError, getJson } from "@/lib/api";
+import { ApiError, getJson, query } from "@/lib/api";
 import type { GovernanceInfo } from "@/lib/governance";
 
-/** GET /governance; null when this deployment has no Governor. */
-export function useGovernanceInfo(live: boolean) {
+/** GET /governance?chain_id= (chain `chainId`); null when that chain has no Governor.
+ * Waits for the chain id (undefined while /deployments loads). */
+export function useGovernanceInfo(live: boolean, chainId: number | undefined) {
   return useQuery({
-    queryKey: ["governance"],
+    queryKey: ["governance", chainId],
+    enabled: chainId !== undefined,
     queryFn: async (): Promise<GovernanceInfo | null> => {
       try {
-        return await getJson<GovernanceInfo>("/governance");
+        return await getJson<GovernanceInfo>(`/governance${query({ chain_id: chainId })}`);
       } catch (err) {
         if (err instanceof ApiError && err.status === 404) return null;
         throw err;

@@ -11,6 +11,7 @@ import { ApiError, getJson, query, request, type TrainingJobDetail } from "@/lib
 import { useDeployment } from "@/lib/deployment";
 import { datasetHref, formatCoin } from "@/lib/format";
 import { currentToken, loadEngine, useWallet } from "@/wallet/store";
+import { ChainBadge } from "@/components/ChainBadge";
 
 /** What the page calls the job's state: the read model knows requested / logged / refunded;
  * a request is handed to a worker once it is final, so a final request is running. */
@@ -93,7 +94,7 @@ function save(blob: Blob, name: string): void {
 }
 
 function ModelDownload({ job }: { job: TrainingJobDetail }) {
-  const { data: deployment } = useDeployment();
+  const { data: deployment } = useDeployment(job.chain_id);
   const wallet = useWallet();
   const [status, setStatus] = useState<string | null>(null);
   const isRequester = wallet.status === "connected" && wallet.address?.toLowerCase() === job.requester.toLowerCase();
@@ -203,6 +204,10 @@ export function JobView() {
       {phase === "failed" && <p role="alert">No worker logged a result in time: the escrow went back to the requester.</p>}
       {j && (
         <dl className="facts">
+          <dt>Chain</dt>
+          <dd data-testid="job-chain" data-chain-id={j.chain_id}>
+            <ChainBadge chainId={j.chain_id} /> <span className="muted">chain id {j.chain_id}</span>
+          </dd>
           <dt>Dataset</dt>
           <dd>
             <Link href={datasetHref(j.dataset_id, j.chain_id)}>#{j.dataset_id}</Link>

@@ -8,7 +8,8 @@ import Link from "next/link";
 import { useSearchParams } from "next/navigation";
 import { useEffect, useState } from "react";
 import { getJson, query } from "@/lib/api";
-import { useDeployment } from "@/lib/deployment";
+import { readable, useDeployment } from "@/lib/deployment";
+import { ChainBadge } from "@/components/ChainBadge";
 import { formatDuration } from "@/app/stake/amount";
 import { StateBadge, useGovernanceInfo } from "@/app/governance/shared";
 import { TxLine } from "@/components/TxLine";
@@ -129,12 +130,14 @@ function VotesList({ id, chainId, live }: { id: string; chainId: number; live: b
 export function ProposalView() {
   const params = useSearchParams();
   const id = params.get("id") ?? "";
-  const { data: deployment } = useDeployment();
-  const chainId = Number(params.get("chain") ?? deployment?.chain_id ?? 0);
+  // The proposal's chain (the link's `chain`; the current chain when it names none).
+  const chainParam = params.get("chain");
+  const { data: deployment } = useDeployment(chainParam && /^\d{1,19}$/.test(chainParam) ? Number(chainParam) : undefined);
+  const chainId = Number(chainParam ?? deployment?.chain_id ?? 0);
   const wallet = useWallet();
   const client = useQueryClient();
   const live = useLiveGovernance();
-  const info = useGovernanceInfo(live);
+  const info = useGovernanceInfo(live, chainId > 0 ? chainId : undefined);
   const [support, setSupport] = useState<SupportName | null>(null);
   const [reason, setReason] = useState("");
   const [voteError, setVoteError] = useState<string | null>(null);
@@ -145,7 +148,9 @@ export function ProposalView() {
   const [now, setNow] = useState(() => Date.now());
   const validId = /^\d{1,78}$/.test(id);
   const connected = wallet.status === "connected" && wallet.address !== undefined;
-  const rightChain = connected && deployment !== undefined && wallet.chainId === deployment.chain_id && chainId === deployment.chain_id;
+  // Read over the chain's RPC URL, or through the wallet while it is there; votes, queue
+  // and execute move the wallet to the proposal's chain first.
+  const canRead = connected && readable(deployment, wallet.chainId);
 
   const detail = useQuery({
     queryKey: ["proposal", id, chainId],
@@ -155,7 +160,7 @@ export function ProposalView() {
     refetchInterval: live ? 4000 : 2000,
   });
   const p = detail.data;
-  const chainKey = ["proposal-chain", id, wallet.address, wallet.chainId];
+  const chainKey = ["proposal-chain", id, chainId, wallet.address, wallet.chainId];
   const onChain = useQuery({
     queryKey: chainKey,
     queryFn: async (): Promise<Reading> => {
@@ -165,7 +170,7 @@ export function ProposalView() {
       const seenAt = before?.number === read.number ? before.seenAt : Date.now();
       return { ...read, seenAt };
     },
-    enabled: rightChain && p !== undefined,
+    enabled: canRead && p !== undefined,
     refetchInterval: 2000,
   });
   const chain = onChain.data;
@@ -244,6 +249,7 @@ export function ProposalView() {
     // Refused here, before the wallet is asked for anything.
     let refusal: string | null;
     try {
+      if (!readable(deployment, wallet.chainId)) await engine.switchNetwork(); // the check reads the chain
       refusal = await gov.voteRefusal(engine, id, p.vote_start);
     } catch (err) {
       refusal = gov.describeGovernance(engine, err).message;
@@ -259,7 +265,16 @@ export function ProposalView() {
 
   const queue = () => void run("queue", (en, g) => g.queue(en, g.callsOf(p.actions), p.description, setTx));
   const execute = () => void run("execute", (en, g) => g.execute(en, g.callsOf(p.actions), p.description, setTx));
-  const ready = rightChain && !busy;
+  const ready = connected && deployment !== undefined && !busy;
+  const switchWallet = async () => {
+    if (!deployment) return;
+    const engine = await loadEngine(deployment);
+    try {
+      await engine.switchNetwork();
+    } catch (err) {
+      setTxError(engine.describe(err).message);
+    }
+  };
 
   return (
     <article className="gov">
@@ -269,6 +284,7 @@ export function ProposalView() {
       <div className="title-row">
         <h1 data-testid="proposal-title">{titleLine || p.title}</h1>
         <StateBadge state={p.state} />
+        <ChainBadge chainId={p.chain_id} />
       </div>
       <p className="muted">
         Proposed by <span className="address">{p.proposer}</span> in block {p.created_block}
@@ -338,7 +354,14 @@ export function ProposalView() {
         <section className="panel" aria-labelledby="act-heading">
           <h2 id="act-heading">{p.state === "active" ? "Vote" : p.state === "succeeded" ? "Queue" : p.state === "queued" ? "Execute" : "Transaction"}</h2>
           {!connected && <p className="muted">Connect a wallet (the Connect button at the top) to take part.</p>}
-          {connected && !rightChain && <p className="error">Switch your wallet to chain {chainId} to take part.</p>}
+          {connected && !canRead && (
+            <p className="muted">
+              Your wallet is on another chain: it is asked to switch to chain {chainId} when you take part.{" "}
+              <button type="button" className="secondary" data-testid="proposal-switch" disabled={busy} onClick={() => void switchWallet()}>
+                Switch now
+              </button>
+            </p>
+          )}
           {p.state === "active" && (
             <form onSubmit={(e) => void vote(e)} noValidate>
               {chain !== undefined && (

@@ -4,8 +4,8 @@
 // `listDataset` from the wallet and follow it to final. Nothing is on chain before step 2.
 import Link from "next/link";
 import { useState, type FormEvent } from "react";
-import type { UploadResult } from "@/lib/api";
-import { useDeployment } from "@/lib/deployment";
+import type { Deployment, UploadResult } from "@/lib/api";
+import { chainName, useDeployment } from "@/lib/deployment";
 import { coinToWei, datasetHref, formatCoin } from "@/lib/format";
 import { currentToken, loadEngine, useWallet } from "@/wallet/store";
 import type { TxStatus } from "@/wallet/engine";
@@ -16,10 +16,11 @@ const DAY_S = 86_400;
 /** The terms the provider set, as the review step shows them. */
 type Terms = { title: string; category: string; priceWei: string; accessSeconds: number; previewRows: number };
 
-function upload(form: FormData, token: string, onProgress: (fraction: number) => void): Promise<UploadResult> {
+function upload(form: FormData, chainId: number, token: string, onProgress: (fraction: number) => void): Promise<UploadResult> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/uploads");
+    // The listing calldata the API prepares is for this chain's Marketplace.
+    xhr.open("POST", `/uploads?chain_id=${chainId}`);
     xhr.setRequestHeader("Authorization", `Bearer ${token}`);
     xhr.setRequestHeader("Accept", "application/json");
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
@@ -69,16 +70,20 @@ function accessText(seconds: number): string {
 }
 
 export default function PublishPage() {
-  const { data: deployment } = useDeployment();
+  // The current chain (the header's picker); an upload stays on the chain it was made for.
+  const { data: current, deployments } = useDeployment();
   const wallet = useWallet();
   const [subscription, setSubscription] = useState(false);
   const [progress, setProgress] = useState<number | null>(null);
-  const [uploaded, setUploaded] = useState<{ result: UploadResult; terms: Terms } | null>(null);
+  const [uploaded, setUploaded] = useState<{ result: UploadResult; terms: Terms; deployment: Deployment } | null>(null);
+  const deployment = uploaded?.deployment ?? current;
   const [status, setStatus] = useState<TxStatus | null>(null);
   const [datasetId, setDatasetId] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const ready = wallet.status === "connected" && deployment !== undefined && wallet.chainId === deployment.chain_id;
+  // The wallet may be on another chain: listing asks it to switch first.
+  const ready = wallet.status === "connected" && deployment !== undefined;
+  const several = (deployments?.length ?? 0) > 1;
 
   const submit = async (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
@@ -96,8 +101,8 @@ export default function PublishPage() {
     try {
       const token = currentToken() ?? (await engine.signIn());
       setProgress(0);
-      const result = await upload(parsed.data, token, setProgress);
-      setUploaded({ result, terms: parsed.terms });
+      const result = await upload(parsed.data, deployment.chain_id, token, setProgress);
+      setUploaded({ result, terms: parsed.terms, deployment });
     } catch (err) {
       setProgress(null);
       setError(engine.describe(err).message);
@@ -136,7 +141,16 @@ export default function PublishPage() {
   return (
     <section>
       <h1>Publish a dataset</h1>
-      {!ready && <p className="muted">Connect a wallet on the right network to publish.</p>}
+      {!ready && <p className="muted">Connect a wallet to publish.</p>}
+      {several && deployment && (
+        <p data-testid="publish-chain" data-chain-id={deployment.chain_id}>
+          Publishing on <strong>{chainName(deployments, deployment.chain_id)}</strong>
+          {uploaded ? "." : " (pick another chain at the top)."}
+          {wallet.status === "connected" && wallet.chainId !== deployment.chain_id && (
+            <span className="muted"> Your wallet will be asked to switch to it when you list.</span>
+          )}
+        </p>
+      )}
       {!uploaded && (
         <form className="stack" onSubmit={(e) => void submit(e)} aria-label="Upload a dataset">
           <label>

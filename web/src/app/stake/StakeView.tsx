@@ -5,7 +5,8 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { getJson, type Schemas } from "@/lib/api";
-import { useDeployment } from "@/lib/deployment";
+import { readable, useDeployment } from "@/lib/deployment";
+import { ChainBadge } from "@/components/ChainBadge";
 import type { Engine, TxUpdate } from "@/wallet/engine";
 import type { StakePosition } from "@/wallet/staking";
 import { loadEngine, useWallet } from "@/wallet/store";
@@ -43,9 +44,11 @@ export function StakeView() {
   const [busy, setBusy] = useState(false);
   const [now, setNow] = useState(() => Date.now());
   const connected = wallet.status === "connected" && wallet.address !== undefined;
-  const rightChain = connected && deployment !== undefined && wallet.chainId === deployment.chain_id;
+  // The current chain: read over its RPC URL (or the wallet, while it is there); staking
+  // moves the wallet there first.
+  const canRead = connected && readable(deployment, wallet.chainId);
 
-  const positionKey = ["stake-position", wallet.address, wallet.chainId];
+  const positionKey = ["stake-position", wallet.address, deployment?.chain_id, wallet.chainId];
   const position = useQuery({
     queryKey: positionKey,
     queryFn: async (): Promise<Reading> => {
@@ -57,7 +60,7 @@ export function StakeView() {
       const seenAt = before?.blockNumber === read.blockNumber ? before.seenAt : Date.now();
       return { ...read, seenAt };
     },
-    enabled: rightChain,
+    enabled: canRead,
     refetchInterval: 2000,
   });
   const indexed = useQuery({
@@ -130,6 +133,15 @@ export function StakeView() {
     if (wei !== null) void run("unstake", (e, s) => s.requestUnstake(e, wei, setTx));
   };
   const withdraw = () => void run("withdraw", (e, s) => s.withdraw(e, setTx));
+  const switchWallet = async () => {
+    if (!deployment) return;
+    const engine = await loadEngine(deployment);
+    try {
+      await engine.switchNetwork();
+    } catch (err) {
+      setTxError(engine.describe(err).message);
+    }
+  };
 
   if (!connected) {
     return (
@@ -142,15 +154,24 @@ export function StakeView() {
     );
   }
   const onChain = indexed.data?.find((s) => s.chain_id === deployment?.chain_id);
-  const ready = rightChain && p !== undefined && !busy;
+  const ready = canRead && p !== undefined && !busy;
   return (
     <section>
-      <h1>Staking</h1>
+      <h1>
+        Staking {deployment && <ChainBadge chainId={deployment.chain_id} />}
+      </h1>
       <p className="muted">
         Staked DATACOIN backs training workers. An unstake request stops counting at once and can be withdrawn after a cooldown
         {p ? ` of ${formatDuration(Number(p.cooldown), { compact: true })}` : ""}.
       </p>
-      {!rightChain && <p className="error">Switch your wallet to chain {deployment?.chain_id} to stake.</p>}
+      {!canRead && deployment && (
+        <p className="error">
+          Switch your wallet to chain {deployment.chain_id} to see and change your stake there.{" "}
+          <button type="button" data-testid="stake-switch" disabled={busy} onClick={() => void switchWallet()}>
+            Switch network
+          </button>
+        </p>
+      )}
       {position.error && (
         <p className="error" role="alert">
           Could not read your stake from the chain: {(position.error as Error).message}

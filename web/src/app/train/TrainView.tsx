@@ -13,6 +13,7 @@ import { datasetHref, formatCoin } from "@/lib/format";
 import { boundsOf, initialForm, isFeatureType, specOf, type SpecForm, type SpecSchema } from "@/lib/trainingSpec";
 import type { Engine, TxUpdate } from "@/wallet/engine";
 import { currentToken, loadEngine, useWallet } from "@/wallet/store";
+import { ChainBadge } from "@/components/ChainBadge";
 
 export function TrainView() {
   const params = useSearchParams();
@@ -42,7 +43,8 @@ export function TrainView() {
       <h1>Train a model</h1>
       <p>
         On <Link href={datasetHref(String(d.dataset_id), d.chain_id)}>{d.title ?? `dataset #${d.dataset_id}`}</Link>
-        {d.rows != null && ` (${d.rows} rows)`}. A worker trains it in a sandbox once your request is final on chain.
+        {d.rows != null && ` (${d.rows} rows)`} <ChainBadge chainId={d.chain_id} />. A worker trains it in a sandbox once your request is
+        final on chain.
       </p>
       {d.column_schema && d.column_schema.length > 0 ? (
         // Keyed: a different dataset starts from its own defaults.
@@ -82,7 +84,8 @@ function NumberField(props: {
 
 function SpecBuilder({ dataset, schema }: { dataset: DatasetDetail; schema: SpecSchema | undefined }) {
   const columns = dataset.column_schema ?? [];
-  const { data: deployment } = useDeployment();
+  // The dataset's chain: training is paid there, whatever the current chain is.
+  const { data: deployment } = useDeployment(dataset.chain_id);
   const wallet = useWallet();
   const [form, setForm] = useState<SpecForm>(() => initialForm(columns, schema));
   const [prepared, setPrepared] = useState<TrainingSpecResult | null>(null);
@@ -92,7 +95,7 @@ function SpecBuilder({ dataset, schema }: { dataset: DatasetDetail; schema: Spec
   const [jobId, setJobId] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const connected = wallet.status === "connected" && wallet.address !== undefined;
-  const rightChain = connected && deployment !== undefined && wallet.chainId === deployment.chain_id;
+  const usable = connected && deployment !== undefined;
 
   // Any change makes the checked spec (and its quote) stale: it must be checked again.
   const update = (patch: Partial<SpecForm>) => {
@@ -230,7 +233,7 @@ function SpecBuilder({ dataset, schema }: { dataset: DatasetDetail; schema: Spec
           </p>
         )}
         <div className="actions">
-          <button type="submit" data-testid="prepare-training" disabled={busy || sent || (connected && !rightChain)}>
+          <button type="submit" data-testid="prepare-training" disabled={busy || sent || (connected && !usable)}>
             Check the spec and price
           </button>
         </div>
@@ -250,7 +253,7 @@ function SpecBuilder({ dataset, schema }: { dataset: DatasetDetail; schema: Spec
           <p className="muted">Check the spec to see what the job escrows before you pay.</p>
         )}
         <div className="actions">
-          <button type="button" data-testid="pay-training" disabled={!prepared || !rightChain || busy || sent} onClick={() => void pay()}>
+          <button type="button" data-testid="pay-training" disabled={!prepared || !usable || busy || sent} onClick={() => void pay()}>
             Pay and request training
           </button>
         </div>

@@ -5,7 +5,8 @@
 // one propose(targets, values, calldatas, description). Wallet code loads on demand.
 import Link from "next/link";
 import { useState } from "react";
-import { useDeployment } from "@/lib/deployment";
+import { readable, useDeployment } from "@/lib/deployment";
+import { ChainBadge } from "@/components/ChainBadge";
 import { TxLine } from "@/components/TxLine";
 import { ACTION_KINDS, planAction, proposalHref, useLiveGovernance, type ActionDraft, type ActionKind, type Planned } from "@/lib/governance";
 import type { TxUpdate } from "@/wallet/engine";
@@ -23,7 +24,7 @@ export function NewProposalView() {
   const { data: deployment } = useDeployment();
   const wallet = useWallet();
   const live = useLiveGovernance();
-  const info = useGovernanceInfo(live);
+  const info = useGovernanceInfo(live, deployment?.chain_id);
   const [rows, setRows] = useState<Row[]>([{ key: 0, kind: "fee", value: "" }]);
   const [nextKey, setNextKey] = useState(1);
   const [description, setDescription] = useState("");
@@ -33,7 +34,7 @@ export function NewProposalView() {
   const [busy, setBusy] = useState(false);
   const [created, setCreated] = useState<string | null>(null);
   const connected = wallet.status === "connected" && wallet.address !== undefined;
-  const rightChain = connected && deployment !== undefined && wallet.chainId === deployment.chain_id;
+  const usable = connected && deployment !== undefined;
   const governor = info.data ?? undefined;
 
   const planned: Planned[] = rows.map((r) => planAction(r, governor));
@@ -60,6 +61,8 @@ export function NewProposalView() {
     setBusy(true);
     const [engine, gov] = await Promise.all([loadEngine(deployment), loadGovernance()]);
     try {
+      // The checks read the chain: through the wallet when it names no RPC URL.
+      if (!readable(deployment, wallet.chainId)) await engine.switchNetwork();
       // Refused here, before the wallet is asked for anything.
       const refusal = await gov.proposeRefusal(engine);
       if (refusal) {
@@ -87,7 +90,7 @@ export function NewProposalView() {
       <p>
         <Link href="/governance/">← Governance</Link>
       </p>
-      <h1>New proposal</h1>
+      <h1>New proposal {deployment && <ChainBadge chainId={deployment.chain_id} />}</h1>
       <p className="muted">
         A proposal asks the Timelock to change what it controls. Stakers vote on it after the voting delay; once it passes and is queued,
         the Timelock runs its actions after its delay. Proposing takes at least the proposal threshold of votes.
@@ -176,12 +179,11 @@ export function NewProposalView() {
           ))}
         </ol>
         <div className="actions">
-          <button type="submit" data-testid="propose-submit" disabled={!rightChain || busy || created !== null}>
+          <button type="submit" data-testid="propose-submit" disabled={!usable || busy || created !== null}>
             Propose
           </button>
         </div>
         {!connected && <p className="muted">Connect a wallet (the Connect button at the top) to propose.</p>}
-        {connected && !rightChain && <p className="error">Switch your wallet to chain {deployment?.chain_id} to propose.</p>}
         {formError && (
           <p className="error" role="alert" id="propose-error" data-testid="propose-error">
             {formError}
