@@ -24,11 +24,11 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 # TensorFlow (Keras 3, CPU build) for the training workers: pip-installed beside the lock,
-# as torch is, from the exact pins in ops/requirements-tensorflow.txt, so the API's and the
+# as torch is, from the exact pins in requirements-tensorflow.txt, so the API's and the
 # indexer's lock stays TensorFlow-free. Its own stamp: a change of the lock does not
 # reinstall it (pip finds it satisfied), and a new pin does not rebuild the venv.
-$(TF_STAMP): $(STAMP) ops/requirements-tensorflow.txt
-	$(VENV)/bin/pip install -q -r ops/requirements-tensorflow.txt
+$(TF_STAMP): $(STAMP) requirements-tensorflow.txt
+	$(VENV)/bin/pip install -q -r requirements-tensorflow.txt
 	@touch $(TF_STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json

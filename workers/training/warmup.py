@@ -28,7 +28,7 @@ SANDBOX_PACKAGES = (
     "torch",
     "PIL",
 )
-# TensorFlow and Keras are pip-installed (ops/requirements-tensorflow.txt), which compiles
+# TensorFlow and Keras are pip-installed (requirements-tensorflow.txt), which compiles
 # them: walking TensorFlow's ~1.3 GB tree here would cost seconds at every worker start.
 
 
