@@ -72,6 +72,7 @@ def publish_in_browser(page: Page, dapp: Dapp, title: str, name: str, data: byte
     accepted = (picker.get_attribute("accept") or "").split(",")
     assert {".jsonl", ".zip", ".tar"} <= set(accepted), accepted
     expect(page.get_by_test_id("publish-file-kinds")).to_contain_text("image archive")
+    assert serious_violations(page) == []
     picker.set_input_files({"name": name, "mimeType": "application/zip", "buffer": data})
     page.get_by_test_id("publish-title").fill(title)
     page.get_by_test_id("publish-category").fill("images")
