@@ -136,8 +136,11 @@ def bridged(migrated_template: str, redis_url: str, tmp_path: Path) -> Iterator[
         drop_database(db_url)
 
 
-def relayer(settings: Settings, key_index: int) -> subprocess.Popen[bytes]:
-    """`datacoin relay` in its own process, signing with one dev relayer key."""
+def relayer(
+    settings: Settings, key_index: int, metrics_port: int | None = None
+) -> subprocess.Popen[bytes]:
+    """`datacoin relay` in its own process, signing with one dev relayer key (and serving
+    its metrics on `metrics_port` when given)."""
     key = "0x" + bytes(dev_account(key_index).key).hex()
     remote = settings.remote_chains[0]
     env = {
@@ -151,12 +154,22 @@ def relayer(settings: Settings, key_index: int) -> subprocess.Popen[bytes]:
         "DATACOIN_BRIDGE_RELAYER_INTERVAL": "0.1",
         "DATACOIN_LOG_FORMAT": "json",
     }
+    if metrics_port is not None:
+        env["DATACOIN_METRICS_PORT"] = str(metrics_port)
     return subprocess.Popen(
         [sys.executable, "-m", "cli.main", "relay"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def scrape(port: int) -> str | None:
+    """The text of a metrics endpoint on 127.0.0.1, or None while it does not answer."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return None
 
 
 def message_of(contract: Contract, event: str, receipt: Any) -> bytes:
@@ -183,10 +196,16 @@ def test_lock_relay_mint_trade_burn_release_with_a_kill_and_a_reorg(bridged: Bri
     first = b.send(b.home, BUYER, vault.functions.lock(buyer, 300 * WAD, REMOTE_CHAIN_ID))
     first_id = message_of(vault, "BridgeLocked", first)
     b.finalize(b.home)
-    seven = relayer(b.settings, 7)
+    port = free_port()
+    seven = relayer(b.settings, 7, metrics_port=port)
     relayers = [seven]
     try:
         wait_for("relayer 7's signature", lambda: b.signatures(first_id) == 1)
+        # its metrics: one final send waits (for a second signature), and it said so
+        scraped = wait_for("the relayer's metrics", lambda: scrape(port))
+        assert 'datacoin_bridge_backlog{source_chain_id="31337"} 1.0' in scraped
+        waiting = 'outcome="waiting_for_signatures"'
+        assert any(waiting in line for line in scraped.splitlines()), scraped
         # When it is killed with SIGKILL before any second signature exists
         seven.send_signal(signal.SIGKILL)
         seven.wait(timeout=10)

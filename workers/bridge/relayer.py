@@ -22,7 +22,7 @@ reorg beyond finality, reported by ``datacoin verify bridge``.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -45,6 +45,7 @@ from common.bridge import (
 from common.chain import ChainClient, RevertError, Transactor
 from common.db import libpq_url
 from projections.schema import check_schema_name
+from workers.bridge.metrics import RelayerMetrics
 from workers.loop import service_loop
 
 log = structlog.get_logger(__name__)
@@ -117,6 +118,7 @@ class Relayer:
     submitter: LocalAccount
     schema: str = "readmodels"
     batch_size: int = 50
+    metrics: RelayerMetrics = field(default_factory=RelayerMetrics)
 
     def _pending(self, conn: psycopg.Connection[Any]) -> list[FinalSend]:
         schema = check_schema_name(self.schema)
@@ -129,8 +131,13 @@ class Relayer:
 
     def relay_once(self) -> list[Outcome]:
         """Carry every final, undelivered send as far as this relayer can."""
+        outcomes = []
         with psycopg.connect(libpq_url(self.database_url), autocommit=True) as conn:
-            return [self._relay(conn, send) for send in self._pending(conn)]
+            for send in self._pending(conn):
+                outcome = self._relay(conn, send)
+                self.metrics.outcomes.labels(str(send.dest_chain_id), outcome.action).inc()
+                outcomes.append(outcome)
+        return outcomes
 
     def _relay(self, conn: psycopg.Connection[Any], send: FinalSend) -> Outcome:
         ident = "0x" + bytes(send.message_id).hex()
