@@ -35,6 +35,7 @@ from common.deploy import DeployConfig, deploy_platform
 from common.governance import Call, Governance, Proposal, Support, is_governed
 from common.logs import configure_logging
 from common.manifest import Deployment
+from common.sample_data import reviews
 from common.settings import ChainEndpoint, Settings
 from migrations.runner import upgrade
 
@@ -52,6 +53,19 @@ IRIS_SPEC = {
     "batch_size": 16,
     "learning_rate": 0.05,
     "validation_split": 0.2,
+    "seed": 7,
+}
+#: What the provider trains on its text sample: a bag of word embeddings, with TensorFlow.
+TEXT_SPEC = {
+    "framework": "tensorflow",
+    "task": "classification",
+    "target": "label",
+    "features": ["text"],
+    "model": {"kind": "text_embedding", "vocab_size": 256, "embedding_dim": 8, "max_tokens": 16},
+    "epochs": 8,
+    "batch_size": 8,
+    "learning_rate": 0.05,
+    "validation_split": 0.25,
     "seed": 7,
 }
 #: The dev worker key is anvil's key 0 (the deployer), which holds the initial supply.
@@ -225,8 +239,9 @@ class Scenario:
         self.say(f"  API: purchases {rated['purchases']}, rating {rated['rating']}")
 
         self.train(dataset_id)
+        self.train_text()
 
-        self.step("6. A staker stakes DATACOIN")
+        self.step("7. A staker stakes DATACOIN")
         self.tx(STAKER, faucet.functions.drip(), "faucet drip")
         self.tx(STAKER, coin.functions.approve(staking.address, 500 * WAD), "approve")
         self.tx(STAKER, staking.functions.stake(500 * WAD), "stake 500")
@@ -244,11 +259,11 @@ class Scenario:
         self.bridge()
 
     def bridge(self) -> None:
-        """Step 8, with a second chain bridged to the home chain (the demo's default)."""
+        """Step 9, with a second chain bridged to the home chain (the demo's default)."""
         remote = next(iter(self.stack.settings.remote_chains), None)
         if remote is None or self.client.deployment.bridge is None:
             return
-        self.step("8. DATACOIN crosses to the second chain, buys a dataset there, comes back")
+        self.step("9. DATACOIN crosses to the second chain, buys a dataset there, comes back")
         step = BridgeStep(
             self.client,
             ChainClient(connect(remote.rpc_url), Deployment.load(remote.manifest_path)),
@@ -265,7 +280,7 @@ class Scenario:
         """Stakers change the protocol fee: the staked worker proposes (its stake passes
         the threshold), both stakers vote for, anyone queues and executes; the API shows
         the proposal's every state and, once executed, the new fee (from FeeChanged)."""
-        self.step("7. Stakers change the protocol fee by a vote")
+        self.step("8. Stakers change the protocol fee by a vote")
         market = self.client.contract("Marketplace")
         governance = Governance(self.client)
         new_fee = 300 if market.functions.feeBps().call() != 300 else 250
@@ -400,6 +415,69 @@ class Scenario:
         same = hashlib.sha256(model).digest() == on_chain == bytes.fromhex(job["model_hash"][2:])
         self.say(f"  the requester downloaded the model: {len(model)} bytes")
         self.say(f"  its sha256 matches the modelHash on chain: {same}")
+
+    def train_text(self) -> None:
+        """A provider publishes a text dataset (JSON Lines) and trains a TensorFlow text
+        classifier on it: the same sandbox, escrow and logging as the PyTorch job."""
+        self.step("6. A TensorFlow model on a text dataset (JSON Lines)")
+        market = self.client.contract("Marketplace")
+        training = self.client.contract("TrainingLog")
+        coin = self.client.contract("DataCoin")
+        provider = self.sign_in(PROVIDER)
+        form = {
+            "title": "Product reviews (generated sample)",
+            "category": "text",
+            "description": "Short product reviews labelled positive or negative.",
+            "price": "0",
+            "tags": "text,sentiment",
+            "license": "CC0-1.0",
+        }
+        files = {"file": ("reviews.jsonl", reviews(rows=60))}
+        up = self.http.post("/uploads", data=form, files=files, headers=provider)
+        up.raise_for_status()
+        args = up.json()["listing"]["args"]
+        self.tx(
+            PROVIDER,
+            market.functions.listDataset(
+                args["metadataCid"],
+                bytes.fromhex(args["contentHash"][2:]),
+                args["category"],
+                int(args["price"]),
+                args["accessDuration"],
+            ),
+            "listDataset (reviews.jsonl)",
+        )
+        dataset_id = market.functions.datasetCount().call()
+        _wait("the text listing in the API", lambda: self._dataset(dataset_id, title=True))
+        reply = self.http.post(
+            "/training-specs",
+            json={"dataset_id": str(dataset_id), "spec": TEXT_SPEC},
+            headers=provider,
+        )
+        reply.raise_for_status()
+        prepared = reply.json()
+        payment = int(prepared["escrow"])
+        self.tx(PROVIDER, self.faucet().functions.drip(), "faucet drip")
+        self.tx(PROVIDER, coin.functions.approve(training.address, payment), "approve")
+        function, call = training.decode_function_input(prepared["call"]["data"])
+        self.tx(
+            PROVIDER,
+            training.get_function_by_name(function.fn_name)(**call),
+            f"{function.fn_name} (a TensorFlow job)",
+        )
+        job_id = training.functions.jobCount().call()
+        self.finalize()
+        job = _wait("the logged TensorFlow job", lambda: self._job(job_id), timeout=240)
+        card = job["model_card"] or {}
+        self.say(
+            f"  API: job {job_id} {job['status']}: framework {card.get('framework')},"
+            f" accuracy {job['metrics'].get('accuracy')}"
+        )
+        self.download_model(job_id, job, provider)
+
+    def faucet(self) -> Any:
+        """The dev faucet of the home chain."""
+        return self.client.contract("Faucet")
 
     def _job(self, job_id: int) -> Any:
         reply = self.http.get(f"/training-jobs/{job_id}")
