@@ -24,6 +24,7 @@ Run: ``.venv/bin/python -m bench.projection_replay --events 100000``
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing.forkserver
 import os
 import random
@@ -32,6 +33,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from functools import lru_cache
+from hashlib import sha256
 from typing import Any
 
 import psycopg
@@ -52,12 +56,19 @@ CHAIN = 31337
 
 def synthesize(count: int, seed: int = 1) -> list[NewEvent]:
     """`count` platform events in a plausible order, 50 per block."""
+    return list(itertools.islice(synthesize_stream(seed), count))
+
+
+def synthesize_stream(seed: int = 1, *, hashed: bool = False) -> Iterator[NewEvent]:
+    """``synthesize``'s events, without end and one at a time (the first `count` are
+    ``synthesize(count, seed)``): a store of millions of events is built from it without
+    holding them (``bench.scale``). Block hashes are the block numbers, or with `hashed`
+    their sha256, spread like a real chain's (what the store's block-hash index sees)."""
+    block_hash = _hashed_block if hashed else _numbered_block
     rng = random.Random(seed)
     accounts = ["0x" + rng.randbytes(20).hex() for _ in range(500)]
-    events: list[NewEvent] = []
     datasets = jobs = 0
-    while len(events) < count:
-        n = len(events)
+    for n in itertools.count():
         block = 1 + n // 50
         kind = rng.random()
         someone = rng.choice(accounts)
@@ -118,22 +129,28 @@ def synthesize(count: int, seed: int = 1) -> list[NewEvent]:
                     "deadline": str(1_800_000_000),
                 },
             )
-        events.append(
-            NewEvent(
-                chain_id=CHAIN,
-                block_number=block,
-                block_hash=block.to_bytes(32, "big"),
-                parent_hash=(block - 1).to_bytes(32, "big"),
-                block_timestamp=1_700_000_000 + block,
-                tx_hash=rng.randbytes(32),
-                tx_index=0,
-                log_index=n % 50,
-                address=b"\x11" * 20,
-                event_name=name,
-                args=args,
-            )
+        yield NewEvent(
+            chain_id=CHAIN,
+            block_number=block,
+            block_hash=block_hash(block),
+            parent_hash=block_hash(block - 1),
+            block_timestamp=1_700_000_000 + block,
+            tx_hash=rng.randbytes(32),
+            tx_index=0,
+            log_index=n % 50,
+            address=b"\x11" * 20,
+            event_name=name,
+            args=args,
         )
-    return events
+
+
+def _numbered_block(number: int) -> bytes:
+    return number.to_bytes(32, "big")
+
+
+@lru_cache(maxsize=4)
+def _hashed_block(number: int) -> bytes:
+    return sha256(number.to_bytes(32, "big")).digest()
 
 
 def build_store(db_url: str, events: list[NewEvent]) -> PostgresEventStore:

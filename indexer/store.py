@@ -69,6 +69,13 @@ class EventStore(Protocol):
         see them: without the fields only auditors read (``read_after`` has those)."""
         ...
 
+    def retracted_between(self, after: int, upto: int) -> frozenset[int]:
+        """Positions in (`after`, `upto`] of log entries the store has retracted by now
+        (whatever the retraction's own position). A projector folding those entries
+        records how to take each back out (``projections.undo``), rather than reading
+        the store's history when it meets the retraction."""
+        ...
+
     def head(self) -> Head:
         """The last entry's position and hash (0 and the zero hash when empty)."""
         ...
@@ -227,6 +234,13 @@ class InMemoryEventStore:
         if names is not None:
             window = [e for e in window if e.event.event_name in names]
         return [e.fact() for e in window[:limit]]
+
+    def retracted_between(self, after: int, upto: int) -> frozenset[int]:
+        return frozenset(
+            e.retracts
+            for e in self._entries
+            if e.retracts is not None and after < e.retracts <= upto
+        )
 
     def head(self) -> Head:
         if not self._entries:

@@ -150,8 +150,12 @@ class PostgresEventStore:
         chain_id = events.chain_id
         if not self._has_retractions.get(chain_id, True) or not events:
             return None
+        # `retracts IS NOT NULL` (the retractions: a CHECK ties it to kind = 'retract') is
+        # the predicate of the partial index ix_events_retracts, so this is an index probe.
+        # Written as `kind = 'retract'` it walked the unique index of every entry of the
+        # chain (178 ms at 1M entries), before each append once the chain had a reorg.
         cur.execute(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE chain_id = %s AND kind = 'retract')",
+            "SELECT EXISTS (SELECT 1 FROM events WHERE retracts IS NOT NULL AND chain_id = %s)",
             (chain_id,),
         )
         row = cur.fetchone()
@@ -366,6 +370,16 @@ class PostgresEventStore:
             params = (after, upto, sorted(names), limit)
         with self._transaction() as cur:
             return _fetch_facts(cur, query + " ORDER BY position LIMIT %s", params)
+
+    def retracted_between(self, after: int, upto: int) -> frozenset[int]:
+        """Positions in (`after`, `upto`] already retracted: a range scan of the partial
+        index on ``retracts`` (retractions only), however long the history."""
+        with self._transaction() as cur:
+            cur.execute(
+                "SELECT retracts FROM events WHERE retracts > %s AND retracts <= %s",
+                (after, upto),
+            )
+            return frozenset(r[0] for r in cur.fetchall())
 
     def _fresh_statistics(self, head: int) -> None:
         with self._transaction() as cur:

@@ -3,8 +3,12 @@
 While a projection is *complete* (its table was empty when the cache started and nothing
 was evicted since), the cache mirrors its table: a miss means "no row", so a replay never
 reads its own tables back. Otherwise the rows a batch will fold into are loaded first
-(``load_missing``). The cache is bounded: past ``max_rows`` it starts over, empty and
-incomplete.
+(``load_missing``), and a key found without a row is cached as None (known absent), so
+the window that creates its row COPYs it in rather than upserting it. The cache is
+bounded: past ``max_rows``, the largest projections' rows are dropped (those projections
+become incomplete) until half the bound is left, so the small ones (a few rows each,
+touched by most events: stakes, stats) keep mirroring their tables through a replay or
+catch-up of millions of events.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from projections.writer import load_rows
 
 #: Rows touched by the uncommitted window, per projection name (None: deleted).
 WindowRows = dict[str, dict[Key, Row | None]]
+#: Committed rows of one projection by key; None: known to have no row.
+CachedRows = dict[Key, Row | None]
 
 
 class RowCache:
@@ -29,7 +35,7 @@ class RowCache:
         self.projections = projections
         self.schema = schema
         self.max_rows = max_rows
-        self.rows: dict[str, dict[Key, Row]] = {}
+        self.rows: dict[str, CachedRows] = {}
         self.complete: set[str] = set()
         #: Never read back, so never cached: their rows are written by one event each.
         self._write_once = {p.name for p in projections if p.write_once}
@@ -52,20 +58,32 @@ class RowCache:
         return self.complete.issuperset(names)
 
     def remember(self, window: WindowRows) -> None:
-        """Keep a committed window's rows (bounded: past ``max_rows``, start over)."""
-        cached = 0
+        """Keep a committed window's rows (bounded: past ``max_rows``, evict)."""
         for name, rows in window.items():
             if name in self._write_once:
                 continue
             cache = self.rows[name]
-            for key, row in rows.items():
-                if row is None:
-                    cache.pop(key, None)
-                else:
-                    cache[key] = row
-            cached += len(cache)
+            if name in self.complete:  # (a miss means no row)
+                for key, row in rows.items():
+                    if row is None:
+                        cache.pop(key, None)
+                    else:
+                        cache[key] = row
+            else:
+                cache.update(rows)  # a deleted row is known absent
+        cached = sum(len(rows) for rows in self.rows.values())
         if cached > self.max_rows:
-            self.reset()
+            self._evict(cached)
+
+    def _evict(self, cached: int) -> None:
+        """Drop whole projections' rows, largest first, until at most half the bound is
+        cached (a projection with rows dropped no longer mirrors its table)."""
+        for name in sorted(self.rows, key=lambda n: len(self.rows[n]), reverse=True):
+            if cached <= self.max_rows // 2:
+                return
+            cached -= len(self.rows[name])
+            self.rows[name] = {}
+            self.complete.discard(name)
 
     def load_missing(
         self,
@@ -77,13 +95,15 @@ class RowCache:
         """Load the committed rows `entries` will fold into that neither the uncommitted
         `window` nor the cache hold, for projections whose table the cache does not mirror
         (a live schema; a replay after the cache overflowed). One query per projection and
-        batch; a key still missing afterwards has no row."""
+        batch; a key not found has no row (cached as None)."""
         for p in self.projections:
             if p.write_once or p.name in self.complete:
                 continue
             rows, cache = window.get(p.name, {}), self.rows[p.name]
             wanted = _wanted(p, entries, positions.get(p.name, 0), rows, cache)
-            cache.update(load_rows(cur, self.schema, p.table, list(wanted)))
+            if wanted:
+                cache.update(wanted)  # None: absent unless found
+                cache.update(load_rows(cur, self.schema, p.table, list(wanted)))
 
 
 def _wanted(
@@ -91,7 +111,7 @@ def _wanted(
     entries: list[Fact],
     applied: int,
     rows: dict[Key, Row | None],
-    cache: dict[Key, Row],
+    cache: CachedRows,
 ) -> dict[Key, None]:
     """The keys of `p` that `entries` after position `applied` fold into and that
     neither `rows` nor `cache` hold (in first-seen order)."""

@@ -40,11 +40,17 @@ class DatasetRow(ReadModelBase):
         Index("ix_datasets_newest", text("listed_block DESC, chain_id DESC, dataset_id DESC")),
         Index("ix_datasets_price", "price", "chain_id", "dataset_id"),
         Index("ix_datasets_purchases", text("purchases DESC, chain_id DESC, dataset_id DESC")),
+        # Rating high to low, then ids ascending, as one ascending key: the negated
+        # rating. A page after a cursor is then one row comparison, a range of this index
+        # (with `rating DESC, ids ASC` it was an OR the planner walked from the top:
+        # ~1 s at the middle of 1M datasets).
         Index(
             "ix_datasets_rating",
-            text("(rating_sum::float8 / greatest(rating_count, 1)) DESC, chain_id, dataset_id"),
+            text("(-(rating_sum::float8 / greatest(rating_count, 1))), chain_id, dataset_id"),
         ),
         Index("ix_datasets_category", "category"),
+        # GET /datasets?q= for a rare word: from its matching documents to their datasets.
+        Index("ix_datasets_metadata_cid", "metadata_cid"),
         Index("ix_datasets_provider", "provider"),
     )
 

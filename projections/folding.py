@@ -2,11 +2,14 @@
 
 The hot loop of a replay. Per event name, each projection's bound handlers, its
 uncommitted rows, committed position and row cache are looked up once per batch (a
-``Route``). A retraction marks the rows it touches stale rather than refolding each at
+``Route``). A retraction marks the rows it touches stale rather than restoring each at
 once: a reorg retracts a run of events, many of them folded into the same aggregates.
-Stale rows are refolded together (one store read per projection) before an event folds
-into one of them, and at the end of the batch. An ``invertible`` projection's row
-subtracts the retracted event at once instead; its block is settled at the same points.
+Stale rows are restored together before an event folds into one of them, and at the end
+of the batch: from the undo records kept while folding events that may be retracted
+(``projections.undo``: one read per projection, whatever the store's size), else refolded
+from the events still live (one store read per projection). An ``invertible``
+projection's row subtracts the retracted event at once instead; its block is settled at
+the same points.
 """
 
 from __future__ import annotations
@@ -19,11 +22,16 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import psycopg
+import structlog
 
 from indexer.events import KIND_RETRACT, Fact
 from indexer.store import EventStore
+from projections import undo
 from projections.base import Key, Projection, Row
-from projections.cache import RowCache, WindowRows
+from projections.cache import CachedRows, RowCache, WindowRows
+from projections.undo import Records, UndoKey, UndoRecord
+
+log = structlog.get_logger(__name__)
 
 _MISSING: Any = object()
 _gc_lock = threading.Lock()
@@ -60,6 +68,19 @@ class Window:
     #: Keys of write-once projections retracted in this window (deleted before inserts:
     #: a reorg back to an earlier fork appends the same keys again).
     retracted: dict[str, set[Key]] = field(default_factory=dict)
+    #: Undo records of the events folded here that may be retracted.
+    undo: Records = field(default_factory=dict)
+    #: The finalized block number of each chain read in this window (prunes records).
+    finalized: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Undoable:
+    """Which entries of a batch may still be retracted: those above their chain's
+    `finalized` block, and those the store has retracted already (`retracted`)."""
+
+    finalized: dict[int, int] = field(default_factory=dict)
+    retracted: frozenset[int] = frozenset()
 
 
 class Route(NamedTuple):
@@ -71,8 +92,9 @@ class Route(NamedTuple):
     apply: Callable[[Key, Row | None, Fact], Row | None]
     rows: dict[Key, Row | None]  # the window's rows of this projection
     applied: int  # its committed position: entries up to it are skipped
-    cache: dict[Key, Row]
+    cache: CachedRows  # its committed rows (None: known absent)
     retracted: set[Key] | None  # write-once projections only
+    keeps_undo: bool  # whether its rows get undo records (``undo.keeps_records``)
 
 
 @dataclass
@@ -100,6 +122,8 @@ class Folder:
         self.store = store
         self._store_lock = store_lock
         self._cache = cache
+        #: Undo records of the window being committed meanwhile (not readable yet).
+        self.committing: Records = {}
         self._by_event: dict[str, list[Projection]] = {}
         for p in projections:
             for name in p.events:
@@ -122,6 +146,7 @@ class Folder:
                     applied=positions.get(p.name, 0),
                     cache=cache[p.name],
                     retracted=window.retracted.setdefault(p.name, set()) if p.write_once else None,
+                    keeps_undo=undo.keeps_records(p),
                 )
                 for p in projections
             ]
@@ -134,13 +159,20 @@ class Folder:
         window: Window,
         entries: list[Fact],
         positions: dict[str, int],
+        undoable: Undoable | None = None,
     ) -> None:
         """Fold `entries` into `window` (projections skip what they committed: up to
-        `positions`), loading through `cur` the committed rows the cache lacks."""
+        `positions`), loading through `cur` the committed rows the cache lacks, and
+        recording how to undo the events `undoable` names (none if None)."""
         self._cache.load_missing(cur, window.rows, entries, positions)
         routes = self._routes(window, positions)
         pending = Retractions()
         stale, settle = pending.stale, pending.settle  # locals: checked per key
+        records = window.undo
+        finalized = undoable.finalized if undoable else {}
+        retracted_later = undoable.retracted if undoable else frozenset()
+        window.finalized.update(finalized)
+        resolve = self._resolver(cur, window)
         for entry in entries:
             route = routes.get(entry.event_name)
             if route is None:
@@ -149,7 +181,11 @@ class Folder:
             if entry.kind == KIND_RETRACT:
                 self._retract(route, entry, pending)
                 continue
-            for p, keys, apply, rows, applied, cache, retracted in route:
+            record = undoable is not None and (
+                entry.block_number > finalized.get(entry.chain_id, -1)
+                or position in retracted_later
+            )
+            for p, keys, apply, rows, applied, cache, retracted, keeps_undo in route:
                 if position <= applied:
                     continue  # this projection committed it before (it was behind the rest)
                 for key in keys(entry):
@@ -157,13 +193,25 @@ class Folder:
                         rows[key] = apply(key, None, entry)
                         continue
                     if (stale or settle) and (key in stale.get(p, ()) or key in settle.get(p, ())):
-                        self._resolve(p, stale.pop(p, {}), settle.pop(p, {}), rows)
+                        resolve(p, stale.pop(p, {}), settle.pop(p, {}))
                     current = rows.get(key, _MISSING)
                     if current is _MISSING:  # untouched since the last commit: committed
                         current = cache.get(key)  # (loaded above unless complete) or none
+                    if record and keeps_undo:
+                        records[UndoKey(p.name, key, entry.block_hash, entry.log_index)] = (
+                            UndoRecord(current, entry.chain_id, entry.block_number, position)
+                        )
                     rows[key] = apply(key, current, entry)
         for p in {*stale, *settle}:
-            self._resolve(p, stale.get(p, {}), settle.get(p, {}), window.rows[p.name])
+            resolve(p, stale.get(p, {}), settle.get(p, {}))
+
+    def _resolver(
+        self, cur: psycopg.Cursor[Any], window: Window
+    ) -> Callable[[Projection, dict[Key, Fact], dict[Key, Fact]], None]:
+        def resolve(p: Projection, stale: dict[Key, Fact], settle: dict[Key, Fact]) -> None:
+            self._resolve(cur, window, p, stale, settle)
+
+        return resolve
 
     @staticmethod
     def _retract(route: list[Route], retraction: Fact, pending: Retractions) -> None:
@@ -188,16 +236,21 @@ class Folder:
 
     def _resolve(
         self,
+        cur: psycopg.Cursor[Any],
+        window: Window,
         p: Projection,
         stale: dict[Key, Fact],
         settle: dict[Key, Fact],
-        rows: dict[Key, Row | None],
     ) -> None:
-        """Refold `p`'s `stale` rows; give each row of `settle` (which subtracted its
-        retracted events) the block of the newest live event its refold would read, or
-        drop it if none is left: what a refold would give."""
+        """Restore `p`'s `stale` rows (from undo records, else by a refold); give each
+        row of `settle` (which subtracted its retracted events) the block of the newest
+        live event its refold would read, or drop it if none is left: what a refold
+        would give."""
+        rows = window.rows[p.name]
         if stale:
-            self._refold(p, stale, rows)
+            unrecorded = self._restore(cur, window, p, stale)
+            if unrecorded:
+                self._refold(p, unrecorded, rows)
         for key, retraction in settle.items():
             if key in stale:
                 continue  # refolded
@@ -210,6 +263,32 @@ class Folder:
             rows[key] = (
                 None if last is None or row is None else {**row, "block_number": last.block_number}
             )
+
+    def _restore(
+        self, cur: psycopg.Cursor[Any], window: Window, p: Projection, stale: dict[Key, Fact]
+    ) -> dict[Key, Fact]:
+        """Give each `stale` row of `p` its version from before the oldest retracted event
+        folded into it (its latest retraction: a reorg retracts newest first), from the
+        undo records: this window's, the committing window's, then the stored ones.
+        Returns the keys that have no record (to refold)."""
+        if not undo.keeps_records(p):
+            return stale
+        wanted = {UndoKey(p.name, k, r.block_hash, r.log_index): k for k, r in stale.items()}
+        found: dict[UndoKey, Row | None] = {}
+        for records in (window.undo, self.committing):
+            found.update(
+                (k, records[k].previous) for k in wanted if k in records and k not in found
+            )
+        missing = [k for k in wanted if k not in found]
+        if missing:
+            found.update(undo.load(cur, self._cache.schema, missing, undo.codec_for(p.table)))
+        rows = window.rows[p.name]
+        for k, previous in found.items():
+            rows[wanted[k]] = previous
+        unrecorded = {wanted[k]: stale[wanted[k]] for k in wanted if k not in found}
+        if unrecorded:
+            log.warning("projections.undo.unrecorded", projection=p.name, rows=len(unrecorded))
+        return unrecorded
 
     def _refold(self, p: Projection, stale: dict[Key, Fact], rows: dict[Key, Row | None]) -> None:
         """Rebuild the `stale` keys of `p` into `rows` from the events still live when

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from projections.account_totals import AccountTotals
 from projections.activity import Activity
 from projections.base import Projection
 from projections.bridge import BridgeDeliveries, BridgeSends
@@ -27,6 +28,7 @@ def all_projections() -> list[Projection]:
         Stakes(),
         Profiles(),
         Activity(),
+        AccountTotals(),
         Stats(),
         Outbox(),
         Proposals(),

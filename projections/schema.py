@@ -18,12 +18,14 @@ from sqlalchemy.schema import CreateTable
 from projections.base import ReadModelBase
 from projections.failures import DOCUMENT_FAILURES
 from projections.registry import all_projections
+from projections.undo import UNDO
 
 #: Bump when a projection's tables or handlers change: the projector then rebuilds.
-# 9: governance (proposals, votes, timelock operations, parameter changes, delegations,
-# delegate votes, voting supply); 8: job list indexes; 7: profiles; 6: the outbox owes
-# nothing for a purchase
-PROJECTIONS_VERSION = "10"
+# 11: undo records (projection_undo), account totals, datasets' rating index negated,
+# ix_datasets_metadata_cid; 9: governance (proposals, votes, timelock
+# operations, parameter changes, delegations, delegate votes, voting supply); 8: job list
+# indexes; 7: profiles; 6: the outbox owes nothing for a purchase
+PROJECTIONS_VERSION = "11"
 VERSION_KEY = "__version__"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -39,7 +41,7 @@ class TrackingRow(ReadModelBase):
 
 TRACKING: Table = TrackingRow.__table__  # type: ignore[assignment]
 #: Tables of a live schema that are no projection's (not hashed, not replayed).
-OPERATIONAL: tuple[Table, ...] = (TRACKING, DOCUMENT_FAILURES)
+OPERATIONAL: tuple[Table, ...] = (TRACKING, DOCUMENT_FAILURES, UNDO)
 
 
 def check_schema_name(schema: str) -> str:
@@ -128,6 +130,15 @@ def set_logged(conn: Connection, schema: str) -> None:
 def drop_schema(conn: Connection, schema: str) -> None:
     """Drop a read-model schema and everything in it."""
     conn.execute(text(f'DROP SCHEMA IF EXISTS "{check_schema_name(schema)}" CASCADE'))
+
+
+def swap_schema(conn: Connection, staging: str, schema: str) -> None:
+    """Put the complete schema `staging` in place of `schema` (dropped), in the caller's
+    transaction: readers see one or the other."""
+    drop_schema(conn, schema)
+    conn.execute(
+        text(f'ALTER SCHEMA "{check_schema_name(staging)}" RENAME TO "{check_schema_name(schema)}"')
+    )
 
 
 def ensure_schema(conn: Connection, schema: str) -> bool:

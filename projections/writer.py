@@ -17,6 +17,7 @@ from psycopg.types.json import set_json_dumps
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
 
+from projections import undo
 from projections.base import Key, Row
 from projections.planning import WritePlan
 from projections.tracking import advance_positions
@@ -110,8 +111,9 @@ def write_rows(
 def commit_plan(
     conn: psycopg.Connection[Any], schema: str, plan: WritePlan, names: Sequence[str]
 ) -> None:
-    """Commit `plan`'s rows in `schema` and move projections `names` to its position, in
-    one transaction: a crash loses the window as a whole (exactly-once effect)."""
+    """Commit `plan`'s rows and undo records in `schema` and move projections `names` to
+    its position, in one transaction: a crash loses the window as a whole (exactly-once
+    effect)."""
     with conn.transaction(), conn.cursor() as cur:
         for table in plan.tables:
             write_rows(
@@ -122,6 +124,9 @@ def commit_plan(
                 deletes=table.deletes,
                 inserts=table.inserts,
             )
+        tables = {t.projection.name: t.projection.table for t in plan.tables}
+        undo.write(cur, schema, plan.undo, tables)
+        undo.prune(cur, schema, names, plan.finalized, plan.position)
         advance_positions(cur, schema, names, plan.position)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import bindparam, func, select, tuple_
+from sqlalchemy import ColumnElement, bindparam, func, literal_column, select, tuple_
 
 from api.account_profiles import profile_of
 from api.deps import ADDRESS, Pool, SettingsDep, parse_address
@@ -15,11 +15,10 @@ from api.render import address as checksum
 from api.render import cursor_bigint, decode_cursor, encode_cursor, hex0x, uint
 from api.routers.datasets import provider_listings
 from api.schemas import ERRORS, Account, Activity, CursorParam, Limit, Purchase, Stake
+from projections.account_totals import AccountTotalsRow
 from projections.activity import ActivityRow
-from projections.datasets import DatasetRow
 from projections.purchases import PurchaseRow
 from projections.stakes import StakeRow
-from projections.training import TrainingJobRow
 
 router = APIRouter(tags=["accounts"])
 AddressPath = Annotated[str, Path(pattern=ADDRESS.pattern, description="0x address")]
@@ -28,23 +27,16 @@ _STAKES = view(StakeRow.__table__)  # type: ignore[arg-type]
 _STAKES_OF = CompiledQuery(
     select(_STAKES).where(_STAKES.c.account == bindparam("account")).order_by(_STAKES.c.chain_id)
 )
-_DATASETS = read_table(DatasetRow.__table__)  # type: ignore[arg-type]
-_BOUGHT = read_table(PurchaseRow.__table__)  # type: ignore[arg-type]
+# An account's totals: one row per chain (projections/account_totals.py), whatever its
+# history (counting its purchases took 20 ms at 100k of them).
+_TOTALS = read_table(AccountTotalsRow.__table__)  # type: ignore[arg-type]
+_ZERO: ColumnElement[int] = literal_column("0")
 _COUNTS = CompiledQuery(
     select(
-        select(func.count())
-        .where(_DATASETS.c.provider == bindparam("account"))
-        .scalar_subquery()
-        .label("listed"),
-        select(func.count())
-        .where(_BOUGHT.c.buyer == bindparam("account"))
-        .scalar_subquery()
-        .label("bought"),
-    )
-)
-_JOBS = read_table(TrainingJobRow.__table__)  # type: ignore[arg-type]
-_JOB_COUNT = CompiledQuery(
-    select(func.count().label("jobs")).where(_JOBS.c.requester == bindparam("account"))
+        func.coalesce(func.sum(_TOTALS.c.datasets_listed), _ZERO).label("listed"),
+        func.coalesce(func.sum(_TOTALS.c.purchases), _ZERO).label("bought"),
+        func.coalesce(func.sum(_TOTALS.c.training_jobs), _ZERO).label("jobs"),
+    ).where(_TOTALS.c.account == bindparam("account"))
 )
 _ACTIVITY = view(ActivityRow.__table__)  # type: ignore[arg-type]
 # Newest first; the keyset of a page's last row is (block_number, log_index, chain_id): the
@@ -125,13 +117,13 @@ async def get_account(
         stakes=await stakes_of(pool, settings, raw),
         recent_activity=await recent_activity(pool, settings, raw, limit=activity_limit),
         profile=await profile_of(pool, schema, raw),
-        training_jobs=(await _JOB_COUNT.all(pool, schema, {"account": raw}))[0]["jobs"],
+        training_jobs=counts["jobs"],
         listings=await provider_listings(pool, schema, raw, listings_limit),
     )
 
 
 async def account_counts(pool: Pool, settings: SettingsDep, account: bytes) -> Row:
-    """How many datasets the account `listed` and how many it `bought`."""
+    """How many datasets the account `listed` and `bought`, and its training `jobs`."""
     return (await _COUNTS.all(pool, settings.read_schema, {"account": account}))[0]
 
 

@@ -12,17 +12,18 @@ from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Select,
     Text,
-    and_,
     bindparam,
     cast,
     func,
     literal_column,
-    or_,
     select,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import DOUBLE_PRECISION
+from sqlalchemy.sql.expression import CTE, FromClause, Subquery
+from sqlalchemy.sql.util import ClauseAdapter
 
 from api.deps import ADDRESS, Pool, SettingsDep, parse_address, refuse_nul
 from api.pages import KeysetPage
@@ -50,10 +51,12 @@ MAX_CATEGORY = 32
 _D = view(DatasetRow.__table__).alias("d")  # type: ignore[arg-type]
 _M = DatasetMetadata.__table__.alias("m")
 # The expression of ix_datasets_rating, as written there so the planner matches it: the
-# constant inlined, and a plain `/` (SQLAlchemy's would cast the divisor to numeric).
+# constant inlined, and a plain `/` (SQLAlchemy's would cast the divisor to numeric). The
+# index holds it negated: rating high to low, ids low to high, all one ascending key.
 _RATING = cast(_D.c.rating_sum, DOUBLE_PRECISION).op("/", return_type=DOUBLE_PRECISION)(
     func.greatest(_D.c.rating_count, literal_column("1"))
 )
+_BY_RATING = -_RATING
 
 
 class Sort(StrEnum):
@@ -171,31 +174,100 @@ def _after(order: SortOrder) -> ColumnElement[bool]:
     key: BindParameter[Any] = bindparam("after_key")
     chain: BindParameter[int] = bindparam("after_chain")
     dataset: BindParameter[int] = bindparam("after_id")
-    ids = tuple_(_D.c.chain_id, _D.c.dataset_id)
-    if order.key is _RATING:  # key descending, ids ascending: no single row comparison
-        return or_(key > _RATING, and_(key == _RATING, ids > tuple_(chain, dataset)))
-    keyset, cursor = tuple_(order.key, *ids.clauses), tuple_(key, chain, dataset)
+    ids = (_D.c.chain_id, _D.c.dataset_id)
+    if order.key is _RATING:  # the cursor holds the rating; the index, its negation
+        return tuple_(_BY_RATING, *ids) > tuple_(-key, chain, dataset)
+    keyset, cursor = tuple_(order.key, *ids), tuple_(key, chain, dataset)
     return keyset < cursor if order.descending else keyset > cursor
 
 
 def _order_by(order: SortOrder) -> list[ColumnElement[Any]]:
     if order.key is _RATING:
-        return [_RATING.desc(), _D.c.chain_id.asc(), _D.c.dataset_id.asc()]
+        return [_BY_RATING.asc(), _D.c.chain_id.asc(), _D.c.dataset_id.asc()]
     columns = (order.key, _D.c.chain_id, _D.c.dataset_id)
     return [c.desc() if order.descending else c.asc() for c in columns]
 
 
+class Plan(StrEnum):
+    """How a page of a search (`q`) is read: see ``SEARCH_WALK``."""
+
+    direct = "direct"  # no search: the planner's plan (a walk of the sort order's index)
+    walk = "walk"  # the first SEARCH_WALK datasets in the sort order, those that match
+    matches = "matches"  # every dataset whose document matches, then ordered
+
+
+#: A search first walks at most this many datasets in the page's order (after the other
+#: filters and the cursor) and keeps those whose document matches: a word in a few
+#: percent of documents fills a page within it. Fewer than a page found, it reads the
+#: datasets of every matching document (the full-text index) and orders those. Either
+#: way ~SEARCH_WALK rows at most for any word whose matches a walk cannot find quickly,
+#: instead of a walk of every dataset: the planner cannot tell by itself, as it takes a
+#: word it has no statistics for to match 0.5% of documents, and walked the whole index
+#: for a rare or absent one (3-5 s at 1M datasets).
+SEARCH_WALK = 5_000
+_FOUND = _M.alias("found")
+
+
 @lru_cache(maxsize=1024)
-def _statement(schema: str, filters: tuple[str, ...], sort: Sort | None, keyset: bool) -> str:
+def _statement(
+    schema: str,
+    filters: tuple[str, ...],
+    sort: Sort | None,
+    keyset: bool,
+    plan: Plan = Plan.direct,
+) -> str:
     """The SELECT for one combination of filters and sort (a few dozen exist), built once:
-    a page (`sort`: ordered, `limit`; `keyset`: after a cursor) or every match (None)."""
+    a page (`sort`: ordered, `limit`; `keyset`: after a cursor) or every match (None),
+    read as `plan` says."""
     statement = _SELECT.where(*(_FILTERS[name] for name in filters))
     if sort is not None:
         order = _SORTS[sort]
         if keyset:
             statement = statement.where(_after(order))
         statement = statement.order_by(*_order_by(order)).limit(bindparam("limit"))
+        if plan is Plan.walk:
+            walked = _walked(filters, order, keyset)
+            statement = _over(walked, statement)
+    if plan is Plan.matches:
+        statement = _over(_matched(), statement)
     return compiled(statement, schema)
+
+
+def _walked(filters: tuple[str, ...], order: SortOrder, keyset: bool) -> Subquery:
+    """The first SEARCH_WALK datasets in `order` that pass the filters but the search."""
+    # (The rating key as a column of its own: the outer order is then that column, which
+    # the planner knows is already in order; as an expression it sorted every row.)
+    walked = select(_D, _BY_RATING.label("by_rating"))
+    walked = walked.where(*(_FILTERS[n] for n in filters if n != "q"))
+    if keyset:
+        walked = walked.where(_after(order))
+    return (
+        walked.order_by(*_order_by(order))
+        .limit(literal_column(str(SEARCH_WALK)))
+        .subquery("walked")
+    )
+
+
+def _matched() -> CTE:
+    """The datasets whose document matches the search (the full-text index, then
+    ix_datasets_metadata_cid), materialised: the planner cannot walk a sort index instead."""
+    return (
+        select(_D)
+        .select_from(_D.join(_FOUND, _FOUND.c.cid == _D.c.metadata_cid))
+        .where(_FOUND.c.search.op("@@")(_FILTERS["q"].right))
+        .cte("matched")
+        .prefix_with("MATERIALIZED")
+    )
+
+
+def _over(datasets: FromClause, statement: Select[Any]) -> Select[Any]:
+    """`statement` reading `datasets` (rows of the datasets view) in place of the view;
+    the documents' alias `m` stays itself."""
+    documents = {_M, DatasetMetadata.__table__}
+    adapter = ClauseAdapter(
+        datasets, exclude_fn=lambda e: e in documents or getattr(e, "table", None) in documents
+    )
+    return adapter.traverse(statement)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,8 +313,14 @@ async def read_datasets(
         values = decode_cursor(cursor, _SORTS[sort].fields)
         params.update(zip(("after_key", "after_chain", "after_id"), values, strict=True))
     params["limit"] = limit + 1
-    statement = _statement(settings.read_schema, names, sort, bool(cursor))
-    rows = await fetch_all(pool, statement, params)
+    schema, keyset = settings.read_schema, bool(cursor)
+    if "q" not in params:
+        rows = await fetch_all(pool, _statement(schema, names, sort, keyset), params)
+    else:  # a page from the first datasets in order, else from every match (SEARCH_WALK)
+        rows = await fetch_all(pool, _statement(schema, names, sort, keyset, Plan.walk), params)
+        if len(rows) <= limit:
+            statement = _statement(schema, names, sort, keyset, Plan.matches)
+            rows = await fetch_all(pool, statement, params)
     return KeysetPage.of(rows, limit=limit, cursor_after=lambda row: _cursor_after(sort, row))
 
 

@@ -220,3 +220,21 @@ def test_find_live_and_last_live_skip_retracted_entries_and_match_any_pattern(
     assert rated is not None and rated.position == 2
     assert store.last_live(1, purchased, [{"datasetId": "7"}], 6) is None
     assert store.last_live(1, purchased, everything, 1) is None
+
+
+def test_retracted_between_names_the_retracted_entries_of_a_range(store: EventStore) -> None:
+    # Given purchases in blocks 5, 6 and 7 (positions 1-4), then a reorg retracting
+    # blocks 6 and 7 (positions 4 and 3, retracted by entries 5 and 6)
+    store.append([event(1, 5, 0), event(1, 5, 1, name="Rated")], cp(1, 5), None)
+    store.append([event(1, 6, 0)], cp(1, 6), (5, h(5)))
+    store.append([event(1, 7, 0)], cp(1, 7), (6, h(6)))
+    assert store.retracted_between(0, 4) == frozenset()
+    store.retract(
+        1, 5, Checkpoint(chain_id=1, block_number=5, block_hash=h(5), finalized_number=0), (7, h(7))
+    )
+    # Then a range names the retracted entries in it, by position, whatever the range of
+    # the retractions themselves
+    assert store.retracted_between(0, 6) == frozenset({3, 4})
+    assert store.retracted_between(0, 3) == frozenset({3})
+    assert store.retracted_between(3, 4) == frozenset({4})
+    assert store.retracted_between(4, 6) == frozenset()

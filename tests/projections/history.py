@@ -92,8 +92,10 @@ def append(
     last: int,
     fork: int,
     expected: tuple[int, bytes] | None,
+    finalized: int = 0,
 ) -> None:
-    """Append `events` as blocks up to `last` of `fork`, expecting the store at `expected`."""
+    """Append `events` as blocks up to `last` of `fork`, expecting the store at `expected`;
+    the chain's finalized block is then `finalized`."""
     record = BlockRecord(last, block_hash(last, fork), block_hash(last - 1, fork), 0)
     store.append(
         events,
@@ -101,7 +103,7 @@ def append(
             chain_id=CHAIN,
             block_number=last,
             block_hash=block_hash(last, fork),
-            finalized_number=0,
+            finalized_number=finalized,
             blocks=(record,),
         ),
         expected,

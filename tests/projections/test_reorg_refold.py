@@ -1,9 +1,12 @@
-"""A reorg's retractions refold the aggregates they touch from the event store: together,
-in one store read per projection, with the same result as refolding after each one; the
-whole-chain stats subtract the retracted events instead, ending as a refold would."""
+"""A reorg's retractions restore the rows they touch from the undo records kept while
+folding (no read of the store's history), with the same result as refolding each row from
+the live events; without records (a reorg below finality) they refold the aggregates
+together, one store read per projection. The whole-chain stats subtract the retracted
+events instead, ending as a refold would."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 import psycopg
@@ -12,20 +15,19 @@ from psycopg.rows import dict_row
 
 from indexer.events import KIND_RETRACT, Checkpoint, Fact
 from indexer.store_pg import PostgresEventStore
+from projections import undo
 from projections.base import Projection, Row
 from projections.projector import Projector
 from projections.registry import all_projections
 from projections.replay import replay
 from projections.statehash import state_hash
-from tests.projections.history import CHAIN, block_hash
+from tests.projections.history import CHAIN, append, block_hash, history
 
 
-def test_a_reorg_refolds_each_projection_in_one_read(
-    fresh_db: str, store_with_reorg: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = store_with_reorg
-    head = store.head().position
-    retractions = [e for e in store.read_after(0, 10_000) if e.kind == KIND_RETRACT]
+def _counting_reads(
+    store: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
+) -> list[tuple[frozenset[str], int]]:
+    """The refold reads of `store` from now on: (names, how many aggregates) each."""
     reads: list[tuple[frozenset[str], int]] = []
     find_live = store.find_live
 
@@ -36,23 +38,67 @@ def test_a_reorg_refolds_each_projection_in_one_read(
         return find_live(chain_id, names, matching, before)
 
     monkeypatch.setattr(store, "find_live", counted)
-    # Given the live projector folding the whole store (a reorg of 20 blocks) in one batch
-    batched = Projector(fresh_db, store, schema="batched", batch_size=10_000)
-    assert batched.run_once() == head
-    batched.close()
-    # Then its ~80 retractions cost one read per projection that refolds rows
-    refolding = [p for p in all_projections() if not p.write_once]
+    return reads
+
+
+def _fold(db_url: str, store: PostgresEventStore, schema: str, batch_size: int) -> None:
+    projector = Projector(db_url, store, schema=schema, batch_size=batch_size)
+    assert projector.run_once() == store.head().position
+    projector.close()
+
+
+def test_a_reorg_restores_rows_from_undo_records_without_reading_the_store(
+    fresh_db: str, store_with_reorg: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = store_with_reorg
+    retractions = [e for e in store.read_after(0, 10_000) if e.kind == KIND_RETRACT]
     assert len(retractions) > 20
+    reads = _counting_reads(store, monkeypatch)
+    # Given projectors folding the whole store (a reorg of 20 blocks, none final): in one
+    # batch, and one entry per batch (each retraction restored before the next entry)
+    _fold(fresh_db, store, "batched", 10_000)
+    _fold(fresh_db, store, "one_by_one", 1)
+    # Then no retraction read the store's history: every row came back from its record
+    assert reads == []
+    # And the read models are those of refolding every row from the live events
+    monkeypatch.setattr(undo, "keeps_records", lambda p: False)
+    _fold(fresh_db, store, "refolded", 10_000)
+    assert len(reads) > 0
+    expected = state_hash(fresh_db, "refolded")
+    assert state_hash(fresh_db, "batched") == expected
+    assert state_hash(fresh_db, "one_by_one") == expected
+    assert replay(fresh_db, store).state_hash == expected
+    store.close()
+
+
+def test_without_undo_records_a_reorg_refolds_each_projection_in_one_read(
+    fresh_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a projector that folded 60 blocks all final (so it kept no undo record)
+    rng = random.Random(5)
+    store = PostgresEventStore(fresh_db)
+    append(store, history(rng, range(1, 61)), 60, 0, None, finalized=60)
+    live = Projector(fresh_db, store, schema="live", batch_size=10_000)
+    live.run_once()
+    with psycopg.connect(fresh_db) as conn:
+        assert conn.execute("SELECT count(*) FROM live.projection_undo").fetchone() == (0,)
+    # When the chain reorganises below its finalized block (a failure of its own)
+    store.retract(
+        CHAIN,
+        40,
+        Checkpoint(chain_id=CHAIN, block_number=40, block_hash=block_hash(40), finalized_number=0),
+        (60, block_hash(60)),
+    )
+    append(store, history(rng, range(41, 66), fork=1), 65, 1, (40, block_hash(40)))
+    reads = _counting_reads(store, monkeypatch)
+    live.run_once()
+    live.close()
+    # Then its retractions cost one store read per projection that refolds rows
+    refolding = [p for p in all_projections() if undo.keeps_records(p)]
     assert 0 < len(reads) <= len(refolding)
     assert sum(n for _, n in reads) > len(reads)  # several aggregates per read
-    # And the read models are those of a projector that refolds after each retraction
-    # (one entry per batch: every batch ends with its refolds)
-    reads.clear()
-    one_by_one = Projector(fresh_db, store, schema="one_by_one", batch_size=1)
-    assert one_by_one.run_once() == head
-    one_by_one.close()
-    assert len(reads) > len(retractions) / 2
-    assert state_hash(fresh_db, "batched") == state_hash(fresh_db, "one_by_one")
+    # And the read models are those of a replay
+    assert replay(fresh_db, store).state_hash == state_hash(fresh_db, "live")
     store.close()
 
 
