@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from web3.logs import DISCARD
 from cli.commands.stack import Stack
 from cli.commands.verify_bridge import verify_bridge
 from common.anvil import AnvilNode, free_port, start_anvil
-from common.bridge import DEV_THRESHOLD, dev_relayers
+from common.bridge import DEV_THRESHOLD, dev_relayers, message_id
 from common.chain import ChainClient, Transactor, connect, dev_account
 from common.deploy import BridgedPair, deploy_bridged_pair
 from common.settings import ChainEndpoint, Settings
@@ -37,6 +38,7 @@ from projections.replay import replay
 from projections.statehash import state_snapshot
 from tests.conftest import clone_database, drop_database, service_missing
 from tests.procs import alive
+from workers.bridge.build import build_relayer
 
 WAD = 10**18
 REMOTE_CHAIN_ID = 31338
@@ -152,6 +154,7 @@ def relayer(
         f' "manifest_path": "{remote.manifest_path}"}}]',
         "DATACOIN_BRIDGE_RELAYER_KEYS": f'["{key}"]',
         "DATACOIN_BRIDGE_RELAYER_INTERVAL": "0.1",
+        "DATACOIN_CONFIRMATIONS": str(settings.confirmations),
         "DATACOIN_LOG_FORMAT": "json",
     }
     if metrics_port is not None:
@@ -332,3 +335,42 @@ def test_a_lock_orphaned_after_its_delivery_is_reported(bridged: Bridged) -> Non
     report = wait_for("the report", lambda: (r := verify_bridge(b.settings)).problems and r)
     assert any("whose send is not on the canonical source chain" in p for p in report.problems)
     assert any("vault totalLocked = remote totalSupply" in p for p in report.problems)
+
+
+def test_a_send_the_source_chain_does_not_confirm_is_never_signed(bridged: Bridged) -> None:
+    """The read model may call a send final before a reorg's retraction is folded (the
+    indexer's finality moved on first): the relayer asks the source chain itself. Given a
+    `bridge_sends` row whose transaction no chain has, with its block below the finalized
+    head, when a relayer with every dev key runs, then nothing is signed or delivered."""
+    b = bridged
+    b.finalize(b.home)
+    wait_for("a finalized head", lambda: b.stack.indexers[0].finalized > 0)
+    vault = b.home.contract("BridgeVault")
+    ghost_id = message_id(
+        source_chain_id=31337, dest_chain_id=REMOTE_CHAIN_ID, sender=vault.address, nonce=999
+    )
+    row = {
+        "chain_id": 31337,
+        "block_hash": b"\x07" * 32,
+        "log_index": 0,
+        "message_id": ghost_id,
+        "kind": "lock",
+        "dest_chain_id": REMOTE_CHAIN_ID,
+        "sender": b"\x11" * 20,
+        "recipient": b"\x11" * 20,
+        "amount": 10**24,
+        "nonce": 999,
+        "contract": bytes.fromhex(vault.address[2:]),
+        "tx_hash": b"\x09" * 32,
+        "sent_at": datetime.now(UTC),
+        "block_number": 1,
+    }
+    columns = ", ".join(row)
+    values = ", ".join(f"%({name})s" for name in row)
+    with psycopg.connect(b.settings.database_url, autocommit=True) as conn:
+        conn.execute(f"INSERT INTO readmodels.bridge_sends ({columns}) VALUES ({values})", row)
+    relayer_ = build_relayer(b.settings)
+    outcomes = relayer_.relay_once()
+    assert [(o.message_id, o.action) for o in outcomes] == [("0x" + ghost_id.hex(), "not_final")]
+    assert b.signatures(ghost_id) == 0
+    assert not b.remote.contract("BridgeGateway").functions.processed(ghost_id).call()
