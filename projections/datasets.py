@@ -51,7 +51,13 @@ class DatasetRow(ReadModelBase):
         Index("ix_datasets_category", "category"),
         # GET /datasets?q= for a rare word: from its matching documents to their datasets.
         Index("ix_datasets_metadata_cid", "metadata_cid"),
-        Index("ix_datasets_provider", "provider"),
+        # A provider's datasets newest first (the account page, GET /datasets?provider=):
+        # a range of this index in order. On `provider` alone the planner walked
+        # ix_datasets_newest for a provider with few datasets (292 ms at 1M).
+        Index(
+            "ix_datasets_provider",
+            text("provider, listed_block DESC, chain_id DESC, dataset_id DESC"),
+        ),
     )
 
 

@@ -126,3 +126,20 @@ def test_search_pages_equal_the_planners_own(datasets_db: str, q: str) -> None:
             if following is None:
                 break
             cursor = following
+
+
+def test_a_providers_newest_datasets_are_a_range_of_its_index(datasets_db: str) -> None:
+    # Given a provider with no dataset (the planner takes it to have its share of them)
+    params = {"provider": b"\xff" * 20, "limit": 21}
+    plan = _plan(datasets_db, _statement(SCHEMA, ("provider",), Sort.newest, False), params, True)
+    # Then its page is read off the provider's range of ix_datasets_provider, not by
+    # walking every dataset newest first (1.6 s at 1M datasets with an index on
+    # `provider` alone), and that range is in the page's order
+    assert "ix_datasets_provider" in plan and "ix_datasets_newest" not in plan, plan
+    with psycopg.connect(datasets_db) as conn:
+        row = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = %s"
+            " AND indexname = 'ix_datasets_provider'",
+            (SCHEMA,),
+        ).fetchone()
+    assert row is not None and "(provider, listed_block DESC, chain_id DESC" in row[0], row
