@@ -5,10 +5,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TF_STAMP := $(VENV)/.tensorflow
+#: pytest processes for `make test` (tests mostly wait on anvil, PostgreSQL and chromium).
+PYTEST_WORKERS ?= 2
 
-.PHONY: install web services browser contracts openapi screenshots demo test lint typecheck pytest clean
+.PHONY: install web services browser contracts openapi screenshots demo test lint typecheck pytest clean locks
 
-install: $(STAMP) node_modules/.package-lock.json web
+install: $(STAMP) $(TF_STAMP) node_modules/.package-lock.json web
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -m venv $(VENV) || (apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV))
@@ -19,6 +22,14 @@ $(STAMP): requirements.lock pyproject.toml
 	$(VENV)/bin/pip install -q torch==2.13.0
 	$(PY) -m compileall -q $(VENV)/lib/python3.11/site-packages/torch > /dev/null || true
 	@touch $(STAMP)
+
+# TensorFlow (Keras 3, CPU build) for the training workers: pip-installed beside the lock,
+# as torch is, from the exact pins in requirements-tensorflow.txt, so the API's and the
+# indexer's lock stays TensorFlow-free. Its own stamp: a change of the lock does not
+# reinstall it (pip finds it satisfied), and a new pin does not rebuild the venv.
+$(TF_STAMP): $(STAMP) requirements-tensorflow.txt
+	$(VENV)/bin/pip install -q -r requirements-tensorflow.txt
+	@touch $(TF_STAMP)
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -52,6 +63,13 @@ contracts: install
 	$(PY) -m contracts.compile
 	$(PY) -m contracts.codegen
 
+# requirements.lock: everything (dev included); requirements.runtime.lock: what the images
+# install, the same versions without the dev extra (tests/ops/test_images.py checks both).
+locks:
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
+	$(VENV)/bin/uv pip compile pyproject.toml -c requirements.lock -o requirements.runtime.lock \
+	  --python-version 3.11 --annotation-style line
+
 openapi: install
 	$(PY) -m api.openapi_document
 
@@ -72,7 +90,7 @@ typecheck: install
 	$(VENV)/bin/mypy .
 
 pytest: install services browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 test: lint typecheck pytest
 

@@ -5,8 +5,10 @@ reported as "more than" the bound). Numbers: min, max, mean and an equal-width h
 of the finite values (NaN and infinities left out; decimals read as float64); the
 histogram's bins need the range, so they are counted in a second pass over the file.
 Strings and booleans: the most frequent values, from a mergeable Misra-Gries summary (exact
-while the column has at most the bound of distinct values; lower bounds beyond). Dates and
-times: min and max. The document stays small: shown strings are cut to MAX_VALUE_CHARS.
+while the column has at most the bound of distinct values; lower bounds beyond); strings
+also the distribution of their lengths in characters (min, max, mean, histogram: a text
+dataset's length profile). Dates and times: min and max. The document stays small: shown
+strings are cut to MAX_VALUE_CHARS.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from api.json_values import JsonSafe
-from common.documents import ColumnProfile, Histogram, ValueCount
+from common.documents import ColumnProfile, Histogram, TextLengths, ValueCount
 
 TOTAL_DISTINCT = 100_000  # distinct values tracked over all columns (memory bound)
 MAX_DISTINCT = 10_000  # per column, when there are few columns
@@ -42,6 +44,18 @@ def _shows_top(kind: pa.DataType) -> bool:
     return bool(
         pa.types.is_string(value) or pa.types.is_large_string(value) or pa.types.is_boolean(value)
     )
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    value = kind.value_type if pa.types.is_dictionary(kind) else kind
+    return bool(pa.types.is_string(value) or pa.types.is_large_string(value))
+
+
+def _lengths(column: pa.Array) -> pa.Array:
+    """Characters per value (a dictionary column's lengths taken from its dictionary)."""
+    if pa.types.is_dictionary(column.type):
+        return pc.take(pc.utf8_length(column.dictionary), column.indices)
+    return pc.utf8_length(column)
 
 
 def _nested(kind: pa.DataType) -> bool:
@@ -195,6 +209,7 @@ class ColumnStats:
             None if _nested(field.type) else Frequencies(capacity, keep_top=_shows_top(field.type))
         )
         self.numbers = Numbers() if is_number(field.type) else None
+        self.lengths = Numbers() if _is_text(field.type) else None
         self.temporal = pa.types.is_temporal(field.type)
         self.low: Any = None
         self.high: Any = None
@@ -202,6 +217,8 @@ class ColumnStats:
     def add(self, column: pa.Array) -> None:
         if self.frequencies is not None:
             self.frequencies.add(column)
+        if self.lengths is not None:
+            self.lengths.add(_lengths(column))
         if self.numbers is not None:
             self.numbers.add(column)
         elif self.temporal and column.null_count < len(column):
@@ -230,6 +247,14 @@ class ColumnStats:
             update["histogram"] = numbers.histogram()
         elif self.low is not None:
             update["min"], update["max"] = shown.convert(self.low), shown.convert(self.high)
+        lengths = self.lengths
+        if lengths is not None and lengths.count:
+            update["lengths"] = TextLengths(
+                min=int(lengths.low),
+                max=int(lengths.high),
+                mean=float(lengths.total) / lengths.count,
+                histogram=lengths.histogram(),
+            )
         return base.model_copy(update=update)
 
 
@@ -243,7 +268,11 @@ class TableStats:
 
     @property
     def needs_bins(self) -> bool:
-        return any(c.numbers is not None and c.numbers.count for c in self.columns)
+        return any(
+            (c.numbers is not None and c.numbers.count)
+            or (c.lengths is not None and c.lengths.count)
+            for c in self.columns
+        )
 
     def add(self, batch: pa.RecordBatch | pa.Table) -> None:
         for stats, column in zip(self.columns, batch.columns, strict=True):
@@ -253,6 +282,8 @@ class TableStats:
         for stats, column in zip(self.columns, batch.columns, strict=True):
             if stats.numbers is not None:
                 stats.numbers.bin(_array(column))
+            if stats.lengths is not None:
+                stats.lengths.bin(_lengths(_array(column)))
 
     def profiles(self, bases: list[ColumnProfile]) -> list[ColumnProfile]:
         return [stats.profile(base) for stats, base in zip(self.columns, bases, strict=True)]
@@ -270,7 +301,9 @@ def fit(columns: list[ColumnProfile], budget: int) -> list[ColumnProfile]:
     for i in reversed(range(len(fitted))):
         if size <= budget:
             break
-        slim = fitted[i].model_copy(update={"top": None, "top_exact": None, "histogram": None})
+        slim = fitted[i].model_copy(
+            update={"top": None, "top_exact": None, "histogram": None, "lengths": None}
+        )
         size -= len(fitted[i].model_dump_json()) - len(slim.model_dump_json())
         fitted[i] = slim
     return fitted

@@ -1,4 +1,5 @@
-"""Validate and profile an uploaded table (CSV, JSON, JSON Lines, Parquet) with pyarrow.
+"""Validate and profile an uploaded table (CSV, JSON, JSON Lines, Parquet) with pyarrow;
+an image archive (ZIP, tar) goes to api.image_profile.
 
 Reads from a file on disk, batch by batch where the format allows, so a large upload is
 never parsed into memory whole (JSON arrays excepted: they are bounded by the size limit).
@@ -25,7 +26,7 @@ import pyarrow.parquet as pq
 
 from api.column_stats import TableStats
 from api.preview import PreviewRows
-from common.documents import ColumnProfile, PreviewDocument
+from common.documents import ColumnProfile, ImageSetProfile, PreviewDocument
 
 FORMATS = {
     ".csv": "csv",
@@ -33,7 +34,10 @@ FORMATS = {
     ".ndjson": "jsonl",
     ".json": "json",
     ".parquet": "parquet",
+    ".zip": "zip",
+    ".tar": "tar",
 }
+ARCHIVE_FORMATS = {"zip", "tar"}
 MAX_NESTING = 4  # struct/list depth accepted in JSON and Parquet columns
 TEXT_FORMATS = {"csv", "jsonl", "json"}
 PARQUET_BATCH_ROWS = 8192  # rows decoded at a time: memory is this times the row width
@@ -41,12 +45,14 @@ UTF8_CHUNK = 1 << 20
 
 
 class UploadRejectedError(ValueError):
-    """The upload cannot be accepted; `status` is the HTTP status to answer with."""
+    """The upload cannot be accepted; `status` is the HTTP status to answer with, `code`
+    the problem code when more precise than the status's (``upload.archive.*``)."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, code: str | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,8 @@ class Profile:
     format: str
     rows: int
     columns: list[ColumnProfile]
-    preview: PreviewDocument | None  # the first rows, when asked for
+    preview: PreviewDocument | None  # the first rows (an archive: thumbnails), when asked for
+    images: ImageSetProfile | None = None  # image archives only
 
 
 def format_of(filename: str) -> str:
@@ -74,7 +81,8 @@ def format_of(filename: str) -> str:
     if suffix not in FORMATS:
         raise UploadRejectedError(
             415,
-            f"unsupported file type {suffix or '(none)'!r}: send .csv, .json, .jsonl or .parquet",
+            f"unsupported file type {suffix or '(none)'!r}: send .csv, .json, .jsonl, "
+            ".parquet, or an image archive (.zip, .tar)",
         )
     return FORMATS[suffix]
 
@@ -276,6 +284,10 @@ def profile_table(path: Path, filename: str, limits: Limits, preview_rows: int =
 
     Two passes when the table has numbers: the histograms' bins need each column's range."""
     fmt = format_of(filename)
+    if fmt in ARCHIVE_FORMATS:
+        from api.image_profile import profile_archive
+
+        return profile_archive(path, fmt, limits, preview_rows)
     _sniff(path, fmt)
     if fmt in TEXT_FORMATS:
         check_utf8(path)

@@ -67,7 +67,8 @@ class UploadForm(BaseModel):
         0,
         ge=0,
         le=MAX_PREVIEW_ROWS,
-        description="the file's first rows to publish unencrypted, for buyers to judge it by",
+        description="the file's first rows (an image archive: thumbnails) to publish "
+        "unencrypted, for buyers to judge it by",
     )
 
 
@@ -77,7 +78,8 @@ def request_body_schema() -> dict[str, Any]:
     schema["properties"]["file"] = {
         "type": "string",
         "format": "binary",
-        "description": "CSV, JSON, JSON Lines or Parquet",
+        "description": "CSV, JSON, JSON Lines or Parquet; or an image classification "
+        "archive (ZIP or tar of class folders, or of images and a labels.csv)",
     }
     schema["required"] = [*schema.get("required", []), "file"]
     return {"required": True, "content": {"multipart/form-data": {"schema": schema}}}

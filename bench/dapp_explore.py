@@ -57,6 +57,7 @@ from web3 import Web3
 
 from api.routers.uploads import store_upload
 from bench import web_bundle
+from bench.api_load import WORDS
 from bench.cpu import cores_busy, cpu_busy
 from common.chain import dev_account
 from common.documents import DatasetDocument
@@ -96,29 +97,9 @@ ADJECTIVES = [
     "labelled",
     "raw",
 ]
+#: api_load's subjects, and more (a 10k catalogue needs more distinct titles).
 SUBJECTS = [
-    "iris",
-    "housing",
-    "titanic",
-    "wine",
-    "penguin",
-    "fraud",
-    "weather",
-    "traffic",
-    "energy",
-    "retail",
-    "genome",
-    "sensor",
-    "climate",
-    "soil",
-    "crop",
-    "finance",
-    "credit",
-    "churn",
-    "sales",
-    "images",
-    "audio",
-    "text",
+    *WORDS,
     "river",
     "forest",
     "ocean",

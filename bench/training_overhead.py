@@ -6,10 +6,11 @@ validation, saving the model, uploading model and card, and the ``logTraining``
 transaction. Overhead = the job's wall time minus the training loop (measured inside the
 sandbox). Target: median <= 2 s over 20 small jobs.
 
-Three ways, 20 jobs each: "cold" (each job starts its sandbox), "warm" (one spare sandbox
+Per framework (PyTorch, and TensorFlow: Keras 3, the same MLP, a .keras model), three
+ways, 20 jobs each: "cold" (each job starts its sandbox), "warm" (one spare sandbox
 started ahead, the worker's default; jobs back to back) and "spaced" (the same, jobs
 ``--gap`` seconds apart). Baseline: the same program as a bare subprocess, no sandbox (what
-starting Python and torch costs without any isolation).
+starting Python and the framework costs without any isolation).
 
 Starts its own anvil and an embedded store in a temporary directory; needs bubblewrap.
 Run: ``.venv/bin/python -m bench.training_overhead --jobs 20``; ``--results
@@ -59,9 +60,15 @@ def table_csv(rows: int, seed: int = 1) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def spec(seed: int) -> dict[str, Any]:
+FRAMEWORKS = ("pytorch", "tensorflow")
+#: What the worker adds to a TensorFlow sandbox's environment (workers.training.job).
+TF_ENV = {"KERAS_BACKEND": "tensorflow", "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def spec(seed: int, framework: str = "pytorch") -> dict[str, Any]:
     """A small job: 2 epochs of an MLP on a few hundred rows."""
     return {
+        "framework": framework,
         "task": "classification",
         "target": "label",
         "features": ["x1", "x2", "x3"],
@@ -77,7 +84,8 @@ def spec(seed: int) -> dict[str, Any]:
 class Bench:
     """A deployed platform, a listed dataset, a staked worker and its training service."""
 
-    def __init__(self, root: Path, rows: int, spares: int) -> None:
+    def __init__(self, root: Path, rows: int, spares: int, framework: str) -> None:
+        self.framework = framework
         self.node = start_anvil()
         w3 = connect(self.node.url)
         deployer = Transactor(w3, dev_account(0))
@@ -127,7 +135,7 @@ class Bench:
         self.service = TrainingService(ledger, self.blobs, keyring, sandbox, config)
 
     def request(self, seed: int) -> int:
-        cid = self.blobs.put([orjson.dumps(spec(seed))]).cid
+        cid = self.blobs.put([orjson.dumps(spec(seed, self.framework))]).cid
         training = self.client.contract("TrainingLog")
         self.buyer.send(training.functions.requestTraining(1, cid, WAD))
         return int(training.functions.jobCount().call())
@@ -137,19 +145,21 @@ class Bench:
         self.node.stop()
 
 
-def bare_process(root: Path, data: bytes, seed: int) -> tuple[float, float]:
+def bare_process(root: Path, data: bytes, seed: int, framework: str) -> tuple[float, float]:
     """(wall, loop) of the training program run as a plain subprocess, no sandbox."""
-    job = root / f"bare-{seed}"
+    job = root / f"bare-{framework}-{seed}"
     (job / "in").mkdir(parents=True)
     (job / "out").mkdir()
-    (job / "in" / "spec.json").write_bytes(orjson.dumps(spec(seed)))
+    (job / "in" / "spec.json").write_bytes(orjson.dumps(spec(seed, framework)))
     (job / "in" / "dataset.csv").write_bytes(data)
     (job / "in" / "ready").touch()
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),
         "DATACOIN_DEVICE": "cpu",
+        "DATACOIN_FRAMEWORK": framework,
         "OMP_NUM_THREADS": "1",
+        **(TF_ENV if framework == "tensorflow" else {}),
     }
     started = time.perf_counter()
     subprocess.run(
@@ -169,10 +179,10 @@ def median(values: list[float]) -> float:
 
 
 def measure(
-    root: Path, jobs: int, rows: int, spares: int, gap: float = 0.0
+    root: Path, jobs: int, rows: int, spares: int, framework: str, *, gap: float = 0.0
 ) -> list[dict[str, float]]:
     """The timings of `jobs` jobs, `gap` seconds apart (after one warm-up job)."""
-    bench = Bench(root, rows, spares)
+    bench = Bench(root, rows, spares, framework)
     try:
         bench.service.run(bench.request(0))
         timings = []
@@ -197,84 +207,107 @@ def summary(timings: list[dict[str, float]]) -> dict[str, Any]:
     }
 
 
-def run(jobs: int, rows: int, gap: float) -> dict[str, Any]:
-    """Measure cold jobs (no spare sandbox), warm ones (one spare) back to back and `gap`
-    seconds apart, and the baseline; with the machine's load average around it."""
-    warm_bytecode()
-    load = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="dc-bench-train-") as tmp:
-        root = Path(tmp)
-        cold = summary(measure(root / "cold", jobs, rows, spares=0))
-        warm = summary(measure(root / "warm", jobs, rows, spares=1))
-        spaced = summary(measure(root / "spaced", jobs, rows, spares=1, gap=gap))
-        bare = [bare_process(root, table_csv(rows), i) for i in range(min(jobs, 5))]
+def run_framework(root: Path, jobs: int, rows: int, gap: float, framework: str) -> dict[str, Any]:
+    """Cold, warm and spaced jobs of one framework, and its bare-subprocess baseline."""
+    root = root / framework
+    cold = summary(measure(root / "cold", jobs, rows, 0, framework))
+    warm = summary(measure(root / "warm", jobs, rows, 1, framework))
+    spaced = summary(measure(root / "spaced", jobs, rows, 1, framework, gap=gap))
+    bare = [bare_process(root, table_csv(rows), i, framework) for i in range(min(jobs, 5))]
     return {
-        "jobs": jobs,
-        "rows": rows,
-        "gap": gap,
         "cold": cold,
         "warm": warm,
         "spaced": spaced,
         "bare_wall": median([w for w, _ in bare]),
         "bare_overhead": median([w - t for w, t in bare]),
+    }
+
+
+def run(jobs: int, rows: int, gap: float, frameworks: tuple[str, ...]) -> dict[str, Any]:
+    """Measure each framework's cold jobs (no spare sandbox), warm ones (one spare) back to
+    back and `gap` seconds apart, and its baseline; with the machine's load around it."""
+    warm_bytecode()
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="dc-bench-train-") as tmp:
+        results = {f: run_framework(Path(tmp), jobs, rows, gap, f) for f in frameworks}
+    return {
+        "jobs": jobs,
+        "rows": rows,
+        "gap": gap,
+        "frameworks": results,
         "load": (load, os.getloadavg()[0]),
     }
 
 
-def report(r: dict[str, Any]) -> str:
-    """The numbers as a Markdown section."""
-    c, w, g = r["cold"], r["warm"], r["spaced"]
+NAMES = {"pytorch": "PyTorch", "tensorflow": "TensorFlow (Keras 3)"}
+ROWS = [
+    ("whole job (`TrainingService.run`: checks to receipt)", "total"),
+    ("training loop (inside the sandbox)", "train"),
+    ("**overhead = whole job - training loop**", "overhead"),
+    ("- chain checks (getJob, block time, worker registered and staked)", "check"),
+    (
+        "- start to data ready (spec, sandbox start; fetch, verify, decrypt under the import)",
+        "prepare",
+    ),
+    ("- start to exit (Python, framework import, load, loop, validation, save)", "sandbox"),
+    ("- upload of model and card, pin, `logTraining` and its receipt", "publish"),
+]
 
-    def verdict(s: dict[str, Any]) -> str:
-        return f"**{s['overhead']:.2f} s**: " + ("met" if s["overhead"] <= 2.0 else "NOT met")
 
-    rows = [
-        ("whole job (`TrainingService.run`: checks to receipt)", "total"),
-        ("training loop (inside the sandbox)", "train"),
-        ("**overhead = whole job - training loop**", "overhead"),
-        ("- chain checks (getJob, block time, worker registered and staked)", "check"),
-        (
-            "- start to data ready (sandbox start; fetch, verify, decrypt under the import)",
-            "prepare",
-        ),
-        ("- start to exit (Python, torch import, load, loop, validation, save)", "sandbox"),
-        ("- upload of model and card, pin, `logTraining` and its receipt", "publish"),
-    ]
-    lines = [f"| {label} | {c[key]:.3f} | {w[key]:.3f} | {g[key]:.3f} |" for label, key in rows]
-    table = "\n".join(lines)
+def _verdict(s: dict[str, Any]) -> str:
+    return f"**{s['overhead']:.2f} s**: " + ("met" if s["overhead"] <= 2.0 else "NOT met")
+
+
+def _framework_section(r: dict[str, Any], framework: str) -> str:
+    f = r["frameworks"][framework]
+    c, w, g = f["cold"], f["warm"], f["spaced"]
+    lines = [f"| {label} | {c[key]:.3f} | {w[key]:.3f} | {g[key]:.3f} |" for label, key in ROWS]
     spread = {
-        k: ", ".join(f"{o:.2f}" for o in sorted(r[k]["overheads"]))
+        k: ", ".join(f"{o:.2f}" for o in sorted(f[k]["overheads"]))
         for k in ("cold", "warm", "spaced")
     }
+    table = "\n".join(lines)
+    return f"""### {NAMES[framework]}
+
+| median over {r["jobs"]} jobs, seconds | cold | warm | spaced |
+|---|---:|---:|---:|
+{table}
+
+Baseline: the same program as a bare subprocess, no sandbox: {f["bare_wall"]:.3f} s wall,
+{f["bare_overhead"]:.3f} s of it outside the loop (Python start and imports, mostly the
+framework).
+
+- overhead, target <= 2 s: cold {_verdict(c)}; warm {_verdict(w)}; spaced {_verdict(g)}
+- cold, sorted: {spread["cold"]}
+- warm, sorted: {spread["warm"]}
+- spaced, sorted: {spread["spaced"]}
+"""
+
+
+def report(r: dict[str, Any]) -> str:
+    """The numbers as a Markdown section."""
+    frameworks = ",".join(r["frameworks"])
+    sections = "\n".join(_framework_section(r, f) for f in r["frameworks"])
     return f"""{START}
 ## Training job overhead (`bench/training_overhead.py`)
 
-Command: `.venv/bin/python -m bench.training_overhead --jobs {r["jobs"]} --rows {r["rows"]}`.
+Command: `.venv/bin/python -m bench.training_overhead --jobs {r["jobs"]} --rows {r["rows"]} \
+--frameworks {frameworks}`.
 Machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()};
 CPU only (no GPU); bubblewrap sandbox, run as root, dropping to an unprivileged uid; anvil
 automine; embedded store. Shared with other work (1-minute load average {r["load"][0]:.1f}
 before, {r["load"][1]:.1f} after, on 2 cores): numbers are noisy.
 
 Workload: {r["jobs"]} jobs per column, each an MLP (16 hidden) for 2 epochs on a {r["rows"]}-row
-encrypted CSV, run and logged on chain by one worker thread, after one warm-up job.
+encrypted CSV, run and logged on chain by one worker thread, after one warm-up job; the same
+spec with `framework` pytorch (a safetensors model) or tensorflow (Keras 3, a .keras model).
 "cold": every job starts its own sandbox (`training_spares=0`). "warm": one spare sandbox
-(torch imported, no data) is started ahead and replaced as each job takes it
-(`training_spares=1`, the default), jobs back to back, so a spare has only the previous
-job's duration to warm up. "spaced": the same, jobs {r["gap"]:g} s apart.
+(the framework imported, no data) is started ahead and replaced as each job takes it
+(`training_spares=1`, the default; a framework's spares start with its first job), jobs
+back to back, so a spare has only the previous job's duration to warm up. "spaced": the
+same, jobs {r["gap"]:g} s apart.
 
-| median over {r["jobs"]} jobs, seconds | cold | warm | spaced |
-|---|---:|---:|---:|
-{table}
-
-Baseline: the same program as a bare subprocess, no sandbox: {r["bare_wall"]:.3f} s wall,
-{r["bare_overhead"]:.3f} s of it outside the loop (Python start and imports, mostly torch);
-bubblewrap itself costs little next to that.
-
-- overhead, target <= 2 s: cold {verdict(c)}; warm {verdict(w)}; spaced {verdict(g)}
-- cold, sorted: {spread["cold"]}
-- warm, sorted: {spread["warm"]}
-- spaced, sorted: {spread["spaced"]}
-{END}"""
+{sections}{END}"""
 
 
 def write_results(path: Path, section: str) -> None:
@@ -295,10 +328,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=400)
     parser.add_argument("--gap", type=float, default=3.0, help="seconds between spaced jobs")
     parser.add_argument(
+        "--frameworks", default=",".join(FRAMEWORKS), help="comma-separated: pytorch,tensorflow"
+    )
+    parser.add_argument(
         "--results", type=Path, default=None, help="also write the section into this file"
     )
     args = parser.parse_args()
-    section = report(run(args.jobs, args.rows, args.gap))
+    frameworks = tuple(f for f in args.frameworks.split(",") if f)
+    section = report(run(args.jobs, args.rows, args.gap, frameworks))
     print(section)
     if args.results is not None:
         write_results(args.results, section)

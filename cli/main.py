@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings.exceptions import SettingsError
 from rich.console import Console
 from rich.text import Text
 
@@ -39,7 +41,12 @@ def _settings(ctx: typer.Context) -> Settings:
 @app.callback()
 def main(ctx: typer.Context) -> None:
     """Build settings once from DATACOIN_* variables and configure logging."""
-    settings = Settings()
+    try:
+        settings = Settings()
+    except (ValidationError, SettingsError) as exc:
+        # One line per problem, naming the variable: no traceback for a typo in a setting.
+        console.print(Text.assemble(("error:", "red"), " invalid settings: ", str(exc)))
+        sys.exit(1)
     configure_logging(settings.log_format, settings.log_level)
     ctx.obj = settings
 
@@ -59,6 +66,14 @@ def deploy(
             " (--no-governance: the deployer stays the owner)."
         ),
     ] = True,
+    *,
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the manifest's deployment when its contracts are on this chain (a"
+            " deploy step that runs at every start deploys once)."
+        ),
+    ] = False,
 ) -> None:
     """Deploy all contracts and write the deployment manifest. With a remote chain
     configured (DATACOIN_REMOTE_CHAINS), deploy both chains with the bridge between them
@@ -69,13 +84,19 @@ def deploy(
     if settings.remote_chains and rpc_url is None and manifest is None:
         _guard(
             lambda: run_deploy_bridged(
-                settings, faucet=faucet, governance=governance, console=console
+                settings, faucet=faucet, governance=governance, console=console, reuse=reuse
             )
         )
         return
     _guard(
         lambda: run_deploy(
-            settings, rpc_url, manifest, faucet=faucet, governance=governance, console=console
+            settings,
+            rpc_url,
+            manifest,
+            faucet=faucet,
+            governance=governance,
+            console=console,
+            reuse=reuse,
         )
     )
 

@@ -29,6 +29,15 @@ class ValueCount(BaseModel):
     truncated: bool = Field(False, description="a long string, cut to its first characters")
 
 
+class TextLengths(BaseModel):
+    """The lengths, in characters, of a text column's values."""
+
+    min: int = Field(ge=0)
+    max: int = Field(ge=0)
+    mean: float
+    histogram: Histogram | None = None
+
+
 class ColumnProfile(BaseModel):
     """One column of a tabular dataset: its schema and summary statistics (absent in
     documents from before they were computed, or left out to keep the document small)."""
@@ -46,6 +55,41 @@ class ColumnProfile(BaseModel):
     histogram: Histogram | None = None
     top: list[ValueCount] | None = Field(None, description="strings and booleans: most frequent")
     top_exact: bool | None = None
+    lengths: TextLengths | None = Field(None, description="text columns: value lengths")
+
+
+#: The type of an image archive's ``image`` column (its ``label`` column is a string).
+IMAGE_COLUMN_TYPE = "image"
+MAX_CLASSES = 1_000
+
+
+class ClassCount(BaseModel):
+    """How many images one class holds."""
+
+    label: str = Field(max_length=128)
+    count: int = Field(ge=0)
+
+
+class SizeRange(BaseModel):
+    """Smallest, largest and mean of an image side, in pixels."""
+
+    min: int = Field(ge=0)
+    max: int = Field(ge=0)
+    mean: float
+
+
+class ImageSetProfile(BaseModel):
+    """An image classification archive: its layout, classes and image sizes."""
+
+    layout: Literal["folders", "labels_csv"] = Field(
+        description="class folders (label/image.png), or images plus a labels.csv"
+    )
+    images: int = Field(ge=0)
+    classes: list[ClassCount] = Field(max_length=MAX_CLASSES, description="by label")
+    width: SizeRange
+    height: SizeRange
+    formats: dict[str, int] = Field(description="images per format (PNG, JPEG, WEBP)")
+    image_bytes: int = Field(ge=0, description="the images' bytes, uncompressed from the archive")
 
 
 class DatasetDocument(BaseModel):
@@ -59,9 +103,11 @@ class DatasetDocument(BaseModel):
     tags: list[str] = Field(default_factory=list, max_length=20)
     license: str | None = Field(None, max_length=100)
     category: str = Field(min_length=1, max_length=32)
-    format: Literal["csv", "jsonl", "json", "parquet"]
-    rows: int = Field(ge=0)
-    columns: list[ColumnProfile]
+    format: Literal["csv", "jsonl", "json", "parquet", "zip", "tar"]
+    rows: int = Field(ge=0, description="rows of a table; images of an image archive")
+    columns: list[ColumnProfile] = Field(
+        description="an image archive has two: `image` (type image) and `label`"
+    )
     size: int = Field(ge=0, description="bytes of the original file")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="of the original file")
     filename: str = Field(max_length=255)
@@ -69,8 +115,11 @@ class DatasetDocument(BaseModel):
     content_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="of the stored bytes")
     encrypted: bool
     preview_cid: str | None = Field(
-        None, description="CID of the PreviewDocument (first rows, unencrypted); none if absent"
+        None,
+        description="CID of the PreviewDocument (first rows, or an image archive's "
+        "thumbnails, unencrypted); none if absent",
     )
+    images: ImageSetProfile | None = Field(None, description="image archives only")
 
 
 class PreviewDocument(BaseModel):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from common.secret_files import FileSettingsSource
 
 
 class ChainEndpoint(BaseModel):
@@ -23,7 +26,8 @@ class ChainEndpoint(BaseModel):
 
 
 class Settings(BaseSettings):
-    """Every knob of the platform, read from ``DATACOIN_*`` environment variables.
+    """Every knob of the platform, read from ``DATACOIN_*`` environment variables, or from
+    the file a ``DATACOIN_*_FILE`` variable names (secrets: :mod:`common.secret_files`).
 
     Example: ``DATACOIN_RPC_URL=http://127.0.0.1:8545``.
     """
@@ -90,7 +94,14 @@ class Settings(BaseSettings):
     )
     poll_interval: float = Field(0.5, gt=0, description="Seconds between head polls when idle.")
     metrics_port: int | None = Field(
-        None, description="Serve Prometheus metrics on this port (127.0.0.1) when set."
+        None,
+        ge=1,
+        le=65535,
+        description="Serve Prometheus metrics on this port when set (`datacoin index`,"
+        " `project`, `work`; the API serves its own at /metrics).",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address the metrics port binds (0.0.0.0 in a container)."
     )
     read_schema: str = Field(
         "readmodels",
@@ -112,6 +123,17 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Address `datacoin serve` binds.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port `datacoin serve` binds.")
     api_pool_size: int = Field(10, ge=2, description="PostgreSQL connections per API process.")
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/?#\s]+/?$",
+        description="Origin users reach the API and dApp at, behind the proxy"
+        " (https://datacoin.example); sets siwe_domain and siwe_uri unless they are set.",
+    )
+    forwarded_allow_ips: list[str] = Field(
+        [],
+        description="Proxies whose X-Forwarded-For/-Proto the API believes, as JSON"
+        ' addresses or networks: ["172.30.0.10"]; none by default.',
+    )
     cors_origins: list[str] = Field(
         [],
         description="Browser origins the API answers cross-origin (CORS), as JSON: "
@@ -194,6 +216,32 @@ class Settings(BaseSettings):
         "auto", description="auto: pretty on a terminal, JSON otherwise."
     )
     log_level: str = Field("INFO", description="Minimum log level.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then ``DATACOIN_*_FILE`` files, then `.env`."""
+        files = FileSettingsSource(settings_cls)
+        return init_settings, env_settings, files, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="after")
+    def _siwe_from_public_url(self) -> Self:
+        """Behind a proxy, sign-in messages name the public origin (EIP-4361's domain is
+        the authority: host and any port), unless siwe_domain/siwe_uri say otherwise."""
+        if self.public_url is None:
+            return self
+        origin = self.public_url.rstrip("/")
+        if "siwe_domain" not in self.model_fields_set:
+            self.siwe_domain = urlsplit(origin).netloc
+        if "siwe_uri" not in self.model_fields_set:
+            self.siwe_uri = origin
+        return self
 
     @property
     def blocks_dir(self) -> Path:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure PostgreSQL (127.0.0.1:5432), Redis (127.0.0.1:6379) and RabbitMQ (127.0.0.1:5672,
 # the workers' tests run on both brokers) are listening: start the Debian services when
-# installed, install them with apt when not.
+# installed, install them with apt when not. Also installs caddy (tests/ops run it).
 set -euo pipefail
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -40,3 +40,16 @@ if ! listening 5672; then
 fi
 listening 5672 || { echo "ensure-services: RabbitMQ is not listening on 5672" >&2; exit 1; }
 echo "ensure-services: PostgreSQL, Redis and RabbitMQ are up"
+
+# caddy: tests/ops/test_caddy.py runs ops/Caddyfile in front of `datacoin serve` (its own
+# instance, on free ports). Without it (and without apt) those tests skip, except in CI.
+if ! command -v caddy >/dev/null && command -v apt-get >/dev/null; then
+  apt_install caddy
+  # Debian's package enables a caddy service on port 80: not ours, stop it where it started.
+  if command -v systemctl >/dev/null; then systemctl disable --now caddy >/dev/null 2>&1 || true; fi
+fi
+if command -v caddy >/dev/null; then
+  echo "ensure-services: caddy $(caddy version | cut -d' ' -f1) installed"
+else
+  echo "ensure-services: no caddy (and no apt-get): tests/ops/test_caddy.py skips" >&2
+fi

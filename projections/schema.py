@@ -22,9 +22,10 @@ from projections.undo import UNDO
 
 #: Bump when a projection's tables or handlers change: the projector then rebuilds.
 # 11: undo records (projection_undo), account totals, datasets' rating index negated,
-# ix_datasets_metadata_cid; 9: governance (proposals, votes, timelock
-# operations, parameter changes, delegations, delegate votes, voting supply); 8: job list
-# indexes; 7: profiles; 6: the outbox owes nothing for a purchase
+# ix_datasets_metadata_cid; 10: the bridge's sends and deliveries; 9: governance
+# (proposals, votes, timelock operations, parameter changes, delegations, delegate votes,
+# voting supply); 8: job list indexes; 7: profiles; 6: the outbox owes nothing for a
+# purchase
 PROJECTIONS_VERSION = "11"
 VERSION_KEY = "__version__"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")

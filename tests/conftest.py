@@ -18,6 +18,11 @@ from common.deploy import DEV_TIMING, DeployConfig, deploy_platform
 from common.manifest import Deployment
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+#: The uid training sandboxes run as in this test process: one per pytest-xdist worker
+#: (gw0, gw1, ...), so a test that looks for leftover sandbox processes by uid never sees
+#: another worker's jobs. Set in the environment: every Settings() and subprocess gets it.
+SANDBOX_UID = 61_000 + int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+os.environ["DATACOIN_SANDBOX_UID"] = str(SANDBOX_UID)
 ADMIN_DB_URL = os.environ.get(
     "DATACOIN_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

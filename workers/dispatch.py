@@ -9,17 +9,23 @@ crash between the two only re-sends the same message.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import psycopg
 import structlog
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from psycopg import sql
 from psycopg.rows import class_row
 
 from common.db import libpq_url
+from common.metrics import DatabaseCollector
 from projections.schema import check_schema_name
 from workers.broker import chain_queue, settings_broker
 from workers.loop import service_loop
@@ -78,6 +84,63 @@ _PENDING = (
 )
 
 
+class OutboxMetrics:
+    """Messages the dispatcher handed to the broker (own registry unless given)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.dispatched = Counter(
+            "datacoin_outbox_dispatched",
+            "Outbox rows sent to the broker",
+            ["action"],
+            registry=self.registry,
+        )
+
+
+#: Final outbox rows not dispatched yet, per chain, with the block time of the oldest.
+_BACKLOG = (
+    "SELECT o.chain_id, count(*), min((SELECT e.block_timestamp FROM events e"
+    "  WHERE e.chain_id = o.chain_id AND e.block_number = o.block_number"
+    "  AND e.block_hash = o.block_hash LIMIT 1))"
+    " FROM {outbox} o JOIN cursors c ON c.chain_id = o.chain_id"
+    " WHERE o.block_number <= c.finalized_number AND NOT EXISTS ("
+    "  SELECT 1 FROM outbox_dispatch d WHERE d.chain_id = o.chain_id"
+    "  AND d.block_hash = o.block_hash AND d.log_index = o.log_index)"
+    " GROUP BY o.chain_id"
+)
+
+
+class OutboxBacklog(DatabaseCollector):
+    """``datacoin_outbox_backlog`` (final rows the dispatcher has not sent) and
+    ``datacoin_outbox_oldest_age_seconds`` (now minus the block time of the oldest of
+    them: it includes the wait for finality), per chain; read at each scrape."""
+
+    def __init__(self, database_url: str, schema: str) -> None:
+        super().__init__(database_url)
+        self.schema = check_schema_name(schema)
+
+    def read(self, conn: psycopg.Connection[Any]) -> Iterator[Metric]:
+        query = sql.SQL(_BACKLOG).format(outbox=sql.Identifier(self.schema, "outbox"))
+        rows = conn.execute(query).fetchall()
+        backlog = GaugeMetricFamily(
+            "datacoin_outbox_backlog",
+            "Final outbox rows not yet sent to the broker",
+            labels=["chain_id"],
+        )
+        age = GaugeMetricFamily(
+            "datacoin_outbox_oldest_age_seconds",
+            "Seconds since the block of the oldest final outbox row not yet sent",
+            labels=["chain_id"],
+        )
+        now = time.time()
+        for chain_id, count, oldest in rows:
+            backlog.add_metric([str(chain_id)], count)
+            # A dev chain's clock may run ahead (time travel in tests): never negative.
+            age.add_metric([str(chain_id)], max(0.0, now - oldest) if oldest else 0.0)
+        yield backlog
+        yield age
+
+
 @dataclass(kw_only=True)
 class Dispatcher:
     """Moves final outbox rows into the broker."""
@@ -88,9 +151,10 @@ class Dispatcher:
     namespace: str = "datacoin"
     schema: str = "readmodels"
     batch_size: int = 500
+    metrics: OutboxMetrics = field(default_factory=OutboxMetrics)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Dispatcher:
+    def from_settings(cls, settings: Settings, metrics: OutboxMetrics | None = None) -> Dispatcher:
         """The dispatcher of `datacoin project` and `datacoin up`: it sends into the broker
         the workers consume (``DATACOIN_BROKER_URL``, ``DATACOIN_BROKER_NAMESPACE``)."""
         return cls(
@@ -98,6 +162,7 @@ class Dispatcher:
             broker=settings_broker(settings),
             namespace=settings.broker_namespace,
             schema=settings.read_schema,
+            metrics=metrics or OutboxMetrics(),
         )
 
     def dispatch_once(self) -> int:
@@ -120,6 +185,7 @@ class Dispatcher:
                 " message_id) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                 (row.chain_id, row.block_hash, row.log_index, row.action, row.message_id),
             )
+        self.metrics.dispatched.labels(row.action).inc()
         log.info(
             "outbox.dispatched",
             action=row.action,

@@ -23,9 +23,11 @@ import structlog
 
 from common.errors import ConfigurationError
 from common.logs import configure_logging
+from common.metrics import serve_metrics
 from common.settings import Settings
 from workers.actors import declare_actors
 from workers.broker import chain_queue, settings_broker
+from workers.metrics import WorkerMetrics
 from workers.services import build_services
 from workers.training.warmup import warm_bytecode
 
@@ -41,14 +43,20 @@ def serve(
     threads: int,
     stop: threading.Event,
     broker_options: Mapping[str, Any] | None = None,
+    metrics: WorkerMetrics | None = None,
 ) -> None:
     """Run one Dramatiq worker in this process until `stop` is set, consuming the queue of
-    its manifest's chain; `broker_options` go to the broker (see ``make_broker``)."""
+    its manifest's chain; `broker_options` go to the broker (see ``make_broker``), and
+    `metrics`, when given, counts its messages."""
     broker = settings_broker(settings, broker_options)
+    if metrics is not None:
+        broker.add_middleware(metrics)
     dramatiq.set_broker(broker)  # what Dramatiq looks up globally finds this one
     services = build_services(settings)
     queue = chain_queue(settings.broker_namespace, services.chain_id)
     declare_actors(broker, services, queue=queue)
+    if metrics is not None:
+        metrics.declare(sorted(broker.actors))
     worker = dramatiq.Worker(broker, queues={queue}, worker_threads=threads, worker_timeout=200)
     worker.start()
     log.info(
@@ -73,28 +81,40 @@ def _stop_on_signals(stop: threading.Event) -> None:
         signal.signal(sig, lambda *_: stop.set())
 
 
-def _child(settings: Settings, threads: int) -> None:
+def _serve_measured(settings: Settings, threads: int, stop: threading.Event, slot: int) -> None:
+    """`serve` with its job metrics on ``metrics_port + slot`` (when a port is set)."""
+    metrics = WorkerMetrics()
+    server = serve_metrics(settings, metrics.registry, port_offset=slot)
+    try:
+        serve(settings, threads=threads, stop=stop, metrics=metrics)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _child(settings: Settings, threads: int, slot: int) -> None:
     configure_logging(settings.log_format, settings.log_level)
     stop = threading.Event()
     _stop_on_signals(stop)
-    serve(settings, threads=threads, stop=stop)
+    _serve_measured(settings, threads, stop, slot)
 
 
 def run_pool(settings: Settings, *, processes: int, threads: int) -> None:
     """Serve in this process (``processes == 1``) or supervise that many child processes,
-    restarting any that dies, until SIGTERM or SIGINT."""
+    restarting any that dies, until SIGTERM or SIGINT. Process `i` (from 0) serves its
+    metrics on ``metrics_port + i``; a restarted one takes the slot of the one it replaces."""
     warm_bytecode()
     stop = threading.Event()
     _stop_on_signals(stop)
     if processes <= 1:
-        serve(settings, threads=threads, stop=stop)
+        _serve_measured(settings, threads, stop, 0)
         return
     context = multiprocessing.get_context("spawn")
-    children: dict[multiprocessing.process.BaseProcess, float] = {}
+    children: dict[multiprocessing.process.BaseProcess, tuple[float, int]] = {}
     quick_deaths = 0
     try:
         while not stop.is_set():
-            for child, started in list(children.items()):
+            for child, (started, _) in list(children.items()):
                 if not child.is_alive():
                     del children[child]
                     quick = time.monotonic() - started < CRASH_WINDOW_S
@@ -102,11 +122,12 @@ def run_pool(settings: Settings, *, processes: int, threads: int) -> None:
                     log.error("worker.process.died", pid=child.pid, exitcode=child.exitcode)
             if quick_deaths >= MAX_QUICK_DEATHS:
                 raise ConfigurationError("worker processes keep dying at start: see the log")
-            for _ in range(processes - len(children)):
-                child = context.Process(target=_child, args=(settings, threads))
+            taken = {slot for _, slot in children.values()}
+            for slot in sorted(set(range(processes)) - taken):
+                child = context.Process(target=_child, args=(settings, threads, slot))
                 child.start()
-                children[child] = time.monotonic()
-                log.info("worker.process.started", pid=child.pid)
+                children[child] = (time.monotonic(), slot)
+                log.info("worker.process.started", pid=child.pid, slot=slot)
             stop.wait(1.0)
     finally:
         for child in children:

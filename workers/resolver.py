@@ -14,7 +14,7 @@ CIDs never hide a resolvable one behind them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,12 +22,15 @@ import orjson
 import psycopg
 import structlog
 from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from common.db import libpq_url
 from common.documents import DatasetDocument, ProfileDocument
 from common.errors import DatacoinError, PermanentError
+from common.metrics import DatabaseCollector
 from projections.outage import backoff_delay
 from projections.schema import check_schema_name
 from storage.base import BlobStore
@@ -117,6 +120,43 @@ def _pending_query(schema: str, kind: DocumentKind) -> sql.Composed:
         failures=sql.Identifier(schema, "document_failures"),
         cache=sql.Identifier(kind.cache),
     )
+
+
+def _backlog_query(schema: str, kind: DocumentKind) -> sql.Composed:
+    # Every CID still to fetch: never tried, or failed transiently (due now or later).
+    return sql.SQL(
+        "SELECT count(*) FROM"
+        " (SELECT DISTINCT {column} AS cid FROM {source} WHERE {column} IS NOT NULL) s"
+        " WHERE NOT EXISTS (SELECT 1 FROM {cache} c WHERE c.cid = s.cid)"
+        " AND NOT EXISTS (SELECT 1 FROM {failures} f WHERE f.kind = %(kind)s"
+        "  AND f.cid = s.cid AND f.permanent)"
+    ).format(
+        column=sql.Identifier(kind.column),
+        source=sql.Identifier(schema, kind.source),
+        failures=sql.Identifier(schema, "document_failures"),
+        cache=sql.Identifier(kind.cache),
+    )
+
+
+class ResolverBacklog(DatabaseCollector):
+    """``datacoin_resolver_backlog{kind}``: documents named on chain that are neither in
+    their cache nor given up on (permanent failures are not backlog), read at each scrape.
+    A backlog that only grows means storage (the IPFS node) does not answer."""
+
+    def __init__(self, database_url: str, schema: str) -> None:
+        super().__init__(database_url)
+        self.schema = check_schema_name(schema)
+
+    def read(self, conn: psycopg.Connection[Any]) -> Iterator[Metric]:
+        backlog = GaugeMetricFamily(
+            "datacoin_resolver_backlog",
+            "Documents named on chain not fetched yet (permanent failures excluded)",
+            labels=["kind"],
+        )
+        for kind in KINDS:
+            row = conn.execute(_backlog_query(self.schema, kind), {"kind": kind.name}).fetchone()
+            backlog.add_metric([kind.name], row[0] if row else 0)
+        yield backlog
 
 
 @dataclass

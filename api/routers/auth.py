@@ -11,10 +11,11 @@ import secrets
 import warnings
 from datetime import UTC, datetime, timedelta
 
+import structlog
 from eth_keys.exceptions import BadSignature
 from eth_utils.address import to_checksum_address
 from eth_utils.exceptions import ValidationError
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from api.deps import SESSION_PREFIX, CurrentSession, RedisDep, SettingsDep, SignedIn
 from api.problems import Problem
@@ -29,6 +30,7 @@ with warnings.catch_warnings():
     from siwe import SiweMessage
     from siwe.siwe import VerificationError
 
+log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/auth", tags=["auth"])
 NONCE_PREFIX = "datacoin:nonce:"
 #: How far ahead of our clock a wallet's `Issued At` may be (clocks drift).
@@ -101,7 +103,9 @@ async def nonce(redis: RedisDep, settings: SettingsDep) -> Nonce:
 
 
 @router.post("/verify", name="verify", response_model=Session, responses=ERRORS)
-async def verify(body: VerifyRequest, redis: RedisDep, settings: SettingsDep) -> Session:
+async def verify(
+    body: VerifyRequest, redis: RedisDep, settings: SettingsDep, request: Request
+) -> Session:
     """Check a signed EIP-4361 message and open a session for its address."""
     try:
         message = SiweMessage.from_message(message=body.message)
@@ -132,6 +136,10 @@ async def verify(body: VerifyRequest, redis: RedisDep, settings: SettingsDep) ->
     address = to_checksum_address(message.address)
     await redis.set(SESSION_PREFIX + token, address, ex=settings.session_ttl)
     expires = datetime.now(UTC) + timedelta(seconds=settings.session_ttl)
+    # Where the session was opened from: behind the proxy, the client's own address and
+    # scheme (X-Forwarded-For/-Proto, believed from `forwarded_allow_ips` only).
+    client = request.client.host if request.client else None
+    log.info("auth.session.opened", address=address, client=client, scheme=request.url.scheme)
     return Session(token=token, address=address, expires_at=expires)
 
 

@@ -29,6 +29,8 @@ MEDIA = {
     "jsonl": "application/x-ndjson",
     "json": "application/json",
     "parquet": "application/vnd.apache.parquet",
+    "zip": "application/zip",
+    "tar": "application/x-tar",
 }
 
 

@@ -66,7 +66,8 @@ def _open(request: Request, row: dict[str, Any]) -> bytes:
 @router.get(
     "/training-jobs/{job_id}/model",
     name="download_model",
-    responses=MODEL_ERRORS | {200: {"content": {MEDIA_TYPE: {}}, "description": "safetensors"}},
+    responses=MODEL_ERRORS
+    | {200: {"content": {MEDIA_TYPE: {}}, "description": "safetensors (PyTorch) or .keras"}},
     response_class=Response,
 )
 async def download_model(
@@ -77,8 +78,9 @@ async def download_model(
     job_id: Annotated[str, Path(pattern=r"^[0-9]{1,78}$")],
     chain_id: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
 ) -> Response:
-    """The model's safetensors bytes, verified against the chain's modelHash, for the
-    job's requester once its TrainingLogged is final."""
+    """The model's bytes (safetensors for a PyTorch job, a .keras file for a TensorFlow
+    one), verified against the chain's modelHash, for the job's requester once its
+    TrainingLogged is final."""
     row = exactly_one(
         await find_jobs(pool, settings, int(job_id), chain_id),
         kind="training_job",
@@ -88,7 +90,8 @@ async def download_model(
         raise Problem(403, "model.not_requester", "only the account that paid for the job")
     _check_ready(row)
     model = await asyncio.to_thread(_open, request, row)
-    filename = f"model-{row['chain_id']}-{job_id}.safetensors"
+    suffix = "keras" if model.startswith(b"PK\x03\x04") else "safetensors"  # .keras: a ZIP
+    filename = f"model-{row['chain_id']}-{job_id}.{suffix}"
     headers = {
         "Content-Disposition": f'attachment; filename="{filename}"',
         "X-Model-Sha256": bytes(row["model_hash"]).hex(),

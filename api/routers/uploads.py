@@ -141,6 +141,7 @@ def store_upload(
             columns=fit(profile.columns, COLUMNS_BUDGET),
             filename=name,
             encrypted=encrypted,
+            images=profile.images,
         )
         chunks = _chunks(path)
         content = blobs.put(encrypt(chunks, keyring) if encrypted else chunks)
@@ -213,7 +214,7 @@ async def upload(
         finally:
             await file.close()
     except UploadRejectedError as exc:
-        code = UPLOAD_CODES.get(exc.status, "upload.invalid")
+        code = exc.code or UPLOAD_CODES.get(exc.status, "upload.invalid")
         raise Problem(exc.status, code, exc.reason) from None
     content_hash = "0x" + doc.content_sha256
     args = {

@@ -25,7 +25,7 @@ from rich.console import Console
 from web3 import Web3
 
 from cli.commands.demo_bridge import BridgeStep
-from cli.commands.deploy import run_deploy_bridged, timing_from_settings
+from cli.commands.deploy import deployed_here, run_deploy_bridged, timing_from_settings
 from cli.commands.embedded import REMOTE_DEV_CHAIN_ID, Endpoints, services
 from cli.commands.serve import STOP_SIGNALS
 from cli.commands.stack import Stack
@@ -35,8 +35,9 @@ from common.deploy import DeployConfig, deploy_platform
 from common.governance import Call, Governance, Proposal, Support, is_governed
 from common.logs import configure_logging
 from common.manifest import Deployment
+from common.sample_data import reviews
 from common.settings import ChainEndpoint, Settings
-from migrations.runner import ensure_database
+from migrations.runner import upgrade
 
 REPO = Path(__file__).resolve().parents[2]
 IRIS = REPO / "ops" / "demo" / "iris.csv"
@@ -54,6 +55,19 @@ IRIS_SPEC = {
     "validation_split": 0.2,
     "seed": 7,
 }
+#: What the provider trains on its text sample: a bag of word embeddings, with TensorFlow.
+TEXT_SPEC = {
+    "framework": "tensorflow",
+    "task": "classification",
+    "target": "label",
+    "features": ["text"],
+    "model": {"kind": "text_embedding", "vocab_size": 256, "embedding_dim": 8, "max_tokens": 16},
+    "epochs": 8,
+    "batch_size": 8,
+    "learning_rate": 0.05,
+    "validation_split": 0.25,
+    "seed": 7,
+}
 #: The dev worker key is anvil's key 0 (the deployer), which holds the initial supply.
 WORKER_ACCOUNT = 0
 
@@ -62,26 +76,12 @@ def _explicit() -> set[str]:
     return {k.removeprefix("DATACOIN_").lower() for k in os.environ if k.startswith("DATACOIN_")}
 
 
-def _reusable(path: Path, w3: Web3, console: Console) -> Deployment | None:
-    """The deployment in `path` when its contracts are on `w3`'s chain (a second run of
-    the demo on the same data directory), else None."""
-    if not path.exists():
-        return None
-    known = Deployment.load(path)
-    address = Web3.to_checksum_address(known.address("DataCoin"))
-    if known.chain_id == w3.eth.chain_id and w3.eth.get_code(address):
-        console.print(f"reusing the deployment in {path}")
-        return known
-    return None
-
-
 def _deployment(settings: Settings, w3: Web3, console: Console) -> Deployment:
-    """The home chain's deployment: the manifest's when its contracts are on this chain,
-    else a new one."""
-    known = _reusable(settings.manifest_file, w3, console)
-    if known is not None:
-        return known
-    # Governed, as `datacoin deploy` does, on the dev chain's short timings.
+    """The home chain's deployment alone (no second chain): the manifest's when its
+    contracts are on this chain, else a new one, governed on the dev chain's timings."""
+    if deployed_here(settings.manifest_file, w3):
+        console.print(f"reusing the deployment in {settings.manifest_file}")
+        return Deployment.load(settings.manifest_file)
     config = DeployConfig(
         governance=True, governance_timing=timing_from_settings(settings, w3.eth.chain_id)
     )
@@ -95,15 +95,9 @@ def _bridged_deployments(settings: Settings, console: Console) -> Deployment:
     """The home chain's deployment and, with a second chain, the bridged pair: reused when
     both manifests' contracts are still on their chains, else both deployed and linked
     (the dev relayer set: anvil's accounts 7, 8, 9, two signatures a message)."""
-    home_w3 = connect(settings.rpc_url)
     if not settings.remote_chains:
-        return _deployment(settings, home_w3, console)
-    remote = settings.remote_chains[0]
-    remote_w3 = connect(remote.rpc_url)
-    home = _reusable(settings.manifest_file, home_w3, console)
-    if home is not None and _reusable(remote.manifest_path, remote_w3, console) is not None:
-        return home
-    pair = run_deploy_bridged(settings, faucet=True, governance=True, console=console)
+        return _deployment(settings, connect(settings.rpc_url), console)
+    pair = run_deploy_bridged(settings, faucet=True, governance=True, console=console, reuse=True)
     return pair.home
 
 
@@ -245,8 +239,9 @@ class Scenario:
         self.say(f"  API: purchases {rated['purchases']}, rating {rated['rating']}")
 
         self.train(dataset_id)
+        self.train_text()
 
-        self.step("6. A staker stakes DATACOIN")
+        self.step("7. A staker stakes DATACOIN")
         self.tx(STAKER, faucet.functions.drip(), "faucet drip")
         self.tx(STAKER, coin.functions.approve(staking.address, 500 * WAD), "approve")
         self.tx(STAKER, staking.functions.stake(500 * WAD), "stake 500")
@@ -264,11 +259,11 @@ class Scenario:
         self.bridge()
 
     def bridge(self) -> None:
-        """Step 8, with a second chain bridged to the home chain (the demo's default)."""
+        """Step 9, with a second chain bridged to the home chain (the demo's default)."""
         remote = next(iter(self.stack.settings.remote_chains), None)
         if remote is None or self.client.deployment.bridge is None:
             return
-        self.step("8. DATACOIN crosses to the second chain, buys a dataset there, comes back")
+        self.step("9. DATACOIN crosses to the second chain, buys a dataset there, comes back")
         step = BridgeStep(
             self.client,
             ChainClient(connect(remote.rpc_url), Deployment.load(remote.manifest_path)),
@@ -285,7 +280,7 @@ class Scenario:
         """Stakers change the protocol fee: the staked worker proposes (its stake passes
         the threshold), both stakers vote for, anyone queues and executes; the API shows
         the proposal's every state and, once executed, the new fee (from FeeChanged)."""
-        self.step("7. Stakers change the protocol fee by a vote")
+        self.step("8. Stakers change the protocol fee by a vote")
         market = self.client.contract("Marketplace")
         governance = Governance(self.client)
         new_fee = 300 if market.functions.feeBps().call() != 300 else 250
@@ -421,6 +416,69 @@ class Scenario:
         self.say(f"  the requester downloaded the model: {len(model)} bytes")
         self.say(f"  its sha256 matches the modelHash on chain: {same}")
 
+    def train_text(self) -> None:
+        """A provider publishes a text dataset (JSON Lines) and trains a TensorFlow text
+        classifier on it: the same sandbox, escrow and logging as the PyTorch job."""
+        self.step("6. A TensorFlow model on a text dataset (JSON Lines)")
+        market = self.client.contract("Marketplace")
+        training = self.client.contract("TrainingLog")
+        coin = self.client.contract("DataCoin")
+        provider = self.sign_in(PROVIDER)
+        form = {
+            "title": "Product reviews (generated sample)",
+            "category": "text",
+            "description": "Short product reviews labelled positive or negative.",
+            "price": "0",
+            "tags": "text,sentiment",
+            "license": "CC0-1.0",
+        }
+        files = {"file": ("reviews.jsonl", reviews(rows=60))}
+        up = self.http.post("/uploads", data=form, files=files, headers=provider)
+        up.raise_for_status()
+        args = up.json()["listing"]["args"]
+        self.tx(
+            PROVIDER,
+            market.functions.listDataset(
+                args["metadataCid"],
+                bytes.fromhex(args["contentHash"][2:]),
+                args["category"],
+                int(args["price"]),
+                args["accessDuration"],
+            ),
+            "listDataset (reviews.jsonl)",
+        )
+        dataset_id = market.functions.datasetCount().call()
+        _wait("the text listing in the API", lambda: self._dataset(dataset_id, title=True))
+        reply = self.http.post(
+            "/training-specs",
+            json={"dataset_id": str(dataset_id), "spec": TEXT_SPEC},
+            headers=provider,
+        )
+        reply.raise_for_status()
+        prepared = reply.json()
+        payment = int(prepared["escrow"])
+        self.tx(PROVIDER, self.faucet().functions.drip(), "faucet drip")
+        self.tx(PROVIDER, coin.functions.approve(training.address, payment), "approve")
+        function, call = training.decode_function_input(prepared["call"]["data"])
+        self.tx(
+            PROVIDER,
+            training.get_function_by_name(function.fn_name)(**call),
+            f"{function.fn_name} (a TensorFlow job)",
+        )
+        job_id = training.functions.jobCount().call()
+        self.finalize()
+        job = _wait("the logged TensorFlow job", lambda: self._job(job_id), timeout=240)
+        card = job["model_card"] or {}
+        self.say(
+            f"  API: job {job_id} {job['status']}: framework {card.get('framework')},"
+            f" accuracy {job['metrics'].get('accuracy')}"
+        )
+        self.download_model(job_id, job, provider)
+
+    def faucet(self) -> Any:
+        """The dev faucet of the home chain."""
+        return self.client.contract("Faucet")
+
     def _job(self, job_id: int) -> Any:
         reply = self.http.get(f"/training-jobs/{job_id}")
         if reply.status_code != 200:
@@ -512,13 +570,17 @@ def _demo_settings(settings: Settings, explicit: set[str], endpoints: Endpoints)
     if endpoints.remote_rpc_url is not None and "remote_chains" not in explicit:
         update["chain_name"] = settings.chain_name or "Home chain (anvil)"
         manifest = settings.data_dir / f"deployment-{REMOTE_DEV_CHAIN_ID}.json"
+        # anvil answers CORS: a browser wallet may be pointed at each chain's node as is.
         update["remote_chains"] = [
             ChainEndpoint(
                 rpc_url=endpoints.remote_rpc_url,
                 manifest_path=manifest,
+                public_rpc_url=endpoints.remote_rpc_url,
                 name=f"Second chain (anvil {REMOTE_DEV_CHAIN_ID})",
             )
         ]
+        if "public_rpc_url" not in explicit:
+            update["public_rpc_url"] = endpoints.rpc_url
         if "siwe_chain_ids" not in explicit:
             update["siwe_chain_ids"] = [*settings.siwe_chain_ids, REMOTE_DEV_CHAIN_ID]
     run_settings = settings.model_copy(update=update)
@@ -541,8 +603,8 @@ def _play(
         )
         run_settings = _demo_settings(settings, explicit, endpoints)
         # The demo owns its database (on its embedded server, or a URL it was given): the
-        # one command besides `datacoin db upgrade` that creates it.
-        ensure_database(run_settings.database_url)
+        # one command besides `datacoin db upgrade` that creates and migrates it.
+        upgrade(run_settings.database_url)
         w3 = connect(endpoints.rpc_url)
         deployment = _bridged_deployments(run_settings, console)
         stack = Stack(run_settings, deployment)
@@ -588,19 +650,22 @@ def worker_loop(settings: Settings) -> Callable[[threading.Event], None]:
 
 
 def run_up(settings: Settings, console: Console) -> None:
-    """`datacoin up`: indexer, projector, API and a worker against configured services."""
+    """`datacoin up`: indexer, projector, API and a worker against configured services,
+    until Ctrl-C or SIGTERM (which stop every component, the sandboxes it started too)."""
     deployment = Deployment.load(settings.manifest_file)
     stack = Stack(settings, deployment)
-    stack.start(worker=worker_loop(settings))
-    console.print(
-        f"[green]up[/green]: API {stack.api_url} (docs {stack.api_url}/docs), chain "
-        f"{deployment.chain_id} at {settings.rpc_url}; Ctrl-C stops"
-    )
-    try:
-        while all(t.is_alive() for t in stack.threads):
-            time.sleep(1)
-        console.print("[red]a component stopped; shutting down[/red]")
-    except KeyboardInterrupt:
-        console.print("stopping")
-    finally:
-        stack.stop()
+    with StopSignals() as stop_signals:
+        try:
+            stack.start(worker=worker_loop(settings))
+            console.print(
+                f"[green]up[/green]: API {stack.api_url} (docs {stack.api_url}/docs), chain "
+                f"{deployment.chain_id} at {settings.rpc_url}; Ctrl-C stops"
+            )
+            while all(t.is_alive() for t in stack.threads):
+                time.sleep(1)
+            console.print("[red]a component stopped; shutting down[/red]")
+        except KeyboardInterrupt:
+            console.print("stopping")
+        finally:
+            stop_signals.disarm()
+            stack.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from web3 import Web3
 
 from common.bridge import DEV_THRESHOLD, dev_relayers
 from common.chain import DEV_CHAIN_IDS, Transactor, connect, dev_account
@@ -17,6 +18,7 @@ from common.deploy import (
     governance_timing,
 )
 from common.errors import ConfigurationError
+from common.manifest import Deployment
 from common.settings import Settings
 
 
@@ -28,12 +30,18 @@ def run_deploy(
     faucet: bool,
     governance: bool,
     console: Console,
+    reuse: bool = False,
 ) -> Path:
     """Deploy to `rpc_url` (or the configured one), write and print the manifest. With
     `governance`, the Timelock and Governor take the admin over (timings: dev or
-    production by chain, overridden by the DATACOIN_GOVERNANCE_* settings)."""
+    production by chain, overridden by the DATACOIN_GOVERNANCE_* settings). With `reuse`,
+    a manifest whose contracts are on this chain is kept as it is (nothing is sent)."""
     url = rpc_url or settings.rpc_url
     deployer = _deployer(settings, url)
+    path = manifest or settings.manifest_file
+    if reuse and deployed_here(path, deployer.w3):
+        console.print(f"[green]kept the deployment in {path}[/green]: its contracts are on chain")
+        return path
     config = DeployConfig(
         faucet=faucet,
         governance=governance,
@@ -41,11 +49,19 @@ def run_deploy(
     )
     deployment = deploy_platform(deployer, config)
     chain_id = deployment.chain_id
-    path = manifest or settings.manifest_file
     deployment.save(path)
     console.print(f"[green]deployed to chain {chain_id}[/green]; manifest written to {path}")
     print(deployment.model_dump_json(indent=2))
     return path
+
+
+def deployed_here(path: Path, w3: Web3) -> bool:
+    """Whether the manifest at `path` names this chain and its token has code there."""
+    if not path.exists():
+        return False
+    known = Deployment.load(path)
+    address = Web3.to_checksum_address(known.address("DataCoin"))
+    return known.chain_id == w3.eth.chain_id and bool(w3.eth.get_code(address))
 
 
 def _deployer(settings: Settings, url: str) -> Transactor:
@@ -79,16 +95,25 @@ def relayer_set(settings: Settings, chain_ids: tuple[int, int]) -> tuple[tuple[s
 
 
 def run_deploy_bridged(
-    settings: Settings, *, faucet: bool, governance: bool, console: Console
+    settings: Settings, *, faucet: bool, governance: bool, console: Console, reuse: bool = False
 ) -> BridgedPair:
     """Deploy the platform on the home chain and on the (one) remote chain with the bridge
     between them, and write both manifests. The home chain is governed when `governance`;
-    the remote chain's owner stays the deployer (its bridge's relayer set included)."""
+    the remote chain's owner stays the deployer (its bridge's relayer set included). With
+    `reuse`, two manifests whose contracts are both on their chains are kept (a pair is
+    never half reused: one side alone is redeployed with the other)."""
     if len(settings.remote_chains) != 1:
         raise ConfigurationError("a bridged deployment needs exactly one remote chain")
     remote = settings.remote_chains[0]
     home_tx = _deployer(settings, settings.rpc_url)
     remote_tx = _deployer(settings, remote.rpc_url)
+    home_path, remote_path = settings.manifest_file, remote.manifest_path
+    if reuse and deployed_here(home_path, home_tx.w3) and deployed_here(remote_path, remote_tx.w3):
+        console.print(
+            f"[green]kept the deployments in {home_path} and {remote_path}[/green]: their"
+            " contracts are on chain"
+        )
+        return BridgedPair(home=Deployment.load(home_path), remote=Deployment.load(remote_path))
     home_id = home_tx.w3.eth.chain_id
     relayers, threshold = relayer_set(settings, (home_id, remote_tx.w3.eth.chain_id))
     pair = deploy_bridged_pair(

@@ -16,7 +16,7 @@ from indexer.metrics import IndexerMetrics
 from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig, Progress
 from indexer.store_pg import PostgresEventStore
-from migrations.runner import upgrade
+from migrations.runner import require_current
 
 
 def _line(p: Progress) -> str:
@@ -35,10 +35,12 @@ def run_index(
 ) -> None:
     """Index the manifest's chain into the configured database until stopped."""
     deployment = Deployment.load(manifest or settings.manifest_file)
-    upgrade(settings.database_url, create=False)  # only `datacoin db upgrade` creates one
+    require_current(settings.database_url)  # only `datacoin db upgrade` migrates
     metrics = IndexerMetrics()
     if settings.metrics_port is not None:
-        start_http_server(settings.metrics_port, addr="127.0.0.1", registry=metrics.registry)
+        start_http_server(
+            settings.metrics_port, addr=settings.metrics_host, registry=metrics.registry
+        )
     store = PostgresEventStore(settings.database_url)
     config = IndexerConfig(
         confirmations=settings.confirmations,

@@ -5,13 +5,16 @@ from __future__ import annotations
 import signal
 import threading
 
+from prometheus_client import CollectorRegistry
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from common.db import require_database
+from common.metrics import serve_metrics
 from common.settings import Settings
 from indexer.store_pg import PostgresEventStore
-from migrations.runner import upgrade
+from migrations.runner import require_current
+from projections.metrics import ProjectorLag
 from projections.projector import Projector
 from projections.replay import replay
 from projections.statehash import state_hash
@@ -20,7 +23,7 @@ from projections.tracking import tracking_position
 
 def run_project(settings: Settings, once: bool, console: Console) -> None:
     """Keep the read models up to date (until SIGTERM/Ctrl-C, or once with `once`)."""
-    upgrade(settings.database_url, create=False)  # only `datacoin db upgrade` creates one
+    require_current(settings.database_url)  # only `datacoin db upgrade` migrates
     store = PostgresEventStore(settings.database_url)
     runner = Projector.from_settings(settings, store)
     try:
@@ -31,7 +34,9 @@ def run_project(settings: Settings, once: bool, console: Console) -> None:
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         runner.prepare()  # the companions read its tables: they exist before they start
-        helpers = _side_loops(settings, stop)
+        registry = CollectorRegistry()
+        helpers = _side_loops(settings, stop, registry)
+        server = serve_metrics(settings, registry)
         try:
             runner.run_forever(stop)
         except KeyboardInterrupt:
@@ -40,19 +45,31 @@ def run_project(settings: Settings, once: bool, console: Console) -> None:
             stop.set()
             for thread in helpers:
                 thread.join(timeout=10)
+            if server is not None:
+                server.stop()
     finally:
         runner.close()
         store.close()
 
 
-def _side_loops(settings: Settings, stop: threading.Event) -> list[threading.Thread]:
-    """The projector's companions: the IPFS document resolver and the outbox dispatcher."""
+def _side_loops(
+    settings: Settings, stop: threading.Event, registry: CollectorRegistry
+) -> list[threading.Thread]:
+    """The projector's companions: the IPFS document resolver and the outbox dispatcher;
+    their metrics, and the projector's lag, go into `registry`."""
     from storage.open import open_blobs
-    from workers.dispatch import Dispatcher
-    from workers.resolver import Resolver
+    from workers.dispatch import Dispatcher, OutboxBacklog, OutboxMetrics
+    from workers.resolver import Resolver, ResolverBacklog, ResolverMetrics
 
-    resolver = Resolver(settings.database_url, open_blobs(settings), settings.read_schema)
-    dispatcher = Dispatcher.from_settings(settings)
+    url, schema = settings.database_url, settings.read_schema
+    for collector in (
+        ProjectorLag(url, schema),
+        OutboxBacklog(url, schema),
+        ResolverBacklog(url, schema),
+    ):
+        registry.register(collector)
+    resolver = Resolver(url, open_blobs(settings), schema, metrics=ResolverMetrics(registry))
+    dispatcher = Dispatcher.from_settings(settings, OutboxMetrics(registry))
     threads = [
         threading.Thread(target=resolver.run_forever, args=(stop,), name="resolver", daemon=True),
         threading.Thread(target=dispatcher.run_forever, args=(stop,), name="dispatch", daemon=True),

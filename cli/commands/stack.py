@@ -14,12 +14,13 @@ import structlog
 import uvicorn
 
 from api.app import create_app
+from cli.commands.serve import proxy_options
 from common.manifest import Deployment
 from common.settings import Settings
 from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
-from migrations.runner import upgrade
+from migrations.runner import require_current
 from projections.projector import Projector
 from storage.open import open_blobs
 from workers.bridge.build import bridged_chains, build_relayer
@@ -60,9 +61,9 @@ class Stack:
         self.threads.append(thread)
 
     def start(self, worker: Callable[[threading.Event], None] | None = None) -> None:
-        """Migrate, then start every component; returns once the API answers."""
+        """Check the schema, then start every component; returns once the API answers."""
         s = self.settings
-        upgrade(s.database_url, create=False)  # only `datacoin db upgrade` creates one
+        require_current(s.database_url)  # only `datacoin db upgrade` migrates
         config = IndexerConfig(
             confirmations=s.confirmations,
             concurrency=s.index_concurrency,
@@ -98,7 +99,11 @@ class Stack:
         if worker is not None:
             self._spawn("worker", lambda: worker(self.stop_event))
         config_api = uvicorn.Config(
-            create_app(s), host=s.api_host, port=s.api_port, log_level="warning"
+            create_app(s),
+            host=s.api_host,
+            port=s.api_port,
+            log_level="warning",
+            **proxy_options(s),
         )
         self.server = uvicorn.Server(config_api)
         self._spawn("api", self.server.run)

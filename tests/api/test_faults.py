@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from api.app import REDIS_TIMEOUT_S, create_app
 from common.anvil import free_port
 from tests.api.conftest import World
 
@@ -52,7 +52,9 @@ def test_dead_redis_is_a_quick_503_with_a_reason(redis_down: TestClient) -> None
         assert response.json()["code"] == "redis.unavailable", name
         assert response.headers["content-type"] == "application/problem+json", name
         assert response.headers.get("retry-after"), name
-        assert elapsed < 1.5, (name, elapsed)
+        # Redis's own timeout, plus room for a loaded machine (two test processes on two
+        # cores): quick means bounded by that timeout, not by the client's patience.
+        assert elapsed < REDIS_TIMEOUT_S + 1.5, (name, elapsed)
         print(f"redis down: {name} answered 503 in {elapsed * 1000:.0f} ms")
     # Routes that do not need Redis still answer
     assert redis_down.get("/datasets").status_code == 200

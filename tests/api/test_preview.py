@@ -35,6 +35,7 @@ SCHEMA: list[dict[str, Any]] = [
         },
         "top": None,
         "top_exact": None,
+        "lengths": None,
     },
     {
         "name": "price",
@@ -51,6 +52,7 @@ SCHEMA: list[dict[str, Any]] = [
         },
         "top": None,
         "top_exact": None,
+        "lengths": None,
     },
     {
         "name": "city",
@@ -68,6 +70,15 @@ SCHEMA: list[dict[str, Any]] = [
             {"value": "Paris", "count": 1, "truncated": False},
         ],
         "top_exact": True,
+        "lengths": {  # characters: Oslo x3, "", Paris
+            "min": 0,
+            "max": 5,
+            "mean": 17 / 5,
+            "histogram": {
+                "edges": [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0],
+                "counts": [1, 0, 0, 0, 0, 0, 0, 0, 3, 1],
+            },
+        },
     },
     {
         "name": "rating",
@@ -84,6 +95,7 @@ SCHEMA: list[dict[str, Any]] = [
         },
         "top": None,
         "top_exact": None,
+        "lengths": None,
     },
 ]
 

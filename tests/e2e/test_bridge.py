@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,16 @@ from web3.logs import DISCARD
 from cli.commands.stack import Stack
 from cli.commands.verify_bridge import verify_bridge
 from common.anvil import AnvilNode, free_port, start_anvil
-from common.bridge import DEV_THRESHOLD, dev_relayers
+from common.bridge import DEV_THRESHOLD, dev_relayers, message_id
 from common.chain import ChainClient, Transactor, connect, dev_account
 from common.deploy import BridgedPair, deploy_bridged_pair
 from common.settings import ChainEndpoint, Settings
+from indexer.store_pg import PostgresEventStore
+from projections.replay import replay
+from projections.statehash import state_snapshot
 from tests.conftest import clone_database, drop_database, service_missing
 from tests.procs import alive
+from workers.bridge.build import build_relayer
 
 WAD = 10**18
 REMOTE_CHAIN_ID = 31338
@@ -133,8 +138,11 @@ def bridged(migrated_template: str, redis_url: str, tmp_path: Path) -> Iterator[
         drop_database(db_url)
 
 
-def relayer(settings: Settings, key_index: int) -> subprocess.Popen[bytes]:
-    """`datacoin relay` in its own process, signing with one dev relayer key."""
+def relayer(
+    settings: Settings, key_index: int, metrics_port: int | None = None
+) -> subprocess.Popen[bytes]:
+    """`datacoin relay` in its own process, signing with one dev relayer key (and serving
+    its metrics on `metrics_port` when given)."""
     key = "0x" + bytes(dev_account(key_index).key).hex()
     remote = settings.remote_chains[0]
     env = {
@@ -146,14 +154,25 @@ def relayer(settings: Settings, key_index: int) -> subprocess.Popen[bytes]:
         f' "manifest_path": "{remote.manifest_path}"}}]',
         "DATACOIN_BRIDGE_RELAYER_KEYS": f'["{key}"]',
         "DATACOIN_BRIDGE_RELAYER_INTERVAL": "0.1",
+        "DATACOIN_CONFIRMATIONS": str(settings.confirmations),
         "DATACOIN_LOG_FORMAT": "json",
     }
+    if metrics_port is not None:
+        env["DATACOIN_METRICS_PORT"] = str(metrics_port)
     return subprocess.Popen(
         [sys.executable, "-m", "cli.main", "relay"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def scrape(port: int) -> str | None:
+    """The text of a metrics endpoint on 127.0.0.1, or None while it does not answer."""
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return None
 
 
 def message_of(contract: Contract, event: str, receipt: Any) -> bytes:
@@ -180,10 +199,16 @@ def test_lock_relay_mint_trade_burn_release_with_a_kill_and_a_reorg(bridged: Bri
     first = b.send(b.home, BUYER, vault.functions.lock(buyer, 300 * WAD, REMOTE_CHAIN_ID))
     first_id = message_of(vault, "BridgeLocked", first)
     b.finalize(b.home)
-    seven = relayer(b.settings, 7)
+    port = free_port()
+    seven = relayer(b.settings, 7, metrics_port=port)
     relayers = [seven]
     try:
         wait_for("relayer 7's signature", lambda: b.signatures(first_id) == 1)
+        # its metrics: one final send waits (for a second signature), and it said so
+        scraped = wait_for("the relayer's metrics", lambda: scrape(port))
+        assert 'datacoin_bridge_backlog{source_chain_id="31337"} 1.0' in scraped
+        waiting = 'outcome="waiting_for_signatures"'
+        assert any(waiting in line for line in scraped.splitlines()), scraped
         # When it is killed with SIGKILL before any second signature exists
         seven.send_signal(signal.SIGKILL)
         seven.wait(timeout=10)
@@ -270,6 +295,18 @@ def test_lock_relay_mint_trade_burn_release_with_a_kill_and_a_reorg(bridged: Bri
     assert sides["home"]["locked"] == sides["remote"]["bridged_supply"] == str(40 * WAD)
     mine = b.api.get(f"/accounts/{buyer}/bridge-transfers").json()["items"]
     assert [Web3.to_bytes(hexstr=t["message_id"]) for t in mine] == [burn_id, first_id]
+    # And the read models, through the reorg, are a function of the two canonical chains
+    store = PostgresEventStore(b.settings.database_url)
+    try:
+        head = store.head().position
+        wait_for(
+            "the projector at the head",
+            lambda: state_snapshot(b.settings.database_url, "readmodels")[1] >= head,
+        )
+        live, position = state_snapshot(b.settings.database_url, "readmodels")
+        assert replay(b.settings.database_url, store, until=position).state_hash == live
+    finally:
+        store.close()
 
 
 def test_a_lock_orphaned_after_its_delivery_is_reported(bridged: Bridged) -> None:
@@ -298,3 +335,42 @@ def test_a_lock_orphaned_after_its_delivery_is_reported(bridged: Bridged) -> Non
     report = wait_for("the report", lambda: (r := verify_bridge(b.settings)).problems and r)
     assert any("whose send is not on the canonical source chain" in p for p in report.problems)
     assert any("vault totalLocked = remote totalSupply" in p for p in report.problems)
+
+
+def test_a_send_the_source_chain_does_not_confirm_is_never_signed(bridged: Bridged) -> None:
+    """The read model may call a send final before a reorg's retraction is folded (the
+    indexer's finality moved on first): the relayer asks the source chain itself. Given a
+    `bridge_sends` row whose transaction no chain has, with its block below the finalized
+    head, when a relayer with every dev key runs, then nothing is signed or delivered."""
+    b = bridged
+    b.finalize(b.home)
+    wait_for("a finalized head", lambda: b.stack.indexers[0].finalized > 0)
+    vault = b.home.contract("BridgeVault")
+    ghost_id = message_id(
+        source_chain_id=31337, dest_chain_id=REMOTE_CHAIN_ID, sender=vault.address, nonce=999
+    )
+    row = {
+        "chain_id": 31337,
+        "block_hash": b"\x07" * 32,
+        "log_index": 0,
+        "message_id": ghost_id,
+        "kind": "lock",
+        "dest_chain_id": REMOTE_CHAIN_ID,
+        "sender": b"\x11" * 20,
+        "recipient": b"\x11" * 20,
+        "amount": 10**24,
+        "nonce": 999,
+        "contract": bytes.fromhex(vault.address[2:]),
+        "tx_hash": b"\x09" * 32,
+        "sent_at": datetime.now(UTC),
+        "block_number": 1,
+    }
+    columns = ", ".join(row)
+    values = ", ".join(f"%({name})s" for name in row)
+    with psycopg.connect(b.settings.database_url, autocommit=True) as conn:
+        conn.execute(f"INSERT INTO readmodels.bridge_sends ({columns}) VALUES ({values})", row)
+    relayer_ = build_relayer(b.settings)
+    outcomes = relayer_.relay_once()
+    assert [(o.message_id, o.action) for o in outcomes] == [("0x" + ghost_id.hex(), "not_final")]
+    assert b.signatures(ghost_id) == 0
+    assert not b.remote.contract("BridgeGateway").functions.processed(ghost_id).call()

@@ -93,8 +93,13 @@ def test_demo_against_ci_services_then_replay(
         http = httpx.Client(base_url=api.group(1), timeout=10)
         # Every step's effect, through the API
         home = {"chain_id": 31337}
-        (dataset,) = http.get("/datasets", params=home).json()["items"]
-        assert dataset["title"] == "Iris flowers (Fisher, 1936)" and dataset["rows"] == 150
+        by_title = {d["title"]: d for d in http.get("/datasets", params=home).json()["items"]}
+        assert set(by_title) == {
+            "Iris flowers (Fisher, 1936)",
+            "Product reviews (generated sample)",
+        }
+        dataset = by_title["Iris flowers (Fisher, 1936)"]
+        assert dataset["rows"] == 150
         assert dataset["purchases"] == 1 and dataset["rating"] == 5.0
         (remote,) = http.get("/datasets", params={"chain_id": 31338}).json()["items"]
         assert remote["purchases"] == 1 and remote["chain_id"] == 31338
@@ -104,11 +109,16 @@ def test_demo_against_ci_services_then_replay(
         assert bridge["in_flight"]["count"] == 0 and bridge["delivered"]["count"] == 2
         stats = next(s for s in http.get("/stats").json() if s["chain_id"] == 31337)
         assert stats["purchases"] == 1 and stats["ratings"] == 1
-        assert stats["jobs_requested"] == 1 and stats["jobs_logged"] == 1
+        assert stats["jobs_requested"] == 2 and stats["jobs_logged"] == 2
         # The worker's 1,000 plus the staker's 500
         assert int(stats["total_staked"]) == 1_500 * 10**18
         job = http.get("/training-jobs/1", params=home).json()
         assert job["status"] == "logged" and job["model_cid"] and job["metrics"]
+        # step 6: a TensorFlow text classifier on the JSON Lines sample
+        text_job = http.get("/training-jobs/2", params=home).json()
+        assert text_job["status"] == "logged"
+        assert text_job["model_card"]["framework"] == "tensorflow"
+        assert "API: job 2 logged: framework tensorflow" in text
         staker = re.search(r"API: (0x[0-9a-fA-F]{40}) stakes", text)
         assert staker
         assert http.get(f"/stakes/{staker.group(1)}").json()[0]["staked"] == str(500 * 10**18)

@@ -157,9 +157,11 @@ class Dapp:
         price: int = 5 * WAD,
         provider: int = PROVIDER,
         chain_id: int | None = None,
+        suffix: str = ".csv",
     ) -> dict[str, Any]:
         """POST /uploads as the provider: the stored dataset and its listing calldata (for
-        chain `chain_id`'s Marketplace; the home chain's when None)."""
+        chain `chain_id`'s Marketplace; the home chain's when None). The file's name ends in
+        `suffix`, which names its format."""
         form = {
             "title": title,
             "description": f"{title}: uploaded by the browser tests",
@@ -171,7 +173,7 @@ class Dapp:
             reply = http.post(
                 "/uploads" + (f"?chain_id={chain_id}" if chain_id is not None else ""),
                 data=form,
-                files={"file": (re.sub(r"\W+", "-", title.lower()) + ".csv", data)},
+                files={"file": (re.sub(r"\W+", "-", title.lower()) + suffix, data)},
                 headers=self.sign_in(provider),
             )
         assert reply.status_code == 201, reply.text
@@ -197,11 +199,17 @@ class Dapp:
         return int(market.functions.datasetCount().call())
 
     def publish(
-        self, title: str, data: bytes, *, price: int = 5 * WAD, chain_id: int | None = None
+        self,
+        title: str,
+        data: bytes,
+        *,
+        price: int = 5 * WAD,
+        chain_id: int | None = None,
+        suffix: str = ".csv",
     ) -> Upload:
-        """Upload, list on chain `chain_id` (home when None), and wait until the API shows it
-        with its title."""
-        upload = self.upload(title, data, price=price, chain_id=chain_id)
+        """Upload (a file named for the title, ending in `suffix`: its format), list on chain
+        `chain_id` (home when None), and wait until the API shows it with its title."""
+        upload = self.upload(title, data, price=price, chain_id=chain_id, suffix=suffix)
         dataset_id = self.list_upload(upload, chain_id=chain_id)
         on = chain_id or self.chain_id  # named: an id may exist on several chains
         self.wait_for(lambda: self.dataset(dataset_id, on).get("title") == title, f"{title} shown")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from tests.conftest import SANDBOX_UID
 from tests.procs import alive, descendants
 from tests.workers.conftest import REPO, sandbox_processes
 from workers.sandbox.base import Limits, SandboxJob, SandboxResult, make_workdir, run
@@ -30,7 +31,7 @@ SMALL = Limits(
     max_output_files=200,
     wall_seconds=4.0,
 )
-UID = 61_000
+UID = SANDBOX_UID
 
 
 @pytest.fixture
@@ -292,3 +293,87 @@ def test_a_sandbox_killed_by_its_owner_says_so(sandbox: BubblewrapSandbox, root:
     proc.kill()
     result = proc.wait()
     assert not result.ok and result.detail == "stopped by its owner"
+
+
+# -- TensorFlow jobs: the same walls around a process that has TensorFlow loaded ----------------
+
+TF_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+#: TensorFlow maps ~1 GiB of address space to load: the tests' limits leave it room.
+TF_LIMITS = Limits(
+    cpu_seconds=60,
+    memory_bytes=1536 << 20,
+    max_processes=64,
+    output_bytes=4 << 20,
+    max_output_files=200,
+    wall_seconds=60.0,
+)
+TF_PRELUDE = "import keras, tensorflow as tf; assert float(tf.reduce_sum(tf.ones((4,)))) == 4.0\n"
+
+
+def run_tensorflow(
+    sandbox: BubblewrapSandbox, root: Path, code: str, name: str, limits: Limits = TF_LIMITS
+) -> SandboxResult:
+    workdir = make_workdir(root, name, UID)
+    argv = [sys.executable, "-c", TF_PRELUDE + code]
+    return run(sandbox, SandboxJob(argv, workdir, limits, TF_ENV))
+
+
+def test_a_tensorflow_program_reaches_neither_the_network_nor_the_host(
+    sandbox: BubblewrapSandbox, root: Path, listener: tuple[int, list[str]]
+) -> None:
+    port, seen = listener
+    other = make_workdir(root, "other-job", UID)
+    (other / "in" / "private.csv").write_text("someone else's data")
+    code = f"""
+import socket
+reached = []
+for target in [('127.0.0.1', {port}), ('1.1.1.1', 53)]:
+    try:
+        socket.create_connection(target, timeout=2)
+        reached.append(target)
+    except OSError:
+        pass
+for path in [{str(root / "platform-keys.json")!r}, {str(other / "in" / "private.csv")!r}]:
+    try:
+        open(path).read()
+        reached.append(path)
+    except OSError:
+        pass
+for path in [{str(root / "escaped")!r}, "/etc/escaped"]:
+    try:
+        open(path, 'w').write('x')
+        reached.append(path)
+    except OSError:
+        pass
+# TensorFlow's own file API makes missing parents: under /tmp it writes into the sandbox's
+# private tmpfs, gone with it; the host's path stays untouched
+tf.io.write_file({str(root / "tf-escaped")!r}, "x")
+try:
+    tf.io.write_file("/etc/tf-escaped", "x")
+    reached.append("/etc via tf.io")
+except Exception:
+    pass
+print("reached", reached)
+"""
+    result = run_tensorflow(sandbox, root, code, "tf-escape")
+    assert result.ok, result
+    assert "reached []" in result.stderr_tail, result.stderr_tail
+    assert seen == [] and not (root / "escaped").exists() and not (root / "tf-escaped").exists()
+    assert not Path("/etc/escaped").exists() and not Path("/etc/tf-escaped").exists()
+
+
+def test_tensorflow_past_its_memory_limit_fails(sandbox: BubblewrapSandbox, root: Path) -> None:
+    code = "x = tf.zeros((1 << 29,), tf.float32); print(float(tf.reduce_sum(x)))"  # 2 GiB
+    result = run_tensorflow(sandbox, root, code, "tf-memory")
+    assert result.failure == "memory", result
+    # and an address space too small for TensorFlow itself is reported the same way
+    small = Limits(memory_bytes=512 << 20, wall_seconds=60.0)
+    result = run_tensorflow(sandbox, root, "", "tf-small", small)
+    assert result.failure == "memory", result
+
+
+def test_tensorflow_past_its_cpu_time_is_stopped(sandbox: BubblewrapSandbox, root: Path) -> None:
+    limits = Limits(cpu_seconds=4, memory_bytes=TF_LIMITS.memory_bytes, wall_seconds=60.0)
+    code = "x = tf.ones((256, 256))\nwhile True: x = tf.linalg.matmul(x, x) / 256.0"
+    result = run_tensorflow(sandbox, root, code, "tf-spin", limits)
+    assert result.failure == "cpu_time", result

@@ -14,11 +14,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tests.conftest import SANDBOX_UID
 from tests.workers.conftest import REPO
 from workers.sandbox.base import Limits, SandboxJob, SandboxResult, make_workdir, run
 from workers.sandbox.bubblewrap import BubblewrapSandbox
 
-UID = 61_000
+UID = SANDBOX_UID
 LIMITS = Limits(cpu_seconds=60, memory_bytes=4 << 30, max_processes=32, wall_seconds=60.0)
 
 #: Tries to stat and read each path given; prints {path: "read" or the error's name}.

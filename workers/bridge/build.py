@@ -44,5 +44,6 @@ def build_relayer(settings: Settings) -> Relayer:
         chains=chains,
         signers=signers,
         submitter=signers[0],
+        confirmations=settings.confirmations,
         schema=settings.read_schema,
     )

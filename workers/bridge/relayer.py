@@ -22,16 +22,18 @@ reorg beyond finality, reported by ``datacoin verify bridge``.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 import structlog
 from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
 from psycopg import sql
 from psycopg.rows import class_row
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import TransactionNotFound
 
 from common.bridge import (
     BridgeMessage,
@@ -45,6 +47,7 @@ from common.bridge import (
 from common.chain import ChainClient, RevertError, Transactor
 from common.db import libpq_url
 from projections.schema import check_schema_name
+from workers.bridge.metrics import RelayerMetrics
 from workers.loop import service_loop
 
 log = structlog.get_logger(__name__)
@@ -53,7 +56,7 @@ log = structlog.get_logger(__name__)
 #: below its chain's finalized block (the indexer's cursor).
 _PENDING = (
     "SELECT s.message_id, s.chain_id AS source_chain_id, s.dest_chain_id, s.sender,"
-    " s.recipient, s.amount, s.nonce, s.contract"
+    " s.recipient, s.amount, s.nonce, s.contract, s.block_hash, s.tx_hash"
     " FROM {sends} s JOIN cursors c ON c.chain_id = s.chain_id"
     " WHERE s.block_number <= c.finalized_number"
     " AND NOT EXISTS (SELECT 1 FROM {deliveries} d WHERE d.message_id = s.message_id)"
@@ -73,6 +76,8 @@ class FinalSend:
     amount: int
     nonce: int
     contract: bytes
+    block_hash: bytes
+    tx_hash: bytes
 
     def message(self) -> BridgeMessage:
         """The message the relayers sign and the destination contract checks."""
@@ -103,7 +108,8 @@ class Outcome:
     """What one pass did to one message."""
 
     message_id: str
-    action: str  # delivered | already_processed | waiting_for_signatures | skipped
+    #: delivered | already_processed | waiting_for_signatures | not_final | skipped
+    action: str
 
 
 @dataclass(kw_only=True)
@@ -115,8 +121,11 @@ class Relayer:
     signers: list[LocalAccount]
     #: Pays for the destination transaction (any funded key; a relayer's own by default).
     submitter: LocalAccount
+    #: Blocks on top of a send's block before it is signed, checked on the source chain.
+    confirmations: int = 12
     schema: str = "readmodels"
     batch_size: int = 50
+    metrics: RelayerMetrics = field(default_factory=RelayerMetrics)
 
     def _pending(self, conn: psycopg.Connection[Any]) -> list[FinalSend]:
         schema = check_schema_name(self.schema)
@@ -129,8 +138,13 @@ class Relayer:
 
     def relay_once(self) -> list[Outcome]:
         """Carry every final, undelivered send as far as this relayer can."""
+        outcomes = []
         with psycopg.connect(libpq_url(self.database_url), autocommit=True) as conn:
-            return [self._relay(conn, send) for send in self._pending(conn)]
+            for send in self._pending(conn):
+                outcome = self._relay(conn, send)
+                self.metrics.outcomes.labels(str(send.dest_chain_id), outcome.action).inc()
+                outcomes.append(outcome)
+        return outcomes
 
     def _relay(self, conn: psycopg.Connection[Any], send: FinalSend) -> Outcome:
         ident = "0x" + bytes(send.message_id).hex()
@@ -146,6 +160,8 @@ class Relayer:
         contract = client.contract(client.deployment.bridge.contract)
         if contract.functions.processed(send.message_id).call():
             return Outcome(message_id=ident, action="already_processed")
+        if not self._final_on_source(send):
+            return Outcome(message_id=ident, action="not_final")
         message = send.message()
         domain = domain_of(client.deployment)
         for account in self.signers:
@@ -156,6 +172,36 @@ class Relayer:
             log.info("bridge.relay.waiting", message_id=ident, have=len(signatures), need=threshold)
             return Outcome(message_id=ident, action="waiting_for_signatures")
         return self._submit(client, contract, message, signatures, ident)
+
+    def _final_on_source(self, send: FinalSend) -> bool:
+        """Whether the send is final on its source chain, asked of that chain's node: the
+        read model says so once the indexer's finality passed its block, but a reorg's
+        retraction may not be folded yet (a relayer never signs on the database's word
+        alone). Its transaction's receipt must be in the same block, that block still the
+        chain's at its height, `confirmations` deep, with the send's log in it."""
+        source = self.chains.get(send.source_chain_id)
+        if source is None:
+            return False
+        w3 = source.w3
+        try:
+            receipt = w3.eth.get_transaction_receipt(HexBytes(bytes(send.tx_hash)))
+        except TransactionNotFound:
+            return False
+        block_hash = bytes(send.block_hash)
+        if receipt["status"] != 1 or bytes(receipt["blockHash"]) != block_hash:
+            return False
+        number = receipt["blockNumber"]
+        if number > w3.eth.block_number - self.confirmations:
+            return False
+        if bytes(w3.eth.get_block(number)["hash"]) != block_hash:
+            return False
+        emitter = bytes(send.contract)
+        return any(
+            bytes.fromhex(str(log["address"])[2:]) == emitter
+            and len(log["topics"]) > 1
+            and bytes(log["topics"][1]) == bytes(send.message_id)
+            for log in receipt["logs"]
+        )
 
     def _submit(
         self,

@@ -153,6 +153,8 @@ _MEMORY_SIGNS = (
     "can't allocate memory",
     "std::bad_alloc",
     "out of memory",
+    "failed to map segment",  # the loader's mmap of a large library past the address space
+    "OOM when allocating",  # TensorFlow's ResourceExhaustedError
 )
 _PROCESS_SIGNS = ("Resource temporarily unavailable", "BlockingIOError", "can't start new thread")
 _OUTPUT_SIGNS = ("File too large",)

@@ -1,10 +1,11 @@
-"""The model file (safetensors) and canonical JSON documents.
+"""The PyTorch model file (safetensors; workers.training.keras_artifact has TensorFlow's).
 
-A model file holds the network's weights under ``model.*``, the input standardisation
-(``input.mean``, ``input.std``) and, for regression, the target's (``target.mean``,
-``target.std``), plus one metadata entry ``datacoin``: a canonical JSON header naming the
-task, columns, labels, network and code version. One entry only, because safetensors
-writes several metadata entries in hash-map order, which would break byte-identical output.
+A model file holds the network's weights under ``model.*``, for a table the input
+standardisation (``input.mean``, ``input.std``) and, for regression, the target's
+(``target.mean``, ``target.std``), plus one metadata entry ``datacoin``: a canonical JSON
+header naming the task, columns, labels, network and code version. One entry only, because
+safetensors writes several metadata entries in hash-map order, which would break
+byte-identical output.
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ from dataclasses import dataclass
 
 import orjson
 import torch
+from pydantic import TypeAdapter
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from workers.training.canonical import canonical_json
 from workers.training.model import build_model
-from workers.training.spec import ModelSpec
+from workers.training.spec import AnyModel
 
 MODEL_FORMAT = "datacoin-model/1"
 HEADER_KEY = "datacoin"
+MODEL_ADAPTER: TypeAdapter[AnyModel] = TypeAdapter(AnyModel)
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class ModelHeader:
     features: tuple[str, ...]
     target: str
     labels: tuple[str, ...]
-    model: ModelSpec
+    model: AnyModel
     code_version: str
 
     def encode(self) -> str:
@@ -59,7 +62,7 @@ class ModelHeader:
             tuple(doc["features"]),
             doc["target"],
             tuple(doc["labels"]),
-            ModelSpec.model_validate(doc["model"]),
+            MODEL_ADAPTER.validate_python(doc["model"]),
             doc["code_version"],
         )
 
@@ -74,7 +77,9 @@ class TrainedModel:
 
     def predict(self, features: torch.Tensor) -> torch.Tensor:
         """Logits (classification) or values in target units (regression)."""
-        x = (features - self.tensors["input.mean"]) / self.tensors["input.std"]
+        x = features
+        if "input.mean" in self.tensors:  # a table's features, standardised
+            x = (features - self.tensors["input.mean"]) / self.tensors["input.std"]
         with torch.no_grad():
             out: torch.Tensor = self.network(x)
         if self.header.task == "regression":

@@ -2,8 +2,10 @@
 document (names and pyarrow type names, as the upload profiled them), before a job is paid
 for: the sandbox would refuse the same spec later, after the escrow.
 
-What fits is what the trainer can use (see workers.training.data): features are cast to
-float64, a classification target is read as text labels, a regression target as float64.
+What fits is what the trainer can use (see workers.training.data): a linear / MLP model's
+features are cast to float64, a text model's one feature is a text column, a CNN's is the
+``image`` column of an image archive (typed ``image`` by the upload); a classification
+target is read as text labels, a regression target as float64.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from workers.training.spec import TrainingSpec
 NUMERIC = re.compile(r"^(u?int(8|16|32|64)|halffloat|float|double|decimal(32|64|128|256)\(.*\))$")
 INTEGER = re.compile(r"^u?int(8|16|32|64)$")
 TEXT = frozenset({"string", "large_string", "string_view", "utf8", "large_utf8"})
+#: The type of an image archive's ``image`` column (common.documents.IMAGE_COLUMN_TYPE).
+IMAGE = "image"
 #: Fewest rows a job can split into a training and a validation part.
 MIN_ROWS = 2
 
@@ -32,8 +36,15 @@ class SpecMismatch:
     detail: str
 
 
-def _feature_fits(kind: str) -> bool:
+def _feature_fits(reads: str, kind: str) -> bool:
+    if reads == "text":
+        return kind in TEXT
+    if reads == "image":
+        return kind == IMAGE
     return kind == "bool" or bool(NUMERIC.match(kind))
+
+
+_WANTED = {"table": "numeric", "text": "text", "image": "an image column"}
 
 
 def _target_fits(task: str, kind: str) -> bool:
@@ -55,8 +66,12 @@ def spec_mismatch(
                 field, "unknown_column", f"{field}: no column {name!r} (columns: {known})"
             )
     for i, name in enumerate(spec.features):
-        if not _feature_fits(types[name]):
-            detail = f"features[{i}]: column {name!r} is {types[name]}, not numeric"
+        if not _feature_fits(spec.input_kind, types[name]):
+            wanted = _WANTED[spec.input_kind]
+            detail = (
+                f"features[{i}]: column {name!r} is {types[name]}; a {spec.model.kind} model "
+                f"needs {wanted}"
+            )
             return SpecMismatch(f"features[{i}]", "column_type", detail)
     if not _target_fits(spec.task, types[spec.target]):
         wanted = "numeric" if spec.task == "regression" else "integer, string or bool"

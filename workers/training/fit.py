@@ -1,4 +1,4 @@
-"""Deterministic training and the validation metrics.
+"""PyTorch jobs: deterministic training and the validation metrics.
 
 Same tensors + spec + seed + code + library versions + device kind -> the same weights:
 deterministic algorithms only, one intra-op thread, seeded initialisation, split and batch
@@ -18,10 +18,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from workers.training.artifact import ModelHeader, TrainedModel
-from workers.training.data import Tensors, split
+from workers.training.artifact import ModelHeader, TrainedModel, load_model
+from workers.training.data import Arrays, Tensors, as_tensors, split
 from workers.training.model import build_model
 from workers.training.spec import TrainingSpec
+from workers.training.trained import Trained
 
 
 def make_deterministic() -> None:
@@ -101,20 +102,24 @@ def _standardise(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def fit(spec: TrainingSpec, data: Tensors, device: torch.device, code: str) -> FitResult:
-    """Train on the training split (standardised with its own statistics)."""
+    """Train on the training split (a table standardised with its own statistics)."""
     train_idx, _ = split(data.features.shape[0], spec.validation_split, spec.seed)
     x, y = data.features[train_idx], data.targets[train_idx]
-    stats = dict(zip(("input.mean", "input.std"), _standardise(x), strict=True))
+    table = spec.input_kind == "table"
+    stats: dict[str, torch.Tensor] = {}
+    if table:
+        stats |= dict(zip(("input.mean", "input.std"), _standardise(x), strict=True))
     classes = spec.task == "classification"
     if not classes:
         mean, std = y.mean(), y.std(unbiased=False) if y.shape[0] > 1 else torch.tensor(1.0)
         stats |= {"target.mean": mean, "target.std": std if std > 0 else torch.tensor(1.0)}
         y = (y - stats["target.mean"]) / stats["target.std"]
     torch.manual_seed(spec.seed)
-    network = build_model(spec.model, x.shape[1], len(data.labels) if classes else 1).to(device)
+    inputs = x.shape[1] if table else 0
+    network = build_model(spec.model, inputs, len(data.labels) if classes else 1).to(device)
     loss_fn: nn.Module = nn.CrossEntropyLoss() if classes else nn.MSELoss()
     optimiser = Adam(list(network.parameters()), lr=spec.learning_rate)
-    xs = ((x - stats["input.mean"]) / stats["input.std"]).to(device)
+    xs = ((x - stats["input.mean"]) / stats["input.std"] if table else x).to(device)
     ys = y.to(device)
     order = torch.Generator().manual_seed(spec.seed + 1)
     started = time.perf_counter()
@@ -161,3 +166,13 @@ def validation_metrics(model: TrainedModel, data: Tensors, spec: TrainingSpec) -
         "mae": error.abs().mean().item(),
         "r2": r2,
     }
+
+
+def train(spec: TrainingSpec, arrays: Arrays, device: str, code: str) -> Trained:
+    """Train, save and score a PyTorch job on `device` (auto, cpu or cuda)."""
+    chosen = pick_device(device)
+    data = as_tensors(arrays)
+    result = fit(spec, data, chosen, code)
+    raw = result.model.to_bytes()
+    metrics = validation_metrics(load_model(raw), data, spec)  # exactly what a verifier gets
+    return Trained(raw, "safetensors", metrics, result.train_loss, result.seconds, chosen.type)

@@ -37,14 +37,24 @@ from workers.sandbox.base import (
 from workers.training.canonical import canonical_json, sha256_hex
 from workers.training.ledger import DatasetRecord, JobRecord, JobStatus, TrainingLedger
 from workers.training.spares import ProgramSpec, SandboxStarter
-from workers.training.spec import MAX_SPEC_BYTES, TrainingSpec, parse_spec
+from workers.training.spec import FRAMEWORKS, MAX_SPEC_BYTES, Framework, TrainingSpec, parse_spec
 from workers.training.stored import MAX_MODEL_BYTES, fetch_limited, seal_model
+from workers.training.trained import MODEL_FILES, ModelFormat
 
 log = structlog.get_logger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_DOCUMENT = 1 << 20
 CARD_KIND = "datacoin-model-card/1"
 IDLE_EXIT = 3  # workers.training.entry.IDLE (not imported: that module is the sandbox's)
+#: What the model card says about reproducing each framework's model (measured: the README's
+#: Workers section, tests/workers/test_training_keras.py).
+DETERMINISM = {
+    "pytorch": "bit-identical: the same inputs, code and libraries on the same platform give "
+    "the same model bytes",
+    "tensorflow": "bit-identical: the same inputs, code and libraries on the same platform give "
+    "the same .keras bytes (op determinism, one thread each way, oneDNN off, fixed ZIP "
+    "timestamps and metadata)",
+}
 
 
 class SandboxLimitError(PermanentError):
@@ -75,6 +85,7 @@ class Produced:
     """What a sandboxed run made, before anything is uploaded."""
 
     model: bytes
+    model_format: ModelFormat
     metrics: bytes
     run: dict[str, Any]
     spec: TrainingSpec
@@ -99,11 +110,13 @@ class Produced:
             "spec_cid": job.spec_cid,
             "spec": self.spec.model_dump(mode="json"),
             "seed": self.spec.seed,
+            "framework": self.spec.framework,
+            "determinism": DETERMINISM[self.spec.framework],
             "model": {
                 "cid": model_cid,
                 "sha256": sha256_hex(self.model),
                 "size": len(self.model),
-                "format": "safetensors",
+                "format": self.model_format,
                 "encrypted": True,
             },
             "metrics": orjson.loads(self.metrics),
@@ -153,13 +166,28 @@ class TrainingService:
         self.keyring = keyring
         self.sandbox = sandbox
         self.config = config
-        self.starter = SandboxStarter(
-            sandbox, config.work_root, self._program(), config.spares, config.spare_idle_seconds
-        )
+        # One starter per framework; a framework's spares start with its first job, so a
+        # worker that never trains with TensorFlow never loads it.
+        self.starters = {
+            framework: SandboxStarter(
+                sandbox,
+                config.work_root,
+                self._program(framework),
+                config.spares,
+                config.spare_idle_seconds,
+            )
+            for framework in FRAMEWORKS
+        }
+
+    @property
+    def starter(self) -> SandboxStarter:
+        """The PyTorch jobs' starter (the default framework's)."""
+        return self.starters["pytorch"]
 
     def close(self) -> None:
         """Stop the spare sandboxes."""
-        self.starter.close()
+        for starter in self.starters.values():
+            starter.close()
 
     def run(self, job_id: int) -> Outcome:
         """Train and log `job_id` unless the chain says it is settled or expired."""
@@ -206,14 +234,17 @@ class TrainingService:
         return Outcome(job_id, "logged", model_cid, card_cid, tx, timings)
 
     def produce(self, job: JobRecord) -> Produced:
-        """Start the sandbox (its torch import overlaps what follows), fetch and check the
-        spec and dataset into it, wait for the training, return its outputs."""
+        """Read the spec, start the sandbox of its framework (its import overlaps what
+        follows), fetch and check the dataset into it, wait for the training, return its
+        outputs."""
         t0 = time.perf_counter()
-        started = self.starter.take(f"job-{self.ledger.chain_id}-{job.job_id}")
+        spec_raw, spec = self._spec(job)
+        starter = self.starters[spec.framework]
+        started = starter.take(f"job-{self.ledger.chain_id}-{job.job_id}")
         workdir, proc = started.workdir, started.proc
         try:
             try:
-                spec, dataset, doc = self._inputs(job, workdir)
+                dataset, doc = self._inputs(job, workdir, spec_raw)
             except BaseException:
                 proc.kill()
                 proc.wait()
@@ -222,42 +253,52 @@ class TrainingService:
             result = proc.wait()
             t2 = time.perf_counter()
             self._check(result, workdir)
-            model, metrics, run = self._outputs(workdir)
+            model_format: ModelFormat = "keras" if spec.framework == "tensorflow" else "safetensors"
+            model, metrics, run = self._outputs(workdir, model_format)
         finally:
             if not self.config.keep_workdirs:
                 shutil.rmtree(workdir, ignore_errors=True)
         timings = {"prepare": t1 - t0, "sandbox": t2 - t0, "train": float(run["train_seconds"])}
-        return Produced(model, metrics, run, spec, dataset, doc, timings)
+        return Produced(model, model_format, metrics, run, spec, dataset, doc, timings)
 
-    def _program(self) -> ProgramSpec:
+    def _program(self, framework: Framework) -> ProgramSpec:
         env = {
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONHASHSEED": "0",
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
             "DATACOIN_DEVICE": self.config.device,
+            "DATACOIN_FRAMEWORK": framework,
         }
+        if framework == "tensorflow":
+            # Keras on TensorFlow; oneDNN's CPU-specific kernels off (results that do not
+            # depend on the CPU's instruction set); TensorFlow's C++ logs quiet.
+            env |= {"KERAS_BACKEND": "tensorflow", "TF_ENABLE_ONEDNN_OPTS": "0"}
+            env |= {"TF_CPP_MIN_LOG_LEVEL": "2"}
         if self.config.pythonpath:
             env["PYTHONPATH"] = self.config.pythonpath
         argv = [self.config.python, "-m", "workers.training.entry"]
         gpu = self.config.device != "cpu" and any(Path("/dev").glob("nvidia[0-9]*"))
-        return ProgramSpec(argv, env, self.config.limits, gpu)
+        return ProgramSpec(argv, env, self.config.limits, gpu and framework == "pytorch")
 
-    def _inputs(
-        self, job: JobRecord, workdir: Path
-    ) -> tuple[TrainingSpec, DatasetRecord, DatasetDocument]:
-        """Fetch, check and write the spec and the decrypted dataset, then signal ready."""
+    def _spec(self, job: JobRecord) -> tuple[bytes, TrainingSpec]:
+        """The job's spec document, fetched and checked."""
         spec_raw = fetch_limited(self.blobs, job.spec_cid, MAX_SPEC_BYTES)
         try:
-            spec = parse_spec(spec_raw)
+            return spec_raw, parse_spec(spec_raw)
         except (ValidationError, ValueError) as exc:
             raise PermanentError(f"invalid training spec {job.spec_cid}: {exc}") from None
+
+    def _inputs(
+        self, job: JobRecord, workdir: Path, spec_raw: bytes
+    ) -> tuple[DatasetRecord, DatasetDocument]:
+        """Fetch, check and write the spec and the decrypted dataset, then signal ready."""
         dataset = self.ledger.dataset(job.dataset_id)
         doc = self._document(dataset)
         (workdir / IN_DIR / "spec.json").write_bytes(spec_raw)
         self._write_dataset(workdir / IN_DIR / f"dataset.{doc.format}", dataset, doc)
         (workdir / IN_DIR / "ready").touch()
-        return spec, dataset, doc
+        return dataset, doc
 
     def _document(self, dataset: DatasetRecord) -> DatasetDocument:
         raw = fetch_limited(self.blobs, dataset.metadata_cid, MAX_DOCUMENT)
@@ -266,9 +307,11 @@ class TrainingService:
         except ValidationError as exc:
             raise PermanentError(f"invalid dataset document {dataset.metadata_cid}") from exc
 
-    def _outputs(self, workdir: Path) -> tuple[bytes, bytes, dict[str, Any]]:
+    def _outputs(
+        self, workdir: Path, model_format: ModelFormat
+    ) -> tuple[bytes, bytes, dict[str, Any]]:
         out = workdir / OUT_DIR
-        model = _read_output(out / "model.safetensors", MAX_MODEL_BYTES)
+        model = _read_output(out / MODEL_FILES[model_format], MAX_MODEL_BYTES)
         metrics = _read_output(out / "metrics.json", MAX_DOCUMENT)
         run = orjson.loads(_read_output(out / "run.json", MAX_DOCUMENT))
         if canonical_json(orjson.loads(metrics)) != metrics:

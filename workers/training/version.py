@@ -10,16 +10,28 @@ from pathlib import Path
 
 #: The modules that run inside the sandbox and decide the model's bytes.
 TRAINING_MODULES = (
+    "archive.py",
     "artifact.py",
     "canonical.py",
     "data.py",
     "entry.py",
     "fit.py",
+    "keras_artifact.py",
+    "keras_fit.py",
+    "keras_model.py",
+    "metrics.py",
     "model.py",
     "spec.py",
+    "text.py",
+    "trained.py",
     "version.py",
 )
-LIBRARIES = ("torch", "numpy", "pyarrow", "safetensors")
+#: The libraries that read the data (all jobs), then each framework's.
+COMMON_LIBRARIES = ("numpy", "pyarrow", "pillow")
+LIBRARIES = {
+    "pytorch": ("torch", "safetensors"),
+    "tensorflow": ("tensorflow-cpu", "keras", "h5py"),
+}
 
 
 def code_version() -> str:
@@ -32,10 +44,10 @@ def code_version() -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def library_versions() -> dict[str, str]:
-    """Python and the numeric libraries' versions."""
+def library_versions(framework: str = "pytorch") -> dict[str, str]:
+    """Python and the libraries' versions (those of `framework`, and the data readers)."""
     found = {"python": platform.python_version()}
-    for name in LIBRARIES:
+    for name in (*LIBRARIES.get(framework, ()), *COMMON_LIBRARIES):
         try:
             found[name] = version(name)
         except PackageNotFoundError:

@@ -26,7 +26,10 @@ SANDBOX_PACKAGES = (
     "typing_inspection",
     "typing_extensions",
     "torch",
+    "PIL",
 )
+# TensorFlow and Keras are pip-installed (requirements-tensorflow.txt), which compiles
+# them: walking TensorFlow's ~1.3 GB tree here would cost seconds at every worker start.
 
 
 def _location(name: str) -> Path | None:

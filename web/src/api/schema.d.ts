@@ -551,8 +551,9 @@ export interface paths {
         };
         /**
          * Download Model
-         * @description The model's safetensors bytes, verified against the chain's modelHash, for the
-         *     job's requester once its TrainingLogged is final.
+         * @description The model's bytes (safetensors for a PyTorch job, a .keras file for a TensorFlow
+         *     one), verified against the chain's modelHash, for the job's requester once its
+         *     TrainingLogged is final.
          */
         get: operations["training_download_model"];
         put?: never;
@@ -1006,6 +1007,30 @@ export interface components {
             delivery: components["schemas"]["Leg"] | null;
         };
         /**
+         * CnnModelSpec
+         * @description A small CNN: the image resized to `image_size` squared (RGB, or grayscale), then per
+         *     entry of `channels` a 3x3 convolution, ReLU and 2x2 max-pooling, then a linear layer.
+         */
+        CnnModelSpec: {
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "cnn";
+            /**
+             * Image Size
+             * @default 16
+             */
+            image_size: number;
+            /** Channels */
+            channels?: number[];
+            /**
+             * Grayscale
+             * @default false
+             */
+            grayscale: boolean;
+        };
+        /**
          * ColumnProfile
          * @description One column of a tabular dataset: its schema and summary statistics (absent in
          *     documents from before they were computed, or left out to keep the document small).
@@ -1044,6 +1069,8 @@ export interface components {
             top?: components["schemas"]["ValueCount"][] | null;
             /** Top Exact */
             top_exact?: boolean | null;
+            /** @description text columns: value lengths */
+            lengths?: components["schemas"]["TextLengths"] | null;
         };
         /**
          * ContractInfo
@@ -1898,6 +1925,48 @@ export interface components {
             finalized: boolean;
         };
         /**
+         * TextLengths
+         * @description The lengths, in characters, of a text column's values.
+         */
+        TextLengths: {
+            /** Min */
+            min: number;
+            /** Max */
+            max: number;
+            /** Mean */
+            mean: number;
+            histogram?: components["schemas"]["Histogram"] | null;
+        };
+        /**
+         * TextModelSpec
+         * @description A bag of word embeddings (fastText-like): the text's words, lower-cased and hashed
+         *     into `vocab_size` buckets (the first `max_tokens`), embedded, averaged, then a linear
+         *     layer. The tokens are made outside the framework (workers.training.text), the same for
+         *     both frameworks.
+         */
+        TextModelSpec: {
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "text_embedding";
+            /**
+             * Vocab Size
+             * @default 4096
+             */
+            vocab_size: number;
+            /**
+             * Embedding Dim
+             * @default 16
+             */
+            embedding_dim: number;
+            /**
+             * Max Tokens
+             * @default 64
+             */
+            max_tokens: number;
+        };
+        /**
          * TrainingCall
          * @description The transaction the requester's wallet sends (after approving `escrow` to `to`).
          */
@@ -2070,6 +2139,13 @@ export interface components {
              */
             schema_version: 1;
             /**
+             * Framework
+             * @description pytorch (safetensors model) or tensorflow (Keras 3, a .keras model)
+             * @default pytorch
+             * @enum {string}
+             */
+            framework: "pytorch" | "tensorflow";
+            /**
              * Task
              * @enum {string}
              */
@@ -2078,7 +2154,8 @@ export interface components {
             target: string;
             /** Features */
             features: string[];
-            model?: components["schemas"]["ModelSpec"];
+            /** Model */
+            model?: components["schemas"]["ModelSpec"] | components["schemas"]["TextModelSpec"] | components["schemas"]["CnnModelSpec"];
             /**
              * Epochs
              * @default 10
@@ -2587,13 +2664,13 @@ export interface operations {
                     encrypted?: boolean | null;
                     /**
                      * Preview Rows
-                     * @description the file's first rows to publish unencrypted, for buyers to judge it by
+                     * @description the file's first rows (an image archive: thumbnails) to publish unencrypted, for buyers to judge it by
                      * @default 0
                      */
                     preview_rows?: number;
                     /**
                      * Format: binary
-                     * @description CSV, JSON, JSON Lines or Parquet
+                     * @description CSV, JSON, JSON Lines or Parquet; or an image classification archive (ZIP or tar of class folders, or of images and a labels.csv)
                      */
                     file: string;
                 };
@@ -4127,6 +4204,13 @@ export interface operations {
                          */
                         schema_version?: 1;
                         /**
+                         * Framework
+                         * @description pytorch (safetensors model) or tensorflow (Keras 3, a .keras model)
+                         * @default pytorch
+                         * @enum {string}
+                         */
+                        framework?: "pytorch" | "tensorflow";
+                        /**
                          * Task
                          * @enum {string}
                          */
@@ -4135,10 +4219,7 @@ export interface operations {
                         target: string;
                         /** Features */
                         features: string[];
-                        /**
-                         * ModelSpec
-                         * @description The network: a linear model, or an MLP with ReLU between `hidden_sizes` layers.
-                         */
+                        /** Model */
                         model?: {
                             /**
                              * Kind
@@ -4148,6 +4229,45 @@ export interface operations {
                             kind?: "linear" | "mlp";
                             /** Hidden Sizes */
                             hidden_sizes?: number[];
+                        } | {
+                            /**
+                             * Kind
+                             * @constant
+                             */
+                            kind: "text_embedding";
+                            /**
+                             * Vocab Size
+                             * @default 4096
+                             */
+                            vocab_size?: number;
+                            /**
+                             * Embedding Dim
+                             * @default 16
+                             */
+                            embedding_dim?: number;
+                            /**
+                             * Max Tokens
+                             * @default 64
+                             */
+                            max_tokens?: number;
+                        } | {
+                            /**
+                             * Kind
+                             * @constant
+                             */
+                            kind: "cnn";
+                            /**
+                             * Image Size
+                             * @default 16
+                             */
+                            image_size?: number;
+                            /** Channels */
+                            channels?: number[];
+                            /**
+                             * Grayscale
+                             * @default false
+                             */
+                            grayscale?: boolean;
                         };
                         /**
                          * Epochs
@@ -4259,7 +4379,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description safetensors */
+            /** @description safetensors (PyTorch) or .keras */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -8,6 +8,7 @@ import { useLiveDatasets } from "@/lib/liveUpdates";
 import { ProviderLink } from "@/components/ProviderLink";
 import { ChainBadge } from "@/components/ChainBadge";
 import { BuyPanel } from "./BuyPanel";
+import { PreviewBody, TextLengths } from "./PreviewPanel";
 
 function duration(seconds: number): string {
   if (seconds === 0) return "Perpetual access";
@@ -128,31 +129,14 @@ export function DatasetView() {
         </table>
       )}
 
+      <TextLengths columns={d.column_schema ?? []} />
+
       <h2>Preview</h2>
       <div data-testid="dataset-preview" className="scroll">
         {preview.isPending && <p className="muted">Loading preview…</p>}
         {preview.isError && <p className="muted">The preview could not be loaded.</p>}
         {preview.data === null && <p className="muted">No preview for this dataset.</p>}
-        {preview.data && (
-          <table>
-            <thead>
-              <tr>
-                {preview.data.columns.map((c) => (
-                  <th key={String(c)}>{String(c)}</th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {preview.data.rows.map((row, i) => (
-                <tr key={i}>
-                  {(row as unknown[]).map((v, j) => (
-                    <td key={j}>{cell(v)}</td>
-                  ))}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+        {preview.data && <PreviewBody preview={preview.data} />}
       </div>
     </article>
   );

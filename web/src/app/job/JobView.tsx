@@ -65,14 +65,33 @@ function show(v: unknown): string {
   return typeof v === "object" ? JSON.stringify(v) : String(v);
 }
 
-/** A spec value as typed: numbers in full, lists joined, the model as kind (sizes). */
+/** A spec value as typed: numbers in full, lists joined, the model as its kind and its
+ * other fields ("mlp (hidden sizes 16, 8)", "cnn (image size 16, channels 8, 16, …)"). */
 function specValue(v: unknown): string {
   if (Array.isArray(v)) return v.join(", ");
-  const model = v as { kind?: string; hidden_sizes?: number[] } | null;
-  if (model && typeof model === "object" && model.kind) {
-    return model.hidden_sizes?.length ? `${model.kind} (${model.hidden_sizes.join(", ")})` : model.kind;
+  if (v && typeof v === "object" && "kind" in v) {
+    const { kind, ...fields } = v as Record<string, unknown>;
+    const shown = Object.entries(fields)
+      .filter(([, f]) => !(Array.isArray(f) && f.length === 0))
+      .map(([k, f]) => `${k.replace(/_/g, " ")} ${specValue(f)}`);
+    return shown.length ? `${String(kind)} (${shown.join(", ")})` : String(kind);
   }
   return v === null || v === undefined ? "" : String(v);
+}
+
+/** The job's framework: the card's once trained, else the spec's (which leaves out the
+ * default, pytorch, so older specs keep their bytes). */
+function frameworkOf(job: TrainingJobDetail): string {
+  const card = job.model_card as { framework?: unknown } | null;
+  const spec = job.spec as { framework?: unknown } | null;
+  return String(card?.framework ?? spec?.framework ?? "pytorch");
+}
+
+/** The model file's name as the API serves it: .keras for a Keras model, else .safetensors. */
+function modelFileName(job: TrainingJobDetail): string {
+  const card = job.model_card as { model?: { format?: unknown } } | null;
+  const keras = card?.model?.format === "keras" || (card?.model?.format === undefined && frameworkOf(job) === "tensorflow");
+  return `model-${job.chain_id}-${job.job_id}.${keras ? "keras" : "safetensors"}`;
 }
 
 const SPEC_FIELDS = ["task", "target", "features", "model", "epochs", "batch_size", "learning_rate", "validation_split", "seed"];
@@ -113,7 +132,7 @@ function ModelDownload({ job }: { job: TrainingJobDetail }) {
         headers: { Authorization: `Bearer ${token}` },
       });
       const blob = await reply.blob();
-      save(blob, filenameOf(reply, `model-${job.chain_id}-${job.job_id}.safetensors`));
+      save(blob, filenameOf(reply, modelFileName(job)));
       setStatus(`saved (${blob.size} bytes)`);
     } catch (err) {
       setStatus(`failed: ${err instanceof ApiError ? err.message : engine.describe(err).message}`);
@@ -141,6 +160,12 @@ function ModelCard({ job }: { job: TrainingJobDetail }) {
       <dt>Model SHA-256</dt>
       <dd className="address" data-testid="model-hash">
         {job.model_hash}
+      </dd>
+      <dt>Framework</dt>
+      <dd data-testid="model-framework">{frameworkOf(job) === "tensorflow" ? "TensorFlow (Keras 3)" : "PyTorch"}</dd>
+      <dt>Model file</dt>
+      <dd className="address" data-testid="model-file">
+        {modelFileName(job)}
       </dd>
       {card.model?.size !== undefined && (
         <>

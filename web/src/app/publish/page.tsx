@@ -154,9 +154,20 @@ export default function PublishPage() {
       {!uploaded && (
         <form className="stack" onSubmit={(e) => void submit(e)} aria-label="Upload a dataset">
           <label>
-            File (CSV, JSON, JSON Lines, Parquet)
-            <input data-testid="publish-file" name="file" type="file" required accept=".csv,.json,.jsonl,.parquet" />
+            File
+            <input
+              data-testid="publish-file"
+              name="file"
+              type="file"
+              required
+              accept=".csv,.json,.jsonl,.ndjson,.parquet,.zip,.tar"
+              aria-describedby="publish-file-kinds"
+            />
           </label>
+          <p id="publish-file-kinds" className="muted" data-testid="publish-file-kinds">
+            Accepted: a table (CSV, JSON, Parquet), a text dataset (JSON Lines, one object a line, e.g. a text and a label), or an image
+            archive (ZIP or tar: one folder per class, or the images with a labels.csv of file name and label).
+          </p>
           <label>
             Title <input data-testid="publish-title" name="title" required maxLength={200} />
           </label>

@@ -10,7 +10,21 @@ import { useState, type FormEvent } from "react";
 import { ApiError, getJson, postJson, query, type DatasetDetail, type TrainingSpecResult } from "@/lib/api";
 import { useDeployment } from "@/lib/deployment";
 import { datasetHref, formatCoin } from "@/lib/format";
-import { boundsOf, initialForm, isFeatureType, specOf, type SpecForm, type SpecSchema } from "@/lib/trainingSpec";
+import {
+  boundsOf,
+  featuresFor,
+  fitsInput,
+  fittingKinds,
+  FRAMEWORKS,
+  initialForm,
+  isFeatureType,
+  MODEL_KINDS,
+  readsOf,
+  specOf,
+  type ModelKind,
+  type SpecForm,
+  type SpecSchema,
+} from "@/lib/trainingSpec";
 import type { Engine, TxUpdate } from "@/wallet/engine";
 import { currentToken, loadEngine, useWallet } from "@/wallet/store";
 import { ChainBadge } from "@/components/ChainBadge";
@@ -62,9 +76,10 @@ function NumberField(props: {
   value: string;
   schema: SpecSchema | undefined;
   step: string;
+  kind?: ModelKind;
   onChange: (value: string) => void;
 }) {
-  const b = boundsOf(props.schema, props.name);
+  const b = boundsOf(props.schema, props.name, props.kind);
   return (
     <label>
       {props.label}
@@ -105,6 +120,17 @@ function SpecBuilder({ dataset, schema }: { dataset: DatasetDetail; schema: Spec
   };
   const toggleFeature = (name: string, on: boolean) =>
     update({ features: on ? columns.map((c) => c.name).filter((n) => n === name || form.features.includes(n)) : form.features.filter((n) => n !== name) });
+  const kinds = fittingKinds(columns);
+  const reads = readsOf(form.modelKind);
+  // A text or image model reads one column and classifies: switching to one sets both.
+  const chooseKind = (kind: ModelKind) =>
+    update({
+      modelKind: kind,
+      features: featuresFor(kind, columns, form.target),
+      ...(readsOf(kind) === "table" ? {} : { task: "classification" as const }),
+    });
+  const chooseTarget = (target: string) =>
+    update({ target, features: reads === "table" ? form.features.filter((n) => n !== target) : featuresFor(form.modelKind, columns, target) });
 
   /** The API's answer to the spec, with a session (signing in once when there is none). */
   async function check(engine: Engine): Promise<TrainingSpecResult> {
@@ -162,19 +188,37 @@ function SpecBuilder({ dataset, schema }: { dataset: DatasetDetail; schema: Spec
     <>
       <form className="stack" data-testid="spec-form" noValidate onSubmit={(e) => void prepare(e)}>
         <label>
+          Framework
+          <select data-testid="spec-framework" value={form.framework} onChange={(e) => update({ framework: e.target.value as SpecForm["framework"] })}>
+            {FRAMEWORKS.map((f) => (
+              <option key={f.value} value={f.value}>
+                {f.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Model
+          <select data-testid="spec-model" value={form.modelKind} onChange={(e) => chooseKind(e.target.value as ModelKind)}>
+            {MODEL_KINDS.filter((k) => kinds.includes(k.value) || k.value === form.modelKind).map((k) => (
+              <option key={k.value} value={k.value}>
+                {k.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
           Task
           <select data-testid="spec-task" value={form.task} onChange={(e) => update({ task: e.target.value as SpecForm["task"] })}>
             <option value="classification">Classification (predict a label)</option>
-            <option value="regression">Regression (predict a number)</option>
+            <option value="regression" disabled={reads !== "table"}>
+              Regression (predict a number){reads !== "table" && " — table models only"}
+            </option>
           </select>
         </label>
         <label>
           Target column
-          <select
-            data-testid="spec-target"
-            value={form.target}
-            onChange={(e) => update({ target: e.target.value, features: form.features.filter((n) => n !== e.target.value) })}
-          >
+          <select data-testid="spec-target" value={form.target} onChange={(e) => chooseTarget(e.target.value)}>
             {columns.map((c) => (
               <option key={c.name} value={c.name}>
                 {c.name} ({c.type})
@@ -182,35 +226,63 @@ function SpecBuilder({ dataset, schema }: { dataset: DatasetDetail; schema: Spec
             ))}
           </select>
         </label>
-        <fieldset className="checks" data-testid="spec-features">
-          <legend>Feature columns (numeric)</legend>
-          {columns.map((c) => (
-            <label key={c.name} className="check">
-              <input
-                type="checkbox"
-                data-testid="spec-feature"
-                data-column={c.name}
-                checked={form.features.includes(c.name)}
-                onChange={(e) => toggleFeature(c.name, e.target.checked)}
-              />
-              <span className={isFeatureType(c.type) ? undefined : "muted"}>
-                {c.name} ({c.type})
-              </span>
-            </label>
-          ))}
-        </fieldset>
-        <label>
-          Model
-          <select data-testid="spec-model" value={form.modelKind} onChange={(e) => update({ modelKind: e.target.value as SpecForm["modelKind"] })}>
-            <option value="mlp">MLP (hidden layers with ReLU)</option>
-            <option value="linear">Linear</option>
-          </select>
-        </label>
+        {reads === "table" ? (
+          <fieldset className="checks" data-testid="spec-features">
+            <legend>Feature columns (numeric)</legend>
+            {columns.map((c) => (
+              <label key={c.name} className="check">
+                <input
+                  type="checkbox"
+                  data-testid="spec-feature"
+                  data-column={c.name}
+                  checked={form.features.includes(c.name)}
+                  onChange={(e) => toggleFeature(c.name, e.target.checked)}
+                />
+                <span className={isFeatureType(c.type) ? undefined : "muted"}>
+                  {c.name} ({c.type})
+                </span>
+              </label>
+            ))}
+          </fieldset>
+        ) : (
+          <label>
+            {reads === "text" ? "Text column" : "Image column"}
+            <select data-testid="spec-input" value={form.features[0] ?? ""} onChange={(e) => update({ features: [e.target.value] })}>
+              {columns
+                .filter((c) => c.name !== form.target && fitsInput(reads, c.type))
+                .map((c) => (
+                  <option key={c.name} value={c.name}>
+                    {c.name} ({c.type})
+                  </option>
+                ))}
+            </select>
+          </label>
+        )}
         {form.modelKind === "mlp" && (
           <label>
             Hidden layer sizes (comma-separated, up to 4)
             <input data-testid="spec-hidden-sizes" value={form.hiddenSizes} onChange={(e) => update({ hiddenSizes: e.target.value })} />
           </label>
+        )}
+        {form.modelKind === "text_embedding" && (
+          <div className="fields">
+            <NumberField label="Vocabulary buckets" name="vocab_size" kind="text_embedding" step="1" value={form.vocabSize} schema={schema} onChange={(v) => update({ vocabSize: v })} />
+            <NumberField label="Embedding size" name="embedding_dim" kind="text_embedding" step="1" value={form.embeddingDim} schema={schema} onChange={(v) => update({ embeddingDim: v })} />
+            <NumberField label="Words read (at most)" name="max_tokens" kind="text_embedding" step="1" value={form.maxTokens} schema={schema} onChange={(v) => update({ maxTokens: v })} />
+          </div>
+        )}
+        {form.modelKind === "cnn" && (
+          <div className="fields">
+            <NumberField label="Image size (pixels a side)" name="image_size" kind="cnn" step="1" value={form.imageSize} schema={schema} onChange={(v) => update({ imageSize: v })} />
+            <label>
+              Channels per convolution (comma-separated, up to 3)
+              <input data-testid="spec-channels" value={form.channels} onChange={(e) => update({ channels: e.target.value })} />
+            </label>
+            <label className="check">
+              <input type="checkbox" data-testid="spec-grayscale" checked={form.grayscale} onChange={(e) => update({ grayscale: e.target.checked })} />
+              Grayscale
+            </label>
+          </div>
         )}
         <div className="fields">
           <NumberField label="Epochs" name="epochs" step="1" value={form.epochs} schema={schema} onChange={(v) => update({ epochs: v })} />
