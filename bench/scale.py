@@ -9,13 +9,13 @@ size S, in one run:
   and the appending process's peak RSS;
 - **bytes per event**: the ``events`` table (heap + TOAST) and each of its indexes,
   after ``VACUUM (ANALYZE)`` (autovacuum is off on this machine);
-- **catch-up behind by N**, for each N of ``--sizes`` up to S: the live projector
-  (``Projector``, as ``datacoin up`` runs it) of a schema that holds the read models of
-  the first S - N events, started in a fresh process (an empty row cache, as after a
-  restart), folds the last N events; events/s and that process's peak RSS. The schema
-  is built first by a replay up to S - N, kept (its rate is printed too). With N = S the
-  schema is empty: from ``projections.projector.REBUILD_FROM`` entries on, the projector
-  rebuilds it by replay and swaps it in;
+- **catch-up behind by N**, for each N of ``--behind`` (default ``--sizes``) up to S:
+  the live projector (``Projector``, as ``datacoin up`` runs it) of a schema that holds
+  the read models of the first S - N events, started in a fresh process (an empty row
+  cache, as after a restart), folds the last N events; events/s and that process's peak
+  RSS. The schema is built first by a replay up to S - N, kept (its rate is printed
+  too). With N = S the schema is empty: from ``projections.projector.REBUILD_FROM``
+  entries on, the projector rebuilds it by replay and swaps it in;
 - **reorg of depth ``--depth``** (``--reorgs`` times, median): the projector that just
   caught up (its cache warm, at the head) waits; the store retracts the last blocks and
   appends a new fork of as many blocks (50 events each; timed: the indexer's part), then
@@ -26,7 +26,8 @@ size S, in one run:
   hash must equal the live schema's that went through the reorgs, or the run fails.
 
 The database is dropped at the end. Run: ``nice -n 5 .venv/bin/python -m bench.scale``
-(``--sizes 100000 1000000`` for a quicker run; 10M takes ~30-60 minutes here).
+(``--sizes 100000 1000000`` for a quicker run; 10M takes ~30-60 minutes here;
+``--sizes 1000000 --behind 100000 --replay-from 2000000``: the catch-up 900k -> 1M alone).
 """
 
 from __future__ import annotations
@@ -253,7 +254,7 @@ def _measure_size(
         f"\n== {head:,} entries in the store: appended at {result.append_rate:,.0f}/s", flush=True
     )
     busy = cpu_busy()
-    behind = sorted((n for n in args.sizes if n <= size), reverse=True)
+    behind = sorted((n for n in args.behind or args.sizes if n <= size), reverse=True)
     for n in behind:
         schema = f"behind_{n}"
         if head - n > 0:  # the read models of the first head - n events: by replay
@@ -450,6 +451,14 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=3, help="blocks a reorg orphans")
     parser.add_argument("--reorgs", type=int, default=3, help="reorgs per size (median)")
     parser.add_argument("--replay-from", type=int, default=1_000_000)
+    parser.add_argument(
+        "--behind",
+        type=int,
+        nargs="+",
+        help="catch-ups to measure at each size, behind by N (default: --sizes); e.g."
+        " `--sizes 1000000 --behind 100000 --replay-from 2000000` measures the catch-up"
+        " 900k -> 1M alone",
+    )
     parser.add_argument("--child-catch-up", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--child-replay", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
