@@ -1,11 +1,12 @@
 """Read-model rows synthesised straight into a read schema, for API benchmarks at sizes
 an event store would take minutes to project (``bench.api_scale``).
 
-Datasets are rows of ``datasets`` (and their ``dataset_metadata`` documents), as the
-projector and the metadata resolver would have written them for ``count`` listings by 2,000
-providers over 5 categories, with prices, purchase counts and ratings drawn at random;
-purchases are rows of ``purchases`` (one buyer can be given any number). Both go in by
-binary COPY through the projector's own writer (``write_rows``), in 50k-row chunks.
+Datasets are rows of ``datasets`` and ``dataset_counters`` (and their ``dataset_metadata``
+documents), as the projector and the metadata resolver would have written them for
+``count`` listings by 2,000 providers over 5 categories, with prices, purchase counts and
+ratings drawn at random; purchases are rows of ``purchases`` (one buyer can be given any
+number). All go in by binary COPY through the projector's own writer (``write_rows``), in
+50k-row chunks.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from bench.api_load import CATEGORIES, WORDS
-from projections.datasets import Datasets
+from projections.datasets import DatasetCounters, Datasets
 from projections.purchases import Purchases
 from projections.writer import prepare_connection, write_rows
 
@@ -29,7 +30,8 @@ EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def dataset_rows(first: int, last: int, seed: int = 7) -> Iterator[dict[str, Any]]:
-    """Rows of datasets `first`..`last` (listed one per block, ids = blocks)."""
+    """Rows of datasets `first`..`last` (listed one per block, ids = blocks): the columns
+    of ``datasets`` and ``dataset_counters`` in one dict (each table takes its own)."""
     rng = random.Random(seed * 1_000_003 + first)
     providers = [bytes([n % 256, n // 256]) * 10 for n in range(2_000)]
     for i in range(first, last + 1):
@@ -76,7 +78,9 @@ def add_datasets(db_url: str, schema: str, first: int, last: int) -> None:
         for start in range(first, last + 1, CHUNK):
             end = min(last, start + CHUNK - 1)
             with conn.cursor() as cur:
-                write_rows(cur, schema, Datasets.table, inserts=list(dataset_rows(start, end)))
+                rows = list(dataset_rows(start, end))
+                write_rows(cur, schema, Datasets.table, inserts=rows)
+                write_rows(cur, schema, DatasetCounters.table, inserts=rows)
                 with cur.copy(
                     "COPY dataset_metadata (cid, title, description, tags, format, rows,"
                     " columns, document) FROM STDIN"
@@ -84,7 +88,7 @@ def add_datasets(db_url: str, schema: str, first: int, last: int) -> None:
                     for row in metadata_rows(start, end):
                         copy.write_row(row)
             conn.commit()
-    _vacuum(db_url, f'"{schema}".datasets', "dataset_metadata")
+    _vacuum(db_url, f'"{schema}".datasets', f'"{schema}".dataset_counters', "dataset_metadata")
 
 
 def add_purchases(

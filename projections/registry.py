@@ -6,7 +6,7 @@ from projections.account_totals import AccountTotals
 from projections.activity import Activity
 from projections.base import Projection
 from projections.bridge import BridgeDeliveries, BridgeSends
-from projections.datasets import Datasets
+from projections.datasets import DatasetCounters, Datasets
 from projections.governance import Proposals, TimelockOperations, Votes
 from projections.outbox import Outbox
 from projections.parameters import ParameterChanges
@@ -22,6 +22,7 @@ def all_projections() -> list[Projection]:
     """A fresh instance of every projection."""
     return [
         Datasets(),
+        DatasetCounters(),
         Purchases(),
         AccessGrants(),
         TrainingJobs(),

@@ -21,13 +21,14 @@ from projections.registry import all_projections
 from projections.undo import UNDO
 
 #: Bump when a projection's tables or handlers change: the projector then rebuilds.
-# 12: ix_datasets_provider on (provider, newest order); 11: undo records
-# (projection_undo), account totals, datasets' rating index negated,
-# ix_datasets_metadata_cid; 10: the bridge's sends and deliveries; 9: governance
-# (proposals, votes, timelock operations, parameter changes, delegations, delegate votes,
-# voting supply); 8: job list indexes; 7: profiles; 6: the outbox owes nothing for a
-# purchase
-PROJECTIONS_VERSION = "12"
+# 13: a dataset's purchase count and rating in dataset_counters (out of datasets, whose 8
+# indexes every purchase and rating rewrote); 12: ix_datasets_provider on (provider,
+# newest order); 11: undo records (projection_undo), account totals, datasets' rating
+# index negated, ix_datasets_metadata_cid; 10: the bridge's sends and deliveries; 9:
+# governance (proposals, votes, timelock operations, parameter changes, delegations,
+# delegate votes, voting supply); 8: job list indexes; 7: profiles; 6: the outbox owes
+# nothing for a purchase
+PROJECTIONS_VERSION = "13"
 VERSION_KEY = "__version__"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     Text,
+    and_,
     bindparam,
     cast,
     func,
@@ -40,7 +41,7 @@ from api.render import (
 )
 from api.schemas import ERRORS, DatasetDetail, DatasetPage
 from api.stored_documents import column_schema
-from projections.datasets import DatasetRow
+from projections.datasets import DatasetCounterRow, DatasetRow
 from projections.metadata import DatasetMetadata
 
 router = APIRouter(tags=["datasets"])
@@ -49,12 +50,18 @@ UINT = r"^[0-9]{1,78}$"
 MAX_SEARCH = 200
 MAX_CATEGORY = 32
 _D = view(DatasetRow.__table__).alias("d")  # type: ignore[arg-type]
+# A dataset's purchase count and rating: a row of their own, same key (every `datasets`
+# row has one: the listing creates both). An inner join, so the planner can walk either
+# table's sort index and probe the other by key.
+_C = view(DatasetCounterRow.__table__).alias("c")  # type: ignore[arg-type]
+_DC = _D.join(_C, and_(_C.c.chain_id == _D.c.chain_id, _C.c.dataset_id == _D.c.dataset_id))
 _M = DatasetMetadata.__table__.alias("m")
-# The expression of ix_datasets_rating, as written there so the planner matches it: the
-# constant inlined, and a plain `/` (SQLAlchemy's would cast the divisor to numeric). The
-# index holds it negated: rating high to low, ids low to high, all one ascending key.
-_RATING = cast(_D.c.rating_sum, DOUBLE_PRECISION).op("/", return_type=DOUBLE_PRECISION)(
-    func.greatest(_D.c.rating_count, literal_column("1"))
+# The expression of ix_dataset_counters_rating, as written there so the planner matches
+# it: the constant inlined, and a plain `/` (SQLAlchemy's would cast the divisor to
+# numeric). The index holds it negated: rating high to low, ids low to high, all one
+# ascending key.
+_RATING = cast(_C.c.rating_sum, DOUBLE_PRECISION).op("/", return_type=DOUBLE_PRECISION)(
+    func.greatest(_C.c.rating_count, literal_column("1"))
 )
 _BY_RATING = -_RATING
 
@@ -74,15 +81,28 @@ class SortOrder:
 
     key: ColumnElement[Any]
     descending: bool
+    #: (chain_id, dataset_id) of the table whose index holds `key`: the keyset's row
+    #: comparison must name that table's columns alone to be a range of its index.
+    ids: tuple[ColumnElement[Any], ColumnElement[Any]]
     #: The cursor holds (sort key, chain_id, dataset_id); uint256 values as decimal strings.
     fields: tuple[CursorField, CursorField, CursorField]
 
 
+_LISTING_IDS = (_D.c.chain_id, _D.c.dataset_id)
+_COUNTER_IDS = (_C.c.chain_id, _C.c.dataset_id)
 _SORTS = {
-    Sort.newest: SortOrder(_D.c.listed_block, True, (cursor_bigint, cursor_bigint, cursor_uint256)),
-    Sort.price: SortOrder(_D.c.price, False, (cursor_uint256, cursor_bigint, cursor_uint256)),
-    Sort.purchases: SortOrder(_D.c.purchases, True, (cursor_bigint, cursor_bigint, cursor_uint256)),
-    Sort.rating: SortOrder(_RATING, True, (cursor_rating, cursor_bigint, cursor_uint256)),
+    Sort.newest: SortOrder(
+        _D.c.listed_block, True, _LISTING_IDS, (cursor_bigint, cursor_bigint, cursor_uint256)
+    ),
+    Sort.price: SortOrder(
+        _D.c.price, False, _LISTING_IDS, (cursor_uint256, cursor_bigint, cursor_uint256)
+    ),
+    Sort.purchases: SortOrder(
+        _C.c.purchases, True, _COUNTER_IDS, (cursor_bigint, cursor_bigint, cursor_uint256)
+    ),
+    Sort.rating: SortOrder(
+        _RATING, True, _COUNTER_IDS, (cursor_rating, cursor_bigint, cursor_uint256)
+    ),
 }
 
 #: The filters of GET /datasets (and of one dataset's lookup), bound by name.
@@ -116,15 +136,16 @@ _SELECT = select(
     _M.c.format,
     _M.c.rows,
     _M.c["columns"],
-    _D.c.purchases,
-    _D.c.rating_sum,
-    _D.c.rating_count,
+    _C.c.purchases,
+    _C.c.rating_sum,
+    _C.c.rating_count,
     _D.c.status,
     _D.c.listed_at,
-    _D.c.block_number,
-    _D.c.finalized,
+    # The dataset's last change, listing or counters; final when both rows are.
+    func.greatest(_D.c.block_number, _C.c.block_number).label("block_number"),
+    and_(_D.c.finalized, _C.c.finalized).label("finalized"),
     _D.c.listed_block,
-).select_from(_D.outerjoin(_M, _M.c.cid == _D.c.metadata_cid))
+).select_from(_DC.outerjoin(_M, _M.c.cid == _D.c.metadata_cid))
 
 
 def dataset_item(row: Row) -> dict[str, Any]:
@@ -174,17 +195,17 @@ def _after(order: SortOrder) -> ColumnElement[bool]:
     key: BindParameter[Any] = bindparam("after_key")
     chain: BindParameter[int] = bindparam("after_chain")
     dataset: BindParameter[int] = bindparam("after_id")
-    ids = (_D.c.chain_id, _D.c.dataset_id)
     if order.key is _RATING:  # the cursor holds the rating; the index, its negation
-        return tuple_(_BY_RATING, *ids) > tuple_(-key, chain, dataset)
-    keyset, cursor = tuple_(order.key, *ids), tuple_(key, chain, dataset)
+        return tuple_(_BY_RATING, *order.ids) > tuple_(-key, chain, dataset)
+    keyset, cursor = tuple_(order.key, *order.ids), tuple_(key, chain, dataset)
     return keyset < cursor if order.descending else keyset > cursor
 
 
 def _order_by(order: SortOrder) -> list[ColumnElement[Any]]:
+    chain, dataset = order.ids
     if order.key is _RATING:
-        return [_BY_RATING.asc(), _D.c.chain_id.asc(), _D.c.dataset_id.asc()]
-    columns = (order.key, _D.c.chain_id, _D.c.dataset_id)
+        return [_BY_RATING.asc(), chain.asc(), dataset.asc()]
+    columns = (order.key, chain, dataset)
     return [c.desc() if order.descending else c.asc() for c in columns]
 
 
@@ -237,7 +258,7 @@ def _walked(filters: tuple[str, ...], order: SortOrder, keyset: bool) -> Subquer
     """The first SEARCH_WALK datasets in `order` that pass the filters but the search."""
     # (The rating key as a column of its own: the outer order is then that column, which
     # the planner knows is already in order; as an expression it sorted every row.)
-    walked = select(_D, _BY_RATING.label("by_rating"))
+    walked = select(_D, _C, _BY_RATING.label("by_rating")).select_from(_DC)
     walked = walked.where(*(_FILTERS[n] for n in filters if n != "q"))
     if keyset:
         walked = walked.where(_after(order))
@@ -252,8 +273,8 @@ def _matched() -> CTE:
     """The datasets whose document matches the search (the full-text index, then
     ix_datasets_metadata_cid), materialised: the planner cannot walk a sort index instead."""
     return (
-        select(_D)
-        .select_from(_D.join(_FOUND, _FOUND.c.cid == _D.c.metadata_cid))
+        select(_D, _C)
+        .select_from(_DC.join(_FOUND, _FOUND.c.cid == _D.c.metadata_cid))
         .where(_FOUND.c.search.op("@@")(_FILTERS["q"].right))
         .cte("matched")
         .prefix_with("MATERIALIZED")
@@ -261,8 +282,9 @@ def _matched() -> CTE:
 
 
 def _over(datasets: FromClause, statement: Select[Any]) -> Select[Any]:
-    """`statement` reading `datasets` (rows of the datasets view) in place of the view;
-    the documents' alias `m` stays itself."""
+    """`statement` reading `datasets` (rows of the datasets and counters views, joined:
+    selected from ``_DC`` itself) in place of that join; the documents' alias `m` stays
+    itself."""
     documents = {_M, DatasetMetadata.__table__}
     adapter = ClauseAdapter(
         datasets, exclude_fn=lambda e: e in documents or getattr(e, "table", None) in documents

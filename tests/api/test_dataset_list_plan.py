@@ -35,8 +35,8 @@ DATASETS = 20_000
 INDEX = {
     Sort.newest: "ix_datasets_newest",
     Sort.price: "ix_datasets_price",
-    Sort.purchases: "ix_datasets_purchases",
-    Sort.rating: "ix_datasets_rating",
+    Sort.purchases: "ix_dataset_counters_purchases",
+    Sort.rating: "ix_dataset_counters_rating",
 }
 #: A cursor in the middle of each order: (sort key, chain, dataset id).
 MIDDLE: dict[Sort, dict[str, Any]] = {

@@ -150,8 +150,14 @@ class World:
 def read_models(db_url: str, staking: bytes) -> dict[str, Any]:
     """The read models' rows (voting power: Staking's, whose address is `staking`)."""
     with psycopg.connect(db_url, row_factory=dict_row) as conn:
+        # A dataset's counters are a row of their own (a left join: one missing is None)
         datasets = {
-            int(r["dataset_id"]): r for r in conn.execute(f"SELECT * FROM {SCHEMA}.datasets")
+            int(r["dataset_id"]): r
+            for r in conn.execute(
+                f"SELECT d.*, c.purchases, c.rating_count, c.rating_sum FROM {SCHEMA}.datasets d"
+                f" LEFT JOIN {SCHEMA}.dataset_counters c"
+                " ON c.chain_id = d.chain_id AND c.dataset_id = d.dataset_id"
+            )
         }
         grants = {
             (int(r["dataset_id"]), bytes(r["buyer"])): r

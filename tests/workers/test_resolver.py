@@ -44,16 +44,20 @@ def list_datasets(db: str, cids: list[str]) -> None:
     """Listings pointing at `cids`, as the datasets projection writes them."""
     at = datetime(2026, 1, 1, tzinfo=UTC)
     rows = [
-        (31337, i, b"\x01" * 20, 1, 0, cid, b"\x02" * 32, "tabular", "listed", 0, 0, 0, at, i, i)
+        (31337, i, b"\x01" * 20, 1, 0, cid, b"\x02" * 32, "tabular", "listed", at, i, i)
         for i, cid in enumerate(cids, start=1)
     ]
     with psycopg.connect(db) as conn, conn.cursor() as cur:
         cur.executemany(
             f"INSERT INTO {SCHEMA}.datasets (chain_id, dataset_id, provider, price,"
-            " access_duration, metadata_cid, content_hash, category, status, purchases,"
-            " rating_count, rating_sum, listed_at, listed_block, block_number)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " access_duration, metadata_cid, content_hash, category, status, listed_at,"
+            " listed_block, block_number) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             rows,
+        )
+        cur.executemany(
+            f"INSERT INTO {SCHEMA}.dataset_counters (chain_id, dataset_id, purchases,"
+            " rating_count, rating_sum, block_number) VALUES (%s, %s, 0, 0, 0, %s)",
+            [(31337, i, i) for i in range(1, len(cids) + 1)],
         )
 
 
