@@ -56,8 +56,8 @@ def test_a_datasets_last_change_and_finality_cover_its_listing_and_its_counters(
     fresh_db: str,
 ) -> None:
     engine = make_engine(fresh_db)
-    with engine.begin() as conn:
-        create_schema(conn, SCHEMA)
+    with engine.begin() as setup:
+        create_schema(setup, SCHEMA)
     engine.dispose()
     with psycopg.connect(fresh_db) as conn, conn.cursor() as cur:
         prepare_connection(conn)
