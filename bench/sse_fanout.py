@@ -326,8 +326,8 @@ class Stack:
     children: list[tuple[mp.process.BaseProcess, Connection]] = field(default_factory=list)
 
 
-def measure(clients: int, args: argparse.Namespace) -> RunResult:
-    """One run on a fresh anvil, database, indexer and API."""
+def measure(clients: int, args: argparse.Namespace, api_tree: Path | None = None) -> RunResult:
+    """One run on a fresh anvil, database, indexer and API (`api_tree`'s API if given)."""
     stack = Stack()
     with (
         start_anvil() as node,
@@ -336,7 +336,15 @@ def measure(clients: int, args: argparse.Namespace) -> RunResult:
         _processes(stack.procs),
     ):
         try:
-            return _run(clients, args, node=node, db_url=db_url, data_dir=Path(tmp), stack=stack)
+            return _run(
+                clients,
+                args,
+                node=node,
+                db_url=db_url,
+                data_dir=Path(tmp),
+                stack=stack,
+                api_tree=api_tree,
+            )
         finally:
             for child, pipe in stack.children:
                 with contextlib.suppress(OSError):
@@ -399,6 +407,7 @@ def _run(
     db_url: str,
     data_dir: Path,
     stack: Stack,
+    api_tree: Path | None,
 ) -> RunResult:
     w3 = connect(node.url)
     deployment = deploy_platform(Transactor(w3, dev_account(0)))
@@ -408,7 +417,7 @@ def _run(
     stack.procs.append(indexer)
     _wait_indexed(db_url, w3.eth.block_number)
     port = free_port()
-    server = serve(db_url, data_dir, port, args.workers)
+    server = serve(db_url, data_dir, port, args.workers, cwd=api_tree)
     stack.procs.append(server)
     connected, failed = _start_clients(clients, args.client_procs, port, stack)
     time.sleep(1.0)  # let the connections' first backlog reads settle
@@ -499,11 +508,11 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def report(result: RunResult, args: argparse.Namespace) -> None:
+def report(result: RunResult, args: argparse.Namespace, api: str) -> None:
     """Print one run."""
     r = result
     print(
-        f"\n{r.clients:,} clients ({args.client_procs} client processes), datacoin serve"
+        f"\n{api}: {r.clients:,} clients ({args.client_procs} client processes), datacoin serve"
         f" --workers {args.workers}, indexer poll {args.poll} s, {r.rounds} rounds {args.gap} s"
         " apart:"
     )
@@ -549,11 +558,29 @@ def main() -> None:
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--poll", type=float, default=0.05, help="indexer head poll (s)")
     parser.add_argument("--drain", type=float, default=15.0, help="seconds to wait after")
+    parser.add_argument(
+        "--peer",
+        type=Path,
+        help="another checkout whose API runs each size first (an A/B in one run: e.g. a"
+        " `git worktree add --detach` of the commit before a change; same .venv)",
+    )
     args = parser.parse_args()
     configure_logging("console", "WARNING")
     _raise_nofile()  # (inherited by the API and the client processes)
     for clients in args.clients:
-        report(measure(clients, args), args)
+        peer = measure(clients, args, args.peer) if args.peer else None
+        this = measure(clients, args)
+        if peer is not None:
+            report(peer, args, f"peer {args.peer}")
+        report(this, args, "this checkout")
+        if peer is not None:
+            p99 = pct(this.latencies, 0.99) / pct(peer.latencies, 0.99)
+            cpu = _per(this, "server") / _per(peer, "server")
+            print(f"  ratios this/peer: p99 {p99:.2f}, API CPU per delivery {cpu:.2f}")
+
+
+def _per(result: RunResult, group: str) -> float:
+    return result.cpu[group] / max(result.received, 1)
 
 
 if __name__ == "__main__":
