@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sse_starlette.event import ServerSentEvent
 
+from api.stream import EventHub
 from indexer.rpc import RpcClient
 from indexer.runner import Indexer, IndexerConfig
 from indexer.store_pg import PostgresEventStore
@@ -131,3 +133,23 @@ def test_each_update_is_encoded_once_for_all_subscribers(
     assert encoded[0] == (
         f"id: {body['id']}\r\nevent: dataset\r\ndata: {body['data']}\r\n\r\n".encode()
     )
+
+
+def test_a_client_that_leaves_frees_its_subscription(server: Server) -> None:
+    """A stream whose client hangs up ends while it waits for a message: its queue leaves
+    the hub (the hub would otherwise fan out to it until it overflowed)."""
+    app = server.server.config.app
+    assert isinstance(app, FastAPI)
+    hub: EventHub = app.state.hub
+    before = len(hub.subscribers)
+    with (
+        httpx.Client(timeout=10) as http,
+        http.stream("GET", server.url + "/stream") as response,
+    ):
+        assert response.status_code == 200
+        assert len(hub.subscribers) == before + 1
+    # (the connection is closed: the stream is waiting in queue.get(), not sending)
+    deadline = time.monotonic() + 5
+    while len(hub.subscribers) > before:
+        assert time.monotonic() < deadline, "the stream outlived its client"
+        time.sleep(0.02)
