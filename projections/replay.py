@@ -60,9 +60,10 @@ ROWS_FROM = 500_000
 ROW_SAMPLE = 20_000
 #: Work per row a group's cache holds, relative to reading one event (its row is packed
 #: into the cache, copied by each event folded into it, written, hashed). Measured at 1M
-#: events, where the per-event costs alone (from 100k) planned two groups of equal work
-#: that took 15.9 and 25.8 CPU-seconds: the second held 600k rows, the first 100k.
-ROW_COST = 4.5
+#: events: the per-event costs alone (from 100k) planned two groups of equal work that
+#: took 15.9 and 25.8 CPU-seconds; {datasets, access_grants} (600k rows) alone took 16.1,
+#: as much as ~3.3M units of the first group's, ~1.3M more than its per-event costs.
+ROW_COST = 2.0
 #: Work per row a group holds past its row cache's bound, relative to reading one event
 #: (each window that touches such a row reads it back and upserts it: at 10M events the
 #: group past its bound folded for 745 s, the other for 367 s).
