@@ -165,26 +165,21 @@ def plan_groups(
     names: list[set[str]] = [set() for _ in groups]
     folds = [0.0] * len(groups)
     held = [0] * len(groups)
-    total = sum(p.cost * events(p) + ROW_COST * rows.get(p.name, 0) for p in projections) + len(
-        groups
-    ) * sum(counts.values())
+    folded = sum(p.cost * events(p) + ROW_COST * rows.get(p.name, 0) for p in projections)
+    total = folded + len(groups) * sum(counts.values())
     folds[0] = -head_start * total / len(groups)
     by_work = sorted(
         projections,
         key=lambda p: (1 + p.cost) * events(p) + ROW_COST * rows.get(p.name, 0),
         reverse=True,
     )
-    order = by_work
+    spread: list[Projection] = []  # the largest tables, one per group
     if sum(rows.get(p.name, 0) for p in projections) > max_rows:
         largest = sorted(projections, key=lambda p: rows.get(p.name, 0), reverse=True)
         spread = [p for p in largest[: len(groups)] if rows.get(p.name, 0) > 0]
-        order = spread + [p for p in by_work if p not in spread]
-    for p in order:
-        if len(groups) > 1 and p in order[: len(groups)] and order is not by_work:
-            # One per group: among the groups still empty, the one it raises the least.
-            candidates = [i for i in range(len(groups)) if not groups[i]]
-        else:
-            candidates = list(range(len(groups)))
+    for p in spread + [p for p in by_work if p not in spread]:
+        # One of `spread` goes to a group still empty (the one it raises the least).
+        candidates = [i for i in range(len(groups)) if not (p in spread and groups[i])]
         work, kept = p.cost * events(p), rows.get(p.name, 0)
         after = {i: load(names[i] | p.events, folds[i] + work, held[i] + kept) for i in candidates}
         best = min(candidates, key=lambda i: (after[i], i))
