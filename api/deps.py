@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from api.problems import Problem
+from common.chains import Deployments
 from common.settings import Settings
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -23,6 +24,12 @@ async def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
+
+
+async def get_deployments(request: Request) -> Deployments:
+    """The app's deployed chains (manifests cached by modification time)."""
+    deployments: Deployments = request.app.state.deployments
+    return deployments
 
 
 async def get_pool(request: Request) -> AsyncConnectionPool[Any]:
@@ -98,6 +105,7 @@ async def current_address(
 
 Pool = Annotated[AsyncConnectionPool[Any], Depends(get_pool)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+DeploymentsDep = Annotated[Deployments, Depends(get_deployments)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 SignedIn = Annotated[str, Depends(current_address)]
 CurrentSession = Annotated[SignedInSession, Depends(current_session)]

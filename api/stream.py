@@ -16,6 +16,7 @@ import orjson
 import psycopg
 import structlog
 from psycopg_pool import AsyncConnectionPool
+from sse_starlette.event import ServerSentEvent
 
 from common.db import libpq_url
 from contracts.events import (
@@ -69,11 +70,14 @@ STREAMED = frozenset(TOPICS)
 
 @dataclass(frozen=True)
 class Update:
-    """One SSE message: `id` is the event-store position."""
+    """One SSE message: `id` is the event-store position; `frame` is the message as it goes
+    on the wire, encoded once here and written as is to every subscriber (encoding it per
+    client cost each of them ~10 us per event; 1,000 clients, 10 ms of every event)."""
 
     id: int
     event: str
     data: str
+    frame: bytes
 
 
 def to_update(fact: Fact) -> Update:
@@ -94,7 +98,9 @@ def to_update(fact: Fact) -> Update:
     if topic == "vote":
         body["support"] = SUPPORT_NAMES.get(body["support"], body["support"])
     kind = f"{topic}.retracted" if retracted else topic
-    return Update(fact.position, kind, orjson.dumps(body).decode())
+    data = orjson.dumps(body).decode()
+    frame = ServerSentEvent(data, event=kind, id=str(fact.position)).encode()
+    return Update(fact.position, kind, data, frame)
 
 
 async def read_updates(

@@ -271,7 +271,11 @@ class CpuMeter:
         return {**used, "machine": self._busy() - self.busy_before}
 
 
-def serve(db_url: str, data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def serve(
+    db_url: str, data_dir: Path, port: int, workers: int, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`datacoin serve` on `port`, once it answers /health; `cwd`: run another checkout's
+    API (a peer in an A/B; the same virtual environment)."""
     env = {
         **os.environ,
         "DATACOIN_DATABASE_URL": db_url,
@@ -282,6 +286,7 @@ def serve(db_url: str, data_dir: Path, port: int, workers: int) -> subprocess.Po
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
+        cwd=cwd,
     )
     deadline = time.monotonic() + 60
     while True:

@@ -28,7 +28,7 @@ from indexer.events import KIND_RETRACT, Fact
 from indexer.store import EventStore
 from projections import undo
 from projections.base import Key, Projection, Row
-from projections.cache import CachedRows, RowCache, WindowRows
+from projections.cache import PackedRows, RowCache, WindowRows
 from projections.undo import Records, UndoKey, UndoRecord
 
 log = structlog.get_logger(__name__)
@@ -92,7 +92,7 @@ class Route(NamedTuple):
     apply: Callable[[Key, Row | None, Fact], Row | None]
     rows: dict[Key, Row | None]  # the window's rows of this projection
     applied: int  # its committed position: entries up to it are skipped
-    cache: CachedRows  # its committed rows (None: known absent)
+    cache: PackedRows  # its committed rows (None: known absent), unpacked by `get`
     retracted: set[Key] | None  # write-once projections only
     keeps_undo: bool  # whether its rows get undo records (``undo.keeps_records``)
 

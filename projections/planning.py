@@ -16,7 +16,7 @@ from projections.base import Key, Projection, Row
 from projections.undo import Records
 
 if TYPE_CHECKING:
-    from projections.cache import CachedRows, RowCache
+    from projections.cache import Packed, RowCache
     from projections.folding import Window
 
 
@@ -52,9 +52,9 @@ def plan_writes(
         if p.write_once:
             tables.append(_write_once(p, rows, window.retracted.get(p.name, ())))
         elif cache.is_complete(p.name):
-            tables.append(_against_mirror(p, rows, cache.rows[p.name]))
+            tables.append(_against_mirror(p, rows, cache.rows[p.name].packed))
         else:
-            tables.append(_against_known(p, rows, cache.rows[p.name]))
+            tables.append(_against_known(p, rows, cache.rows[p.name].packed))
     return WritePlan(tables=tables, position=position, undo=window.undo, finalized=window.finalized)
 
 
@@ -70,7 +70,9 @@ def _write_once(
     )
 
 
-def _against_mirror(p: Projection, rows: dict[Key, Row | None], existing: CachedRows) -> TableWrite:
+def _against_mirror(
+    p: Projection, rows: dict[Key, Row | None], existing: dict[Key, Packed | None]
+) -> TableWrite:
     """The cache mirrors the table (`existing`): new keys are plain inserts, and only
     keys that exist need an upsert or a delete."""
     if not existing:  # the first commit of a replay: everything is new
@@ -88,7 +90,9 @@ def _against_mirror(p: Projection, rows: dict[Key, Row | None], existing: Cached
     )
 
 
-def _against_known(p: Projection, rows: dict[Key, Row | None], known: CachedRows) -> TableWrite:
+def _against_known(
+    p: Projection, rows: dict[Key, Row | None], known: dict[Key, Packed | None]
+) -> TableWrite:
     """The cache holds some of the table's rows (`known`; None: known to have no row):
     known-absent keys are plain inserts, and the keys it lacks are upserted or deleted
     blind (a row restored after a retraction, which loads nothing)."""
@@ -102,4 +106,4 @@ def _against_known(p: Projection, rows: dict[Key, Row | None], known: CachedRows
 
 
 #: What ``_against_known`` reads for a key the cache lacks (neither a row nor None).
-_MISSING_ROW: Row = {}
+_MISSING_ROW: Packed = ()

@@ -26,7 +26,7 @@ from common.db import libpq_url, make_engine
 from indexer.store import EventStore
 from indexer.store_pg import NOTIFY_CHANNEL
 from projections.base import Projection
-from projections.cache import RowCache
+from projections.cache import MAX_ROWS, RowCache
 from projections.folding import Folder, Window, gc_paused
 from projections.outage import Outage
 from projections.planning import WritePlan, plan_writes
@@ -70,7 +70,7 @@ class Projector:
         batch_size: int = 5_000,
         projections: list[Projection] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
-        max_cached_rows: int = 1_000_000,
+        max_cached_rows: int = MAX_ROWS,
         commit_rows: int = 500_000,
         commit_seconds: float = 5.0,
         schema_ready: Callable[[], None] | None = None,

@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 from strawberry.fastapi import BaseContext
 
 from api.stream import EventHub
+from common.chains import Deployments
 from common.settings import Settings
 
 
@@ -17,18 +18,26 @@ class Context(BaseContext):
     """The app's shared state, for queries (HTTP) and subscriptions (WebSocket) alike."""
 
     def __init__(
-        self, *, pool: AsyncConnectionPool[Any], settings: Settings, hub: EventHub
+        self,
+        *,
+        pool: AsyncConnectionPool[Any],
+        settings: Settings,
+        deployments: Deployments,
+        hub: EventHub,
     ) -> None:
         super().__init__()
         self.pool = pool
         self.settings = settings
+        self.deployments = deployments
         self.hub = hub
 
 
 async def get_context(connection: HTTPConnection) -> Context:
     """The context of one operation (a FastAPI dependency: HTTP request or WebSocket)."""
     state = connection.app.state
-    return Context(pool=state.pool, settings=state.settings, hub=state.hub)
+    return Context(
+        pool=state.pool, settings=state.settings, deployments=state.deployments, hub=state.hub
+    )
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

@@ -163,7 +163,11 @@ class GovernanceQuery:
     ) -> ProposalDetail | None:
         context = info.context
         detail = await proposal_detail(
-            context.pool, context.settings, parse_proposal_id(str(id)), chain_id
+            context.pool,
+            context.settings,
+            context.deployments,
+            parse_proposal_id(str(id)),
+            chain_id,
         )
         if detail is None:
             return None

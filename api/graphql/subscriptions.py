@@ -53,7 +53,11 @@ async def follow(
     try:
         while queue in hub.subscribers:
             try:
-                update = await asyncio.wait_for(queue.get(), CHECK_EVERY_S)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps every
+                # message's get() in a task of its own (the cost /stream shed, see
+                # bench.sse_fanout)
+                async with asyncio.timeout(CHECK_EVERY_S):
+                    update = await queue.get()
             except TimeoutError:
                 continue
             if update is None:

@@ -65,18 +65,10 @@ def deployment_info(settings: Settings, chain_id: int | None = None) -> Deployme
     return chain_info(settings, Deployments(settings).get(chain_id))
 
 
-def _deployments(request: Request) -> Deployments:
-    state = request.app.state
-    if getattr(state, "deployments", None) is None:
-        state.deployments = Deployments(state.settings)
-    deployments: Deployments = state.deployments
-    return deployments
-
-
 def _rendered(request: Request, settings: Settings, chain_id: int | None) -> bytes:
     """The body, rendered once per manifest version (their paths and modification times):
     a redeploy shows without a restart, and a request costs no ABI serialisation."""
-    chains = _deployments(request).chains()
+    chains = request.app.state.deployments.chains()
     if chain_id is None:
         chosen = [chain for chain in chains if chain.home]
     else:
@@ -133,7 +125,7 @@ async def get_deployment(
 async def list_deployments(request: Request, settings: SettingsDep) -> Response:
     """Every chain the platform runs on (the home chain first) with its contracts: the
     dApp's chain picker. An empty list before the first `datacoin deploy`."""
-    chains = _deployments(request).chains()
+    chains = request.app.state.deployments.chains()
     bodies = [_cached(request, settings, chain) for chain in chains]
     return Response(
         b'{"items":[' + b",".join(bodies) + b"]}",

@@ -9,7 +9,7 @@ from typing import Annotated, get_args
 from fastapi import APIRouter, Path, Query
 
 from api.actions import NAMED, actions_of
-from api.deps import Pool, SettingsDep, parse_address, refuse_nul
+from api.deps import DeploymentsDep, Pool, SettingsDep, parse_address, refuse_nul
 from api.governance_queries import (
     QUORUM_DENOMINATOR,
     ProposalFilter,
@@ -96,11 +96,11 @@ def to_vote(row: Row) -> Vote:
     )
 
 
-def contract_names(settings: Settings, chain_id: int) -> dict[str, str]:
+def contract_names(deployments: Deployments, chain_id: int) -> dict[str, str]:
     """Lowercase address → platform contract name on chain `chain_id`, from its deployment
     manifest (empty without one: actions then show raw calls)."""
     try:
-        chain = Deployments(settings).find(chain_id)
+        chain = deployments.find(chain_id)
     except (ConfigurationError, ValueError):
         return {}
     if chain is None:
@@ -205,7 +205,11 @@ async def list_proposals(
 
 
 async def proposal_detail(
-    pool: Pool, settings: Settings, proposal_id: int, chain_id: int | None
+    pool: Pool,
+    settings: Settings,
+    deployments: Deployments,
+    proposal_id: int,
+    chain_id: int | None,
 ) -> ProposalDetail | None:
     """One proposal with its actions decoded; None when unknown (400 when ambiguous)."""
     rows = await find_proposals(pool, settings, proposal_id, chain_id)
@@ -214,7 +218,7 @@ async def proposal_detail(
     row = exactly_one(rows, kind="proposal", ident=proposal_id)
     chain = row["chain_id"]
     changes = await parameter_changes(pool, settings, chain)
-    actions = actions_of(row, contract_names(settings, chain), changes)
+    actions = actions_of(row, contract_names(deployments, chain), changes)
     return ProposalDetail(**to_proposal(row).model_dump(), actions=actions)
 
 
@@ -222,11 +226,15 @@ async def proposal_detail(
     "/proposals/{proposal_id}", name="get_proposal", response_model=ProposalDetail, responses=ERRORS
 )
 async def get_proposal(
-    pool: Pool, settings: SettingsDep, proposal_id: ProposalIdPath, chain_id: ChainId = None
+    pool: Pool,
+    settings: SettingsDep,
+    deployments: DeploymentsDep,
+    proposal_id: ProposalIdPath,
+    chain_id: ChainId = None,
 ) -> ProposalDetail:
     """A proposal with its actions in words, its tallies, quorum and state."""
     pid = parse_proposal_id(proposal_id)
-    detail = await proposal_detail(pool, settings, pid, chain_id)
+    detail = await proposal_detail(pool, settings, deployments, pid, chain_id)
     if detail is None:
         raise Problem(404, "proposal.not_found", f"proposal {pid} not found")
     return detail

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from asyncio import FIRST_COMPLETED
+import contextlib
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header, Query, Request
@@ -18,6 +18,8 @@ from api.stream import EventHub, Update, read_updates
 router = APIRouter(tags=["stream"])
 #: Seconds an open stream gets to end by itself once the server shuts down.
 SHUTDOWN_GRACE = 2.0
+#: Seconds a stream waits for a message before checking its subscription still stands.
+RECHECK_S = 5.0
 
 
 @router.get("/stream", name="subscribe", responses=INVALID, response_class=EventSourceResponse)
@@ -43,24 +45,32 @@ async def stream(
     # logs as an error). The client reconnects with Last-Event-ID and misses nothing.
     shutdown = anyio.Event()
 
-    async def updates() -> AsyncIterator[dict[str, Any]]:
+    async def updates() -> AsyncIterator[bytes]:
         nonlocal sent
+        # One task per stream, not per message: it ends the wait below when the server
+        # shuts down. Each message is the hub's frame, encoded once for every subscriber.
+        ender = asyncio.ensure_future(_end_on(shutdown, queue))
         try:
             while backlog := await read_updates(pool, sent):
                 for update in backlog:
-                    yield {"id": str(update.id), "event": update.event, "data": update.data}
+                    yield update.frame
                 sent = backlog[-1].id
             while queue in hub.subscribers and not shutdown.is_set():
                 try:
-                    live = await _next_update(queue, shutdown)
+                    # Every RECHECK_S without a message: time to check the subscription
+                    # still stands (the hub drops a client that falls too far behind, and
+                    # nothing fills its queue after that). sse-starlette pings meanwhile.
+                    async with asyncio.timeout(RECHECK_S):
+                        live = await queue.get()
                 except TimeoutError:
-                    continue  # sse-starlette sends keep-alive pings meanwhile
+                    continue
                 if live is None:
                     return
                 if live.id > sent:
-                    yield {"id": str(live.id), "event": live.event, "data": live.data}
+                    yield live.frame
                     sent = live.id
         finally:
+            ender.cancel()
             hub.unsubscribe(queue)
 
     return EventSourceResponse(
@@ -68,19 +78,9 @@ async def stream(
     )
 
 
-async def _next_update(queue: asyncio.Queue[Update | None], shutdown: anyio.Event) -> Update | None:
-    """The next live update; None once the stream must end (the hub stopped, or the
-    server shuts down). Raises TimeoutError after 5 s without either: time to check the
-    subscription still stands (the hub drops a client that falls too far behind)."""
-    get = asyncio.ensure_future(queue.get())
-    stop = asyncio.ensure_future(shutdown.wait())
-    try:
-        done, _ = await asyncio.wait({get, stop}, timeout=5.0, return_when=FIRST_COMPLETED)
-    finally:
-        get.cancel()
-        stop.cancel()
-    if get in done:
-        return get.result()
-    if stop in done:
-        return None
-    raise TimeoutError
+async def _end_on(shutdown: anyio.Event, queue: asyncio.Queue[Update | None]) -> None:
+    """Once `shutdown` is set, wake the stream waiting on `queue` (None: the end). A full
+    queue needs no wake-up: its stream is not waiting, and sees `shutdown` next turn."""
+    await shutdown.wait()
+    with contextlib.suppress(asyncio.QueueFull):
+        queue.put_nowait(None)

@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Any
 
 import httpx
+import structlog
 from eth_account.messages import encode_defunct
 from rich.console import Console
 from web3 import Web3
@@ -39,6 +40,7 @@ from common.sample_data import reviews
 from common.settings import ChainEndpoint, Settings
 from migrations.runner import upgrade
 
+log = structlog.get_logger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 IRIS = REPO / "ops" / "demo" / "iris.csv"
 WAD = 10**18
@@ -625,26 +627,51 @@ def _play(
 
 def worker_loop(settings: Settings) -> Callable[[threading.Event], None]:
     """Dramatiq workers serving in this process until the stop event is set: one per chain
-    (each consumes its chain's queue and signs on its chain)."""
+    (each consumes its chain's queue and signs on its chain). When one chain's worker fails,
+    it is logged (`worker.chain.crashed`) and the others stop too, so the component ends and
+    `datacoin up` shuts down, rather than one chain's jobs waiting unseen."""
     from workers.pool import serve
 
     def run(stop: threading.Event) -> None:
         home, *remote = settings.chain_endpoints()
-        others = [
-            threading.Thread(
-                target=serve,
-                args=(settings.for_chain(endpoint),),
-                kwargs={"threads": 2, "stop": stop},
-                name=f"worker-{index}",
-                daemon=True,
-            )
-            for index, endpoint in enumerate(remote, start=1)
+        chains_stop = threading.Event()  # set by `stop` or by a chain's failure
+
+        def serve_chain(endpoint: ChainEndpoint, *, home: bool) -> None:
+            try:
+                serve(settings.for_chain(endpoint), threads=2, stop=chains_stop)
+            except Exception:
+                if home:  # in the stack's thread, which logs a component's crash
+                    raise
+                # in a thread of its own: logged here, not by threading's excepthook
+                log.exception("worker.chain.crashed", rpc_url=endpoint.rpc_url)
+            finally:
+                chains_stop.set()
+
+        def forward_stop() -> None:
+            while not chains_stop.is_set():
+                if stop.wait(0.2):
+                    chains_stop.set()
+
+        threads = [
+            threading.Thread(target=forward_stop, name="worker-stop", daemon=True),
+            *(
+                threading.Thread(
+                    target=serve_chain,
+                    args=(endpoint,),
+                    kwargs={"home": False},
+                    name=f"worker-{i}",
+                    daemon=True,
+                )
+                for i, endpoint in enumerate(remote, start=1)
+            ),
         ]
-        for thread in others:
+        for thread in threads:
             thread.start()
-        serve(settings.for_chain(home), threads=2, stop=stop)
-        for thread in others:
-            thread.join()
+        try:
+            serve_chain(home, home=True)
+        finally:
+            for thread in threads:
+                thread.join()
 
     return run
 

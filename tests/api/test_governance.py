@@ -6,11 +6,13 @@ actions in words, parameters and voting power; hostile input refused with a reas
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from api.stream import STREAMED, to_update
 from common.governance import Call, Proposal, Support
+from common.manifest import Deployment
 from indexer.store_pg import PostgresEventStore
 from tests.api.governance_world import STAKES, GovernedWorld, governed_world
 from tests.contracts.helpers import WAD
@@ -223,6 +225,29 @@ def test_hostile_input_is_a_400_with_a_reason(
     assert answer.status_code == 400, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert answer.json()["code"] == code and answer.json()["detail"]
+
+
+def test_a_proposal_names_its_targets_without_reading_the_manifest_again(
+    governed_world: GovernedWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest (which names the targets of a proposal's calls) is read once and kept
+    while its file is unchanged, not parsed again for every request."""
+    g = governed_world
+    pid = propose(g, fee_change(g, 250, "Keep the fee at 2.5%"))
+    g.world.sync()
+    assert g.client.get(f"/proposals/{pid}").status_code == 200
+    loads: list[Path] = []
+    real_load = Deployment.load
+
+    def counted(path: Path) -> Deployment:
+        loads.append(path)
+        return real_load(path)
+
+    monkeypatch.setattr(Deployment, "load", counted)
+    for _ in range(3):
+        [action] = g.client.get(f"/proposals/{pid}").json()["actions"]
+        assert action["target_name"] == "Marketplace"
+    assert loads == []
 
 
 def test_unknown_proposal_is_a_404(governed_world: GovernedWorld) -> None:

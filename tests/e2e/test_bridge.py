@@ -374,3 +374,52 @@ def test_a_send_the_source_chain_does_not_confirm_is_never_signed(bridged: Bridg
     assert [(o.message_id, o.action) for o in outcomes] == [("0x" + ghost_id.hex(), "not_final")]
     assert b.signatures(ghost_id) == 0
     assert not b.remote.contract("BridgeGateway").functions.processed(ghost_id).call()
+
+
+def test_a_message_waiting_for_other_operators_costs_one_call_a_pass(bridged: Bridged) -> None:
+    """A relayer that has confirmed and signed a send does not ask the source chain again
+    while the message waits for other operators' signatures: a later pass asks the
+    destination whether it was processed (plus its relayer set and threshold, once a pass
+    and chain), and nothing of the source chain. Given a final lock and a relayer with one
+    key of the two needed, when it passes three times, then it signed once and its second
+    and third passes made 3 calls each to the destination and none to the source."""
+    b = bridged
+    buyer = dev_account(BUYER).address
+    coin, vault = b.home.contract("DataCoin"), b.home.contract("BridgeVault")
+    b.send(b.home, 0, coin.functions.transfer(buyer, 100 * WAD))
+    b.send(b.home, BUYER, coin.functions.approve(vault.address, 100 * WAD))
+    locked = b.send(b.home, BUYER, vault.functions.lock(buyer, 10 * WAD, REMOTE_CHAIN_ID))
+    ident = message_of(vault, "BridgeLocked", locked)
+    b.finalize(b.home)
+    wait_for("the final send", lambda: (t := b.transfer(ident)) and t["state"] == "final")
+
+    relayer_ = build_relayer(b.settings)
+    relayer_.signers = relayer_.signers[:1]
+    calls: dict[int, list[str]] = {31337: [], REMOTE_CHAIN_ID: []}
+    for chain_id, client in relayer_.chains.items():
+        provider: Any = client.w3.provider
+
+        def counted(
+            method: Any,
+            params: Any,
+            _log: list[str] = calls[chain_id],
+            _request: Callable[[Any, Any], Any] = provider.make_request,
+        ) -> Any:
+            _log.append(str(method))
+            return _request(method, params)
+
+        provider.make_request = counted
+
+    outcomes = relayer_.relay_once()
+    assert [o.action for o in outcomes] == ["waiting_for_signatures"]
+    assert calls[31337], "the first pass confirms the send on the source chain"
+    assert b.signatures(ident) == 1
+    for _ in range(2):
+        calls[31337].clear()
+        calls[REMOTE_CHAIN_ID].clear()
+        outcomes = relayer_.relay_once()
+        assert [o.action for o in outcomes] == ["waiting_for_signatures"]
+        assert calls[31337] == []
+        # (web3 asks eth_chainId around each eth_call; no other request is made)
+        assert [m for m in calls[REMOTE_CHAIN_ID] if m != "eth_chainId"] == ["eth_call"] * 3
+    assert b.signatures(ident) == 1

@@ -112,6 +112,28 @@ class Outcome:
     action: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class Destination:
+    """A destination contract as one pass reads it: its relayer set and threshold are
+    asked once per pass and chain, not once per message."""
+
+    contract: Contract
+    domain: Any
+    relayers: frozenset[str]  # lower-case addresses
+    threshold: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ready:
+    """A message with enough signatures of current relayers, to be submitted."""
+
+    client: ChainClient
+    destination: Destination
+    message: BridgeMessage
+    signatures: list[RelayerSignature]
+    ident: str
+
+
 @dataclass(kw_only=True)
 class Relayer:
     """One relayer: its keys, a client per chain, and the database it reads and writes."""
@@ -126,6 +148,13 @@ class Relayer:
     schema: str = "readmodels"
     batch_size: int = 50
     metrics: RelayerMetrics = field(default_factory=RelayerMetrics)
+    #: Messages this relayer has confirmed final on their source chain and signed (message
+    #: id -> the send's block hash). A message that only waits for other operators'
+    #: signatures then costs one `processed` call per pass, not the source chain's receipt,
+    #: head and block and a signature again. Confirmation is `confirmations` deep: a reorg
+    #: below it is one beyond finality, which `datacoin verify bridge` reports. Pruned each
+    #: pass to the messages still pending.
+    _signed: dict[bytes, bytes] = field(default_factory=dict, init=False, repr=False)
 
     def _pending(self, conn: psycopg.Connection[Any]) -> list[FinalSend]:
         schema = check_schema_name(self.schema)
@@ -138,15 +167,39 @@ class Relayer:
 
     def relay_once(self) -> list[Outcome]:
         """Carry every final, undelivered send as far as this relayer can."""
-        outcomes = []
+        destinations: dict[int, Destination] = {}
         with psycopg.connect(libpq_url(self.database_url), autocommit=True) as conn:
-            for send in self._pending(conn):
-                outcome = self._relay(conn, send)
-                self.metrics.outcomes.labels(str(send.dest_chain_id), outcome.action).inc()
-                outcomes.append(outcome)
+            sends = self._pending(conn)
+            steps = [self._prepare(conn, send, destinations) for send in sends]
+        pending = {bytes(send.message_id) for send in sends}
+        self._signed = {key: value for key, value in self._signed.items() if key in pending}
+        # The connection is closed before submitting: a submission waits for its receipt
+        # (up to the Transactor's timeout) and must not hold a database connection.
+        outcomes = []
+        for send, step in zip(sends, steps, strict=True):
+            outcome = step if isinstance(step, Outcome) else self._submit(step)
+            self.metrics.outcomes.labels(str(send.dest_chain_id), outcome.action).inc()
+            outcomes.append(outcome)
         return outcomes
 
-    def _relay(self, conn: psycopg.Connection[Any], send: FinalSend) -> Outcome:
+    def _destination(self, client: ChainClient, cache: dict[int, Destination]) -> Destination:
+        chain_id = client.deployment.chain_id
+        if chain_id not in cache:
+            assert client.deployment.bridge is not None  # checked by the caller
+            contract = client.contract(client.deployment.bridge.contract)
+            cache[chain_id] = Destination(
+                contract=contract,
+                domain=domain_of(client.deployment),
+                relayers=frozenset(r.lower() for r in contract.functions.relayers().call()),
+                threshold=contract.functions.threshold().call(),
+            )
+        return cache[chain_id]
+
+    def _prepare(
+        self, conn: psycopg.Connection[Any], send: FinalSend, destinations: dict[int, Destination]
+    ) -> Outcome | Ready:
+        """Sign the send if it is final on its source chain; ready it once the current
+        relayers' signatures reach the destination's threshold."""
         ident = "0x" + bytes(send.message_id).hex()
         client = self.chains.get(send.dest_chain_id)
         if client is None or client.deployment.bridge is None or not send.id_matches():
@@ -157,21 +210,35 @@ class Relayer:
                 reason="unknown destination" if client is None else "not a bridge message",
             )
             return Outcome(message_id=ident, action="skipped")
-        contract = client.contract(client.deployment.bridge.contract)
-        if contract.functions.processed(send.message_id).call():
+        destination = self._destination(client, destinations)
+        if destination.contract.functions.processed(send.message_id).call():
             return Outcome(message_id=ident, action="already_processed")
-        if not self._final_on_source(send):
-            return Outcome(message_id=ident, action="not_final")
         message = send.message()
-        domain = domain_of(client.deployment)
-        for account in self.signers:
-            _record(conn, sign(message, account, domain), message, send.dest_chain_id)
-        signatures = _current(conn, message, contract, domain)
-        threshold = contract.functions.threshold().call()
-        if len(signatures) < threshold:
-            log.info("bridge.relay.waiting", message_id=ident, have=len(signatures), need=threshold)
+        key = bytes(send.message_id)
+        if self._signed.get(key) != bytes(send.block_hash):
+            if not self._final_on_source(send):
+                return Outcome(message_id=ident, action="not_final")
+            for account in self.signers:
+                _record(
+                    conn, sign(message, account, destination.domain), message, send.dest_chain_id
+                )
+            self._signed[key] = bytes(send.block_hash)
+        signatures = _current(conn, message, destination)
+        if len(signatures) < destination.threshold:
+            log.info(
+                "bridge.relay.waiting",
+                message_id=ident,
+                have=len(signatures),
+                need=destination.threshold,
+            )
             return Outcome(message_id=ident, action="waiting_for_signatures")
-        return self._submit(client, contract, message, signatures, ident)
+        return Ready(
+            client=client,
+            destination=destination,
+            message=message,
+            signatures=signatures,
+            ident=ident,
+        )
 
     def _final_on_source(self, send: FinalSend) -> bool:
         """Whether the send is final on its source chain, asked of that chain's node: the
@@ -203,18 +270,12 @@ class Relayer:
             for log in receipt["logs"]
         )
 
-    def _submit(
-        self,
-        client: ChainClient,
-        contract: Contract,
-        message: BridgeMessage,
-        signatures: list[RelayerSignature],
-        ident: str,
-    ) -> Outcome:
-        assert client.deployment.bridge is not None  # checked by the caller
+    def _submit(self, ready: Ready) -> Outcome:
+        client, message, ident = ready.client, ready.message, ready.ident
+        assert client.deployment.bridge is not None  # checked in _prepare
         function = "deliver" if client.deployment.bridge.role == "remote" else "release"
-        call = getattr(contract.functions, function)(
-            message.as_struct(), ordered_signatures(signatures)
+        call = getattr(ready.destination.contract.functions, function)(
+            message.as_struct(), ordered_signatures(ready.signatures)
         )
         try:
             receipt = Transactor(client.w3, self.submitter).send(call)
@@ -253,7 +314,7 @@ def _record(
 
 
 def _current(
-    conn: psycopg.Connection[Any], message: BridgeMessage, contract: Contract, domain: Any
+    conn: psycopg.Connection[Any], message: BridgeMessage, destination: Destination
 ) -> list[RelayerSignature]:
     """The collected signatures that recover to a current relayer of the destination (a
     rotated-out relayer's, or one that does not match the message, are left out)."""
@@ -261,13 +322,12 @@ def _current(
         "SELECT signer, signature FROM bridge_signatures WHERE message_id = %s",
         (message.message_id,),
     ).fetchall()
-    relayers = {r.lower() for r in contract.functions.relayers().call()}
     valid = []
     for signer, signature in rows:
         address = Web3.to_checksum_address(bytes(signer))
-        if address.lower() not in relayers:
+        if address.lower() not in destination.relayers:
             continue
-        if recover_signer(message, domain, bytes(signature)).lower() != address.lower():
+        if recover_signer(message, destination.domain, bytes(signature)).lower() != address.lower():
             continue
         valid.append(RelayerSignature(signer=address, signature=bytes(signature)))
     return valid
