@@ -137,8 +137,19 @@ def entry_mid(chain_id: int, incarnation: int, retracts: int | None) -> tuple[by
     return mid, row_mid
 
 
-def tail_key(tail: bytes) -> tuple[bytes, int]:
-    """(block hash, log index) of an encoded TAIL (for the incarnation lookup)."""
+@dataclass(frozen=True, slots=True)
+class LogKey:
+    """Where a log is on its chain: the event store's natural key without kind and
+    incarnation."""
+
+    block_number: int
+    block_hash: bytes
+    log_index: int
+
+
+def tail_key(tail: bytes) -> LogKey:
+    """The log's key, read from an encoded TAIL (for the incarnation lookup)."""
+    (block_number,) = struct.unpack_from(">q", tail, 16)  # after int8 chain_id's field
     at = 24  # after int8 chain_id and int8 block_number
     (size,) = _LENGTH.unpack_from(tail, at)
     block_hash = tail[at + 4 : at + 4 + size]
@@ -149,7 +160,7 @@ def tail_key(tail: bytes) -> tuple[bytes, int]:
     at += 4 + size + 8  # and int4 tx_index
     (size, log_index) = struct.unpack_from(">ii", tail, at)
     assert size == 4
-    return block_hash, log_index
+    return LogKey(block_number=block_number, block_hash=block_hash, log_index=log_index)
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,10 +65,23 @@ class EventRow(Base):
     )
 
     __table_args__ = (
-        UniqueConstraint("chain_id", "block_hash", "log_index", "kind", "incarnation"),
+        # The natural key, led by the block number: an append then inserts at the right
+        # edge of this index, not on a random leaf chosen by the block hash (which cost
+        # the COPY ~0.13 s of server CPU per 100k events and, once the index outgrew
+        # shared_buffers, ~20% of the append rate at 10M events). It also serves the
+        # (chain_id, block_number) range queries, so no separate index is kept for them.
+        # block_hash determines block_number, so the key is as unique as without it.
+        UniqueConstraint(
+            "chain_id",
+            "block_number",
+            "block_hash",
+            "log_index",
+            "kind",
+            "incarnation",
+            name="uq_events_natural_key",
+        ),
         CheckConstraint("kind IN ('log', 'retract')", name="kind"),
         CheckConstraint("(kind = 'retract') = (retracts IS NOT NULL)", name="retract_target"),
-        Index("ix_events_chain_block", "chain_id", "block_number"),
         # Finds whether (and by which entry) a log was retracted.
         Index("ix_events_retracts", "retracts", postgresql_where=text("retracts IS NOT NULL")),
     )

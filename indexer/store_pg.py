@@ -25,6 +25,7 @@ from indexer.encode import (
     COPY_TRAILER,
     EncodedEvents,
     EventEncoder,
+    LogKey,
     chain_logs,
     chain_rows,
     encode_events,
@@ -163,13 +164,22 @@ class PostgresEventStore:
         if not self._has_retractions[chain_id]:
             return None
         keys = [tail_key(t) for t in events.tails]
+        # Led by the block numbers: ranges of the natural key's index (its block-number
+        # prefix), which the block hashes alone no longer lead.
         cur.execute(
-            "SELECT block_hash, log_index, max(incarnation) + 1 FROM events"
-            " WHERE chain_id = %s AND kind = 'log' AND block_hash = ANY(%s)"
-            " GROUP BY block_hash, log_index",
-            (chain_id, list({h for h, _ in keys})),
+            "SELECT block_number, block_hash, log_index, max(incarnation) + 1 FROM events"
+            " WHERE chain_id = %s AND block_number = ANY(%s) AND block_hash = ANY(%s)"
+            " AND kind = 'log' GROUP BY block_number, block_hash, log_index",
+            (
+                chain_id,
+                sorted({k.block_number for k in keys}),
+                list({k.block_hash for k in keys}),
+            ),
         )
-        nexts = {(bytes(h), i): n for h, i, n in cur.fetchall()}
+        nexts = {
+            LogKey(block_number=number, block_hash=bytes(block_hash), log_index=index): next_
+            for number, block_hash, index, next_ in cur.fetchall()
+        }
         return [nexts.get(k, 0) for k in keys] if nexts else None
 
     def _copy_logs(

@@ -18,6 +18,7 @@ from indexer.decode import EventDecoder
 from indexer.encode import (
     EncodedEvents,
     EventEncoder,
+    LogKey,
     encode_events,
     entry_mid,
     tail_key,
@@ -80,10 +81,12 @@ def test_encoding_is_the_canonical_encoding_byte_for_byte() -> None:
             assert b"[%d," % (100 + i) + mid + rest == expected
 
 
-def test_tail_key_reads_block_hash_and_log_index() -> None:
+def test_tail_key_reads_block_number_hash_and_log_index() -> None:
     e = event(9, 123_456)
     _, tail = EventEncoder(1).encode(e)
-    assert tail_key(tail) == (e.block_hash, 123_456)
+    assert tail_key(tail) == LogKey(
+        block_number=e.block_number, block_hash=e.block_hash, log_index=123_456
+    )
 
 
 def test_encoded_batches_pickle_and_merge() -> None:
