@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, case, func, literal_column, or_, select, tuple_
+from sqlalchemy import Select, bindparam, case, func, literal_column, or_, select
 
 from api.deps import Pool
 from api.pages import KeysetPage
-from api.queries import CompiledQuery, Row, read_table, view
-from api.render import cursor_bigint, decode_cursor, encode_cursor
+from api.queries import CompiledQuery, KeyColumn, NewestFirst, Row, read_table, view
 from common.settings import Settings
 from indexer.schema import Cursor
 from projections.bridge import BridgeDeliveryRow, BridgeSendRow
@@ -32,7 +31,6 @@ _STATE = case(
     (_S.c.finalized, literal_column("'final'")),
     else_=literal_column("'pending'"),
 ).label("state")
-_KEYSET = (_S.c.block_number, _S.c.log_index, _S.c.chain_id)
 _TRANSFERS: Select[Any] = (
     select(
         _S,
@@ -58,65 +56,33 @@ class TransferFilter:
     state: str | None = None
 
 
-def _page_query(filters: TransferFilter, after: bool) -> CompiledQuery:
-    query = _TRANSFERS
-    if filters.account is not None:
-        account: Any = bindparam("account")
-        query = query.where(or_(_S.c.sender == account, _S.c.recipient == account))
-    if filters.source_chain_id is not None:
-        query = query.where(_S.c.chain_id == bindparam("source_chain_id"))
-    if filters.state is not None:
-        query = query.where(bindparam("state") == _STATE)
-    if after:
-        keyset = tuple_(bindparam("after_block"), bindparam("after_log"), bindparam("after_chain"))
-        query = query.where(tuple_(*_KEYSET) < keyset)
-    order = (column.desc() for column in _KEYSET)
-    return CompiledQuery(query.order_by(*order).limit(bindparam("limit")))
+def _sent_or_received(query: Select[Any]) -> Select[Any]:
+    account: Any = bindparam("account")
+    return query.where(or_(_S.c.sender == account, _S.c.recipient == account))
 
 
-_PAGES = {
-    (account, chain, state, after): _page_query(
-        TransferFilter(
-            account=b"" if account else None,
-            source_chain_id=0 if chain else None,
-            state="" if state else None,
-        ),
-        after,
-    )
-    for account in (False, True)
-    for chain in (False, True)
-    for state in (False, True)
-    for after in (False, True)
-}
+#: Newest send first.
+_LIST = NewestFirst(
+    _TRANSFERS,
+    [KeyColumn(column=c) for c in (_S.c.block_number, _S.c.log_index, _S.c.chain_id)],
+    {
+        "account": _sent_or_received,
+        "source_chain_id": lambda q: q.where(_S.c.chain_id == bindparam("source_chain_id")),
+        "state": lambda q: q.where(bindparam("state") == _STATE),
+    },
+)
 
 
 async def read_transfers(
     pool: Pool, settings: Settings, filters: TransferFilter, *, limit: int, cursor: str | None
 ) -> KeysetPage[Row]:
     """A page of transfers, newest send first."""
-    params: dict[str, Any] = {"limit": limit + 1}
-    if filters.account is not None:
-        params["account"] = filters.account
-    if filters.source_chain_id is not None:
-        params["source_chain_id"] = filters.source_chain_id
-    if filters.state is not None:
-        params["state"] = filters.state
-    if cursor:
-        fields = [cursor_bigint, cursor_bigint, cursor_bigint]
-        after_block, after_log, after_chain = decode_cursor(cursor, fields)
-        params |= {"after_block": after_block, "after_log": after_log, "after_chain": after_chain}
-    key = (
-        filters.account is not None,
-        filters.source_chain_id is not None,
-        filters.state is not None,
-        bool(cursor),
-    )
-    rows = await _PAGES[key].all(pool, settings.read_schema, params)
-    return KeysetPage.of(rows, limit=limit, cursor_after=_cursor)
-
-
-def _cursor(row: Row) -> str:
-    return encode_cursor([row["block_number"], row["log_index"], row["chain_id"]])
+    values = {
+        "account": filters.account,
+        "source_chain_id": filters.source_chain_id,
+        "state": filters.state,
+    }
+    return await _LIST.read(pool, settings.read_schema, values, limit=limit, cursor=cursor)
 
 
 _ONE = CompiledQuery(_TRANSFERS.where(_S.c.message_id == bindparam("message_id")))

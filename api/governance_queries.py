@@ -21,27 +21,23 @@ Being one SQL expression, the state filters and pages like any column.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Numeric,
-    Select,
     bindparam,
     case,
     cast,
     func,
     literal_column,
     select,
-    tuple_,
 )
 
 from api.deps import Pool
 from api.pages import KeysetPage
 from api.problems import Problem
-from api.queries import CompiledQuery, Row, fetch_all, read_table, view
-from api.render import cursor_bigint, cursor_uint256, decode_cursor, encode_cursor
+from api.queries import CompiledQuery, KeyColumn, NewestFirst, Row, fetch_all, read_table, view
 from common.settings import Settings
 from indexer.schema import Cursor
 from projections.governance import ProposalRow, TimelockOperationRow, VoteRow
@@ -122,8 +118,6 @@ _STATE = case(
 )
 _STATED = select(_QUORUMED, _STATE.label("state"), _QUORUM_REACHED.label("quorum_reached"))
 _S = _STATED.subquery("s")
-#: Newest first; the keyset of a page's last row.
-_KEYSET = (_S.c.created_block, _S.c.proposal_id, _S.c.chain_id)
 
 _BY_ID = select(_S).where(_S.c.proposal_id == bindparam("proposal_id"))
 _FIND_ANY = CompiledQuery(_BY_ID)
@@ -159,70 +153,42 @@ class ProposalFilter:
     chain_id: int | None = None
 
 
-@cache
-def _proposal_page(*, state: bool, proposer: bool, chain: bool, after: bool) -> CompiledQuery:
-    query: Select[Any] = select(_S)
-    if state:
-        query = query.where(_S.c.state == bindparam("state"))
-    if proposer:
-        query = query.where(_S.c.proposer == bindparam("proposer"))
-    if chain:
-        query = query.where(_S.c.chain_id == bindparam("chain_id"))
-    if after:
-        keyset = tuple_(bindparam("after_block"), bindparam("after_id"), bindparam("after_chain"))
-        query = query.where(tuple_(*_KEYSET) < keyset)
-    order = (column.desc() for column in _KEYSET)
-    return CompiledQuery(query.order_by(*order).limit(bindparam("limit")))
+#: Newest first.
+_PROPOSALS = NewestFirst(
+    select(_S),
+    [
+        KeyColumn(column=_S.c.created_block),
+        KeyColumn(column=_S.c.proposal_id, uint256=True),
+        KeyColumn(column=_S.c.chain_id),
+    ],
+    {
+        "state": lambda q: q.where(_S.c.state == bindparam("state")),
+        "proposer": lambda q: q.where(_S.c.proposer == bindparam("proposer")),
+        "chain_id": lambda q: q.where(_S.c.chain_id == bindparam("chain_id")),
+    },
+)
 
 
 async def read_proposals(
     pool: Pool, settings: Settings, filters: ProposalFilter, *, limit: int, cursor: str | None
 ) -> KeysetPage[Row]:
     """A page of proposals (with state and quorum), newest first."""
-    params: dict[str, Any] = {"limit": limit + 1}
-    if filters.state is not None:
-        params["state"] = filters.state
-    if filters.proposer is not None:
-        params["proposer"] = filters.proposer
-    if filters.chain_id is not None:
-        params["chain_id"] = filters.chain_id
-    if cursor:
-        fields = [cursor_bigint, cursor_uint256, cursor_bigint]
-        after_block, after_id, after_chain = decode_cursor(cursor, fields)
-        params |= {"after_block": after_block, "after_id": after_id, "after_chain": after_chain}
-    query = _proposal_page(
-        state="state" in params,
-        proposer="proposer" in params,
-        chain="chain_id" in params,
-        after=bool(cursor),
-    )
-    rows = await query.all(pool, settings.read_schema, params)
-    return KeysetPage.of(rows, limit=limit, cursor_after=_proposal_cursor)
-
-
-def _proposal_cursor(row: Row) -> str:
-    return encode_cursor([row["created_block"], str(row["proposal_id"]), row["chain_id"]])
+    values = {"state": filters.state, "proposer": filters.proposer, "chain_id": filters.chain_id}
+    return await _PROPOSALS.read(pool, settings.read_schema, values, limit=limit, cursor=cursor)
 
 
 # -- votes ------------------------------------------------------------------------------------
-_VOTE_KEYSET = (_VOTES.c.block_number, _VOTES.c.log_index, _VOTES.c.chain_id)
-
-
-@cache
-def _vote_page(*, proposal: bool, voter: bool, support: bool, after: bool) -> CompiledQuery:
-    query: Select[Any] = select(_VOTES)
-    if proposal:
-        query = query.where(_VOTES.c.proposal_id == bindparam("proposal_id"))
-        query = query.where(_VOTES.c.chain_id == bindparam("chain_id"))
-    if voter:
-        query = query.where(_VOTES.c.voter == bindparam("voter"))
-    if support:
-        query = query.where(_VOTES.c.support == bindparam("support"))
-    if after:
-        keyset = tuple_(bindparam("after_block"), bindparam("after_log"), bindparam("after_chain"))
-        query = query.where(tuple_(*_VOTE_KEYSET) < keyset)
-    order = (column.desc() for column in _VOTE_KEYSET)
-    return CompiledQuery(query.order_by(*order).limit(bindparam("limit")))
+#: Newest first.
+_VOTE_LIST = NewestFirst(
+    select(_VOTES),
+    [KeyColumn(column=c) for c in (_VOTES.c.block_number, _VOTES.c.log_index, _VOTES.c.chain_id)],
+    {
+        "proposal_id": lambda q: q.where(_VOTES.c.proposal_id == bindparam("proposal_id")),
+        "chain_id": lambda q: q.where(_VOTES.c.chain_id == bindparam("chain_id")),
+        "voter": lambda q: q.where(_VOTES.c.voter == bindparam("voter")),
+        "support": lambda q: q.where(_VOTES.c.support == bindparam("support")),
+    },
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,29 +205,13 @@ async def read_votes(
     pool: Pool, settings: Settings, filters: VoteFilter, *, limit: int, cursor: str | None
 ) -> KeysetPage[Row]:
     """A page of votes, newest first."""
-    params: dict[str, Any] = {"limit": limit + 1}
-    if filters.proposal_id is not None:
-        params |= {"proposal_id": filters.proposal_id, "chain_id": filters.chain_id}
-    if filters.voter is not None:
-        params["voter"] = filters.voter
-    if filters.support is not None:
-        params["support"] = filters.support
-    if cursor:
-        fields = [cursor_bigint, cursor_bigint, cursor_bigint]
-        after_block, after_log, after_chain = decode_cursor(cursor, fields)
-        params |= {"after_block": after_block, "after_log": after_log, "after_chain": after_chain}
-    query = _vote_page(
-        proposal="proposal_id" in params,
-        voter="voter" in params,
-        support="support" in params,
-        after=bool(cursor),
-    )
-    rows = await query.all(pool, settings.read_schema, params)
-    return KeysetPage.of(rows, limit=limit, cursor_after=_vote_cursor)
-
-
-def _vote_cursor(row: Row) -> str:
-    return encode_cursor([row["block_number"], row["log_index"], row["chain_id"]])
+    values = {
+        "proposal_id": filters.proposal_id,
+        "chain_id": filters.chain_id,
+        "voter": filters.voter,
+        "support": filters.support,
+    }
+    return await _VOTE_LIST.read(pool, settings.read_schema, values, limit=limit, cursor=cursor)
 
 
 # -- parameters -------------------------------------------------------------------------------

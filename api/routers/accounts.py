@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import ColumnElement, bindparam, func, literal_column, select, tuple_
+from sqlalchemy import ColumnElement, bindparam, func, literal_column, select
 
 from api.account_profiles import profile_of
 from api.deps import ADDRESS, Pool, SettingsDep, parse_address
 from api.pages import KeysetPage, Page
-from api.queries import CompiledQuery, Row, read_table, view
+from api.queries import CompiledQuery, KeyColumn, NewestFirst, Row, read_table, view
 from api.render import address as checksum
-from api.render import cursor_bigint, decode_cursor, encode_cursor, hex0x, uint
+from api.render import hex0x, uint
 from api.routers.datasets import provider_listings
 from api.schemas import ERRORS, Account, Activity, CursorParam, Limit, Purchase, Stake
 from projections.account_totals import AccountTotalsRow
@@ -39,37 +39,24 @@ _COUNTS = CompiledQuery(
     ).where(_TOTALS.c.account == bindparam("account"))
 )
 _ACTIVITY = view(ActivityRow.__table__)  # type: ignore[arg-type]
-# Newest first; the keyset of a page's last row is (block_number, log_index, chain_id): the
-# account's index orders by the first two.
-_ACTIVITY_KEYSET = (_ACTIVITY.c.block_number, _ACTIVITY.c.log_index, _ACTIVITY.c.chain_id)
-_ACTIVITY_OF = (
-    select(_ACTIVITY)
-    .where(_ACTIVITY.c.account == bindparam("account"))
-    .order_by(*(c.desc() for c in _ACTIVITY_KEYSET))
-    .limit(bindparam("limit"))
-)
-_RECENT = CompiledQuery(_ACTIVITY_OF)  # the first page, and an account's recent_activity
-_MORE_ACTIVITY = CompiledQuery(
-    _ACTIVITY_OF.where(
-        tuple_(*_ACTIVITY_KEYSET)
-        < tuple_(bindparam("after_block"), bindparam("after_log"), bindparam("after_chain"))
-    )
+# Newest first; the account's index orders by (block_number, log_index).
+_ACTIVITY_LIST = NewestFirst(
+    select(_ACTIVITY),
+    [
+        KeyColumn(column=c)
+        for c in (_ACTIVITY.c.block_number, _ACTIVITY.c.log_index, _ACTIVITY.c.chain_id)
+    ],
+    {"account": lambda q: q.where(_ACTIVITY.c.account == bindparam("account"))},
 )
 _PURCHASES = view(PurchaseRow.__table__)  # type: ignore[arg-type]
-# Newest first; the keyset of a page's last row is (block_number, chain_id, log_index).
-_KEYSET = (_PURCHASES.c.block_number, _PURCHASES.c.chain_id, _PURCHASES.c.log_index)
-_PURCHASES_OF = (
-    select(_PURCHASES)
-    .where(_PURCHASES.c.buyer == bindparam("buyer"))
-    .order_by(*(c.desc() for c in _KEYSET))
-    .limit(bindparam("limit"))
-)
-_FIRST_PURCHASES = CompiledQuery(_PURCHASES_OF)
-_MORE_PURCHASES = CompiledQuery(
-    _PURCHASES_OF.where(
-        tuple_(*_KEYSET)
-        < tuple_(bindparam("after_block"), bindparam("after_chain"), bindparam("after_log"))
-    )
+# Newest first.
+_PURCHASE_LIST = NewestFirst(
+    select(_PURCHASES),
+    [
+        KeyColumn(column=c)
+        for c in (_PURCHASES.c.block_number, _PURCHASES.c.chain_id, _PURCHASES.c.log_index)
+    ],
+    {"buyer": lambda q: q.where(_PURCHASES.c.buyer == bindparam("buyer"))},
 )
 
 
@@ -131,8 +118,10 @@ async def recent_activity(
     pool: Pool, settings: SettingsDep, account: bytes, *, limit: int
 ) -> list[Activity]:
     """The account's latest `limit` events, newest first."""
-    params = {"account": account, "limit": limit}
-    return [to_activity(r) for r in await _RECENT.all(pool, settings.read_schema, params)]
+    page = await _ACTIVITY_LIST.read(
+        pool, settings.read_schema, {"account": account}, limit=limit, cursor=None
+    )
+    return [to_activity(row) for row in page.rows]
 
 
 def to_activity(row: Row) -> Activity:
@@ -196,18 +185,10 @@ async def read_purchases(
     pool: Pool, settings: SettingsDep, buyer: bytes, *, limit: int, cursor: str | None
 ) -> KeysetPage[Row]:
     """A page of the buyer's purchases (purchases_v rows), newest first, after `cursor`."""
-    params: dict[str, Any] = {"buyer": buyer, "limit": limit + 1}
-    query = _FIRST_PURCHASES
-    if cursor:
-        values = decode_cursor(cursor, [cursor_bigint] * 3)
-        params.update(zip(("after_block", "after_chain", "after_log"), values, strict=True))
-        query = _MORE_PURCHASES
-    rows = await query.all(pool, settings.read_schema, params)
-    return KeysetPage.of(rows, limit=limit, cursor_after=_purchase_cursor)
-
-
-def _purchase_cursor(row: Row) -> str:
-    return encode_cursor([row["block_number"], row["chain_id"], row["log_index"]])
+    filters = {"buyer": buyer}
+    return await _PURCHASE_LIST.read(
+        pool, settings.read_schema, filters, limit=limit, cursor=cursor
+    )
 
 
 @router.get(
@@ -224,15 +205,8 @@ async def get_activity(
     cursor: CursorParam = None,
 ) -> Page[Activity]:
     """Everything the account did or received, newest first."""
-    params: dict[str, Any] = {"account": parse_address(address), "limit": limit + 1}
-    query = _RECENT
-    if cursor:
-        values = decode_cursor(cursor, [cursor_bigint] * 3)
-        params.update(zip(("after_block", "after_log", "after_chain"), values, strict=True))
-        query = _MORE_ACTIVITY
-    rows = await query.all(pool, settings.read_schema, params)
-    return KeysetPage.of(rows, limit=limit, cursor_after=_activity_cursor).render(to_activity)
-
-
-def _activity_cursor(row: Row) -> str:
-    return encode_cursor([row["block_number"], row["log_index"], row["chain_id"]])
+    filters = {"account": parse_address(address)}
+    page = await _ACTIVITY_LIST.read(
+        pool, settings.read_schema, filters, limit=limit, cursor=cursor
+    )
+    return page.render(to_activity)

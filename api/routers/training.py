@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from functools import cache
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import Field
-from sqlalchemy import Select, bindparam, select, tuple_
+from sqlalchemy import bindparam, select
 
 from api.deps import ADDRESS, Pool, SettingsDep, parse_address
 from api.pages import KeysetPage, Page
-from api.queries import CompiledQuery, Row, exactly_one, view
+from api.queries import CompiledQuery, KeyColumn, NewestFirst, Row, exactly_one, view
 from api.render import (
     address,
-    cursor_bigint,
-    cursor_uint256,
-    decode_cursor,
-    encode_cursor,
     hex0x,
     uint,
 )
@@ -43,8 +38,6 @@ _WITH_CARD = select(_JOBS, _CARDS.c.document.label("card")).select_from(
 _BY_ID = _WITH_CARD.where(_JOBS.c.job_id == bindparam("job_id"))
 _ON_ANY_CHAIN = CompiledQuery(_BY_ID)
 _ON_CHAIN = CompiledQuery(_BY_ID.where(_JOBS.c.chain_id == bindparam("chain_id")))
-#: Newest first; the keyset of a page's last row is (job_id, chain_id).
-_KEYSET = (_JOBS.c.job_id, _JOBS.c.chain_id)
 
 
 class TrainingJobDetail(TrainingJob):
@@ -93,21 +86,16 @@ async def find_jobs(
     return await _ON_CHAIN.all(pool, settings.read_schema, params)
 
 
-@cache
-def _page_query(*, requester: bool, dataset: bool, status: bool, after: bool) -> CompiledQuery:
-    """The list statement for one combination of filters (one compiled query each)."""
-    query: Select[Any] = _WITH_CARD
-    if requester:
-        query = query.where(_JOBS.c.requester == bindparam("requester"))
-    if dataset:
-        query = query.where(_JOBS.c.dataset_id == bindparam("dataset_id"))
-    if status:
-        query = query.where(_JOBS.c.status == bindparam("status"))
-    if after:
-        keyset = tuple_(bindparam("after_job"), bindparam("after_chain"))
-        query = query.where(tuple_(*_KEYSET) < keyset)
-    order = (column.desc() for column in _KEYSET)
-    return CompiledQuery(query.order_by(*order).limit(bindparam("limit")))
+#: Newest first.
+JOB_LIST = NewestFirst(
+    _WITH_CARD,
+    [KeyColumn(column=_JOBS.c.job_id, uint256=True), KeyColumn(column=_JOBS.c.chain_id)],
+    {
+        "requester": lambda q: q.where(_JOBS.c.requester == bindparam("requester")),
+        "dataset_id": lambda q: q.where(_JOBS.c.dataset_id == bindparam("dataset_id")),
+        "status": lambda q: q.where(_JOBS.c.status == bindparam("status")),
+    },
+)
 
 
 def read_spec(blobs: BlobStore, cid: str) -> dict[str, Any] | None:
@@ -151,28 +139,12 @@ async def read_jobs(
     pool: Pool, settings: SettingsDep, filters: JobFilter, *, limit: int, cursor: str | None
 ) -> KeysetPage[Row]:
     """A page of jobs (rows with their `card`: render with `to_job`), newest first."""
-    params: dict[str, Any] = {"limit": limit + 1}
-    if filters.requester:
-        params["requester"] = parse_address(filters.requester)
-    if filters.dataset_id is not None:
-        params["dataset_id"] = filters.dataset_id
-    if filters.status:
-        params["status"] = filters.status
-    if cursor:
-        after_job, after_chain = decode_cursor(cursor, [cursor_uint256, cursor_bigint])
-        params |= {"after_job": after_job, "after_chain": after_chain}
-    query = _page_query(
-        requester="requester" in params,
-        dataset="dataset_id" in params,
-        status="status" in params,
-        after=bool(cursor),
-    )
-    rows = await query.all(pool, settings.read_schema, params)
-    return KeysetPage.of(rows, limit=limit, cursor_after=_job_cursor)
-
-
-def _job_cursor(row: Row) -> str:
-    return encode_cursor([str(row["job_id"]), row["chain_id"]])
+    values = {
+        "requester": parse_address(filters.requester) if filters.requester else None,
+        "dataset_id": filters.dataset_id,
+        "status": filters.status or None,
+    }
+    return await JOB_LIST.read(pool, settings.read_schema, values, limit=limit, cursor=cursor)
 
 
 @router.get(

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from api.routers.training import _page_query
+from api.routers.training import JOB_LIST
 from common.db import make_engine
 from projections.schema import create_schema
 from projections.training import TrainingJobs
@@ -73,18 +73,18 @@ def jobs_db(migrated_template: str) -> Iterator[str]:
     [
         ({}, {}),
         ({"requester": True}, {"requester": bytes([7]) * 20}),
-        ({"after": True}, {"after_job": 15_000, "after_chain": 31337}),
+        ({"after": True}, {"after_job_id": 15_000, "after_chain_id": 31337}),
         (
             {"requester": True, "after": True},
-            {"requester": bytes([7]) * 20, "after_job": 15_000, "after_chain": 31337},
+            {"requester": bytes([7]) * 20, "after_job_id": 15_000, "after_chain_id": 31337},
         ),
     ],
 )
 def test_a_page_of_jobs_reads_an_index_in_order(
     jobs_db: str, filters: dict[str, bool], params: dict[str, Any]
 ) -> None:
-    flags = {"requester": False, "dataset": False, "status": False, "after": False} | filters
-    sql = _page_query(**flags).sql(SCHEMA)
+    present = frozenset(name for name, on in filters.items() if on and name != "after")
+    sql = JOB_LIST.query(present, after=filters.get("after", False)).sql(SCHEMA)
     with psycopg.connect(jobs_db) as conn:
         plan = "\n".join(
             row[0] for row in conn.execute("EXPLAIN " + sql, {**params, "limit": 21}).fetchall()
