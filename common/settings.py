@@ -92,7 +92,12 @@ class Settings(BaseSettings):
     index_workers: int = Field(
         2, ge=0, description="Processes that fetch, decode and encode backfill ranges (0: threads)."
     )
-    poll_interval: float = Field(0.5, gt=0, description="Seconds between head polls when idle.")
+    poll_interval: float = Field(
+        0.2,
+        gt=0,
+        description="Seconds between head polls when idle (a new block waits up to this long"
+        " to be indexed, so for the live stream too).",
+    )
     metrics_port: int | None = Field(
         None,
         ge=1,

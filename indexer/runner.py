@@ -65,7 +65,7 @@ class IndexerConfig:
 
     confirmations: int = 12
     concurrency: int = 4
-    poll_interval: float = 0.5
+    poll_interval: float = 0.2  # as Settings.poll_interval
     # Small on purpose: the sizer grows sparse ranges fast (x2 per range), and a dense
     # chain's first range then never is the whole backfill (no overlap, all in memory).
     initial_range: int = 20
