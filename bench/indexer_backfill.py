@@ -7,17 +7,35 @@
    (Transfer) mixed with ``Marketplace.multicall`` of ``listDataset`` calls (DatasetListed,
    with strings). Transactions are signed locally with explicit nonces and gas and sent in
    JSON-RPC batches; the receipts are checked at the end. Then 50 empty blocks are mined so
-   Ponder's 30-block unfinalized hold-back hides nothing.
+   Ponder's 30-block unfinalized hold-back hides nothing. With ``--anvil-state PATH`` the
+   chain is dumped there after generation (``anvil_dumpState``, gzip, with what was
+   generated in ``PATH.meta.json``) and, on later runs with the same ``--events``,
+   ``--events-per-tx`` and ``--listing-every``, loaded instead of generated (anvil
+   ``--load-state``); a loaded chain must serve, through ``eth_getLogs`` of every block,
+   exactly the logs it was dumped with, or the script says so and generates.
 2. Measures, ``--repeats`` times each (medians reported):
    (a) the raw ceiling: ``eth_getLogs`` in ~1k-log chunks (``RpcClient``, 4 in flight, in
        order) and a binary COPY of the undecoded rows into a scratch table, one commit per
        chunk; a getLogs-only pass is timed too, to show the transport's share;
    (b) our backfill: ``Indexer.run(to_block=head)`` with ``confirmations=0`` into a fresh
        migrated database, then checks the store holds exactly the chain's events;
+       The peak RSS of the process tree (this script's process, the fetch worker processes
+       and their fork server), sampled from /proc every 50 ms, is printed per run;
    (c) Ponder 0.16.10 (``bench/ponder``) once per ``--ponder-runs``, ``ponder start`` against
-       a fresh database, timed until its tables hold every event.
+       a fresh database, timed until its tables hold every event;
+   (d) Paradigm's cryo (``--cryo-runs``; PyPI ``cryo`` 0.3.2 installed outside the locks,
+       ``--cryo-path``): ``cryo.freeze("logs")`` over the same blocks and contracts to
+       Parquet in a temporary directory, checked to hold every platform log: what fetching
+       to files alone costs;
+   (e) empty database -> API (``--up-runs``): ``datacoin db upgrade`` then ``datacoin up``
+       (indexer, projector, API and worker in one process) against the bench's anvil and
+       manifest, timed from the first process's start until ``GET /health`` shows the chain
+       indexed to the head and the read models at the store's last position, and
+       ``GET /stats`` counts every listing; compared with Ponder's start to its last row.
 3. Prints events/s and the ratios ours / raw ceiling and ours / Ponder, and writes them to
-   ``bench/RESULTS.md`` (``--results``; text below the notes marker is kept).
+   ``bench/RESULTS.md`` (``--results``; text below the notes marker is kept), or, with
+   ``--results-section HEADING``, as that subsection of the issue-20 block (``scale:start``
+   to ``scale:end``), before its targets table, leaving the rest of the file alone.
 
 Everything it starts (anvil, ponder) is stopped and every database it creates is dropped,
 also on failure or Ctrl-C.
