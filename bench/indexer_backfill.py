@@ -59,7 +59,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Set
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -464,10 +464,14 @@ def _rss(pid: int) -> int:
 class PeakRss:
     """Samples the resident memory of a process and all its descendants (the indexer's
     fetch worker processes and their fork server included) every `interval` seconds, in a
-    thread, from /proc; `peak` is the largest sum seen. Sampling stops on exit."""
+    thread, from /proc; `peak` is the largest sum seen. Sampling stops on exit. Processes in
+    `exclude` (anvil, a child of this script) are left out, with their descendants."""
 
-    def __init__(self, pid: int | None = None, interval: float = 0.05) -> None:
+    def __init__(
+        self, pid: int | None = None, interval: float = 0.05, exclude: Set[int] = frozenset()
+    ) -> None:
         self.pid = pid or os.getpid()
+        self.exclude = exclude
         self.interval = interval
         self.peak = 0
         self.before = 0
@@ -478,6 +482,8 @@ class PeakRss:
         total, todo = 0, [self.pid]
         while todo:
             pid = todo.pop()
+            if pid in self.exclude:
+                continue
             total += _rss(pid)
             todo += _children(pid)
         return total
@@ -579,16 +585,23 @@ MODES = ("indexer", "threads")
 
 
 def our_backfill(
-    work: Workload, rpc_url: str, db_url: str, config: IndexerConfig, mode: str = "indexer"
+    work: Workload,
+    rpc_url: str,
+    db_url: str,
+    config: IndexerConfig,
+    mode: str = "indexer",
+    *,
+    not_ours: Set[int] = frozenset(),
 ) -> Timing:
-    """Backfill into a freshly migrated database; verify the store holds every event."""
+    """Backfill into a freshly migrated database; verify the store holds every event.
+    `not_ours`: child processes of this script left out of the RSS (anvil)."""
     upgrade(db_url)  # untimed: schema creation is not backfill work
     if mode == "threads":
         config = replace(config, fetch_processes=0)
     store = PostgresEventStore(db_url)
     try:
         indexer = Indexer(RpcClient(rpc_url), store, work.deployment, config=config)
-        with PeakRss() as rss:
+        with PeakRss(exclude=not_ours) as rss:
             started = time.perf_counter()
             indexer.run(to_block=work.head)
             seconds = time.perf_counter() - started
@@ -1325,7 +1338,9 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
             )
             for mode in modes:
                 name = dbs.name(f"{mode}{i}")
-                ours = our_backfill(work, node.url, dbs.url(name), config, mode)
+                ours = our_backfill(
+                    work, node.url, dbs.url(name), config, mode, not_ours={node.process.pid}
+                )
                 dbs.drop(name)
                 results.ours.setdefault(mode, []).append(ours)
                 head = ours.head_hash.hex()[:12]

@@ -105,6 +105,9 @@ def test_peak_rss_counts_child_processes() -> None:
         with PeakRss(interval=0.01) as rss:
             time.sleep(0.1)
         assert rss.peak >= rss.before >= 96 * 2**20  # the child's touched pages are in both
+        with PeakRss(interval=0.01, exclude={child.pid}) as without_child:
+            time.sleep(0.05)
+        assert without_child.before <= rss.before - 90 * 2**20
     finally:
         child.kill()
         child.wait()
