@@ -435,6 +435,7 @@ class Timing:
     head_hash: bytes = b""  # the event store's last hash, where there is one
     peak_rss: int = 0  # bytes: the process and its children, sampled (0: not measured)
     base_rss: int = 0  # bytes: the same tree just before the run
+    peak_main_rss: int = 0  # bytes: the main process alone
 
     @property
     def rate(self) -> float:
@@ -474,6 +475,7 @@ class PeakRss:
         self.exclude = exclude
         self.interval = interval
         self.peak = 0
+        self.peak_root = 0  # the process alone (its children left out)
         self.before = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="peak-rss", daemon=True)
@@ -491,6 +493,7 @@ class PeakRss:
     def _sample(self) -> None:
         while True:
             self.peak = max(self.peak, self.tree_rss())
+            self.peak_root = max(self.peak_root, _rss(self.pid))
             if self._stop.wait(self.interval):
                 return
 
@@ -630,7 +633,7 @@ def our_backfill(
         problems.append(f"dead letters {dead}, cursor {cursor} (head {work.head})")
     if problems:
         raise RuntimeError("our store does not match the chain: " + "; ".join(problems))
-    return Timing(total, seconds, bytes(head_hash), rss.peak, rss.before)
+    return Timing(total, seconds, bytes(head_hash), rss.peak, rss.before, rss.peak_root)
 
 
 # -- 2c. Ponder --------------------------------------------------------------------------
@@ -1056,9 +1059,10 @@ class Results:
             lines.append(
                 f"- peak RSS of (b) {mode}, its process tree (fetch workers and this script's"
                 f" own process included): {self.peak_rss_mb(mode):,.0f} MB (runs, peak / the"
-                " tree just before the run: "
+                " tree just before the run / the main process's own peak: "
                 + ", ".join(
                     f"{t.peak_rss / 2**20:,.0f} / {t.base_rss / 2**20:,.0f}"
+                    f" / {t.peak_main_rss / 2**20:,.0f}"
                     for t in self.ours[mode]
                 )
                 + " MB)"
@@ -1348,7 +1352,8 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
                     f"(b) {mode} #{i + 1}: {ours.rate:,.0f} events/s ({ours.seconds:.2f} s),"
                     f" verified {ours.events:,} events, head hash {head},"
                     f" peak RSS {ours.peak_rss / 2**20:,.0f} MB"
-                    f" ({ours.base_rss / 2**20:,.0f} MB before the run)"
+                    f" ({ours.base_rss / 2**20:,.0f} MB before the run; main process alone"
+                    f" {ours.peak_main_rss / 2**20:,.0f} MB)"
                 )
         busy1, total1 = cpu_busy()
         if total1 > total0:
