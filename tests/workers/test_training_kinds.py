@@ -116,7 +116,14 @@ def _fake_keras(object_id: int, saved: str, when: tuple[int, int, int, int, int,
 
 
 def test_canonical_keras_bytes_drop_times_and_object_ids() -> None:
-    header = KerasHeader("classification", ("x1",), "label", ("a", "b"), spec().model, "sha:1")
+    header = KerasHeader(
+        task="classification",
+        features=("x1",),
+        target="label",
+        labels=("a", "b"),
+        model=spec().model,
+        code_version="sha:1",
+    )
     first = canonical_keras(
         _fake_keras(1401, "2026-01-01@10:00:00", (2026, 1, 1, 10, 0, 0)), header
     )

@@ -11,6 +11,7 @@ byte-identical output.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar, Self
 
 import orjson
 import torch
@@ -27,9 +28,12 @@ HEADER_KEY = "datacoin"
 MODEL_ADAPTER: TypeAdapter[AnyModel] = TypeAdapter(AnyModel)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelHeader:
-    """What a model file says about itself."""
+    """What a model file says about itself (``KerasHeader`` adds TensorFlow's fields)."""
+
+    #: The header's `format`: a header of another format is refused when read.
+    FORMAT: ClassVar[str] = MODEL_FORMAT
 
     task: str
     features: tuple[str, ...]
@@ -38,10 +42,10 @@ class ModelHeader:
     model: AnyModel
     code_version: str
 
-    def encode(self) -> str:
-        """The canonical JSON text stored in the file's metadata."""
-        document = {
-            "format": MODEL_FORMAT,
+    def document(self) -> dict[str, Any]:
+        """The header as the file stores it, its format first."""
+        return {
+            "format": self.FORMAT,
             "task": self.task,
             "features": self.features,
             "target": self.target,
@@ -49,22 +53,34 @@ class ModelHeader:
             "model": self.model.model_dump(),
             "code_version": self.code_version,
         }
-        return canonical_json(document).decode()
+
+    def canonical(self) -> bytes:
+        """The header's canonical JSON (what byte-identical model files hold)."""
+        return canonical_json(self.document())
+
+    def encode(self) -> str:
+        """The canonical JSON text stored in the file's metadata."""
+        return self.canonical().decode()
 
     @classmethod
-    def decode(cls, text: str) -> ModelHeader:
+    def fields(cls, document: dict[str, Any]) -> dict[str, Any]:
+        """The constructor's arguments from a stored header (ValueError for another
+        format)."""
+        if document.get("format") != cls.FORMAT:
+            raise ValueError(f"not a {cls.FORMAT} file")
+        return {
+            "task": document["task"],
+            "features": tuple(document["features"]),
+            "target": document["target"],
+            "labels": tuple(document["labels"]),
+            "model": MODEL_ADAPTER.validate_python(document["model"]),
+            "code_version": document["code_version"],
+        }
+
+    @classmethod
+    def decode(cls, text: str | bytes) -> Self:
         """Parse a header (ValueError for another format)."""
-        doc = orjson.loads(text)
-        if doc.get("format") != MODEL_FORMAT:
-            raise ValueError(f"not a {MODEL_FORMAT} file")
-        return cls(
-            doc["task"],
-            tuple(doc["features"]),
-            doc["target"],
-            tuple(doc["labels"]),
-            MODEL_ADAPTER.validate_python(doc["model"]),
-            doc["code_version"],
-        )
+        return cls(**cls.fields(orjson.loads(text)))
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,12 @@ def fit(spec: TrainingSpec, data: Tensors, device: torch.device, code: str) -> F
     seconds = time.perf_counter() - started
     network = network.to("cpu").eval()
     header = ModelHeader(
-        spec.task, tuple(spec.features), spec.target, data.labels, spec.model, code
+        task=spec.task,
+        features=tuple(spec.features),
+        target=spec.target,
+        labels=data.labels,
+        model=spec.model,
+        code_version=code,
     )
     return FitResult(TrainedModel(header, network, stats), last, seconds)
 

@@ -20,13 +20,9 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import orjson
-
-from workers.training.artifact import MODEL_ADAPTER
-from workers.training.canonical import canonical_json
-from workers.training.spec import AnyModel
+from workers.training.artifact import ModelHeader
 
 KERAS_MODEL_FORMAT = "datacoin-keras-model/1"
 HEADER_FILE = "datacoin.json"
@@ -35,51 +31,31 @@ FIXED_DATE = "1980-01-01@00:00:00"
 UNIX = 3  # ZipInfo.create_system
 
 
-@dataclass(frozen=True)
-class KerasHeader:
-    """What a .keras model file says about itself (besides Keras's config)."""
+@dataclass(frozen=True, kw_only=True)
+class KerasHeader(ModelHeader):
+    """What a .keras model file says about itself (besides Keras's config): the PyTorch
+    file's header and, for regression, the target's scale (a .keras file has no tensors
+    beside the network's to hold it)."""
 
-    task: str
-    features: tuple[str, ...]
-    target: str
-    labels: tuple[str, ...]
-    model: AnyModel
-    code_version: str
+    FORMAT: ClassVar[str] = KERAS_MODEL_FORMAT
+
     target_mean: float | None = None
     target_std: float | None = None
 
-    def encode(self) -> bytes:
-        """The canonical JSON stored as datacoin.json."""
-        return canonical_json(
-            {
-                "format": KERAS_MODEL_FORMAT,
-                "task": self.task,
-                "features": self.features,
-                "target": self.target,
-                "labels": self.labels,
-                "model": self.model.model_dump(),
-                "code_version": self.code_version,
-                "target_mean": self.target_mean,
-                "target_std": self.target_std,
-            }
-        )
+    def document(self) -> dict[str, Any]:
+        """The header as datacoin.json stores it."""
+        return super().document() | {
+            "target_mean": self.target_mean,
+            "target_std": self.target_std,
+        }
 
     @classmethod
-    def decode(cls, raw: bytes) -> KerasHeader:
-        """Parse a header (ValueError for another format)."""
-        doc = orjson.loads(raw)
-        if doc.get("format") != KERAS_MODEL_FORMAT:
-            raise ValueError(f"not a {KERAS_MODEL_FORMAT} file")
-        return cls(
-            doc["task"],
-            tuple(doc["features"]),
-            doc["target"],
-            tuple(doc["labels"]),
-            MODEL_ADAPTER.validate_python(doc["model"]),
-            doc["code_version"],
-            doc.get("target_mean"),
-            doc.get("target_std"),
-        )
+    def fields(cls, document: dict[str, Any]) -> dict[str, Any]:
+        """The constructor's arguments from a stored header."""
+        return super().fields(document) | {
+            "target_mean": document.get("target_mean"),
+            "target_std": document.get("target_std"),
+        }
 
 
 def _renumber(node: Any, ids: dict[int, int]) -> Any:
@@ -113,7 +89,7 @@ def canonical_keras(raw: bytes, header: KerasHeader) -> bytes:
     entries["metadata.json"] = json.dumps(meta, sort_keys=True).encode()
     config = _renumber(json.loads(entries["config.json"]), {})
     entries["config.json"] = json.dumps(config, sort_keys=True).encode()
-    entries[HEADER_FILE] = header.encode()
+    entries[HEADER_FILE] = header.canonical()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as target:
         for name in sorted(entries):

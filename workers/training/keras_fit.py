@@ -103,14 +103,14 @@ def fit_keras(spec: TrainingSpec, data: Arrays, code: str) -> tuple[bytes, float
         last = total / x.shape[0]
     seconds = time.perf_counter() - started
     header = KerasHeader(
-        spec.task,
-        tuple(spec.features),
-        spec.target,
-        data.labels,
-        spec.model,
-        code,
-        target_mean,
-        target_std,
+        task=spec.task,
+        features=tuple(spec.features),
+        target=spec.target,
+        labels=data.labels,
+        model=spec.model,
+        code_version=code,
+        target_mean=target_mean,
+        target_std=target_std,
     )
     return save_keras(model, header), last, seconds
 
