@@ -45,16 +45,22 @@ def main() -> None:
         add_datasets(url, SCHEMA, 1, count)
         print(f"{count:,} datasets written in {time.perf_counter() - start:.0f} s", flush=True)
         with psycopg.connect(url) as conn:
-            for sort in Sort:
-                for filters, extra in (((), {}), (("category",), {"category": "science"})):
-                    params = {
-                        "after_key": middle[sort],
-                        "after_chain": CHAIN,
-                        "after_id": count // 2,
-                        "limit": 21,
-                        **extra,
-                    }
-                    sql = _statement(SCHEMA, filters, sort, True)
+            cases = [
+                (sort, filters, extra, keyset)
+                for sort in Sort
+                for filters, extra in (((), {}), (("category",), {"category": "science"}))
+                for keyset in (False, True)
+            ]
+            for sort, filters, extra, keyset in cases:
+                if True:
+                    params = {"limit": 21, **extra}
+                    if keyset:
+                        params |= {
+                            "after_key": middle[sort],
+                            "after_chain": CHAIN,
+                            "after_id": count // 2,
+                        }
+                    sql = _statement(SCHEMA, filters, sort, keyset)
                     times, plan = [], []
                     for _ in range(3):
                         rows = conn.execute("EXPLAIN (ANALYZE, TIMING OFF) " + sql, params)
@@ -67,7 +73,8 @@ def main() -> None:
                         if "Scan" in line or "Sort" in line.split("(")[0]
                     ]
                     print(
-                        f"{sort.value:9} {','.join(filters) or '-':9} {min(times):7.2f} ms:"
+                        f"{sort.value:9} {','.join(filters) or '-':9}"
+                        f" {'middle' if keyset else 'first':6} {min(times):7.2f} ms:"
                         f" {'; '.join(scans)}",
                         flush=True,
                     )
