@@ -53,14 +53,14 @@ def main() -> None:
             ]
             for sort, filters, extra, keyset in cases:
                 if True:
-                    params = {"limit": 21, **extra}
+                    params: dict[str, Any] = dict(extra)
                     if keyset:
                         params |= {
                             "after_key": middle[sort],
                             "after_chain": CHAIN,
                             "after_id": count // 2,
                         }
-                    sql = _statement(SCHEMA, filters, sort, keyset)
+                    sql = _statement(SCHEMA, filters, sort, keyset, limit=21)
                     times, plan = [], []
                     for _ in range(3):
                         rows = conn.execute("EXPLAIN (ANALYZE, TIMING OFF) " + sql, params)

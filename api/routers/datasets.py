@@ -229,23 +229,32 @@ SEARCH_WALK = 5_000
 _FOUND = _M.alias("found")
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=4096)
 def _statement(
     schema: str,
     filters: tuple[str, ...],
     sort: Sort | None,
     keyset: bool,
     plan: Plan = Plan.direct,
+    limit: int | None = None,
 ) -> str:
     """The SELECT for one combination of filters and sort (a few dozen exist), built once:
-    a page (`sort`: ordered, `limit`; `keyset`: after a cursor) or every match (None),
-    read as `plan` says."""
+    a page (`sort`: ordered, `limit` rows; `keyset`: after a cursor) or every match
+    (None), read as `plan` says.
+
+    The page's LIMIT is written into the statement, not bound: with a bound LIMIT the
+    server's generic plan cannot know a page is small and costs more than a custom one,
+    so PostgreSQL planned every execution afresh (0.7-1.9 ms of planning at 1M datasets
+    against 0.3 ms of execution). With the LIMIT fixed, the prepared statement's generic
+    plan is the page's plan and is reused."""
     statement = _SELECT.where(*(_FILTERS[name] for name in filters))
     if sort is not None:
+        assert limit is not None, "a page has a limit"
         order = _SORTS[sort]
         if keyset:
             statement = statement.where(_after(order))
-        statement = statement.order_by(*_order_by(order)).limit(bindparam("limit"))
+        page_rows: ColumnElement[Any] = literal_column(str(int(limit)))
+        statement = statement.order_by(*_order_by(order)).limit(page_rows)
         if plan is Plan.walk:
             walked = _walked(filters, order, keyset)
             statement = _over(walked, statement)
@@ -334,14 +343,15 @@ async def read_datasets(
     if cursor:
         values = decode_cursor(cursor, _SORTS[sort].fields)
         params.update(zip(("after_key", "after_chain", "after_id"), values, strict=True))
-    params["limit"] = limit + 1
-    schema, keyset = settings.read_schema, bool(cursor)
+    schema, keyset, fetched = settings.read_schema, bool(cursor), limit + 1
     if "q" not in params:
-        rows = await fetch_all(pool, _statement(schema, names, sort, keyset), params)
+        statement = _statement(schema, names, sort, keyset, limit=fetched)
+        rows = await fetch_all(pool, statement, params)
     else:  # a page from the first datasets in order, else from every match (SEARCH_WALK)
-        rows = await fetch_all(pool, _statement(schema, names, sort, keyset, Plan.walk), params)
+        statement = _statement(schema, names, sort, keyset, Plan.walk, fetched)
+        rows = await fetch_all(pool, statement, params)
         if len(rows) <= limit:
-            statement = _statement(schema, names, sort, keyset, Plan.matches)
+            statement = _statement(schema, names, sort, keyset, Plan.matches, fetched)
             rows = await fetch_all(pool, statement, params)
     return KeysetPage.of(rows, limit=limit, cursor_after=lambda row: _cursor_after(sort, row))
 
@@ -413,8 +423,9 @@ async def find_datasets(
 async def provider_listings(pool: Pool, schema: str, provider: bytes, limit: int) -> DatasetPage:
     """The first page of `provider`'s datasets, newest first (its `next_cursor` continues
     on GET /datasets?provider=...)."""
-    params: dict[str, object] = {"provider": provider, "limit": limit + 1}
-    rows = await fetch_all(pool, _statement(schema, ("provider",), Sort.newest, False), params)
+    params: dict[str, object] = {"provider": provider}
+    statement = _statement(schema, ("provider",), Sort.newest, False, limit=limit + 1)
+    rows = await fetch_all(pool, statement, params)
     page = rows[:limit]
     return DatasetPage.model_validate(
         {

@@ -70,8 +70,8 @@ def _plan(db_url: str, sql: str, params: dict[str, Any], analyze: bool = False) 
 def test_a_page_after_any_cursor_is_a_range_of_the_sorts_index(
     datasets_db: str, sort: Sort
 ) -> None:
-    params = {**MIDDLE[sort], "after_chain": 31337, "after_id": DATASETS // 2, "limit": 21}
-    plan = _plan(datasets_db, _statement(SCHEMA, (), sort, True), params)
+    params = {**MIDDLE[sort], "after_chain": 31337, "after_id": DATASETS // 2}
+    plan = _plan(datasets_db, _statement(SCHEMA, (), sort, True, limit=21), params)
     # The index is walked in order from the cursor: the keyset bounds the index scan
     scan = re.search(rf"Index Scan using {INDEX[sort]} .*\n\s+Index Cond: (.*)", plan)
     assert scan is not None and "ROW(" in scan.group(1), plan
@@ -82,15 +82,15 @@ def test_a_page_after_any_cursor_is_a_range_of_the_sorts_index(
 def test_a_search_for_an_absent_word_reads_a_bounded_walk_then_the_full_text_index(
     datasets_db: str, sort: Sort
 ) -> None:
-    params = {"q": "zebra", "limit": 21}
+    params = {"q": "zebra"}
     # The walk stops after SEARCH_WALK datasets of the order (the planner's own plan
     # walked all of them, expecting 0.5% of documents to match a word it has no
     # statistics for)
-    walk = _plan(datasets_db, _statement(SCHEMA, ("q",), sort, False, Plan.walk), params, True)
+    walk = _plan(datasets_db, _statement(SCHEMA, ("q",), sort, False, Plan.walk, 21), params, True)
     scanned = re.search(rf"Index Scan using {INDEX[sort]} .*actual rows=(\d+)", walk)
     assert scanned is not None and int(scanned.group(1)) <= SEARCH_WALK < DATASETS, walk
     # And the datasets of the matching documents come from the full-text index
-    found = _plan(datasets_db, _statement(SCHEMA, ("q",), sort, False, Plan.matches), params)
+    found = _plan(datasets_db, _statement(SCHEMA, ("q",), sort, False, Plan.matches, 21), params)
     assert "ix_dataset_metadata_search" in found, found
     assert not re.search(rf"Scan using {INDEX[sort]}", found), found
 
@@ -107,12 +107,12 @@ def test_search_pages_equal_the_planners_own(datasets_db: str, q: str) -> None:
         return [r["dataset_id"] for r in page.rows][:20], page.next_cursor
 
     def planners(sort: Sort, cursor: str | None) -> list[str]:
-        params: dict[str, Any] = {"q": q, "limit": 21}
+        params: dict[str, Any] = {"q": q}
         if cursor:
             values = decode_cursor(cursor, _SORTS[sort].fields)
             params.update(zip(("after_key", "after_chain", "after_id"), values, strict=True))
         with psycopg.connect(datasets_db) as conn:
-            rows = conn.execute(_statement(SCHEMA, ("q",), sort, bool(cursor)), params)
+            rows = conn.execute(_statement(SCHEMA, ("q",), sort, bool(cursor), limit=21), params)
             return [r[1] for r in rows.fetchall()][:20]
 
     # Given each sort, three pages of the search through the route (a bounded walk, then
@@ -130,8 +130,10 @@ def test_search_pages_equal_the_planners_own(datasets_db: str, q: str) -> None:
 
 def test_a_providers_newest_datasets_are_a_range_of_its_index(datasets_db: str) -> None:
     # Given a provider with no dataset (the planner takes it to have its share of them)
-    params = {"provider": b"\xff" * 20, "limit": 21}
-    plan = _plan(datasets_db, _statement(SCHEMA, ("provider",), Sort.newest, False), params, True)
+    params = {"provider": b"\xff" * 20}
+    plan = _plan(
+        datasets_db, _statement(SCHEMA, ("provider",), Sort.newest, False, limit=21), params, True
+    )
     # Then its page is read off the provider's range of ix_datasets_provider, not by
     # walking every dataset newest first (1.6 s at 1M datasets with an index on
     # `provider` alone), and that range is in the page's order
