@@ -109,19 +109,23 @@ def _dataset_key(fact: Fact) -> list[Key]:
     return []
 
 
-class Datasets(Projection):
-    """Marketplace listing events folded per dataset: its terms and status."""
-
-    name = "datasets"
-    table: ClassVar[Table] = DatasetRow.__table__  # type: ignore[assignment]
-    events = event_names(DatasetListed, PriceChanged, DatasetDelisted)
-    cost = 1.2  # a wide row per listing, six indexes to fill
+class _PerDataset(Projection):
+    """A row per dataset, keyed (chain_id, dataset_id) by the marketplace's events."""
 
     def keys(self, fact: Fact) -> list[Key]:
         return _dataset_key(fact)
 
     def refold(self, key: Key, fact: Fact) -> Refold:
         return Refold(key[0], self.events, {"datasetId": str(key[1])})
+
+
+class Datasets(_PerDataset):
+    """Marketplace listing events folded per dataset: its terms and status."""
+
+    name = "datasets"
+    table: ClassVar[Table] = DatasetRow.__table__  # type: ignore[assignment]
+    events = event_names(DatasetListed, PriceChanged, DatasetDelisted)
+    cost = 1.2  # a wide row per listing, six indexes to fill
 
     def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
         match fact.event:
@@ -149,7 +153,7 @@ class Datasets(Projection):
         return row
 
 
-class DatasetCounters(Projection):
+class DatasetCounters(_PerDataset):
     """Purchases and ratings folded per listed dataset (a listing starts its counters
     at zero: a dataset listed again starts over, as its ``datasets`` row does; events
     of a dataset never listed fold into nothing)."""
@@ -158,12 +162,6 @@ class DatasetCounters(Projection):
     table: ClassVar[Table] = DatasetCounterRow.__table__  # type: ignore[assignment]
     events = event_names(DatasetListed, Purchased, Rated)
     cost = 0.8  # a narrow row, two indexes
-
-    def keys(self, fact: Fact) -> list[Key]:
-        return _dataset_key(fact)
-
-    def refold(self, key: Key, fact: Fact) -> Refold:
-        return Refold(key[0], self.events, {"datasetId": str(key[1])})
 
     def apply(self, key: Key, row: Row | None, fact: Fact) -> Row | None:
         match fact.event:
