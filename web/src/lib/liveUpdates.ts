@@ -60,6 +60,24 @@ async function refreshWhenProjected(client: QueryClient, e: DatasetEvent): Promi
   }
 }
 
+/** After a dataset left the lists (delisted, or its listing retracted by a reorg): waits
+ * until the API's read model no longer lists it, then refreshes the lists once more. A
+ * list re-read in between (another event's refresh) may still hold it, because the stream
+ * announces the retraction as soon as it is indexed, before the projector applies it. */
+async function refreshWhenGone(client: QueryClient, chainId: number, datasetId: string): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const d = await getJson<DatasetDetail>(`/datasets/${datasetId}?chain_id=${chainId}`);
+      if (d.status !== "listed") break;
+    } catch {
+      break; /* not found: the retraction is projected */
+    }
+    await pause(Math.min(25 * 2 ** attempt, 1000));
+  }
+  remove(client, chainId, datasetId);
+  await client.invalidateQueries({ queryKey: ["datasets"] });
+}
+
 export function useLiveDatasets(): void {
   const client = useQueryClient();
   useEffect(() => {
@@ -73,6 +91,7 @@ export function useLiveDatasets(): void {
       if (gone) {
         remove(client, e.chain_id, id);
         void client.invalidateQueries({ queryKey: ["dataset", id] });
+        void refreshWhenGone(client, e.chain_id, id);
       } else {
         void refreshWhenProjected(client, { ...e, dataset_id: id });
       }
